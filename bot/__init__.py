@@ -1,0 +1,1 @@
+"""The loyalty bot core: configuration, storage, domain rules and the application wiring."""

@@ -1,0 +1,65 @@
+"""Wiring: settings and program in, a ready python-telegram-bot Application out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.domain.membership import MembershipService
+from bot.domain.models import Language
+from bot.domain.registration import RegistrationService
+from bot.messages import Messages
+from bot.program import Program
+from bot.storage.database import Database
+from handlers import register_handlers
+from handlers.context import SERVICES_KEY, Services
+from handlers.help_menu import publish_command_menu
+
+log = logging.getLogger(__name__)
+
+BotApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(
+    settings: Settings, program: Program, clock: Clock | None = None
+) -> BotApplication:
+    """The bot, talking to `settings.telegram_api_url`; the database opens when it starts."""
+    clock = clock or SystemClock()
+    messages = Messages(settings.zone)
+
+    async def open_services(application: BotApplication) -> None:
+        database = await Database.open(settings.database_path)
+        application.bot_data[SERVICES_KEY] = Services(
+            settings=settings,
+            program=program,
+            clock=clock,
+            messages=messages,
+            database=database,
+            registration=RegistrationService(database, clock, program),
+            membership=MembershipService(database, clock, program),
+        )
+        await publish_command_menu(application, messages, Language(settings.default_language))
+        log.info("bot @%s ready for %s", application.bot.username, program.shop.name)
+
+    async def close_services(application: BotApplication) -> None:
+        services = application.bot_data.get(SERVICES_KEY)
+        if isinstance(services, Services):
+            await services.database.close()
+
+    api = settings.telegram_api_url
+    application: BotApplication = (
+        ApplicationBuilder()
+        .token(settings.require_token())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(open_services)
+        .post_shutdown(close_services)
+        .build()
+    )
+    register_handlers(application)
+    return application

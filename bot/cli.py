@@ -1,0 +1,44 @@
+"""`loyalty-bot`: start the bot (the default), or check the configuration without starting it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.config import load_settings
+from bot.errors import ConfigError
+from bot.program import load_program
+from bot.storage.database import StorageError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="loyalty-bot", description=__doc__)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=["run", "check-config"],
+        help="run: start the bot (default); check-config: validate .env and the program file",
+    )
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        program = load_program(settings.program_file)
+        if arguments.command == "check-config":
+            settings.require_token()
+            print(f"configuration is valid: {program.shop.name}, database {settings.database_path}")
+            return 0
+        application = build_application(settings, program)
+        application.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.polling_timeout)
+    except (ConfigError, StorageError) as error:
+        print(f"loyalty-bot: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,77 @@
+"""Settings from the environment and `.env`; every variable is documented in `.env.example`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError, describe_validation_error
+
+OFFICIAL_API_URL = "https://api.telegram.org"
+
+MISSING_TOKEN_HELP = """BOT_TOKEN is not set. To get one:
+  1. open Telegram and talk to @BotFather;
+  2. send /newbot and follow the questions (a name, then a username ending in "bot");
+  3. copy the token it gives you into .env as BOT_TOKEN=123456:ABC...
+"""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = OFFICIAL_API_URL
+    database_path: Path = Path("./loyalty.db")
+    owner_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    timezone: str = "Europe/Madrid"
+    default_language: Literal["es", "en"] = "es"
+    program_file: Path | None = None
+    # Seconds getUpdates waits for news; tests shorten it so shutdown is quick.
+    polling_timeout: int = Field(default=30, ge=0, le=50)
+
+    @field_validator("owner_ids", mode="before")
+    @classmethod
+    def _split_owner_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            for part in parts:
+                if not part.isdigit():
+                    raise ValueError(f"{part!r} is not a Telegram user id (digits only)")
+            return frozenset(int(part) for part in parts)
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Madrid") from error
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def require_token(self) -> str:
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise ConfigError(MISSING_TOKEN_HELP)
+        return self.bot_token.get_secret_value().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error("The environment (.env)", error)) from error

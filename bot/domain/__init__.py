@@ -1,0 +1,1 @@
+"""The loyalty rules. Nothing here knows which chat channel a person uses."""

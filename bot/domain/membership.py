@@ -1,0 +1,146 @@
+"""What a member sees and controls: balance, tier, rewards, referrals, consent and their data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.clock import Clock
+from bot.domain.models import (
+    TIER_QUALIFYING_REASONS,
+    ConsentTopic,
+    Customer,
+    Identity,
+    Language,
+    LedgerEntry,
+)
+from bot.program import Program, Reward, Tier
+from bot.storage.customers import CustomerRepository, DraftRepository
+from bot.storage.database import Database, to_sql_time
+from bot.storage.ledger import LedgerRepository
+
+TIER_WINDOW = timedelta(days=365)
+LATEST_MOVEMENTS = 5
+
+
+@dataclass(frozen=True)
+class RewardOption:
+    reward: Reward
+    affordable: bool
+    missing_points: int
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A member's points and where they stand: the figures behind /balance and /rewards."""
+
+    balance: int
+    tier: Tier
+    next_tier: Tier | None
+    points_to_next_tier: int
+    rewards: list[RewardOption]
+    latest: list[LedgerEntry]
+
+    @property
+    def next_reward(self) -> RewardOption | None:
+        """The cheapest reward not yet affordable: the next thing to save up for."""
+        return next((option for option in self.rewards if not option.affordable), None)
+
+    @property
+    def affordable(self) -> list[RewardOption]:
+        return [option for option in self.rewards if option.affordable]
+
+
+@dataclass(frozen=True)
+class ReferralStatus:
+    code: str
+    friends_joined: int
+
+
+class MembershipService:
+    def __init__(self, database: Database, clock: Clock, program: Program) -> None:
+        self._db = database
+        self._clock = clock
+        self._program = program
+
+    async def member(self, identity: Identity) -> Customer | None:
+        async with self._db.reading() as tx:
+            return await CustomerRepository(tx).by_identity(identity)
+
+    async def standing(self, customer: Customer) -> Standing:
+        since = self._clock.now() - TIER_WINDOW
+        async with self._db.reading() as tx:
+            ledger = LedgerRepository(tx)
+            balance = await ledger.balance(customer.id)
+            qualifying = await ledger.sum_since(customer.id, TIER_QUALIFYING_REASONS, since)
+            latest = await ledger.latest(customer.id, LATEST_MOVEMENTS)
+        tier = self._program.tier_for(qualifying)
+        next_tier = self._program.next_tier(tier)
+        return Standing(
+            balance=balance,
+            tier=tier,
+            next_tier=next_tier,
+            points_to_next_tier=next_tier.threshold - qualifying if next_tier else 0,
+            rewards=[
+                RewardOption(reward, reward.cost <= balance, max(reward.cost - balance, 0))
+                for reward in self._program.rewards_by_cost()
+            ],
+            latest=latest,
+        )
+
+    async def referral_status(self, customer: Customer) -> ReferralStatus:
+        async with self._db.reading() as tx:
+            joined = await CustomerRepository(tx).referred_count(customer.id)
+        return ReferralStatus(code=customer.referral_code, friends_joined=joined)
+
+    async def set_language(self, customer: Customer, language: Language) -> None:
+        async with self._db.transaction() as tx:
+            await CustomerRepository(tx).set_language(customer.id, language)
+
+    async def set_consent(self, customer: Customer, topic: ConsentTopic, granted: bool) -> None:
+        """Record the choice with its time; an unchanged choice is not logged again."""
+        current = {
+            ConsentTopic.PROMOTIONS: customer.promotions_consent,
+            ConsentTopic.SURVEYS: customer.surveys_enabled,
+        }[topic]
+        if current == granted:
+            return
+        async with self._db.transaction() as tx:
+            await CustomerRepository(tx).set_consent(customer.id, topic, granted, self._clock.now())
+
+    async def personal_data(self, customer: Customer) -> dict[str, Any]:
+        """Everything stored about the member, as a JSON-ready document (right of access)."""
+        async with self._db.reading() as tx:
+            consent = await CustomerRepository(tx).consent_history(customer.id)
+            ledger = LedgerRepository(tx)
+            entries = await ledger.all_for(customer.id)
+            balance = await ledger.balance(customer.id)
+            joined = await CustomerRepository(tx).referred_count(customer.id)
+        profile = asdict(customer)
+        profile["language"] = customer.language.value
+        profile["created_at"] = customer.created_at.isoformat()
+        profile["birthday"] = customer.birthday.as_text() if customer.birthday else None
+        return {
+            "shop": self._program.shop.name,
+            "exported_at": self._clock.now().isoformat(),
+            "profile": profile,
+            "consent_history": consent,
+            "points_balance": balance,
+            "friends_referred": joined,
+            "points_ledger": [
+                {
+                    "at": to_sql_time(entry.created_at),
+                    "points": entry.delta,
+                    "reason": entry.reason.value,
+                    "note": entry.note,
+                }
+                for entry in entries
+            ],
+        }
+
+    async def forget(self, customer: Customer, identity: Identity) -> None:
+        """Erase personal data; ledger rows stay, tied to an anonymous row, so accounts add up."""
+        async with self._db.transaction() as tx:
+            await CustomerRepository(tx).erase(customer.id, self._clock.now())
+            await DraftRepository(tx).delete(identity)

@@ -1,0 +1,85 @@
+"""Turning what people type into clean values, or a reason why not."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+import phonenumbers
+
+from bot.domain.models import Birthday
+
+NAME_MAX_LENGTH = 64
+OLDEST_BIRTH_YEAR = 1900
+
+
+@dataclass(frozen=True)
+class InvalidInput(Exception):
+    """`problem` names the template that explains to the person what to type instead."""
+
+    problem: str
+
+
+def clean_name(text: str) -> str:
+    """A display name: trimmed, inner runs of space folded, no control characters, 1-64 long."""
+    folded = " ".join(text.split())
+    if not folded:
+        raise InvalidInput("name_empty")
+    if any(unicodedata.category(char).startswith("C") for char in folded):
+        raise InvalidInput("name_invalid")
+    if len(folded) > NAME_MAX_LENGTH:
+        raise InvalidInput("name_too_long")
+    if folded.startswith("/"):
+        raise InvalidInput("name_invalid")
+    return folded
+
+
+def normalise_phone(text: str, default_region: str) -> str:
+    """E.164 (+34612345678) from what a person types: spaces, dashes, dots, brackets, 00 prefix."""
+    candidate = text.strip()
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    if not candidate or len(candidate) > 32:
+        raise InvalidInput("phone_invalid")
+    try:
+        number = phonenumbers.parse(candidate, default_region)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidInput("phone_invalid") from error
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput("phone_invalid")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+_DAY_FIRST = re.compile(r"^(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{4}))?$")
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+
+
+def parse_birthday(text: str, today: date) -> Birthday:
+    """`24/12`, `24/12/1990`, `24.12.1990`, `24-12` or `1990-12-24`; the year is optional.
+
+    Day first, as written in Spain and most of Latin America. 29 February is valid without a
+    year; with one, the date must exist, must not be in the future and not before 1900.
+    """
+    candidate = text.strip()
+    iso = _ISO.match(candidate)
+    day_first = _DAY_FIRST.match(candidate)
+    if iso:
+        year, month, day = int(iso.group(1)), int(iso.group(2)), int(iso.group(3))
+        year_or_none: int | None = year
+    elif day_first:
+        day, month = int(day_first.group(1)), int(day_first.group(2))
+        year_or_none = int(day_first.group(3)) if day_first.group(3) else None
+    else:
+        raise InvalidInput("birthday_format")
+    # A leap year stands in for "any year" so that 29 February passes the calendar check.
+    try:
+        date(year_or_none if year_or_none is not None else 2000, month, day)
+    except ValueError as error:
+        raise InvalidInput("birthday_no_such_date") from error
+    if year_or_none is not None and not (
+        year_or_none >= OLDEST_BIRTH_YEAR and date(year_or_none, month, day) <= today
+    ):
+        raise InvalidInput("birthday_out_of_range")
+    return Birthday(day=day, month=month, year=year_or_none)

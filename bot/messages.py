@@ -1,0 +1,64 @@
+"""Every sentence the bot says comes from a Jinja2 template under messages/<language>/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from bot.domain.models import Language
+
+TEMPLATE_SUFFIX = ".j2"
+
+
+def pick_language(code: str | None, default: Language) -> Language:
+    """The person's Telegram language when the bot speaks it ("es-AR" counts as "es")."""
+    if code:
+        primary = code.split("-")[0].lower()
+        if primary in {language.value for language in Language}:
+            return Language(primary)
+    return default
+
+
+class Messages:
+    """Renders templates as Telegram HTML: autoescaping keeps a customer's "<b>" in a name inert.
+
+    StrictUndefined turns a variable the code forgot to pass into an error, not a blank.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+        self._env = Environment(
+            loader=PackageLoader("messages", ""),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.filters["day"] = self._local_day
+
+    @property
+    def environment(self) -> Environment:
+        return self._env
+
+    def render(self, language: Language, template_name: str, /, **context: Any) -> Markup:
+        """Safe HTML, so that one rendered message can be placed inside another unescaped."""
+        template = self._env.get_template(f"{language.value}/{template_name}{TEMPLATE_SUFFIX}")
+        return Markup(template.render(language=language.value, **context).strip())
+
+    def label(self, language: Language, name: str) -> str:
+        """A button label or a short word, from the `{% set %}` lines of labels.j2."""
+        module = self._env.get_template(f"{language.value}/labels{TEMPLATE_SUFFIX}").module
+        return str(getattr(module, name))
+
+    def command_descriptions(self, language: Language) -> dict[str, str]:
+        """Command name -> one-line description, from commands.j2, for the menu and /help."""
+        module = self._env.get_template(f"{language.value}/commands{TEMPLATE_SUFFIX}").module
+        return dict(module.descriptions)  # type: ignore[attr-defined]
+
+    def _local_day(self, moment: datetime) -> str:
+        """The calendar day in the shop's time zone, day first as both audiences read it."""
+        return moment.astimezone(self._zone).strftime("%d/%m/%Y")

@@ -1,0 +1,161 @@
+"""The loyalty program's rules, read from a TOML file and validated before the bot starts."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.errors import ConfigError, describe_validation_error
+
+Language = str
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalisedText(_Rules):
+    """A text the shop writes itself, in each language the bot speaks."""
+
+    es: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, language: Language) -> str:
+        return self.en if language == "en" else self.es
+
+
+class Shop(_Rules):
+    name: str = Field(min_length=1)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency_decimals: int = Field(ge=0, le=3)
+    phone_region: str = Field(pattern=r"^[A-Z]{2}$")
+
+
+class EarningMode(StrEnum):
+    PER_ITEM = "per_item"
+    PER_AMOUNT = "per_amount"
+
+
+class Earning(_Rules):
+    mode: EarningMode
+    points_per_item: NonNegativeInt = 1
+    points_per_currency_unit: NonNegativeInt = 1
+
+
+class Reward(_Rules):
+    key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    cost: PositiveInt
+    name: LocalisedText
+
+
+class Tier(_Rules):
+    key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    threshold: NonNegativeInt
+    multiplier: Decimal = Field(ge=1, le=10)
+    name: LocalisedText
+
+
+class Referral(_Rules):
+    referrer_points: NonNegativeInt
+    referred_points: NonNegativeInt
+    monthly_cap_per_referrer: NonNegativeInt
+
+
+class BirthdayGiftKind(StrEnum):
+    PERCENT = "percent"
+    FREE_ITEM = "free_item"
+
+
+class Birthday(_Rules):
+    gift: BirthdayGiftKind
+    percent_off: int = Field(ge=1, le=100)
+    free_item: LocalisedText
+    valid_days: PositiveInt
+    send_hour: int = Field(ge=0, le=23)
+
+
+class Surveys(_Rules):
+    satisfaction_delay_hours: NonNegativeInt
+    satisfaction_min_days_between: NonNegativeInt
+    nps_every_days: PositiveInt
+    send_hour_from: int = Field(ge=0, le=23)
+    send_hour_to: int = Field(ge=1, le=24)
+
+    @model_validator(mode="after")
+    def _window_is_not_empty(self) -> Self:
+        if self.send_hour_from >= self.send_hour_to:
+            raise ValueError("send_hour_from must be earlier than send_hour_to")
+        return self
+
+
+class Churn(_Rules):
+    lapsing_gap_factor: Decimal = Field(gt=1)
+    lapsing_floor_days: PositiveInt
+    lost_after_days: PositiveInt
+
+
+class Program(_Rules):
+    shop: Shop
+    earning: Earning
+    rewards: list[Reward] = Field(min_length=1)
+    tiers: list[Tier] = Field(min_length=1)
+    referral: Referral
+    birthday: Birthday
+    surveys: Surveys
+    churn: Churn
+
+    @model_validator(mode="after")
+    def _catalogue_is_consistent(self) -> Self:
+        if self.tiers[0].threshold != 0:
+            raise ValueError("tiers: the first tier must have threshold 0")
+        thresholds = [tier.threshold for tier in self.tiers]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("tiers: thresholds must be strictly increasing")
+        for field, keys in (
+            ("rewards", [r.key for r in self.rewards]),
+            ("tiers", [t.key for t in self.tiers]),
+        ):
+            if len(keys) != len(set(keys)):
+                raise ValueError(f"{field}: keys must be unique")
+        return self
+
+    def tier_for(self, qualifying_points: int) -> Tier:
+        """The highest tier whose threshold the customer's qualifying points reach."""
+        reached = [tier for tier in self.tiers if qualifying_points >= tier.threshold]
+        return reached[-1]
+
+    def next_tier(self, tier: Tier) -> Tier | None:
+        index = self.tiers.index(tier)
+        return self.tiers[index + 1] if index + 1 < len(self.tiers) else None
+
+    def rewards_by_cost(self) -> list[Reward]:
+        return sorted(self.rewards, key=lambda reward: reward.cost)
+
+
+def load_program(path: Path | None) -> Program:
+    """Read and validate the rules; without a path, the documented sample shipped with the bot."""
+    if path is None:
+        source = "the built-in sample program"
+        text = resources.files("bot").joinpath("data/program.toml").read_text(encoding="utf-8")
+    else:
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"PROGRAM_FILE {path}: cannot be read ({error.strerror})") from error
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"PROGRAM_FILE {source}: not valid TOML ({error})") from error
+    try:
+        return Program.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(f"PROGRAM_FILE {source}", error)) from error

@@ -1,0 +1,218 @@
+"""Customers, their consent history and registration drafts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.domain.models import (
+    Birthday,
+    ConsentTopic,
+    Customer,
+    Identity,
+    Language,
+    RegistrationDraft,
+    RegistrationStep,
+)
+from bot.storage.database import Transaction, from_sql_time, to_sql_time
+
+_CUSTOMER_COLUMNS = (
+    "id, member_code, referral_code, name, phone, birthday_day, birthday_month, birthday_year,"
+    " language, promotions_consent, surveys_enabled, referred_by, created_at"
+)
+_ACTIVE = "erased_at IS NULL"
+
+
+def _birthday(row: aiosqlite.Row) -> Birthday | None:
+    if row["birthday_day"] is None:
+        return None
+    return Birthday(row["birthday_day"], row["birthday_month"], row["birthday_year"])
+
+
+def _customer(row: aiosqlite.Row) -> Customer:
+    return Customer(
+        id=row["id"],
+        member_code=row["member_code"],
+        referral_code=row["referral_code"],
+        name=row["name"],
+        phone=row["phone"],
+        birthday=_birthday(row),
+        language=Language(row["language"]),
+        promotions_consent=bool(row["promotions_consent"]),
+        surveys_enabled=bool(row["surveys_enabled"]),
+        referred_by=row["referred_by"],
+        created_at=from_sql_time(row["created_at"]),
+    )
+
+
+class CustomerRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def _one(self, where: str, parameters: tuple[Any, ...]) -> Customer | None:
+        row = await self._tx.fetch_one(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE} AND {where}", parameters
+        )
+        return _customer(row) if row else None
+
+    async def by_id(self, customer_id: int) -> Customer | None:
+        return await self._one("id = ?", (customer_id,))
+
+    async def by_identity(self, identity: Identity) -> Customer | None:
+        return await self._one(
+            "channel = ? AND channel_user_id = ?", (identity.channel, identity.user_id)
+        )
+
+    async def by_referral_code(self, code: str) -> Customer | None:
+        return await self._one("referral_code = ?", (code,))
+
+    async def by_member_code(self, code: str) -> Customer | None:
+        return await self._one("member_code = ?", (code,))
+
+    async def identity_of(self, customer_id: int) -> Identity | None:
+        row = await self._tx.fetch_one(
+            f"SELECT channel, channel_user_id FROM customers WHERE {_ACTIVE} AND id = ?",
+            (customer_id,),
+        )
+        return Identity(row["channel"], row["channel_user_id"]) if row else None
+
+    async def code_taken(self, code: str) -> bool:
+        row = await self._tx.fetch_one(
+            "SELECT 1 FROM customers WHERE member_code = ?1 OR referral_code = ?1", (code,)
+        )
+        return row is not None
+
+    async def insert(
+        self,
+        identity: Identity,
+        *,
+        member_code: str,
+        referral_code: str,
+        draft: RegistrationDraft,
+        promotions_consent: bool,
+        at: datetime,
+    ) -> int:
+        birthday = draft.birthday
+        cursor = await self._tx.execute(
+            "INSERT INTO customers (channel, channel_user_id, member_code, referral_code, name,"
+            " phone, birthday_day, birthday_month, birthday_year, language, promotions_consent,"
+            " referred_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                identity.channel,
+                identity.user_id,
+                member_code,
+                referral_code,
+                draft.name,
+                draft.phone,
+                birthday.day if birthday else None,
+                birthday.month if birthday else None,
+                birthday.year if birthday else None,
+                draft.language.value,
+                int(promotions_consent),
+                draft.referrer_id,
+                to_sql_time(at),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def set_language(self, customer_id: int, language: Language) -> None:
+        await self._tx.execute(
+            "UPDATE customers SET language = ? WHERE id = ?", (language.value, customer_id)
+        )
+
+    async def set_consent(
+        self, customer_id: int, topic: ConsentTopic, granted: bool, at: datetime
+    ) -> None:
+        column = {
+            ConsentTopic.PROMOTIONS: "promotions_consent",
+            ConsentTopic.SURVEYS: "surveys_enabled",
+        }[topic]
+        await self._tx.execute(
+            f"UPDATE customers SET {column} = ? WHERE id = ?", (int(granted), customer_id)
+        )
+        await self._tx.execute(
+            "INSERT INTO consent_log (customer_id, topic, granted, recorded_at)"
+            " VALUES (?, ?, ?, ?)",
+            (customer_id, topic.value, int(granted), to_sql_time(at)),
+        )
+
+    async def consent_history(self, customer_id: int) -> list[dict[str, Any]]:
+        rows = await self._tx.fetch_all(
+            "SELECT topic, granted, recorded_at FROM consent_log WHERE customer_id = ? ORDER BY id",
+            (customer_id,),
+        )
+        return [
+            {"topic": row["topic"], "granted": bool(row["granted"]), "at": row["recorded_at"]}
+            for row in rows
+        ]
+
+    async def referred_count(self, customer_id: int) -> int:
+        row = await self._tx.fetch_one(
+            "SELECT COUNT(*) AS joined FROM customers WHERE referred_by = ?", (customer_id,)
+        )
+        return int(row["joined"]) if row else 0
+
+    async def erase(self, customer_id: int, at: datetime) -> None:
+        """Drop everything that identifies the person; the row stays so the ledger still adds up."""
+        await self._tx.execute(
+            "UPDATE customers SET channel_user_id = NULL, name = NULL, phone = NULL,"
+            " birthday_day = NULL, birthday_month = NULL, birthday_year = NULL,"
+            " promotions_consent = 0, surveys_enabled = 0, erased_at = ? WHERE id = ?",
+            (to_sql_time(at), customer_id),
+        )
+
+
+def _draft(row: aiosqlite.Row, identity: Identity) -> RegistrationDraft:
+    return RegistrationDraft(
+        identity=identity,
+        step=RegistrationStep(row["step"]),
+        language=Language(row["language"]),
+        suggested_name=row["suggested_name"],
+        name=row["name"],
+        phone=row["phone"],
+        birthday=_birthday(row),
+        referrer_id=row["referrer_id"],
+    )
+
+
+class DraftRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def get(self, identity: Identity) -> RegistrationDraft | None:
+        row = await self._tx.fetch_one(
+            "SELECT * FROM registration_drafts WHERE channel = ? AND channel_user_id = ?",
+            (identity.channel, identity.user_id),
+        )
+        return _draft(row, identity) if row else None
+
+    async def save(self, draft: RegistrationDraft, at: datetime) -> None:
+        birthday = draft.birthday
+        await self._tx.execute(
+            "INSERT OR REPLACE INTO registration_drafts (channel, channel_user_id, step, language,"
+            " suggested_name, name, phone, birthday_day, birthday_month, birthday_year,"
+            " referrer_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                draft.identity.channel,
+                draft.identity.user_id,
+                draft.step.value,
+                draft.language.value,
+                draft.suggested_name,
+                draft.name,
+                draft.phone,
+                birthday.day if birthday else None,
+                birthday.month if birthday else None,
+                birthday.year if birthday else None,
+                draft.referrer_id,
+                to_sql_time(at),
+            ),
+        )
+
+    async def delete(self, identity: Identity) -> None:
+        await self._tx.execute(
+            "DELETE FROM registration_drafts WHERE channel = ? AND channel_user_id = ?",
+            (identity.channel, identity.user_id),
+        )

@@ -1,0 +1,159 @@
+"""One SQLite connection in WAL mode, its migrations, and the transaction every write uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+SQL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class StorageError(Exception):
+    """The database cannot be opened or written; the message says what to check."""
+
+
+def to_sql_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(SQL_TIME_FORMAT)
+
+
+def from_sql_time(text: str) -> datetime:
+    return datetime.strptime(text, SQL_TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def bundled_migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) for every migration shipped with the bot, oldest first."""
+    folder = resources.files("bot.storage").joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Database:
+    """Serialises access to one aiosqlite connection.
+
+    aiosqlite runs a connection on one thread, but two coroutines could still interleave their
+    statements inside one transaction; the lock makes each unit of work atomic for the others.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        try:
+            connection = await aiosqlite.connect(str(path), isolation_level=None)
+        except Exception as error:
+            raise StorageError(f"DATABASE_PATH {path}: cannot be opened ({error})") from error
+        connection.row_factory = aiosqlite.Row
+        database = cls(connection)
+        await database._configure()
+        await database.migrate()
+        return database
+
+    async def _configure(self) -> None:
+        await self._connection.execute("PRAGMA busy_timeout = 5000")
+        await self._connection.execute("PRAGMA journal_mode = WAL")
+        await self._connection.execute("PRAGMA foreign_keys = ON")
+        await self._connection.execute("PRAGMA synchronous = NORMAL")
+
+    async def migrate(self) -> list[int]:
+        """Apply every bundled migration not yet recorded; returns the versions applied now."""
+        applied_now = []
+        async with self.transaction() as tx:
+            await tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            rows = await tx.fetch_all("SELECT version FROM schema_migrations")
+            done = {row["version"] for row in rows}
+            for version, name, sql in bundled_migrations():
+                if version in done:
+                    continue
+                log.info("applying migration %s", name)
+                for statement in _split_statements(sql):
+                    await tx.execute(statement)
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, to_sql_time(datetime.now(UTC))),
+                )
+                applied_now.append(version)
+        return applied_now
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all or nothing."""
+        async with self._lock:
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._connection)
+            except BaseException:
+                await self._connection.execute("ROLLBACK")
+                raise
+            else:
+                await self._connection.execute("COMMIT")
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Transaction]:
+        """A consistent read of several queries (a deferred transaction that writes nothing)."""
+        async with self._lock:
+            await self._connection.execute("BEGIN")
+            try:
+                yield Transaction(self._connection)
+            finally:
+                await self._connection.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+class Transaction:
+    """The statements of one unit of work; repositories take one of these."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        return await self._connection.execute(sql, tuple(parameters))
+
+    async def fetch_one(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self._connection.execute(sql, tuple(parameters)) as cursor:
+            return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._connection.execute(sql, tuple(parameters)) as cursor:
+            return list(await cursor.fetchall())
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Split a migration into statements; sqlite3.complete_statement keeps triggers whole.
+
+    executescript() would commit on its own, so a failing migration could be left half-applied.
+    """
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise StorageError(f"migration ends with an incomplete statement: {current.strip()[:60]}")
+    return statements

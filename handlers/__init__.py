@@ -1,0 +1,52 @@
+"""Telegram handlers: they turn updates into calls on the domain and render the replies.
+
+No rule and no SQL lives here; see bot/domain and bot/storage.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from handlers import cards, help_menu, plumbing, points, privacy, registration
+
+
+def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+    private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(Update, plumbing.drop_redelivered), group=-1)
+    commands = {
+        "start": registration.start,
+        "cancel": registration.cancel,
+        "help": help_menu.help_command,
+        "balance": points.balance,
+        "rewards": points.rewards,
+        "card": cards.card,
+        "invite": cards.invite,
+        "language": privacy.language,
+        "notifications": privacy.notifications,
+        "mydata": privacy.my_data,
+        "forget": privacy.forget,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback, filters=private))
+    application.add_handler(MessageHandler(private & filters.COMMAND, plumbing.unknown_command))
+    application.add_handler(
+        MessageHandler(private & (filters.TEXT | filters.CONTACT), registration.on_message)
+    )
+    buttons = {
+        registration.CONSENT_CALLBACK: registration.on_consent,
+        privacy.LANGUAGE_CALLBACK: privacy.on_language,
+        privacy.NOTIFICATIONS_CALLBACK: privacy.on_notifications,
+        privacy.FORGET_CALLBACK: privacy.on_forget,
+    }
+    for pattern, callback in buttons.items():
+        application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+    application.add_handler(CallbackQueryHandler(plumbing.stale_button))
+    application.add_error_handler(plumbing.report_error)

@@ -1,0 +1,103 @@
+"""What every handler shares: the services, who is talking, and replying from a template."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, cast
+
+from telegram import Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update, User
+from telegram.constants import ParseMode
+from telegram.ext import Application, ContextTypes
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.domain.membership import MembershipService
+from bot.domain.models import Customer, Identity, Language
+from bot.domain.registration import RegistrationService
+from bot.messages import Messages, pick_language
+from bot.program import Program
+from bot.storage.database import Database
+
+CHANNEL = "telegram"
+SERVICES_KEY = "services"
+
+Context = ContextTypes.DEFAULT_TYPE
+BotApplication = Application[Any, Any, Any, Any, Any, Any]
+Markup = Any
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    program: Program
+    clock: Clock
+    messages: Messages
+    database: Database
+    registration: RegistrationService
+    membership: MembershipService
+
+
+def services(context: Context) -> Services:
+    return cast(Services, context.bot_data[SERVICES_KEY])
+
+
+def identity_of(user: User) -> Identity:
+    return Identity(CHANNEL, str(user.id))
+
+
+def fallback_language(context: Context, user: User | None) -> Language:
+    """The language for someone who is not (yet) a member: their Telegram one, if we speak it."""
+    default = Language(services(context).settings.default_language)
+    return pick_language(user.language_code if user else None, default)
+
+
+async def reply(
+    update: Update,
+    context: Context,
+    language: Language,
+    template: str,
+    markup: Markup = None,
+    **template_context: Any,
+) -> Message:
+    text = services(context).messages.render(language, template, **template_context)
+    chat = update.effective_chat
+    assert chat is not None
+    return await context.bot.send_message(
+        chat.id,
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup,
+        disable_web_page_preview=True,
+    )
+
+
+def no_keyboard() -> ReplyKeyboardRemove:
+    return ReplyKeyboardRemove()
+
+
+def one_time_keyboard(rows: list[list[Any]]) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+
+
+MemberHandler = Callable[[Update, Context, Customer], Coroutine[Any, Any, None]]
+
+
+def for_members(handler: MemberHandler) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+    """Run `handler` with the sender's member record, or tell a stranger how to join."""
+
+    async def guarded(update: Update, context: Context) -> None:
+        user = update.effective_user
+        if user is None:
+            return
+        member = await services(context).membership.member(identity_of(user))
+        if member is None:
+            if update.callback_query:
+                await update.callback_query.answer()
+            await reply(update, context, fallback_language(context, user), "not_a_member")
+            return
+        await handler(update, context, member)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded

@@ -1,0 +1,54 @@
+"""Handlers around the others: drop redelivered updates, answer stray buttons, report errors."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.storage.updates import ProcessedUpdates
+from handlers.context import CHANNEL, Context, fallback_language, reply, services
+
+log = logging.getLogger(__name__)
+
+
+async def drop_redelivered(update: Update, context: Context) -> None:
+    """Telegram redelivers updates after a crash or restart: handle each one once."""
+    svc = services(context)
+    async with svc.database.transaction() as tx:
+        first_time = await ProcessedUpdates(tx).claim(CHANNEL, update.update_id, svc.clock.now())
+    if not first_time:
+        log.info("dropping update %s: already handled", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """A button whose data no handler knows: an old keyboard, or forged callback data."""
+    query = update.callback_query
+    if query is None:
+        return
+    language = fallback_language(context, query.from_user)
+    await query.answer(
+        services(context).messages.render(language, "problems/stale_button"), show_alert=True
+    )
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    await reply(
+        update,
+        context,
+        fallback_language(context, update.effective_user),
+        "problems/unknown_command",
+    )
+
+
+async def report_error(update: object, context: Context) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await reply(
+                update, context, fallback_language(context, update.effective_user), "problems/error"
+            )
+        except Exception:  # the apology itself failed; the log above already has the cause
+            log.exception("could not tell the user about the error")

@@ -1,0 +1,112 @@
+"""Fixtures: a controlled clock, the Bot API stand-in, and the real Application running against it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_application
+from bot.config import Settings
+from bot.program import Program, load_program
+from bot.storage.database import Database
+from handlers.context import SERVICES_KEY, BotApplication, Services
+from tests.standin import FakeTelegram
+
+START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Time stands still until a test moves it."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def program() -> Program:
+    return load_program(None)
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    db = await Database.open(tmp_path / "unit.db")
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegram]:
+    standin = FakeTelegram()
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+def settings_for(api: FakeTelegram, database_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "bot_token": "123456:TEST-TOKEN",
+        "telegram_api_url": api.url,
+        "database_path": database_path,
+        "owner_ids": "1",
+        "timezone": "Europe/Madrid",
+        "default_language": "es",
+        "polling_timeout": 1,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+
+@asynccontextmanager
+async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
+    """The start-up and shutdown steps of Application.run_polling, without its signal handling."""
+    async with application:
+        assert application.post_init is not None
+        await application.post_init(application)
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=1)
+        await application.start()
+        try:
+            yield application
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    if application.post_shutdown is not None:
+        await application.post_shutdown(application)
+
+
+@dataclass
+class RunningBot:
+    application: BotApplication
+    api: FakeTelegram
+    clock: FakeClock
+
+    @property
+    def services(self) -> Services:
+        services = self.application.bot_data[SERVICES_KEY]
+        assert isinstance(services, Services)
+        return services
+
+
+@pytest.fixture
+async def bot(
+    api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> AsyncIterator[RunningBot]:
+    application = build_application(settings_for(api, tmp_path / "bot.db"), program, clock)
+    async with running(application):
+        yield RunningBot(application, api, clock)

@@ -1,0 +1,336 @@
+"""A loopback stand-in for the Telegram Bot API.
+
+An aiohttp server on 127.0.0.1 that answers the bot's real HTTP requests: it hands out updates
+through getUpdates (long polling, offsets confirmed the way Telegram does), records every other
+call with its parameters and uploaded files, and answers them with plausible objects. Tests play
+Telegram users through `ChatUser`, which builds the updates a real client would cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = 7000000001
+BOT_USERNAME = "bodega_loyalty_bot"
+EPOCH = 1_790_000_000  # a fixed "date" for messages; the bot never reads it for its rules
+
+
+@dataclass
+class ApiCall:
+    """One request the bot made: the method, its form fields as sent, and any uploaded files."""
+
+    method: str
+    params: dict[str, str]
+    files: dict[str, bytes] = field(default_factory=dict)
+    message_id: int | None = None
+
+    @property
+    def chat_id(self) -> int | None:
+        raw = self.params.get("chat_id")
+        return int(raw) if raw is not None else None
+
+    @property
+    def text(self) -> str:
+        return self.params.get("text") or self.params.get("caption") or ""
+
+    def markup(self) -> dict[str, Any] | None:
+        raw = self.params.get("reply_markup")
+        return json.loads(raw) if raw else None
+
+    def inline_buttons(self) -> list[dict[str, Any]]:
+        markup = self.markup() or {}
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+    def keyboard_buttons(self) -> list[dict[str, Any]]:
+        markup = self.markup() or {}
+        return [
+            button if isinstance(button, dict) else {"text": button}
+            for row in markup.get("keyboard", [])
+            for button in row
+        ]
+
+    def callback_data(self, text_part: str) -> str:
+        """The data of the inline button whose label contains `text_part`."""
+        for button in self.inline_buttons():
+            if text_part in button["text"]:
+                return str(button["callback_data"])
+        raise AssertionError(f"no inline button with {text_part!r} in {self.inline_buttons()}")
+
+
+class FakeTelegram:
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+        self._pending: list[dict[str, Any]] = []  # kept until the bot's offset confirms them
+        self._replays: list[dict[str, Any]] = []  # handed out once more, whatever the offset
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        # Tests may install a function that answers a call instead of the default (faults).
+        self.override: Callable[[ApiCall], web.Response | None] | None = None
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- feeding updates -------------------------------------------------------------------
+
+    async def push(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Queue a new update (the update_id is assigned here) and wake the bot's long poll."""
+        update = {"update_id": next(self._update_ids), **payload}
+        async with self._changed:
+            self._pending.append(update)
+            self._changed.notify_all()
+        return update
+
+    async def redeliver(self, update: dict[str, Any]) -> None:
+        """Hand out an already handled update again, as Telegram may after a crash or a timeout."""
+        async with self._changed:
+            self._replays.append(update)
+            self._changed.notify_all()
+
+    def user(
+        self, user_id: int, first_name: str = "Ana", language_code: str | None = "es"
+    ) -> ChatUser:
+        return ChatUser(self, user_id, first_name, language_code)
+
+    # --- watching what the bot sends -------------------------------------------------------
+
+    async def wait_for(
+        self, predicate: Callable[[ApiCall], bool], start: int = 0, timeout: float = 10.0
+    ) -> tuple[int, ApiCall]:
+        """The first call at or after index `start` that matches, waiting for it if need be."""
+
+        def find() -> tuple[int, ApiCall] | None:
+            for index in range(start, len(self.calls)):
+                if predicate(self.calls[index]):
+                    return index, self.calls[index]
+            return None
+
+        async with self._changed:
+            found = await asyncio.wait_for(self._changed.wait_for(find), timeout)
+        assert found is not None
+        return found
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [call for call in self.calls if call.method == method]
+
+    # --- the HTTP side ---------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, str] = {}
+        files: dict[str, bytes] = {}
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name is None or not hasattr(part, "read"):
+                    continue
+                body = await part.read()  # type: ignore[union-attr]
+                if part.filename:  # type: ignore[union-attr]
+                    files[part.name] = bytes(body)
+                else:
+                    params[part.name] = bytes(body).decode("utf-8")
+        else:
+            form = await request.post()
+            params = {key: str(value) for key, value in form.items()}
+        if method == "getUpdates":
+            return _ok(await self._get_updates(params))
+        call = ApiCall(method, params, files)
+        if self.override is not None:
+            answer = self.override(call)
+            if answer is not None:
+                await self._record(call)
+                return answer
+        result = self._answer(call)
+        await self._record(call)
+        return _ok(result)
+
+    async def _record(self, call: ApiCall) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    async def _get_updates(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset", "0") or 0)
+        timeout = float(params.get("timeout", "0") or 0)
+        async with self._changed:
+            # Telegram forgets updates below the offset: the bot has confirmed them.
+            self._pending = [u for u in self._pending if u["update_id"] >= offset]
+            if not (self._pending or self._replays) and timeout > 0:
+                try:
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: bool(self._pending or self._replays)),
+                        timeout,
+                    )
+                except TimeoutError:
+                    return []
+            # Replays first, so the last update handed out still carries the highest id.
+            handed = self._replays + self._pending
+            self._replays = []
+        return handed
+
+    def _answer(self, call: ApiCall) -> Any:
+        method = call.method
+        if method == "getMe":
+            return {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Bodega",
+                "username": BOT_USERNAME,
+                "can_join_groups": False,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        if method in {"sendMessage", "sendPhoto", "sendDocument", "editMessageText"}:
+            return self._message(call)
+        if method == "editMessageReplyMarkup":
+            return self._message(call)
+        return True
+
+    def _message(self, call: ApiCall) -> dict[str, Any]:
+        if "message_id" in call.params:
+            call.message_id = int(call.params["message_id"])
+        else:
+            call.message_id = next(self._message_ids)
+        chat_id = call.chat_id or 0
+        message: dict[str, Any] = {
+            "message_id": call.message_id,
+            "date": EPOCH,
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bodega"},
+        }
+        if call.method == "sendPhoto":
+            message["photo"] = [
+                {
+                    "file_id": f"photo{call.message_id}",
+                    "file_unique_id": f"p{call.message_id}",
+                    "width": 400,
+                    "height": 400,
+                }
+            ]
+            message["caption"] = call.params.get("caption", "")
+        elif call.method == "sendDocument":
+            message["document"] = {
+                "file_id": f"doc{call.message_id}",
+                "file_unique_id": f"d{call.message_id}",
+            }
+        else:
+            message["text"] = call.params.get("text", "")
+        return message
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def api_error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return web.json_response(body, status=status)
+
+
+class ChatUser:
+    """A Telegram user in a private chat with the bot."""
+
+    def __init__(
+        self, api: FakeTelegram, user_id: int, first_name: str, language_code: str | None
+    ) -> None:
+        self.api = api
+        self.id = user_id
+        self.first_name = first_name
+        self.language_code = language_code
+        self._seen = 0  # index into api.calls up to which this user has read the bot's replies
+        self._message_ids = itertools.count(1)
+
+    def _user(self) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.language_code is not None:
+            user["language_code"] = self.language_code
+        return user
+
+    def _message(self, **content: Any) -> dict[str, Any]:
+        return {
+            "message": {
+                "message_id": next(self._message_ids),
+                "date": EPOCH,
+                "chat": {"id": self.id, "type": "private", "first_name": self.first_name},
+                "from": self._user(),
+                **content,
+            }
+        }
+
+    async def send(self, text: str) -> dict[str, Any]:
+        """Type and send `text`; a leading /command is marked as one, as Telegram clients do."""
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return await self.api.push(self._message(**content))
+
+    async def share_contact(self, phone: str, owner_id: int | None = None) -> dict[str, Any]:
+        contact = {
+            "phone_number": phone,
+            "first_name": self.first_name,
+            "user_id": owner_id or self.id,
+        }
+        return await self.api.push(self._message(contact=contact))
+
+    async def press(self, on: ApiCall, label_part: str) -> dict[str, Any]:
+        return await self.press_data(on, on.callback_data(label_part))
+
+    async def press_data(self, on: ApiCall, data: str) -> dict[str, Any]:
+        """Tap an inline button on the bot's message `on`, sending `data` (forged data too)."""
+        assert on.message_id is not None
+        query = {
+            "id": f"{self.id}-{next(self._message_ids)}",
+            "from": self._user(),
+            "chat_instance": str(self.id),
+            "data": data,
+            "message": {
+                "message_id": on.message_id,
+                "date": EPOCH,
+                "chat": {"id": self.id, "type": "private"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bodega"},
+                "text": on.text,
+            },
+        }
+        return await self.api.push({"callback_query": query})
+
+    async def receive(self, method: str | None = None, timeout: float = 10.0) -> ApiCall:
+        """The next thing the bot sent to this chat (of `method`, if given) that we haven't read."""
+
+        def addressed_to_me(call: ApiCall) -> bool:
+            if call.chat_id != self.id:
+                return False
+            return method is None or call.method == method
+
+        index, call = await self.api.wait_for(addressed_to_me, self._seen, timeout)
+        self._seen = index + 1
+        return call
+
+    async def receive_text(self, timeout: float = 10.0) -> str:
+        return (await self.receive("sendMessage", timeout)).text
+
+    def skip_unread(self) -> None:
+        self._seen = len(self.api.calls)
