@@ -1,4 +1,4 @@
-"""Fixtures: a controlled clock, the Bot API stand-in, and the real Application running against it."""
+"""Fixtures: a controlled clock, the Bot API stand-in, and the real Application running on it."""
 
 from __future__ import annotations
 

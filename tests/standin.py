@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 BOT_ID = 7000000001
 BOT_USERNAME = "bodega_loyalty_bot"
@@ -56,12 +56,17 @@ class ApiCall:
             for button in row
         ]
 
-    def callback_data(self, text_part: str) -> str:
-        """The data of the inline button whose label contains `text_part`."""
+    def callback_data_or_none(self, text_part: str) -> str | None:
+        """The data of the inline button whose label contains `text_part`, if there is one."""
         for button in self.inline_buttons():
             if text_part in button["text"]:
                 return str(button["callback_data"])
-        raise AssertionError(f"no inline button with {text_part!r} in {self.inline_buttons()}")
+        return None
+
+    def callback_data(self, text_part: str) -> str:
+        data = self.callback_data_or_none(text_part)
+        assert data is not None, f"no inline button with {text_part!r} in {self.inline_buttons()}"
+        return data
 
 
 class FakeTelegram:
@@ -73,6 +78,7 @@ class FakeTelegram:
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._closing = False
         self.url = ""
         # Tests may install a function that answers a call instead of the default (faults).
         self.override: Callable[[ApiCall], web.Response | None] | None = None
@@ -89,6 +95,10 @@ class FakeTelegram:
         return self.url
 
     async def stop(self) -> None:
+        # Release long polls still open on the server side, or cleanup waits out their timeout.
+        async with self._changed:
+            self._closing = True
+            self._changed.notify_all()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -143,10 +153,10 @@ class FakeTelegram:
         if request.content_type.startswith("multipart/"):
             reader = await request.multipart()
             async for part in reader:
-                if part.name is None or not hasattr(part, "read"):
+                if not isinstance(part, BodyPartReader) or part.name is None:
                     continue
-                body = await part.read()  # type: ignore[union-attr]
-                if part.filename:  # type: ignore[union-attr]
+                body = await part.read()
+                if part.filename:
                     files[part.name] = bytes(body)
                 else:
                     params[part.name] = bytes(body).decode("utf-8")
@@ -179,7 +189,9 @@ class FakeTelegram:
             if not (self._pending or self._replays) and timeout > 0:
                 try:
                     await asyncio.wait_for(
-                        self._changed.wait_for(lambda: bool(self._pending or self._replays)),
+                        self._changed.wait_for(
+                            lambda: bool(self._pending or self._replays or self._closing)
+                        ),
                         timeout,
                     )
                 except TimeoutError:
@@ -331,6 +343,3 @@ class ChatUser:
 
     async def receive_text(self, timeout: float = 10.0) -> str:
         return (await self.receive("sendMessage", timeout)).text
-
-    def skip_unread(self) -> None:
-        self._seen = len(self.api.calls)

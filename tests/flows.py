@@ -1,0 +1,44 @@
+"""Whole conversations that several tests need, played through the stand-in like a person would."""
+
+from __future__ import annotations
+
+from tests.standin import ApiCall, ChatUser
+
+CONSENT_YES = {"es": "Sí", "en": "Yes"}
+CONSENT_NO = {"es": "No", "en": "No"}
+
+
+async def register(
+    user: ChatUser,
+    *,
+    name: str | None = None,
+    phone: str | None = "+34 612 345 678",
+    birthday: str | None = "24/12/1990",
+    consent: bool = True,
+    start: str = "/start",
+) -> ApiCall:
+    """Join with the given answers (None skips a step); returns the member card the bot sent."""
+    language = user.language_code if user.language_code in ("es", "en") else "es"
+    await user.send(start)
+    await user.receive("sendMessage")  # welcome
+    await user.receive("sendMessage")  # asks the name
+    await user.send(name or user.first_name)
+    phone_question = await user.receive("sendMessage")
+    if phone is None:
+        await user.send(_skip_label(phone_question))
+    else:
+        await user.share_contact(phone)
+    birthday_question = await user.receive("sendMessage")
+    await user.send(birthday if birthday is not None else _skip_label(birthday_question))
+    await user.receive("sendMessage")  # "noted", closing the keyboard
+    consent_question = await user.receive("sendMessage")
+    label = CONSENT_YES[language] if consent else CONSENT_NO[language]
+    await user.press(consent_question, label)
+    await user.receive("sendMessage")  # welcome as a member
+    return await user.receive("sendPhoto")
+
+
+def _skip_label(question: ApiCall) -> str:
+    labels = [button["text"] for button in question.keyboard_buttons() if "⏭" in button["text"]]
+    assert labels, f"no skip button under {question.text!r}"
+    return str(labels[0])

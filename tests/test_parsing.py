@@ -1,0 +1,151 @@
+"""Dates and phone numbers as people type them: examples plus properties over many inputs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import phonenumbers
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.domain.models import Birthday
+from bot.domain.parsing import InvalidInput, clean_name, normalise_phone, parse_birthday
+
+TODAY = date(2026, 11, 24)
+dates = st.dates(min_value=date(1900, 1, 1), max_value=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("24/12", Birthday(24, 12)),
+        ("24/12/1990", Birthday(24, 12, 1990)),
+        ("1990-12-24", Birthday(24, 12, 1990)),
+        (" 3.4.2001 ", Birthday(3, 4, 2001)),
+        ("29/02", Birthday(29, 2)),
+        ("29/02/2000", Birthday(29, 2, 2000)),
+        ("1/1", Birthday(1, 1)),
+    ],
+)
+def test_birthday_examples(typed: str, expected: Birthday) -> None:
+    assert parse_birthday(typed, TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("", "birthday_format"),
+        ("24 de diciembre", "birthday_format"),
+        ("12/24/1990x", "birthday_format"),
+        ("32/01", "birthday_no_such_date"),
+        ("12/13", "birthday_no_such_date"),
+        ("29/02/2023", "birthday_no_such_date"),
+        ("1899-05-05", "birthday_out_of_range"),
+        ("25/11/2026", "birthday_out_of_range"),
+    ],
+)
+def test_birthday_refusals_name_the_problem(typed: str, problem: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_birthday(typed, TODAY)
+    assert refused.value.problem == problem
+
+
+@given(
+    dates,
+    st.sampled_from(
+        ["{d}/{m}/{y}", "{d:02d}/{m:02d}/{y}", "{y}-{m:02d}-{d:02d}", "{d}.{m}.{y}", "{d}-{m}-{y}"]
+    ),
+)
+def test_every_real_date_parses_back_in_every_format(day: date, pattern: str) -> None:
+    typed = pattern.format(d=day.day, m=day.month, y=day.year)
+    assert parse_birthday(typed, TODAY) == Birthday(day.day, day.month, day.year)
+
+
+@given(dates)
+def test_day_and_month_alone_keep_no_year(day: date) -> None:
+    assert parse_birthday(f"{day.day}/{day.month}", TODAY) == Birthday(day.day, day.month, None)
+
+
+@given(st.text(max_size=40))
+def test_any_text_parses_or_is_refused_with_a_known_problem(text: str) -> None:
+    try:
+        birthday = parse_birthday(text, TODAY)
+    except InvalidInput as refused:
+        assert refused.problem in {
+            "birthday_format",
+            "birthday_no_such_date",
+            "birthday_out_of_range",
+        }
+    else:
+        assert 1 <= birthday.month <= 12 and 1 <= birthday.day <= 31
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("612345678", "+34612345678"),
+        ("612 34 56 78", "+34612345678"),
+        ("+34 612-345-678", "+34612345678"),
+        ("0034 612 345 678", "+34612345678"),
+        ("(+34) 612.345.678", "+34612345678"),
+        ("+1 (212) 555-0100", "+12125550100"),
+    ],
+)
+def test_phone_examples(typed: str, expected: str) -> None:
+    assert normalise_phone(typed, "ES") == expected
+
+
+@pytest.mark.parametrize("typed", ["", "12", "hola", "+34 1", "6" * 40, "+999 612345678"])
+def test_phone_refusals(typed: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        normalise_phone(typed, "ES")
+    assert refused.value.problem == "phone_invalid"
+
+
+spanish_mobiles = st.integers(min_value=600_000_000, max_value=699_999_999)
+
+
+@given(
+    spanish_mobiles,
+    st.sampled_from(
+        [
+            phonenumbers.PhoneNumberFormat.E164,
+            phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+            phonenumbers.PhoneNumberFormat.NATIONAL,
+        ]
+    ),
+)
+def test_a_number_in_any_format_normalises_to_one_form(national: int, style: int) -> None:
+    number = phonenumbers.parse(str(national), "ES")
+    typed = phonenumbers.format_number(number, style)
+    assert normalise_phone(typed, "ES") == f"+34{national}"
+
+
+@given(st.text(max_size=60))
+def test_any_text_is_a_phone_or_refused(text: str) -> None:
+    try:
+        phone = normalise_phone(text, "ES")
+    except InvalidInput as refused:
+        assert refused.problem == "phone_invalid"
+    else:
+        assert phone.startswith("+") and phone[1:].isdigit()
+
+
+@given(st.text(min_size=1, max_size=80))
+def test_names_are_clean_or_refused(text: str) -> None:
+    try:
+        name = clean_name(text)
+    except InvalidInput as refused:
+        assert refused.problem in {"name_empty", "name_invalid", "name_too_long"}
+    else:
+        assert name == name.strip() and "  " not in name and 1 <= len(name) <= 64
+
+
+def test_name_examples() -> None:
+    assert clean_name("  Ana   María  ") == "Ana María"
+    assert clean_name("José 🍷") == "José 🍷"
+    with pytest.raises(InvalidInput):
+        clean_name("/balance")
+    with pytest.raises(InvalidInput):
+        clean_name("Ana\u0000")

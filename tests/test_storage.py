@@ -1,0 +1,115 @@
+"""Storage: migrations, the append-only ledger and its idempotency keys."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.domain.models import Identity, Language, LedgerReason, RegistrationDraft, RegistrationStep
+from bot.storage.customers import CustomerRepository
+from bot.storage.database import Database, bundled_migrations
+from bot.storage.ledger import LedgerRepository
+
+AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+async def _customer(database: Database) -> int:
+    draft = RegistrationDraft(
+        Identity("telegram", "9"), RegistrationStep.CONSENT, Language.ES, None, name="Ana"
+    )
+    async with database.transaction() as tx:
+        return await CustomerRepository(tx).insert(
+            draft.identity,
+            member_code="AAAA2222",
+            referral_code="BBBB3333",
+            draft=draft,
+            promotions_consent=True,
+            at=AT,
+        )
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    versions = [version for version, _, _ in bundled_migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_opening_again_applies_nothing_and_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "loyalty.db"
+    first = await Database.open(path)
+    customer_id = await _customer(first)
+    await first.close()
+    second = await Database.open(path)
+    assert await second.migrate() == []
+    async with second.reading() as tx:
+        assert await CustomerRepository(tx).by_id(customer_id) is not None
+        rows = await tx.fetch_all("SELECT version FROM schema_migrations")
+        mode = await tx.fetch_one("PRAGMA journal_mode")
+    await second.close()
+    assert [row["version"] for row in rows] == [v for v, _, _ in bundled_migrations()]
+    assert mode is not None and mode[0] == "wal"
+
+
+async def test_a_balance_is_the_sum_of_the_ledger(database: Database) -> None:
+    customer_id = await _customer(database)
+    async with database.transaction() as tx:
+        ledger = LedgerRepository(tx)
+        for key, delta, reason in [
+            ("a", 10, LedgerReason.PURCHASE),
+            ("b", -4, LedgerReason.REWARD),
+            ("c", 2, LedgerReason.REFERRAL),
+        ]:
+            assert await ledger.append(
+                customer_id, delta, reason, actor="test", idempotency_key=key, at=AT
+            )
+    async with database.reading() as tx:
+        assert await LedgerRepository(tx).balance(customer_id) == 8
+
+
+async def test_the_same_idempotency_key_changes_nothing(database: Database) -> None:
+    customer_id = await _customer(database)
+    async with database.transaction() as tx:
+        ledger = LedgerRepository(tx)
+        assert await ledger.append(
+            customer_id, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="sale-1", at=AT
+        )
+        assert not await ledger.append(
+            customer_id, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="sale-1", at=AT
+        )
+        assert await ledger.balance(customer_id) == 5
+
+
+async def test_ledger_rows_cannot_be_changed_or_deleted(database: Database) -> None:
+    customer_id = await _customer(database)
+    async with database.transaction() as tx:
+        await LedgerRepository(tx).append(
+            customer_id, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="k", at=AT
+        )
+    for statement in ("UPDATE points_ledger SET delta = 50", "DELETE FROM points_ledger"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            async with database.transaction() as tx:
+                await tx.execute(statement)
+    async with database.reading() as tx:
+        assert await LedgerRepository(tx).balance(customer_id) == 5
+
+
+async def test_a_failed_unit_of_work_leaves_nothing_behind(database: Database) -> None:
+    customer_id = await _customer(database)
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as tx:
+            await LedgerRepository(tx).append(
+                customer_id, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="x", at=AT
+            )
+            raise RuntimeError("crash between two writes")
+    async with database.reading() as tx:
+        assert await LedgerRepository(tx).balance(customer_id) == 0
+
+
+async def test_foreign_keys_are_enforced(database: Database) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        async with database.transaction() as tx:
+            await LedgerRepository(tx).append(
+                424242, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="fk", at=AT
+            )
