@@ -25,11 +25,14 @@ BotApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
 def build_application(
-    settings: Settings, program: Program, clock: Clock | None = None
+    settings: Settings,
+    program: Program,
+    clock: Clock | None = None,
+    messages: Messages | None = None,
 ) -> BotApplication:
     """The bot, talking to `settings.telegram_api_url`; the database opens when it starts."""
     clock = clock or SystemClock()
-    messages = Messages(settings.zone)
+    messages = messages or Messages(settings.zone)
 
     async def open_services(application: BotApplication) -> None:
         database = await Database.open(settings.database_path)

@@ -20,21 +20,18 @@ async def register(
     """Join with the given answers (None skips a step); returns the member card the bot sent."""
     language = user.language_code if user.language_code in ("es", "en") else "es"
     await user.send(start)
-    await user.receive("sendMessage")  # welcome
-    await user.receive("sendMessage")  # asks the name
+    await user.receive_containing("1/4")
     await user.send(name or user.first_name)
-    phone_question = await user.receive("sendMessage")
+    phone_question = await user.receive_containing("2/4")
     if phone is None:
         await user.send(_skip_label(phone_question))
     else:
         await user.share_contact(phone)
-    birthday_question = await user.receive("sendMessage")
+    birthday_question = await user.receive_containing("3/4")
     await user.send(birthday if birthday is not None else _skip_label(birthday_question))
-    await user.receive("sendMessage")  # "noted", closing the keyboard
-    consent_question = await user.receive("sendMessage")
+    consent_question = await user.receive_containing("4/4")
     label = CONSENT_YES[language] if consent else CONSENT_NO[language]
     await user.press(consent_question, label)
-    await user.receive("sendMessage")  # welcome as a member
     return await user.receive("sendPhoto")
 
 

@@ -341,5 +341,12 @@ class ChatUser:
         self._seen = index + 1
         return call
 
+    async def receive_containing(self, part: str, timeout: float = 10.0) -> ApiCall:
+        """Read on until a message from the bot contains `part`; earlier ones count as read."""
+        while True:
+            call = await self.receive(timeout=timeout)
+            if part in call.text:
+                return call
+
     async def receive_text(self, timeout: float = 10.0) -> str:
         return (await self.receive("sendMessage", timeout)).text
