@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
@@ -15,11 +16,15 @@ from bot.domain.registration import RegistrationService
 from bot.messages import Messages
 from bot.program import Program
 from bot.storage.database import Database
+from bot.storage.updates import ProcessedUpdates
 from handlers import register_handlers
 from handlers.context import SERVICES_KEY, Services
 from handlers.help_menu import publish_command_menu
 
 log = logging.getLogger(__name__)
+
+# Telegram redelivers an unconfirmed update for up to a day; keep ids somewhat longer than that.
+REDELIVERY_WINDOW = timedelta(days=2)
 
 BotApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -36,6 +41,8 @@ def build_application(
 
     async def open_services(application: BotApplication) -> None:
         database = await Database.open(settings.database_path)
+        async with database.transaction() as tx:
+            await ProcessedUpdates(tx).forget_before(clock.now() - REDELIVERY_WINDOW)
         application.bot_data[SERVICES_KEY] = Services(
             settings=settings,
             program=program,

@@ -39,6 +39,7 @@ class Messages:
             lstrip_blocks=True,
         )
         self._env.filters["day"] = self._local_day
+        self._modules: dict[tuple[Language, str], Any] = {}
 
     @property
     def environment(self) -> Environment:
@@ -51,13 +52,19 @@ class Messages:
 
     def label(self, language: Language, name: str) -> str:
         """A button label or a short word, from the `{% set %}` lines of labels.j2."""
-        module = self._env.get_template(f"{language.value}/labels{TEMPLATE_SUFFIX}").module
-        return str(getattr(module, name))
+        return str(getattr(self._module(language, "labels"), name))
 
     def command_descriptions(self, language: Language) -> dict[str, str]:
         """Command name -> one-line description, from commands.j2, for the menu and /help."""
-        module = self._env.get_template(f"{language.value}/commands{TEMPLATE_SUFFIX}").module
-        return dict(module.descriptions)  # type: ignore[attr-defined]
+        return dict(self._module(language, "commands").descriptions)
+
+    def _module(self, language: Language, name: str) -> Any:
+        """A template's exported variables; built once, as building means rendering it."""
+        key = (language, name)
+        if key not in self._modules:
+            template = self._env.get_template(f"{language.value}/{name}{TEMPLATE_SUFFIX}")
+            self._modules[key] = template.module
+        return self._modules[key]
 
     def _local_day(self, moment: datetime) -> str:
         """The calendar day in the shop's time zone, day first as both audiences read it."""

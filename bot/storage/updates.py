@@ -20,3 +20,9 @@ class ProcessedUpdates:
             (channel, update_id, to_sql_time(at)),
         )
         return cursor.rowcount == 1
+
+    async def forget_before(self, moment: datetime) -> None:
+        """Telegram keeps an unconfirmed update for 24 hours; older ids need no remembering."""
+        await self._tx.execute(
+            "DELETE FROM processed_updates WHERE received_at < ?", (to_sql_time(moment),)
+        )
