@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
-from bot.domain.models import Language
+from bot.domain.models import Identity, Language
 from bot.domain.registration import RegistrationService
+from bot.domain.rewards import RewardsService
+from bot.domain.sales import SalesService
+from bot.domain.staff import StaffService
 from bot.messages import Messages
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.updates import ProcessedUpdates
 from handlers import register_handlers
-from handlers.context import SERVICES_KEY, Services
+from handlers.context import CHANNEL, SERVICES_KEY, BotApplication, Services
 from handlers.help_menu import publish_command_menu
+from handlers.staff_admin import publish_team_menus
 
 log = logging.getLogger(__name__)
 
 # Telegram redelivers an unconfirmed update for up to a day; keep ids somewhat longer than that.
 REDELIVERY_WINDOW = timedelta(days=2)
-
-BotApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
 def build_application(
@@ -37,7 +39,8 @@ def build_application(
 ) -> BotApplication:
     """The bot, talking to `settings.telegram_api_url`; the database opens when it starts."""
     clock = clock or SystemClock()
-    messages = messages or Messages(settings.zone)
+    messages = messages or Messages(settings.zone, program.shop.money)
+    owners = frozenset(Identity(CHANNEL, str(user_id)) for user_id in settings.owner_ids)
 
     async def open_services(application: BotApplication) -> None:
         database = await Database.open(settings.database_path)
@@ -51,8 +54,13 @@ def build_application(
             database=database,
             registration=RegistrationService(database, clock, program),
             membership=MembershipService(database, clock, program),
+            staff=StaffService(database, clock, owners),
+            sales=SalesService(database, clock, program, settings.zone),
+            rewards=RewardsService(database, clock, program),
+            lookup=CustomerLookup(database, clock, program),
         )
         await publish_command_menu(application, messages, Language(settings.default_language))
+        await publish_team_menus(application)
         log.info("bot @%s ready for %s", application.bot.username, program.shop.name)
 
     async def close_services(application: BotApplication) -> None:

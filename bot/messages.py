@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from bot.domain.models import Language
+from bot.domain.money import Currency
 
 TEMPLATE_SUFFIX = ".j2"
 
@@ -29,8 +30,9 @@ class Messages:
     StrictUndefined turns a variable the code forgot to pass into an error, not a blank.
     """
 
-    def __init__(self, zone: ZoneInfo) -> None:
+    def __init__(self, zone: ZoneInfo, currency: Currency) -> None:
         self._zone = zone
+        self._currency = currency
         self._env = Environment(
             loader=PackageLoader("messages", ""),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -39,6 +41,8 @@ class Messages:
             lstrip_blocks=True,
         )
         self._env.filters["day"] = self._local_day
+        self._env.filters["money"] = self._money
+        self._env.filters["time"] = self._local_time
         self._modules: dict[tuple[Language, str], Any] = {}
 
     @property
@@ -49,6 +53,10 @@ class Messages:
         """Safe HTML, so that one rendered message can be placed inside another unescaped."""
         template = self._env.get_template(f"{language.value}/{template_name}{TEMPLATE_SUFFIX}")
         return Markup(template.render(language=language.value, **context).strip())
+
+    def plain(self, language: Language, template_name: str, /, **context: Any) -> str:
+        """Rendered for a place that shows no HTML, such as a button label."""
+        return self.render(language, template_name, **context).unescape()
 
     def label(self, language: Language, name: str) -> str:
         """A button label or a short word, from the `{% set %}` lines of labels.j2."""
@@ -69,3 +77,10 @@ class Messages:
     def _local_day(self, moment: datetime) -> str:
         """The calendar day in the shop's time zone, day first as both audiences read it."""
         return moment.astimezone(self._zone).strftime("%d/%m/%Y")
+
+    def _money(self, minor_units: int) -> str:
+        """Integer minor units as the shop writes money: 1250 -> "12,50 EUR"."""
+        return f"{self._currency.format(minor_units)} {self._currency.code}"
+
+    def _local_time(self, moment: datetime) -> str:
+        return moment.astimezone(self._zone).strftime("%H:%M")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import tomllib
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot.domain.money import Currency
 from bot.errors import ConfigError, describe_validation_error
 
 Language = str
@@ -36,7 +37,17 @@ class Shop(_Rules):
     name: str = Field(min_length=1)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     currency_decimals: int = Field(ge=0, le=3)
+    decimal_mark: Literal[",", "."] = ","
+    largest_sale: PositiveInt = 5000
     phone_region: str = Field(pattern=r"^[A-Z]{2}$")
+
+    @property
+    def money(self) -> Currency:
+        return Currency(self.currency, self.currency_decimals, self.decimal_mark)
+
+    @property
+    def largest_sale_minor(self) -> int:
+        return int(self.largest_sale * 10**self.currency_decimals)
 
 
 class EarningMode(StrEnum):
@@ -48,6 +59,7 @@ class Earning(_Rules):
     mode: EarningMode
     points_per_item: NonNegativeInt = 1
     points_per_currency_unit: NonNegativeInt = 1
+    largest_item_count: PositiveInt = 500
 
 
 class Reward(_Rules):
@@ -131,6 +143,19 @@ class Program(_Rules):
         """The highest tier whose threshold the customer's qualifying points reach."""
         reached = [tier for tier in self.tiers if qualifying_points >= tier.threshold]
         return reached[-1]
+
+    def points_for(self, amount_minor: int, items: int, tier: Tier) -> int:
+        """Points a purchase earns: per item or per whole currency unit, times the tier's
+        multiplier, rounded down."""
+        if self.earning.mode is EarningMode.PER_ITEM:
+            base = Decimal(items * self.earning.points_per_item)
+        else:
+            units = Decimal(amount_minor).scaleb(-self.shop.currency_decimals)
+            base = units * self.earning.points_per_currency_unit
+        return int((base * tier.multiplier).to_integral_value(rounding=ROUND_FLOOR))
+
+    def reward(self, key: str) -> Reward | None:
+        return next((reward for reward in self.rewards if reward.key == key), None)
 
     def next_tier(self, tier: Tier) -> Tier | None:
         index = self.tiers.index(tier)

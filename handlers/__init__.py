@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.ext import (
-    Application,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -15,14 +14,26 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import cards, help_menu, plumbing, points, privacy, registration
+from handlers import (
+    cards,
+    counter,
+    help_menu,
+    plumbing,
+    points,
+    privacy,
+    redeem,
+    registration,
+    staff_admin,
+    start,
+)
+from handlers.context import BotApplication
 
 
-def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+def register_handlers(application: BotApplication) -> None:
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(Update, plumbing.drop_redelivered), group=-1)
     commands = {
-        "start": registration.start,
+        "start": start.start,
         "cancel": registration.cancel,
         "help": help_menu.help_command,
         "balance": points.balance,
@@ -33,18 +44,29 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
         "notifications": privacy.notifications,
         "mydata": privacy.my_data,
         "forget": privacy.forget,
+        "sale": counter.sale,
+        "void": counter.void,
+        "customer": counter.customer,
+        "redeem": redeem.redeem,
+        "staff": staff_admin.staff,
+        "coupon": staff_admin.coupon,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=private))
     application.add_handler(MessageHandler(private & filters.COMMAND, plumbing.unknown_command))
     application.add_handler(
-        MessageHandler(private & (filters.TEXT | filters.CONTACT), registration.on_message)
+        MessageHandler(private & (filters.TEXT | filters.CONTACT), start.on_message)
     )
     buttons = {
         registration.CONSENT_CALLBACK: registration.on_consent,
         privacy.LANGUAGE_CALLBACK: privacy.on_language,
         privacy.NOTIFICATIONS_CALLBACK: privacy.on_notifications,
         privacy.FORGET_CALLBACK: privacy.on_forget,
+        counter.SALE_CALLBACK: counter.on_sale_button,
+        redeem.REWARD_CALLBACK: redeem.on_reward,
+        redeem.COUPON_CALLBACK: redeem.on_coupon,
+        redeem.REDEEM_CALLBACK: redeem.on_redeem,
+        staff_admin.STAFF_CALLBACK: staff_admin.on_staff_button,
     }
     for pattern, callback in buttons.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))

@@ -1,10 +1,10 @@
-"""/help and the command menu Telegram shows beside the text box, in each language."""
+"""/help and the command menus Telegram shows beside the text box, per language and per role."""
 
 from __future__ import annotations
 
 from telegram import BotCommand, Update
 
-from bot.domain.models import Language
+from bot.domain.models import Language, Role
 from bot.messages import Messages
 from handlers.context import (
     BotApplication,
@@ -27,17 +27,42 @@ MEMBER_COMMANDS = (
     "forget",
     "help",
 )
+STAFF_COMMANDS = ("sale", "void", "redeem", "customer")
+OWNER_COMMANDS = ("staff", "coupon")
 MENU_COMMANDS = ("start", *MEMBER_COMMANDS)
+
+
+def commands_for(role: Role, is_member: bool) -> tuple[str, ...]:
+    names: tuple[str, ...] = MEMBER_COMMANDS if is_member else GUEST_COMMANDS
+    if role in (Role.STAFF, Role.OWNER):
+        names += STAFF_COMMANDS
+    if role is Role.OWNER:
+        names += OWNER_COMMANDS
+    return names
+
+
+def _menu(messages: Messages, language: Language, names: tuple[str, ...]) -> list[BotCommand]:
+    descriptions = messages.command_descriptions(language)
+    return [BotCommand(name, descriptions[name]) for name in names]
+
+
+def staff_menu(messages: Messages, language: Language, role: Role) -> list[BotCommand]:
+    """The menu of a staff member's or owner's own chat: the customer commands and theirs."""
+    extra = STAFF_COMMANDS + (OWNER_COMMANDS if role is Role.OWNER else ())
+    return _menu(messages, language, MENU_COMMANDS + extra)
 
 
 async def help_command(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None:
         return
-    member = await services(context).membership.member(identity_of(user))
+    svc = services(context)
+    identity = identity_of(user)
+    member = await svc.membership.member(identity)
+    actor = await svc.staff.actor(identity)
     language = member.language if member else fallback_language(context, user)
-    names = MEMBER_COMMANDS if member else GUEST_COMMANDS
-    descriptions = services(context).messages.command_descriptions(language)
+    names = commands_for(actor.role, member is not None)
+    descriptions = svc.messages.command_descriptions(language)
     await reply(
         update,
         context,
@@ -53,8 +78,7 @@ async def publish_command_menu(
 ) -> None:
     """One menu per language, plus the default for people whose language the bot does not speak."""
     for language in Language:
-        descriptions = messages.command_descriptions(language)
-        commands = [BotCommand(name, descriptions[name]) for name in MENU_COMMANDS]
+        commands = _menu(messages, language, MENU_COMMANDS)
         await application.bot.set_my_commands(commands, language_code=language.value)
         if language is default:
             await application.bot.set_my_commands(commands)

@@ -1,8 +1,8 @@
-"""/balance and /rewards: where the member stands and what their points buy."""
+"""/balance and /rewards: where the member stands and what their points and coupons buy."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.models import Customer
 from handlers.context import Context, for_members, reply, services
@@ -18,5 +18,35 @@ async def balance(update: Update, context: Context, customer: Customer) -> None:
 
 @for_members
 async def rewards(update: Update, context: Context, customer: Customer) -> None:
-    standing = await services(context).membership.standing(customer)
-    await reply(update, context, customer.language, "rewards", standing=standing)
+    """The catalogue and open coupons, with a button for each one the member can use now."""
+    svc = services(context)
+    standing = await svc.membership.standing(customer)
+    coupons = await svc.rewards.open_coupons(customer)
+    language = customer.language
+    rows = [
+        [
+            InlineKeyboardButton(
+                svc.messages.plain(language, "rewards_button", reward=option.reward),
+                callback_data=f"reward:{option.reward.key}",
+            )
+        ]
+        for option in standing.affordable
+    ]
+    rows += [
+        [
+            InlineKeyboardButton(
+                svc.messages.plain(language, "coupons/button", coupon=coupon),
+                callback_data=f"coupon:{coupon.id}",
+            )
+        ]
+        for coupon in coupons
+    ]
+    await reply(
+        update,
+        context,
+        language,
+        "rewards",
+        InlineKeyboardMarkup(rows) if rows else None,
+        standing=standing,
+        coupons=coupons,
+    )

@@ -17,7 +17,7 @@ from bot.domain.registration import (
     SkipAnswer,
     TextAnswer,
 )
-from handlers.cards import REFERRAL_PREFIX, send_member_card
+from handlers.cards import send_member_card
 from handlers.context import (
     Context,
     Markup,
@@ -32,14 +32,11 @@ from handlers.context import (
 CONSENT_CALLBACK = r"^consent:(yes|no)$"
 
 
-async def start(update: Update, context: Context) -> None:
+async def begin(update: Update, context: Context, referral_code: str | None) -> None:
+    """/start from a customer: join (remembering who referred them), resume, or see the menu."""
     user = update.effective_user
     if user is None:
         return
-    payload = context.args[0] if context.args else ""
-    referral_code = (
-        payload.removeprefix(REFERRAL_PREFIX) if payload.startswith(REFERRAL_PREFIX) else None
-    )
     outcome = await services(context).registration.start(
         identity_of(user), fallback_language(context, user), user.first_name, referral_code
     )

@@ -15,6 +15,7 @@ import pytest
 
 from bot.app import build_application
 from bot.domain.models import Language
+from bot.domain.money import Currency
 from bot.messages import Messages
 from bot.program import Program
 from tests.conftest import FakeClock, running, settings_for
@@ -28,7 +29,7 @@ class RecordingMessages(Messages):
     """The real renderer, noting which templates it rendered."""
 
     def __init__(self) -> None:
-        super().__init__(zone=ZoneInfo("Europe/Madrid"))
+        super().__init__(ZoneInfo("Europe/Madrid"), Currency("EUR", 2, ","))
         self.seen: set[tuple[str, str]] = set()
 
     def render(self, language: Language, template_name: str, /, **context: Any) -> Any:
@@ -39,7 +40,8 @@ class RecordingMessages(Messages):
 def _all_templates(language: str) -> set[str]:
     folder = MESSAGES / language
     names = {str(path.relative_to(folder)).removesuffix(".j2") for path in folder.rglob("*.j2")}
-    return names - {"labels", "commands"}  # read through label() and command_descriptions()
+    # labels and commands are read through label() and command_descriptions(); macros by import.
+    return {name for name in names if not name.startswith("_")} - {"labels", "commands"}
 
 
 @pytest.mark.parametrize("language", ["es", "en"])

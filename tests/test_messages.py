@@ -10,6 +10,7 @@ import pytest
 from jinja2 import meta
 
 from bot.domain.models import Language
+from bot.domain.money import Currency
 from bot.messages import Messages, pick_language
 
 ROOT = Path(__file__).parent.parent
@@ -27,7 +28,7 @@ def test_every_template_exists_in_both_languages() -> None:
 
 @pytest.mark.parametrize("name", sorted(_names("es")))
 def test_both_languages_take_the_same_variables(name: str) -> None:
-    environment = Messages(zone=ZoneInfo("UTC")).environment
+    environment = Messages(ZoneInfo("UTC"), Currency("EUR", 2, ",")).environment
     variables = {}
     for language in ("es", "en"):
         source = (MESSAGES / language / name).read_text(encoding="utf-8")
@@ -68,6 +69,6 @@ def test_pick_language(code: str | None, expected: Language) -> None:
 
 
 def test_names_are_escaped_in_html() -> None:
-    messages = Messages(zone=ZoneInfo("UTC"))
+    messages = Messages(ZoneInfo("UTC"), Currency("EUR", 2, ","))
     text = messages.render(Language.EN, "menu", name="<b>Eve</b> & co")
     assert "&lt;b&gt;Eve&lt;/b&gt; &amp; co" in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -17,7 +17,7 @@ from bot.domain.models import (
 )
 from bot.program import Program, Reward, Tier
 from bot.storage.customers import CustomerRepository, DraftRepository
-from bot.storage.database import Database, to_sql_time
+from bot.storage.database import Database, Transaction, to_sql_time
 from bot.storage.ledger import LedgerRepository
 
 TIER_WINDOW = timedelta(days=365)
@@ -58,6 +58,29 @@ class ReferralStatus:
     friends_joined: int
 
 
+async def standing_of(
+    tx: Transaction, program: Program, customer_id: int, now: datetime
+) -> Standing:
+    """Balance, tier and reward progress, read inside the caller's transaction."""
+    ledger = LedgerRepository(tx)
+    balance = await ledger.balance(customer_id)
+    qualifying = await ledger.sum_since(customer_id, TIER_QUALIFYING_REASONS, now - TIER_WINDOW)
+    latest = await ledger.latest(customer_id, LATEST_MOVEMENTS)
+    tier = program.tier_for(qualifying)
+    next_tier = program.next_tier(tier)
+    return Standing(
+        balance=balance,
+        tier=tier,
+        next_tier=next_tier,
+        points_to_next_tier=next_tier.threshold - qualifying if next_tier else 0,
+        rewards=[
+            RewardOption(reward, reward.cost <= balance, max(reward.cost - balance, 0))
+            for reward in program.rewards_by_cost()
+        ],
+        latest=latest,
+    )
+
+
 class MembershipService:
     def __init__(self, database: Database, clock: Clock, program: Program) -> None:
         self._db = database
@@ -69,25 +92,8 @@ class MembershipService:
             return await CustomerRepository(tx).by_identity(identity)
 
     async def standing(self, customer: Customer) -> Standing:
-        since = self._clock.now() - TIER_WINDOW
         async with self._db.reading() as tx:
-            ledger = LedgerRepository(tx)
-            balance = await ledger.balance(customer.id)
-            qualifying = await ledger.sum_since(customer.id, TIER_QUALIFYING_REASONS, since)
-            latest = await ledger.latest(customer.id, LATEST_MOVEMENTS)
-        tier = self._program.tier_for(qualifying)
-        next_tier = self._program.next_tier(tier)
-        return Standing(
-            balance=balance,
-            tier=tier,
-            next_tier=next_tier,
-            points_to_next_tier=next_tier.threshold - qualifying if next_tier else 0,
-            rewards=[
-                RewardOption(reward, reward.cost <= balance, max(reward.cost - balance, 0))
-                for reward in self._program.rewards_by_cost()
-            ],
-            latest=latest,
-        )
+            return await standing_of(tx, self._program, customer.id, self._clock.now())
 
     async def referral_status(self, customer: Customer) -> ReferralStatus:
         async with self._db.reading() as tx:

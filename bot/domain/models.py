@@ -107,3 +107,99 @@ class RegistrationDraft:
     phone: str | None = None
     birthday: Birthday | None = None
     referrer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An action that did not happen; `problem` names the template that says why."""
+
+    problem: str
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    STAFF = "staff"
+    CUSTOMER = "customer"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and with what right: owners come from OWNER_IDS, staff from an invitation."""
+
+    identity: Identity
+    role: Role
+    name: str = ""
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.OWNER, Role.STAFF)
+
+    @property
+    def label(self) -> str:
+        """How ledger rows and the audit log name this actor, e.g. "staff:telegram:42"."""
+        return f"{self.role.value}:{self.identity.channel}:{self.identity.user_id}"
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: int
+    identity: Identity
+    name: str
+    language: Language
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class Sale:
+    id: int
+    customer_id: int
+    recorded_by: str
+    amount_minor: int
+    items: int
+    points: int
+    created_at: datetime
+    voided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingSale:
+    """A sale typed at the counter and not yet confirmed; amount is None until it is typed."""
+
+    id: int
+    staff: Identity
+    customer_id: int
+    amount_minor: int | None
+    items: int | None
+    created_at: datetime
+    sale_id: int | None
+
+
+class CouponKind(StrEnum):
+    BIRTHDAY = "birthday"
+    GRANTED = "granted"
+    WINBACK = "winback"
+
+
+@dataclass(frozen=True)
+class Coupon:
+    id: int
+    customer_id: int
+    kind: CouponKind
+    percent_off: int | None
+    free_item: str | None
+    valid_until: datetime
+    redeemed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """A one-time code for a catalogue reward (reward_key, cost) or for a coupon (coupon_id)."""
+
+    code: str
+    customer_id: int
+    reward_key: str | None
+    cost: int
+    coupon_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    redeemed_at: datetime | None

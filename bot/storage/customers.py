@@ -71,6 +71,23 @@ class CustomerRepository:
     async def by_member_code(self, code: str) -> Customer | None:
         return await self._one("member_code = ?", (code,))
 
+    async def by_phone(self, phone: str) -> list[Customer]:
+        rows = await self._tx.fetch_all(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE} AND phone = ? ORDER BY id",
+            (phone,),
+        )
+        return [_customer(row) for row in rows]
+
+    async def search_name(self, text: str, limit: int) -> list[Customer]:
+        """Customers whose name contains `text`, case-insensitively (ASCII), newest first."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._tx.fetch_all(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE}"
+            " AND name LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
+            (pattern, limit),
+        )
+        return [_customer(row) for row in rows]
+
     async def identity_of(self, customer_id: int) -> Identity | None:
         row = await self._tx.fetch_one(
             f"SELECT channel, channel_user_id FROM customers WHERE {_ACTIVE} AND id = ?",

@@ -64,6 +64,14 @@ class LedgerRepository:
         )
         return int(row["total"]) if row else 0
 
+    async def count_keys_since(self, customer_id: int, key_prefix: str, since: datetime) -> int:
+        row = await self._tx.fetch_one(
+            "SELECT COUNT(*) AS n FROM points_ledger WHERE customer_id = ?"
+            " AND idempotency_key LIKE ? || '%' AND created_at >= ?",
+            (customer_id, key_prefix, to_sql_time(since)),
+        )
+        return int(row["n"]) if row else 0
+
     async def latest(self, customer_id: int, limit: int) -> list[LedgerEntry]:
         rows = await self._tx.fetch_all(
             "SELECT * FROM points_ledger WHERE customer_id = ? ORDER BY id DESC LIMIT ?",

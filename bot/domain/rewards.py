@@ -1,0 +1,209 @@
+"""Spending points and coupons: a one-time code the customer shows, confirmed by staff.
+
+The points leave the ledger only when staff confirm, inside one transaction that checks the
+balance again, so two staff confirming the same code, or two codes racing for the same points,
+can never take a balance below zero.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.domain.codes import new_code, normalise_code
+from bot.domain.models import (
+    Actor,
+    Coupon,
+    CouponKind,
+    Customer,
+    Identity,
+    LedgerReason,
+    Redemption,
+    Refused,
+)
+from bot.program import Program, Reward
+from bot.storage.customers import CustomerRepository
+from bot.storage.database import Database, Transaction
+from bot.storage.ledger import LedgerRepository
+from bot.storage.rewards import CouponRepository, RedemptionRepository
+from bot.storage.staff import AuditLog
+
+REDEMPTION_VALIDITY = timedelta(minutes=15)
+_CODE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class RedemptionView:
+    """A code as staff see it before confirming: whose it is and what it is for."""
+
+    redemption: Redemption
+    customer: Customer
+    customer_identity: Identity | None
+    reward: Reward | None
+    coupon: Coupon | None
+    balance: int
+
+
+class RewardsService:
+    def __init__(self, database: Database, clock: Clock, program: Program) -> None:
+        self._db = database
+        self._clock = clock
+        self._program = program
+
+    async def request_reward(self, customer: Customer, reward_key: str) -> Redemption | Refused:
+        reward = self._program.reward(reward_key)
+        if reward is None:
+            return Refused("reward_unknown")
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            if await LedgerRepository(tx).balance(customer.id) < reward.cost:
+                return Refused("reward_not_affordable")
+            return await self._new_code(tx, customer, reward.key, reward.cost, None, now)
+
+    async def request_coupon(self, customer: Customer, coupon_id: int) -> Redemption | Refused:
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            coupon = await CouponRepository(tx).by_id(coupon_id)
+            if coupon is None or coupon.customer_id != customer.id:
+                return Refused("coupon_unknown")
+            if coupon.redeemed_at is not None:
+                return Refused("coupon_used")
+            if coupon.valid_until <= now:
+                return Refused("coupon_expired")
+            return await self._new_code(tx, customer, None, 0, coupon.id, now)
+
+    async def open_coupons(self, customer: Customer) -> list[Coupon]:
+        async with self._db.reading() as tx:
+            return await CouponRepository(tx).open_for(customer.id, self._clock.now())
+
+    async def grant(
+        self,
+        owner: Actor,
+        customer: Customer,
+        kind: CouponKind,
+        *,
+        percent_off: int | None = None,
+        free_item: str | None = None,
+        valid_days: int,
+        idempotency_key: str | None = None,
+    ) -> Coupon | None:
+        """A coupon for the customer; None if one with this idempotency key exists already."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            coupon = await CouponRepository(tx).grant(
+                customer.id,
+                kind,
+                percent_off=percent_off,
+                free_item=free_item,
+                valid_until=now + timedelta(days=valid_days),
+                idempotency_key=idempotency_key or f"{kind.value}:{uuid.uuid4()}",
+                created_by=owner.label,
+                at=now,
+            )
+            if coupon is not None:
+                await AuditLog(tx).record(
+                    owner.label,
+                    "coupon_granted",
+                    now,
+                    subject=f"coupon:{coupon.id}",
+                    customer=customer.id,
+                    percent_off=percent_off,
+                    free_item=free_item,
+                )
+        return coupon
+
+    async def view(self, code: str) -> RedemptionView | Refused:
+        async with self._db.reading() as tx:
+            return await self._view(tx, normalise_code(code))
+
+    async def confirm(self, staff: Actor, code: str) -> RedemptionView | Refused:
+        """Redeem: mark the code used and take the points, all or nothing; the second tap loses."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            view = await self._view(tx, normalise_code(code))
+            if isinstance(view, Refused):
+                return view
+            redemption = view.redemption
+            if view.reward is not None and view.balance < redemption.cost:
+                return Refused("reward_not_affordable")
+            if view.coupon is not None and view.coupon.redeemed_at is not None:
+                return Refused("coupon_used")  # another code for the same coupon came first
+            if not await RedemptionRepository(tx).mark_redeemed(redemption.code, staff.label, now):
+                return Refused("redemption_used")
+            if view.coupon is not None:
+                await CouponRepository(tx).mark_redeemed(view.coupon.id, now)
+            if redemption.cost > 0:
+                await LedgerRepository(tx).append(
+                    view.customer.id,
+                    -redemption.cost,
+                    LedgerReason.REWARD,
+                    actor=staff.label,
+                    idempotency_key=f"redeem:{redemption.code}",
+                    at=now,
+                    note=redemption.reward_key,
+                )
+            await AuditLog(tx).record(
+                staff.label,
+                "redemption",
+                now,
+                subject=f"redemption:{redemption.code}",
+                customer=view.customer.id,
+                reward=redemption.reward_key,
+                coupon=redemption.coupon_id,
+                points=redemption.cost,
+            )
+            return await self._view(tx, redemption.code, allow_used=True)
+
+    async def _view(
+        self, tx: Transaction, code: str, *, allow_used: bool = False
+    ) -> RedemptionView | Refused:
+        redemption = await RedemptionRepository(tx).by_code(code)
+        if redemption is None:
+            return Refused("redemption_unknown")
+        if redemption.redeemed_at is not None and not allow_used:
+            return Refused("redemption_used")
+        if redemption.expires_at <= self._clock.now() and not allow_used:
+            return Refused("redemption_expired")
+        customers = CustomerRepository(tx)
+        customer = await customers.by_id(redemption.customer_id)
+        if customer is None:
+            return Refused("redemption_unknown")
+        coupon = (
+            await CouponRepository(tx).by_id(redemption.coupon_id)
+            if redemption.coupon_id is not None
+            else None
+        )
+        return RedemptionView(
+            redemption=redemption,
+            customer=customer,
+            customer_identity=await customers.identity_of(customer.id),
+            reward=self._program.reward(redemption.reward_key) if redemption.reward_key else None,
+            coupon=coupon,
+            balance=await LedgerRepository(tx).balance(customer.id),
+        )
+
+    async def _new_code(
+        self,
+        tx: Transaction,
+        customer: Customer,
+        reward_key: str | None,
+        cost: int,
+        coupon_id: int | None,
+        now: datetime,
+    ) -> Redemption:
+        redemptions = RedemptionRepository(tx)
+        for _ in range(_CODE_ATTEMPTS):
+            code = new_code()
+            if not await redemptions.code_taken(code):
+                return await redemptions.create(
+                    code,
+                    customer.id,
+                    reward_key=reward_key,
+                    cost=cost,
+                    coupon_id=coupon_id,
+                    at=now,
+                    expires_at=now + REDEMPTION_VALIDITY,
+                )
+        raise RuntimeError("could not find an unused redemption code")

@@ -1,0 +1,110 @@
+"""Who may work the counter: owners (from the configuration), staff (by one-time invitation)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.domain.models import Actor, Identity, Language, Refused, Role, StaffMember
+from bot.storage.database import Database, from_sql_time
+from bot.storage.staff import AuditLog, StaffRepository
+
+log = logging.getLogger(__name__)
+
+INVITE_VALIDITY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Invite:
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class StaffJoined:
+    member: StaffMember
+
+
+class StaffService:
+    def __init__(self, database: Database, clock: Clock, owners: frozenset[Identity]) -> None:
+        self._db = database
+        self._clock = clock
+        self._owners = owners
+
+    @property
+    def owners(self) -> frozenset[Identity]:
+        return self._owners
+
+    async def actor(self, identity: Identity) -> Actor:
+        if identity in self._owners:
+            return Actor(identity, Role.OWNER)
+        async with self._db.reading() as tx:
+            member = await StaffRepository(tx).by_identity(identity)
+        if member is not None:
+            return Actor(identity, Role.STAFF, member.name)
+        return Actor(identity, Role.CUSTOMER)
+
+    async def invite(self, owner: Actor) -> Invite:
+        now = self._clock.now()
+        invite = Invite(secrets.token_urlsafe(16), now + INVITE_VALIDITY)
+        async with self._db.transaction() as tx:
+            await StaffRepository(tx).create_invite(
+                invite.token, owner.label, now, invite.expires_at
+            )
+            await AuditLog(tx).record(owner.label, "staff_invite", now, expires=invite.expires_at)
+        return invite
+
+    async def accept(
+        self, identity: Identity, token: str, name: str, language: Language
+    ) -> StaffJoined | Refused:
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            staff = StaffRepository(tx)
+            invite = await staff.invite(token)
+            if invite is None:
+                return Refused("invite_unknown")
+            if invite["used_by"] is not None:
+                return Refused("invite_used")
+            if from_sql_time(invite["expires_at"]) <= now:
+                return Refused("invite_expired")
+            if identity in self._owners or await staff.by_identity(identity) is not None:
+                return Refused("invite_already_staff")
+            staff_id = await staff.add(identity, name, language, invite["created_by"], now)
+            if not await staff.use_invite(token, staff_id, now):
+                raise RuntimeError("invite used concurrently inside one transaction")
+            member = await staff.by_id(staff_id)
+            assert member is not None
+            await AuditLog(tx).record(
+                f"staff:{identity.channel}:{identity.user_id}",
+                "staff_joined",
+                now,
+                subject=f"staff:{staff_id}",
+                invited_by=invite["created_by"],
+                name=name,
+            )
+        return StaffJoined(member)
+
+    async def members(self) -> list[StaffMember]:
+        async with self._db.reading() as tx:
+            return await StaffRepository(tx).active()
+
+    async def remove(self, owner: Actor, staff_id: int) -> StaffMember | None:
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            staff = StaffRepository(tx)
+            member = await staff.by_id(staff_id)
+            if member is None or not await staff.remove(staff_id, now):
+                return None
+            await AuditLog(tx).record(
+                owner.label, "staff_removed", now, subject=f"staff:{staff_id}", name=member.name
+            )
+        return member
+
+    async def refuse(self, actor: Actor, action: str) -> None:
+        """Note an attempt to use a command the actor has no right to."""
+        log.warning("refused %s to %s", action, actor.label)
+        async with self._db.transaction() as tx:
+            await AuditLog(tx).record(actor.label, "refused", self._clock.now(), subject=action)

@@ -1,0 +1,140 @@
+"""Coupons and the one-time redemption codes customers show at the counter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from bot.domain.models import Coupon, CouponKind, Redemption
+from bot.storage.database import Transaction, from_sql_time, to_sql_time
+
+
+def _coupon(row: aiosqlite.Row) -> Coupon:
+    return Coupon(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        kind=CouponKind(row["kind"]),
+        percent_off=row["percent_off"],
+        free_item=row["free_item"],
+        valid_until=from_sql_time(row["valid_until"]),
+        redeemed_at=from_sql_time(row["redeemed_at"]) if row["redeemed_at"] else None,
+    )
+
+
+def _redemption(row: aiosqlite.Row) -> Redemption:
+    return Redemption(
+        code=row["code"],
+        customer_id=row["customer_id"],
+        reward_key=row["reward_key"],
+        cost=row["cost"],
+        coupon_id=row["coupon_id"],
+        created_at=from_sql_time(row["created_at"]),
+        expires_at=from_sql_time(row["expires_at"]),
+        redeemed_at=from_sql_time(row["redeemed_at"]) if row["redeemed_at"] else None,
+    )
+
+
+class CouponRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def grant(
+        self,
+        customer_id: int,
+        kind: CouponKind,
+        *,
+        percent_off: int | None,
+        free_item: str | None,
+        valid_until: datetime,
+        idempotency_key: str,
+        created_by: str,
+        at: datetime,
+    ) -> Coupon | None:
+        """A new coupon; None when one with this idempotency key already exists."""
+        cursor = await self._tx.execute(
+            "INSERT INTO coupons (customer_id, kind, percent_off, free_item, valid_until,"
+            " idempotency_key, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (idempotency_key) DO NOTHING",
+            (
+                customer_id,
+                kind.value,
+                percent_off,
+                free_item,
+                to_sql_time(valid_until),
+                idempotency_key,
+                created_by,
+                to_sql_time(at),
+            ),
+        )
+        if cursor.rowcount != 1 or cursor.lastrowid is None:
+            return None
+        return await self.by_id(cursor.lastrowid)
+
+    async def by_id(self, coupon_id: int) -> Coupon | None:
+        row = await self._tx.fetch_one("SELECT * FROM coupons WHERE id = ?", (coupon_id,))
+        return _coupon(row) if row else None
+
+    async def open_for(self, customer_id: int, now: datetime) -> list[Coupon]:
+        rows = await self._tx.fetch_all(
+            "SELECT * FROM coupons WHERE customer_id = ? AND redeemed_at IS NULL"
+            " AND valid_until > ? ORDER BY valid_until, id",
+            (customer_id, to_sql_time(now)),
+        )
+        return [_coupon(row) for row in rows]
+
+    async def mark_redeemed(self, coupon_id: int, at: datetime) -> bool:
+        cursor = await self._tx.execute(
+            "UPDATE coupons SET redeemed_at = ? WHERE id = ? AND redeemed_at IS NULL",
+            (to_sql_time(at), coupon_id),
+        )
+        return cursor.rowcount == 1
+
+
+class RedemptionRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def create(
+        self,
+        code: str,
+        customer_id: int,
+        *,
+        reward_key: str | None,
+        cost: int,
+        coupon_id: int | None,
+        at: datetime,
+        expires_at: datetime,
+    ) -> Redemption:
+        await self._tx.execute(
+            "INSERT INTO redemptions (code, customer_id, reward_key, cost, coupon_id, created_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                code,
+                customer_id,
+                reward_key,
+                cost,
+                coupon_id,
+                to_sql_time(at),
+                to_sql_time(expires_at),
+            ),
+        )
+        created = await self.by_code(code)
+        assert created is not None
+        return created
+
+    async def by_code(self, code: str) -> Redemption | None:
+        row = await self._tx.fetch_one("SELECT * FROM redemptions WHERE code = ?", (code,))
+        return _redemption(row) if row else None
+
+    async def code_taken(self, code: str) -> bool:
+        return await self.by_code(code) is not None
+
+    async def mark_redeemed(self, code: str, by: str, at: datetime) -> bool:
+        """False when the code was redeemed already: the second of two racing taps loses."""
+        cursor = await self._tx.execute(
+            "UPDATE redemptions SET redeemed_at = ?, redeemed_by = ? WHERE code = ?"
+            " AND redeemed_at IS NULL",
+            (to_sql_time(at), by, code),
+        )
+        return cursor.rowcount == 1

@@ -1,0 +1,167 @@
+"""The owner's team: /staff to invite and remove staff, the invitation link, and /coupon."""
+
+from __future__ import annotations
+
+import contextlib
+
+from telegram import BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+
+from bot.domain.models import Actor, CouponKind, Language, Refused, Role
+from bot.domain.staff import StaffJoined
+from handlers.cards import deep_link
+from handlers.context import (
+    CHANNEL,
+    BotApplication,
+    Context,
+    fallback_language,
+    for_owner,
+    identity_of,
+    notify,
+    refuse,
+    reply,
+    sender_language,
+    services,
+    services_of,
+)
+from handlers.help_menu import staff_menu
+
+STAFF_PREFIX = "staff_"
+STAFF_CALLBACK = r"^staff:(invite|remove:\d+)$"
+LARGEST_COUPON_DAYS = 365
+
+
+@for_owner
+async def staff(update: Update, context: Context, actor: Actor) -> None:
+    language = sender_language(update, context)
+    messages = services(context).messages
+    members = await services(context).staff.members()
+    rows = [
+        [
+            InlineKeyboardButton(
+                messages.label(language, "invite_staff"), callback_data="staff:invite"
+            )
+        ]
+    ]
+    rows += [
+        [
+            InlineKeyboardButton(
+                f"{messages.label(language, 'remove')} {member.name}",
+                callback_data=f"staff:remove:{member.id}",
+            )
+        ]
+        for member in members
+    ]
+    await reply(
+        update, context, language, "staff/list", InlineKeyboardMarkup(rows), members=members
+    )
+
+
+@for_owner
+async def on_staff_button(update: Update, context: Context, actor: Actor) -> None:
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    await query.answer()
+    language = sender_language(update, context)
+    team = services(context).staff
+    if query.data == "staff:invite":
+        invite = await team.invite(actor)
+        link = deep_link(context, STAFF_PREFIX + invite.token)
+        await reply(
+            update, context, language, "staff/invite_link", link=link, expires_at=invite.expires_at
+        )
+        return
+    removed = await team.remove(actor, int(query.data.rsplit(":", 1)[1]))
+    if removed is None:
+        await refuse(update, context, Refused("staff_unknown"))
+        return
+    await reply(update, context, language, "staff/removed", member=removed)
+    await notify(context, removed.identity, removed.language, "staff/you_were_removed")
+    await _clear_staff_menu(context, removed.identity.user_id)
+
+
+async def join_staff(update: Update, context: Context, token: str) -> None:
+    """/start staff_<token>: the invited person becomes staff, once, within 24 hours."""
+    user = update.effective_user
+    if user is None:
+        return
+    language = fallback_language(context, user)
+    outcome = await services(context).staff.accept(
+        identity_of(user), token, user.full_name, language
+    )
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome, language)
+        return
+    await reply(update, context, language, "staff/welcome", name=outcome.member.name)
+    await _tell_owners(context, outcome)
+    await context.bot.set_my_commands(
+        staff_menu(services(context).messages, language, Role.STAFF),
+        scope=BotCommandScopeChat(user.id),
+    )
+
+
+async def _tell_owners(context: Context, joined: StaffJoined) -> None:
+    default = Language(services(context).settings.default_language)
+    for owner in services(context).staff.owners:
+        await notify(context, owner, default, "staff/joined", member=joined.member)
+
+
+async def _clear_staff_menu(context: Context, user_id: str) -> None:
+    with contextlib.suppress(BadRequest):  # the chat is gone: no menu left to clear
+        await context.bot.delete_my_commands(scope=BotCommandScopeChat(int(user_id)))
+
+
+async def publish_team_menus(application: BotApplication) -> None:
+    """Owners and staff see their commands in the menu of their own chat with the bot."""
+    svc = services_of(application)
+    for owner in svc.staff.owners:
+        if owner.channel == CHANNEL:
+            default = Language(svc.settings.default_language)
+            await _set_menu(application, int(owner.user_id), Role.OWNER, default)
+    for member in await svc.staff.members():
+        await _set_menu(application, int(member.identity.user_id), Role.STAFF, member.language)
+
+
+async def _set_menu(
+    application: BotApplication, chat_id: int, role: Role, language: Language
+) -> None:
+    messages = services_of(application).messages
+    # An owner who never opened a chat with the bot has no chat to hold a menu yet.
+    with contextlib.suppress(BadRequest):
+        await application.bot.set_my_commands(
+            staff_menu(messages, language, role), scope=BotCommandScopeChat(chat_id)
+        )
+
+
+@for_owner
+async def coupon(update: Update, context: Context, actor: Actor) -> None:
+    """/coupon <member code or phone> <percent off> [days valid]"""
+    args = context.args or []
+    language = sender_language(update, context)
+    valid_form = (
+        len(args) in (2, 3)
+        and args[1].rstrip("%").isdigit()
+        and 1 <= int(args[1].rstrip("%")) <= 100
+        and (len(args) == 2 or (args[2].isdigit() and 1 <= int(args[2]) <= LARGEST_COUPON_DAYS))
+    )
+    if not valid_form:
+        await reply(update, context, language, "coupons/usage")
+        return
+    svc = services(context)
+    found = await svc.lookup.find_by_code_or_phone(args[0])
+    if len(found) != 1:
+        await refuse(
+            update, context, Refused("customer_unknown" if not found else "customer_ambiguous")
+        )
+        return
+    customer = found[0]
+    days = int(args[2]) if len(args) == 3 else svc.program.birthday.valid_days
+    granted = await svc.rewards.grant(
+        actor, customer, CouponKind.GRANTED, percent_off=int(args[1].rstrip("%")), valid_days=days
+    )
+    assert granted is not None
+    await reply(update, context, language, "coupons/granted", customer=customer, coupon=granted)
+    if customer.promotions_consent:
+        identity = await svc.lookup.identity_of(customer)
+        await notify(context, identity, customer.language, "coupons/received", coupon=granted)
