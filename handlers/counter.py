@@ -194,7 +194,7 @@ async def _announce_sale(update: Update, context: Context, recorded: SaleRecorde
 async def void(update: Update, context: Context, actor: Actor) -> None:
     """/void <sale id> <reason>"""
     args = context.args or []
-    if len(args) < 2 or not args[0].lstrip("#").isdigit():
+    if not args or not args[0].lstrip("#").isdigit():
         await reply(update, context, sender_language(update, context), "counter/void_usage")
         return
     outcome = await services(context).sales.void(

@@ -39,3 +39,24 @@ def _skip_label(question: ApiCall) -> str:
     labels = [button["text"] for button in question.keyboard_buttons() if "⏭" in button["text"]]
     assert labels, f"no skip button under {question.text!r}"
     return str(labels[0])
+
+
+async def hire(owner: ChatUser, staff: ChatUser) -> None:
+    """The owner creates an invitation in /staff and `staff` opens the link."""
+    await owner.send("/staff")
+    panel = await owner.receive("sendMessage")
+    await owner.press_data(panel, "staff:invite")
+    link = await owner.receive_containing("start=staff_")
+    token = link.text.split("start=staff_")[1].split()[0]
+    await staff.send(f"/start staff_{token}")
+    await staff.receive_containing(staff.first_name)  # the welcome names them
+
+
+async def sell_by_scan(staff: ChatUser, member_code: str, typed: str) -> ApiCall:
+    """Scan the card, type the sale, tap confirm; returns the staff member's receipt."""
+    await staff.send(f"/start c_{member_code}")
+    await staff.receive("sendMessage")  # who the customer is, asking for the amount
+    await staff.send(typed)
+    confirmation = await staff.receive("sendMessage")
+    await staff.press_data(confirmation, confirmation.callback_data("✅"))
+    return await staff.receive_containing("#")

@@ -348,5 +348,15 @@ class ChatUser:
             if part in call.text:
                 return call
 
+    async def receive_with_button(self, data_prefix: str, timeout: float = 10.0) -> ApiCall:
+        """Read on until a message carries an inline button whose data starts with the prefix."""
+        while True:
+            call = await self.receive(timeout=timeout)
+            if any(
+                str(b.get("callback_data", "")).startswith(data_prefix)
+                for b in call.inline_buttons()
+            ):
+                return call
+
     async def receive_text(self, timeout: float = 10.0) -> str:
         return (await self.receive("sendMessage", timeout)).text

@@ -6,7 +6,9 @@ sure every template is actually rendered, in both languages, by the real handler
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +22,7 @@ from bot.messages import Messages
 from bot.program import Program
 from tests.conftest import FakeClock, running, settings_for
 from tests.flows import CONSENT_YES, register
-from tests.standin import ApiCall, FakeTelegram, api_error
+from tests.standin import ApiCall, ChatUser, FakeTelegram, api_error
 
 MESSAGES = Path(__file__).parent.parent / "messages"
 
@@ -49,7 +51,7 @@ async def test_every_template_is_rendered_by_the_handlers(
     api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path, language: str
 ) -> None:
     messages = RecordingMessages()
-    settings = settings_for(api, tmp_path / "tour.db", default_language=language)
+    settings = settings_for(api, tmp_path / "tour.db", default_language=language, owner_ids="900")
     async with running(build_application(settings, program, clock, messages)):
         ana = api.user(1, "Ana", language)
         await ana.send("/balance")  # not a member yet
@@ -130,6 +132,7 @@ async def test_every_template_is_rendered_by_the_handlers(
         await friend.send("/help")
         # Updates are handled in order: once the last reply is out, every earlier one was handled.
         await api.wait_for(_help_for_members_to(2))
+        await _counter_tour(api, clock, language)
 
     rendered = {name for lang, name in messages.seen if lang == language}
     assert _all_templates(language) - rendered == set()
@@ -139,3 +142,143 @@ def _help_for_members_to(chat_id: int) -> Callable[[ApiCall], bool]:
     return lambda call: (
         call.chat_id == chat_id and call.method == "sendMessage" and "/forget" in call.text
     )
+
+
+def _button(call: ApiCall, prefix: str) -> str:
+    return next(
+        str(b["callback_data"])
+        for b in call.inline_buttons()
+        if str(b["callback_data"]).startswith(prefix)
+    )
+
+
+def _code(call: ApiCall) -> str:
+    return str(re.findall(r"<code>([A-Z0-9]+)</code>", call.text)[0])
+
+
+async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> None:
+    owner, clerk, helper = (
+        api.user(900, "Owner", language),
+        api.user(901, "Clerk", language),
+        api.user(902, "Helper", language),
+    )
+    carla, dani = api.user(10, "Carla", language), api.user(11, "Dani", language)
+    await register(carla, name="Carla Ruiz", phone="+34 600 000 001")
+    await register(dani, name="Dani Ruiz", phone="+34 600 000 001", consent=False)
+    await carla.send("/sale X 1 1")  # not allowed
+
+    async def invitation() -> str:
+        await owner.send("/staff")
+        panel = await owner.receive_with_button("staff:invite")
+        await owner.press_data(panel, "staff:invite")
+        return (
+            (await owner.receive_containing("start=staff_"))
+            .text.split("start=staff_")[1]
+            .split()[0]
+        )
+
+    token = await invitation()
+    await clerk.send(f"/start staff_{token}")
+    await helper.send(f"/start staff_{token}")  # used
+    await helper.send("/start staff_bogus")  # unknown
+    late = await invitation()
+    clock.advance(timedelta(hours=25))
+    await helper.send(f"/start staff_{late}")  # expired
+    await helper.send(f"/start staff_{await invitation()}")
+    await clerk.send(f"/start staff_{await invitation()}")  # already staff
+
+    carla_code = await _member_code(api, carla)
+    await clerk.send(f"/start c_{carla_code}")
+    ask = await clerk.receive_with_button("sale:no:")
+    pending = _button(ask, "sale:no:").rsplit(":", 1)[1]
+    await clerk.press_data(ask, f"sale:ok:{pending}")  # no amount yet
+    for typed in ("abc", "0 1", "1,234 1", "99999 1", "10", "10 abc", "10 0", "100 10"):
+        await clerk.send(typed)
+    confirm = await clerk.receive_with_button("sale:ok:")
+    await clerk.press_data(confirm, _button(confirm, "sale:ok:"))
+    first_sale = re.findall(r"#(\d+)", (await clerk.receive_containing("/void")).text)[0]
+    await clerk.press_data(confirm, _button(confirm, "sale:ok:"))  # already recorded
+    await carla.send("/invite")
+    referral = (await carla.receive_containing("start=ref_")).text.split("start=ref_")[1].split()[0]
+    eva = api.user(12, "Eva", language)
+    await register(eva, start=f"/start ref_{referral}")
+    await clerk.send(f"/sale {await _member_code(api, eva)} 10 1")
+    first_buy = await clerk.receive_with_button("sale:ok:")
+    await clerk.press_data(first_buy, _button(first_buy, "sale:ok:"))  # both earn the bonus
+    await clerk.send("/sale")
+    await clerk.send("/sale +34600000001 10 1")  # two customers share it
+    await clerk.send("/sale NOSUCH 10 1")
+    await clerk.send(f"/sale {carla_code} 300 30")
+    cancel = await clerk.receive_with_button("sale:no:")
+    await clerk.press_data(cancel, _button(cancel, "sale:no:"))
+    await clerk.press_data(confirm, _button(confirm, "sale:no:"))  # long closed
+    await clerk.send(f"/sale {carla_code} 300 30")
+    confirm = await clerk.receive_with_button("sale:ok:")
+    await clerk.press_data(confirm, _button(confirm, "sale:ok:"))  # tier up
+    for command in ("/void x", "/void 999 err", f"/void {first_sale}"):
+        await clerk.send(command)
+    await helper.send(f"/void {first_sale} err")  # not theirs
+    await clerk.send(f"/void {first_sale} err")
+    await clerk.send(f"/void {first_sale} err")  # already voided
+    for command in ("/customer", "/customer Ruiz", "/customer Carla"):
+        await clerk.send(command)
+
+    async def reward_code(button: str) -> str:
+        await carla.send("/rewards")
+        catalogue = await carla.receive_with_button(button)
+        await carla.press_data(catalogue, _button(catalogue, button))
+        return _code(await carla.receive("sendPhoto"))
+
+    code = await reward_code("reward:free_bottle")
+    await clerk.send("/redeem")
+    await clerk.send("/redeem BOGUS")
+    await clerk.send(f"/start r_{code}")
+    review = await clerk.receive_with_button("redeem:")
+    await clerk.press_data(review, _button(review, "redeem:"))
+    await clerk.send(f"/redeem {code}")  # used
+    await carla.press_data(review, "reward:nosuch")
+    await dani.press_data(review, "reward:tasting_for_two")
+    stale = await reward_code("reward:free_bottle")
+    clock.advance(timedelta(minutes=16))
+    await clerk.send(f"/redeem {stale}")  # expired
+    codes = [await reward_code("reward:free_bottle") for _ in range(3)]  # 20 points, 3 codes
+    for code in codes[:2]:
+        await clerk.send(f"/redeem {code}")
+        review = await clerk.receive_with_button("redeem:")
+        await clerk.press_data(review, _button(review, "redeem:"))
+    await clerk.send(f"/redeem {codes[2]}")  # the points are gone
+
+    for command in ("/coupon", "/coupon NOSUCH 10", f"/coupon {carla_code} 15 5"):
+        await owner.send(command)
+    await carla.send("/rewards")
+    catalogue = await carla.receive_with_button("coupon:")
+    await carla.press_data(catalogue, _button(catalogue, "coupon:"))
+    await carla.press_data(catalogue, _button(catalogue, "coupon:"))
+    both = [_code(await carla.receive("sendPhoto")) for _ in range(2)]
+    reviews = []
+    for code in both:
+        await clerk.send(f"/redeem {code}")
+        reviews.append(await clerk.receive_with_button("redeem:"))
+    for review in reviews:
+        await clerk.press_data(review, _button(review, "redeem:"))  # the second: coupon used
+    await carla.press_data(catalogue, _button(catalogue, "coupon:"))  # used, from the old list
+    await carla.press_data(catalogue, "coupon:99999")
+    await owner.send(f"/coupon {carla_code} 10 1")
+    await carla.send("/rewards")
+    catalogue = await carla.receive_with_button("coupon:")
+    clock.advance(timedelta(days=2))
+    await carla.press_data(catalogue, _button(catalogue, "coupon:"))  # expired
+
+    await owner.send("/staff")
+    panel = await owner.receive_with_button("staff:remove:")
+    remove = next(b["callback_data"] for b in panel.inline_buttons() if "Helper" in b["text"])
+    await owner.press_data(panel, remove)
+    await owner.press_data(panel, remove)  # gone already
+    mark = len(api.calls)
+    await owner.send("/help")
+    await api.wait_for(lambda call: call.chat_id == 900 and "/coupon" in call.text, start=mark)
+
+
+async def _member_code(api: FakeTelegram, user: ChatUser) -> str:
+    await user.send("/card")
+    return _code(await user.receive("sendPhoto"))

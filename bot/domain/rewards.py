@@ -126,8 +126,6 @@ class RewardsService:
             if isinstance(view, Refused):
                 return view
             redemption = view.redemption
-            if view.reward is not None and view.balance < redemption.cost:
-                return Refused("reward_not_affordable")
             if view.coupon is not None and view.coupon.redeemed_at is not None:
                 return Refused("coupon_used")  # another code for the same coupon came first
             if not await RedemptionRepository(tx).mark_redeemed(redemption.code, staff.label, now):
@@ -175,13 +173,16 @@ class RewardsService:
             if redemption.coupon_id is not None
             else None
         )
+        balance = await LedgerRepository(tx).balance(customer.id)
+        if balance < redemption.cost and not allow_used:
+            return Refused("redemption_not_affordable")  # another code spent the points first
         return RedemptionView(
             redemption=redemption,
             customer=customer,
             customer_identity=await customers.identity_of(customer.id),
             reward=self._program.reward(redemption.reward_key) if redemption.reward_key else None,
             coupon=coupon,
-            balance=await LedgerRepository(tx).balance(customer.id),
+            balance=balance,
         )
 
     async def _new_code(

@@ -1,0 +1,124 @@
+"""Counter rules without Telegram: racing confirmations, and the ledger adding up."""
+
+from __future__ import annotations
+
+import asyncio
+from zoneinfo import ZoneInfo
+
+from bot.domain.models import Actor, Customer, Identity, Language, Redemption, Refused, Role
+from bot.domain.registration import (
+    ConsentAnswer,
+    Registered,
+    RegistrationService,
+    SkipAnswer,
+    TextAnswer,
+)
+from bot.domain.rewards import RedemptionView, RewardsService
+from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
+from bot.program import Program
+from bot.storage.database import Database
+from tests.conftest import FakeClock
+
+CLERK = Actor(Identity("telegram", "50"), Role.STAFF, "Pepe")
+OTHER_CLERK = Actor(Identity("telegram", "51"), Role.STAFF, "Lola")
+
+
+async def _member(database: Database, clock: FakeClock, program: Program, user_id: str) -> Customer:
+    registration = RegistrationService(database, clock, program)
+    identity = Identity("telegram", user_id)
+    await registration.start(identity, Language.ES, None)
+    for answer in (TextAnswer("Ana"), SkipAnswer(), SkipAnswer()):
+        await registration.answer(identity, answer)
+    done = await registration.answer(identity, ConsentAnswer(True))
+    assert isinstance(done, Registered)
+    return done.customer
+
+
+async def _sell(sales: SalesService, customer: Customer, items: int) -> SaleRecorded:
+    draft = await sales.prepare(CLERK, customer.member_code, f"{items * 10}", str(items))
+    assert isinstance(draft, SaleDraft)
+    recorded = await sales.confirm(CLERK, draft.pending.id)
+    assert isinstance(recorded, SaleRecorded)
+    return recorded
+
+
+async def _ledger_total(database: Database, customer: Customer) -> int:
+    async with database.reading() as tx:
+        row = await tx.fetch_one(
+            "SELECT SUM(delta) AS total FROM points_ledger WHERE customer_id = ?", (customer.id,)
+        )
+    assert row is not None
+    return int(row["total"] or 0)
+
+
+async def test_racing_confirmations_of_one_sale_record_it_once(
+    database: Database, clock: FakeClock, program: Program
+) -> None:
+    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    customer = await _member(database, clock, program, "1")
+    draft = await sales.prepare(CLERK, customer.member_code, "30", "3")
+    assert isinstance(draft, SaleDraft)
+    outcomes = await asyncio.gather(*(sales.confirm(CLERK, draft.pending.id) for _ in range(5)))
+    recorded = [o for o in outcomes if isinstance(o, SaleRecorded)]
+    assert [o.first_time for o in recorded].count(True) == 1
+    assert len({o.sale.id for o in recorded}) == 1
+    assert await _ledger_total(database, customer) == 3
+
+
+async def test_racing_redemptions_of_one_code_take_the_points_once(
+    database: Database, clock: FakeClock, program: Program
+) -> None:
+    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    rewards = RewardsService(database, clock, program)
+    customer = await _member(database, clock, program, "2")
+    await _sell(sales, customer, 10)
+    code = await rewards.request_reward(customer, "free_bottle")
+    assert isinstance(code, Redemption)
+    outcomes = await asyncio.gather(
+        rewards.confirm(CLERK, code.code), rewards.confirm(OTHER_CLERK, code.code)
+    )
+    assert sum(isinstance(o, RedemptionView) for o in outcomes) == 1
+    assert [o.problem for o in outcomes if isinstance(o, Refused)] == ["redemption_used"]
+    assert await _ledger_total(database, customer) == 0
+
+
+async def test_racing_codes_never_take_a_balance_below_zero(
+    database: Database, clock: FakeClock, program: Program
+) -> None:
+    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    rewards = RewardsService(database, clock, program)
+    customer = await _member(database, clock, program, "3")
+    await _sell(sales, customer, 15)
+    codes = [await rewards.request_reward(customer, "free_bottle") for _ in range(4)]
+    outcomes = await asyncio.gather(
+        *(rewards.confirm(CLERK, c.code) for c in codes if isinstance(c, Redemption))
+    )
+    assert sum(isinstance(o, RedemptionView) for o in outcomes) == 1
+    assert await _ledger_total(database, customer) == 5
+
+
+async def test_a_reward_cannot_be_requested_without_the_points(
+    database: Database, clock: FakeClock, program: Program
+) -> None:
+    rewards = RewardsService(database, clock, program)
+    customer = await _member(database, clock, program, "4")
+    assert await rewards.request_reward(customer, "free_bottle") == Refused("reward_not_affordable")
+    assert await rewards.request_reward(customer, "no_such_reward") == Refused("reward_unknown")
+
+
+async def test_void_after_the_points_were_spent_is_recorded_in_full(
+    database: Database, clock: FakeClock, program: Program
+) -> None:
+    """A void reverses exactly what the sale earned, even if the balance then goes negative:
+    the ledger tells the truth and the owner sees what the customer owes."""
+    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    rewards = RewardsService(database, clock, program)
+    customer = await _member(database, clock, program, "5")
+    recorded = await _sell(sales, customer, 10)
+    code = await rewards.request_reward(customer, "free_bottle")
+    assert isinstance(code, Redemption)
+    assert isinstance(await rewards.confirm(CLERK, code.code), RedemptionView)
+    owner = Actor(Identity("telegram", "1"), Role.OWNER)
+    voided = await sales.void(owner, recorded.sale.id, "returned the bottles")
+    assert not isinstance(voided, Refused)
+    assert voided.balance == -10 == await _ledger_total(database, customer)
