@@ -9,6 +9,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.domain.adjustments import AdjustmentService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
 from bot.domain.models import Identity, Language
@@ -58,6 +59,7 @@ def build_application(
             sales=SalesService(database, clock, program, settings.zone),
             rewards=RewardsService(database, clock, program),
             lookup=CustomerLookup(database, clock, program),
+            adjustments=AdjustmentService(database, clock, program),
         )
         await publish_command_menu(application, messages, Language(settings.default_language))
         await publish_team_menus(application)

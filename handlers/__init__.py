@@ -50,6 +50,7 @@ def register_handlers(application: BotApplication) -> None:
         "redeem": redeem.redeem,
         "staff": staff_admin.staff,
         "coupon": staff_admin.coupon,
+        "adjust": staff_admin.adjust,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=private))

@@ -14,6 +14,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain.adjustments import AdjustmentService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
 from bot.domain.models import Actor, Customer, Identity, Language, Refused, Role
@@ -48,6 +49,7 @@ class Services:
     sales: SalesService
     rewards: RewardsService
     lookup: CustomerLookup
+    adjustments: AdjustmentService
 
 
 def services(context: Context) -> Services:

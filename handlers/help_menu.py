@@ -28,7 +28,7 @@ MEMBER_COMMANDS = (
     "help",
 )
 STAFF_COMMANDS = ("sale", "void", "redeem", "customer")
-OWNER_COMMANDS = ("staff", "coupon")
+OWNER_COMMANDS = ("staff", "coupon", "adjust")
 MENU_COMMANDS = ("start", *MEMBER_COMMANDS)
 
 

@@ -135,6 +135,31 @@ async def _set_menu(
 
 
 @for_owner
+async def adjust(update: Update, context: Context, actor: Actor) -> None:
+    """/adjust <member code or phone> <+points or -points> <reason>"""
+    args = context.args or []
+    language = sender_language(update, context)
+    if len(args) < 2 or not args[1].lstrip("+-").isdigit():
+        await reply(update, context, language, "adjustments/usage")
+        return
+    outcome = await services(context).adjustments.adjust(
+        actor, args[0], int(args[1]), " ".join(args[2:]), f"adjust:{CHANNEL}:{update.update_id}"
+    )
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+        return
+    await reply(update, context, language, "adjustments/done", adjusted=outcome)
+    await notify(
+        context,
+        outcome.customer_identity,
+        outcome.customer.language,
+        "adjustments/customer",
+        delta=outcome.delta,
+        balance=outcome.balance,
+    )
+
+
+@for_owner
 async def coupon(update: Update, context: Context, actor: Actor) -> None:
     """/coupon <member code or phone> <percent off> [days valid]"""
     args = context.args or []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import timedelta
 
@@ -463,3 +464,40 @@ async def test_an_expired_redemption_code_is_refused(bot: RunningBot) -> None:
     await clerk.send(f"/redeem {code}")
     assert "has expired" in (await clerk.receive_containing("expired")).text
     assert await _balance(bot, customer) == 10
+
+
+async def test_owner_adjustments_are_signed_reasoned_and_applied_once(bot: RunningBot) -> None:
+    owner = bot.api.user(OWNER_ID, "Dueña", "en")
+    customer_user, customer = await _customer(bot, 120, "en")
+    grant = await owner.send(f"/adjust {customer.member_code} +5 bottles from the fair")
+    assert "Adjusted: +5" in (await owner.receive_containing("+5")).text
+    assert (
+        "corrected your balance by +5" in (await customer_user.receive_containing("corrected")).text
+    )
+    await bot.api.redeliver(grant)
+    await owner.send(f"/adjust {customer.member_code} -6 typo")
+    assert "cannot take away more points" in (await owner.receive_containing("points")).text
+    await owner.send(f"/adjust {customer.member_code} -2")
+    assert "give a reason" in (await owner.receive_containing("reason")).text
+    await owner.send(f"/adjust {customer.member_code} 0 nothing")
+    assert "not possible" in (await owner.receive_containing("possible")).text
+    await owner.send(f"/adjust {customer.member_code} five bottles")
+    assert "/adjust CUSTOMER" in (await owner.receive_containing("/adjust")).text
+    assert await _balance(bot, customer) == 5
+    async with bot.services.database.reading() as tx:
+        rows = await tx.fetch_all(
+            "SELECT actor, details FROM audit_log WHERE action = 'adjustment'"
+        )
+    assert [row["actor"] for row in rows] == ["owner:telegram:1"]
+
+
+async def test_help_shows_staff_and_owner_their_commands(bot: RunningBot) -> None:
+    owner, clerk = await _team(bot, "en")
+    await clerk.send("/help")
+    text = (await clerk.receive_containing("/sale")).text
+    assert "/redeem" in text and "/customer" in text and "/void" in text and "/staff" not in text
+    await owner.send("/help")
+    text = (await owner.receive_containing("/staff")).text
+    assert "/coupon" in text and "/adjust" in text and "/sale" in text
+    menus = [call for call in bot.api.calls_to("setMyCommands") if "scope" in call.params]
+    assert {json.loads(call.params["scope"])["chat_id"] for call in menus} == {OWNER_ID, 50}

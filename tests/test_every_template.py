@@ -248,6 +248,10 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
         await clerk.press_data(review, _button(review, "redeem:"))
     await clerk.send(f"/redeem {codes[2]}")  # the points are gone
 
+    for command in ("/adjust", f"/adjust {carla_code} +2 fair", f"/adjust {carla_code} -999 x"):
+        await owner.send(command)
+    for command in (f"/adjust {carla_code} 0 x", f"/adjust {carla_code} -1"):
+        await owner.send(command)
     for command in ("/coupon", "/coupon NOSUCH 10", f"/coupon {carla_code} 15 5"):
         await owner.send(command)
     await carla.send("/rewards")
