@@ -4,32 +4,40 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from telegram.ext import AIORateLimiter, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
+from bot.domain.birthdays import BirthdayJob
+from bot.domain.churn import ChurnService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
 from bot.domain.models import Identity, Language
+from bot.domain.pushes import PushDispatcher
 from bot.domain.registration import RegistrationService
 from bot.domain.rewards import RewardsService
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
+from bot.domain.surveys import SurveyService
 from bot.messages import Messages
 from bot.program import Program
+from bot.scheduler import JobResult, Jobs, start_scheduler
 from bot.storage.database import Database
 from bot.storage.updates import ProcessedUpdates
 from handlers import register_handlers
 from handlers.context import CHANNEL, SERVICES_KEY, BotApplication, Services
 from handlers.help_menu import publish_command_menu
+from handlers.push_channel import TelegramPushChannel
 from handlers.staff_admin import publish_team_menus
 
 log = logging.getLogger(__name__)
 
 # Telegram redelivers an unconfirmed update for up to a day; keep ids somewhat longer than that.
 REDELIVERY_WINDOW = timedelta(days=2)
+SCHEDULER_KEY = "scheduler"
 
 
 def build_application(
@@ -37,49 +45,109 @@ def build_application(
     program: Program,
     clock: Clock | None = None,
     messages: Messages | None = None,
+    *,
+    background: bool = True,
 ) -> BotApplication:
-    """The bot, talking to `settings.telegram_api_url`; the database opens when it starts."""
+    """The bot, talking to `settings.telegram_api_url`; the database opens when it starts.
+
+    With `background`, start-up also catches up on today's jobs and starts the timetable.
+    """
     clock = clock or SystemClock()
     messages = messages or Messages(settings.zone, program.shop.money)
-    owners = frozenset(Identity(CHANNEL, str(user_id)) for user_id in settings.owner_ids)
 
-    async def open_services(application: BotApplication) -> None:
-        database = await Database.open(settings.database_path)
-        async with database.transaction() as tx:
-            await ProcessedUpdates(tx).forget_before(clock.now() - REDELIVERY_WINDOW)
-        application.bot_data[SERVICES_KEY] = Services(
-            settings=settings,
-            program=program,
-            clock=clock,
-            messages=messages,
-            database=database,
-            registration=RegistrationService(database, clock, program),
-            membership=MembershipService(database, clock, program),
-            staff=StaffService(database, clock, owners),
-            sales=SalesService(database, clock, program, settings.zone),
-            rewards=RewardsService(database, clock, program),
-            lookup=CustomerLookup(database, clock, program),
-            adjustments=AdjustmentService(database, clock, program),
-        )
+    async def start(application: BotApplication) -> None:
+        services = await open_services(application, settings, program, clock, messages)
+        application.bot_data[SERVICES_KEY] = services
         await publish_command_menu(application, messages, Language(settings.default_language))
         await publish_team_menus(application)
+        if background:
+            await services.jobs.catch_up()
+            application.bot_data[SCHEDULER_KEY] = start_scheduler(services.jobs, settings.zone)
         log.info("bot @%s ready for %s", application.bot.username, program.shop.name)
 
-    async def close_services(application: BotApplication) -> None:
+    async def stop(application: BotApplication) -> None:
+        scheduler = application.bot_data.pop(SCHEDULER_KEY, None)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         services = application.bot_data.get(SERVICES_KEY)
         if isinstance(services, Services):
             await services.database.close()
 
     api = settings.telegram_api_url
-    application: BotApplication = (
+    builder: Any = (
         ApplicationBuilder()
         .token(settings.require_token())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))
-        .post_init(open_services)
-        .post_shutdown(close_services)
-        .build()
+        .post_init(start)
+        .post_shutdown(stop)
     )
+    if settings.limit_outgoing_rate:
+        # No retries here: the push dispatcher honours a 429 itself, on the shop's clock.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=0))
+    application: BotApplication = builder.build()
     register_handlers(application)
     return application
+
+
+async def open_services(
+    application: BotApplication,
+    settings: Settings,
+    program: Program,
+    clock: Clock,
+    messages: Messages,
+) -> Services:
+    database = await Database.open(settings.database_path)
+    async with database.transaction() as tx:
+        await ProcessedUpdates(tx).forget_before(clock.now() - REDELIVERY_WINDOW)
+    zone = settings.zone
+    churn = ChurnService(database, clock, program)
+    surveys = SurveyService(database, clock, program, zone, churn)
+    dispatcher = PushDispatcher(
+        database,
+        clock,
+        TelegramPushChannel(application.bot, messages),
+        rate_per_second=settings.push_rate_per_second,
+    )
+    owners = frozenset(Identity(CHANNEL, str(user_id)) for user_id in settings.owner_ids)
+    return Services(
+        settings=settings,
+        program=program,
+        clock=clock,
+        messages=messages,
+        database=database,
+        registration=RegistrationService(database, clock, program),
+        membership=MembershipService(database, clock, program),
+        staff=StaffService(database, clock, owners),
+        sales=SalesService(database, clock, program, zone),
+        rewards=RewardsService(database, clock, program),
+        lookup=CustomerLookup(database, clock, program),
+        adjustments=AdjustmentService(database, clock, program),
+        churn=churn,
+        surveys=surveys,
+        jobs=Jobs(
+            clock,
+            program,
+            zone,
+            BirthdayJob(database, clock, program, zone),
+            surveys,
+            churn,
+            dispatcher,
+        ),
+    )
+
+
+async def run_job(settings: Settings, program: Program, name: str) -> JobResult:
+    """`loyalty-bot run-job NAME`: one job, once, now, with its pushes delivered."""
+    application = build_application(settings, program, background=False)
+    async with application:
+        assert application.post_init is not None
+        await application.post_init(application)
+        try:
+            services = application.bot_data[SERVICES_KEY]
+            assert isinstance(services, Services)
+            await services.jobs.catch_up_interrupted()
+            return await services.jobs.run(name)
+        finally:
+            assert application.post_shutdown is not None
+            await application.post_shutdown(application)

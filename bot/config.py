@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     program_file: Path | None = None
     # Seconds getUpdates waits for news; tests shorten it so shutdown is quick.
     polling_timeout: int = Field(default=30, ge=0, le=50)
+    # Pushes per second; Telegram allows about 30, and replies to customers need some room.
+    push_rate_per_second: float = Field(default=25, gt=0, le=30)
+    # Hold all outgoing requests under Telegram's overall limit (about 30 a second).
+    limit_outgoing_rate: bool = True
 
     @field_validator("owner_ids", mode="before")
     @classmethod

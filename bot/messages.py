@@ -74,8 +74,11 @@ class Messages:
             self._modules[key] = template.module
         return self._modules[key]
 
-    def _local_day(self, moment: datetime) -> str:
-        """The calendar day in the shop's time zone, day first as both audiences read it."""
+    def _local_day(self, moment: datetime | str) -> str:
+        """The calendar day in the shop's time zone, day first as both audiences read it.
+        Pushes carry their dates as ISO text, so text is accepted too."""
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
         return moment.astimezone(self._zone).strftime("%d/%m/%Y")
 
     def _money(self, minor_units: int) -> str:

@@ -98,6 +98,8 @@ class Surveys(_Rules):
     satisfaction_delay_hours: NonNegativeInt
     satisfaction_min_days_between: NonNegativeInt
     nps_every_days: PositiveInt
+    nps_active_days: PositiveInt = 90
+    answer_within_days: PositiveInt = 7
     send_hour_from: int = Field(ge=0, le=23)
     send_hour_to: int = Field(ge=1, le=24)
 
@@ -112,6 +114,18 @@ class Churn(_Rules):
     lapsing_gap_factor: Decimal = Field(gt=1)
     lapsing_floor_days: PositiveInt
     lost_after_days: PositiveInt
+    recompute_hour: int = Field(default=4, ge=0, le=23)
+    winback_percent_off: int = Field(default=10, ge=1, le=100)
+    winback_valid_days: PositiveInt = 30
+
+
+class RelationshipMap(_Rules):
+    """Where the satisfaction x relationship map draws its lines."""
+
+    satisfied_nps_from: int = Field(default=7, ge=0, le=10)
+    satisfied_score_from: int = Field(default=4, ge=1, le=5)
+    strong_visits_from: PositiveInt = 4
+    strong_tenure_days_from: NonNegativeInt = 90
 
 
 class Program(_Rules):
@@ -123,6 +137,7 @@ class Program(_Rules):
     birthday: Birthday
     surveys: Surveys
     churn: Churn
+    relationship_map: RelationshipMap = RelationshipMap()
 
     @model_validator(mode="after")
     def _catalogue_is_consistent(self) -> Self:

@@ -16,6 +16,7 @@ from telegram.ext import (
 
 from handlers import (
     cards,
+    churn,
     counter,
     help_menu,
     plumbing,
@@ -25,6 +26,7 @@ from handlers import (
     registration,
     staff_admin,
     start,
+    surveys,
 )
 from handlers.context import BotApplication
 
@@ -51,6 +53,7 @@ def register_handlers(application: BotApplication) -> None:
         "staff": staff_admin.staff,
         "coupon": staff_admin.coupon,
         "adjust": staff_admin.adjust,
+        "churn": churn.churn,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=private))
@@ -68,6 +71,8 @@ def register_handlers(application: BotApplication) -> None:
         redeem.COUPON_CALLBACK: redeem.on_coupon,
         redeem.REDEEM_CALLBACK: redeem.on_redeem,
         staff_admin.STAFF_CALLBACK: staff_admin.on_staff_button,
+        surveys.SURVEY_CALLBACK: surveys.on_survey_button,
+        churn.WINBACK_CALLBACK: churn.on_winback,
     }
     for pattern, callback in buttons.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))

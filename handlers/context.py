@@ -15,6 +15,7 @@ from telegram.ext import Application, ContextTypes
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
+from bot.domain.churn import ChurnService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
 from bot.domain.models import Actor, Customer, Identity, Language, Refused, Role
@@ -22,8 +23,10 @@ from bot.domain.registration import RegistrationService
 from bot.domain.rewards import RewardsService
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
+from bot.domain.surveys import SurveyService
 from bot.messages import Messages, pick_language
 from bot.program import Program
+from bot.scheduler import Jobs
 from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,9 @@ class Services:
     rewards: RewardsService
     lookup: CustomerLookup
     adjustments: AdjustmentService
+    churn: ChurnService
+    surveys: SurveyService
+    jobs: Jobs
 
 
 def services(context: Context) -> Services:

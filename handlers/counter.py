@@ -237,8 +237,16 @@ async def customer(update: Update, context: Context, actor: Actor) -> None:
     elif len(found) > 1:
         await reply(update, context, language, "counter/customer_matches", customers=found)
     else:
-        profile = await lookup.profile(found[0])
-        await reply(update, context, language, "counter/customer_profile", profile=profile)
+        churn = services(context).churn
+        await reply(
+            update,
+            context,
+            language,
+            "counter/customer_profile",
+            profile=await lookup.profile(found[0]),
+            flags=await churn.flags_of(found[0]),
+            quadrant=await churn.quadrant_of(found[0]),
+        )
 
 
 async def amount_awaited(update: Update, context: Context) -> Actor | None:

@@ -27,7 +27,7 @@ MEMBER_COMMANDS = (
     "forget",
     "help",
 )
-STAFF_COMMANDS = ("sale", "void", "redeem", "customer")
+STAFF_COMMANDS = ("sale", "void", "redeem", "customer", "churn")
 OWNER_COMMANDS = ("staff", "coupon", "adjust")
 MENU_COMMANDS = ("start", *MEMBER_COMMANDS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from handlers import registration
+from handlers import registration, surveys
 from handlers.cards import CARD_PREFIX, REFERRAL_PREFIX
 from handlers.context import Context, identity_of, services
 from handlers.counter import amount_awaited, on_amount, open_sale_from_card
@@ -46,5 +46,7 @@ async def on_message(update: Update, context: Context) -> None:
         actor = await amount_awaited(update, context)
         if actor is not None:
             await on_amount(update, context, actor, message.text)
+            return
+        if await surveys.on_reason(update, context, message.text):
             return
     await registration.on_message(update, context)

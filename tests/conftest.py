@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,12 +26,18 @@ class FakeClock:
 
     def __init__(self, now: datetime = START) -> None:
         self._now = now
+        self.slept: list[float] = []
 
     def now(self) -> datetime:
         return self._now
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self._now += timedelta(seconds=seconds)
+        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -107,6 +114,8 @@ class RunningBot:
 async def bot(
     api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
 ) -> AsyncIterator[RunningBot]:
-    application = build_application(settings_for(api, tmp_path / "bot.db"), program, clock)
+    # The timetable runs on real time; tests run jobs themselves, on the fake clock.
+    settings = settings_for(api, tmp_path / "bot.db")
+    application = build_application(settings, program, clock, background=False)
     async with running(application):
         yield RunningBot(application, api, clock)

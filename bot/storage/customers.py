@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import aiosqlite
@@ -85,6 +85,18 @@ class CustomerRepository:
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE}"
             " AND name LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
             (pattern, limit),
+        )
+        return [_customer(row) for row in rows]
+
+    async def consenting_born_around(self, today: date) -> list[Customer]:
+        """Reachable customers who accept promotions and whose birthday is today, or 29
+        February when today is 28 February (the caller applies the leap-year rule)."""
+        rows = await self._tx.fetch_all(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE}"
+            " AND unreachable_at IS NULL AND promotions_consent = 1"
+            " AND ((birthday_month = ? AND birthday_day = ?)"
+            " OR (? AND birthday_month = 2 AND birthday_day = 29)) ORDER BY id",
+            (today.month, today.day, int((today.month, today.day) == (2, 28))),
         )
         return [_customer(row) for row in rows]
 

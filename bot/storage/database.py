@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -129,16 +129,24 @@ class Transaction:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
 
-    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Cursor:
-        return await self._connection.execute(sql, tuple(parameters))
+    async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
+        return await self._connection.execute(sql, _bound(parameters))
 
-    async def fetch_one(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._connection.execute(sql, tuple(parameters)) as cursor:
+    async def fetch_one(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Row | None:
+        async with self._connection.execute(sql, _bound(parameters)) as cursor:
             return await cursor.fetchone()
 
-    async def fetch_all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._connection.execute(sql, tuple(parameters)) as cursor:
+    async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[aiosqlite.Row]:
+        async with self._connection.execute(sql, _bound(parameters)) as cursor:
             return list(await cursor.fetchall())
+
+
+Parameters = Iterable[Any] | Mapping[str, Any]
+
+
+def _bound(parameters: Parameters) -> tuple[Any, ...] | Mapping[str, Any]:
+    """Positional (?) parameters as a tuple; named (:name) ones as the mapping they are."""
+    return parameters if isinstance(parameters, Mapping) else tuple(parameters)
 
 
 def _split_statements(sql: str) -> list[str]:

@@ -1,0 +1,155 @@
+"""Satisfaction (1-5) after a purchase and NPS (0-10) now and then, with an optional reason.
+
+NPS: promoters answer 9-10, passives 7-8, detractors 0-6. A detractor answer, or a
+satisfaction score of 1-2, closes the loop: the shop is told at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.domain.churn import ChurnService
+from bot.domain.models import Customer, Identity, Refused
+from bot.domain.pushes import Button, PushMessage
+from bot.program import Program
+from bot.storage.customers import CustomerRepository
+from bot.storage.database import Database, Transaction
+from bot.storage.outbox import OutboxRepository
+from bot.storage.surveys import Survey, SurveyRepository
+
+REASON_WINDOW = timedelta(hours=24)  # a free-text reason is expected this long after a score
+STALE_PURCHASE = timedelta(days=3)  # older purchases are not asked about any more
+
+
+class SurveyKind(StrEnum):
+    SATISFACTION = "satisfaction"
+    NPS = "nps"
+
+
+SCORES = {SurveyKind.SATISFACTION: range(1, 6), SurveyKind.NPS: range(0, 11)}
+
+
+def is_detractor(kind: str, score: int) -> bool:
+    return score <= 6 if kind == SurveyKind.NPS else score <= 2
+
+
+@dataclass(frozen=True)
+class Answered:
+    survey: Survey
+    customer: Customer
+    detractor: bool
+
+
+class SurveyService:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        program: Program,
+        zone: ZoneInfo,
+        churn: ChurnService,
+    ) -> None:
+        self._db = database
+        self._clock = clock
+        self._program = program
+        self._zone = zone
+        self._churn = churn
+
+    async def queue_due(self) -> int:
+        """Queue the surveys that are due now; only within the configured local hours."""
+        rules = self._program.surveys
+        now = self._clock.now()
+        if not rules.send_hour_from <= now.astimezone(self._zone).hour < rules.send_hour_to:
+            return 0
+        quiet_since = now - timedelta(days=rules.satisfaction_min_days_between)
+        queued = 0
+        async with self._db.transaction() as tx:
+            surveys = SurveyRepository(tx)
+            bought_before = now - timedelta(hours=rules.satisfaction_delay_hours)
+            for customer_id, sale_id in await surveys.due_satisfaction(
+                bought_before, bought_before - STALE_PURCHASE, quiet_since
+            ):
+                key = f"survey:satisfaction:sale:{sale_id}"
+                queued += await self._queue(
+                    tx, customer_id, SurveyKind.SATISFACTION, sale_id, key, now
+                )
+            for customer_id in await surveys.due_nps(
+                now - timedelta(days=rules.nps_active_days),
+                now - timedelta(days=rules.nps_every_days),
+                quiet_since,
+            ):
+                local_day = now.astimezone(self._zone).date().isoformat()
+                key = f"survey:nps:{customer_id}:{local_day}"
+                queued += await self._queue(tx, customer_id, SurveyKind.NPS, None, key, now)
+        return queued
+
+    async def _queue(
+        self,
+        tx: Transaction,
+        customer_id: int,
+        kind: SurveyKind,
+        sale_id: int | None,
+        key: str,
+        now: datetime,
+    ) -> int:
+        outbox = OutboxRepository(tx)
+        if await outbox.has_key(key):
+            return 0
+        expires = now + timedelta(days=self._program.surveys.answer_within_days)
+        survey_id = await SurveyRepository(tx).create(
+            customer_id, kind.value, sale_id, now, expires
+        )
+        scores = [Button(f"survey:{survey_id}:{score}", text=str(score)) for score in SCORES[kind]]
+        rows = [scores] if kind is SurveyKind.SATISFACTION else [scores[:6], scores[6:]]
+        message = PushMessage(f"pushes/{kind.value}", {"shop": self._program.shop.name}, rows)
+        await outbox.enqueue(
+            customer_id, f"survey:{kind.value}", key, message.template, message.payload(), now
+        )
+        return 1
+
+    async def answer(self, identity: Identity, survey_id: int, score: int) -> Answered | Refused:
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            customer = await CustomerRepository(tx).by_identity(identity)
+            surveys = SurveyRepository(tx)
+            survey = await surveys.by_id(survey_id)
+            if customer is None or survey is None or survey.customer_id != customer.id:
+                return Refused("survey_unknown")
+            if survey.answered_at is not None:
+                return Refused("survey_already_answered")
+            if survey.expires_at <= now:
+                return Refused("survey_expired")
+            if score not in SCORES[SurveyKind(survey.kind)]:
+                return Refused("survey_unknown")
+            await surveys.record_score(survey_id, score, now)
+            answered = await surveys.by_id(survey_id)
+            assert answered is not None
+        await self._churn.recompute(customer.id)
+        return Answered(answered, customer, is_detractor(answered.kind, score))
+
+    async def awaiting_reason(self, identity: Identity) -> bool:
+        async with self._db.reading() as tx:
+            customer = await CustomerRepository(tx).by_identity(identity)
+            if customer is None:
+                return False
+            since = self._clock.now() - REASON_WINDOW
+            return await SurveyRepository(tx).awaiting_reason(customer.id, since) is not None
+
+    async def give_reason(self, identity: Identity, reason: str | None) -> Answered | None:
+        """The follow-up "what is the main reason?": text, or None when skipped."""
+        async with self._db.transaction() as tx:
+            customer = await CustomerRepository(tx).by_identity(identity)
+            if customer is None:
+                return None
+            surveys = SurveyRepository(tx)
+            survey = await surveys.awaiting_reason(customer.id, self._clock.now() - REASON_WINDOW)
+            if survey is None or survey.score is None:
+                return None
+            await surveys.close_reason(survey.id, reason.strip()[:1000] if reason else None)
+            closed = await surveys.by_id(survey.id)
+            assert closed is not None
+            return Answered(closed, customer, is_detractor(closed.kind, survey.score))

@@ -1,0 +1,119 @@
+"""The bot's own timetable: birthdays, surveys and the churn recompute at shop-local times.
+
+APScheduler's cron triggers run in the shop's time zone, so 10:00 stays 10:00 across daylight
+saving changes. Every job is idempotent (what it decides is keyed in the outbox and the flag
+table), so catching up after downtime is simply running it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.clock import Clock
+from bot.domain.birthdays import BirthdayJob
+from bot.domain.churn import ChurnService
+from bot.domain.pushes import DeliveryReport, PushDispatcher
+from bot.domain.surveys import SurveyService
+from bot.program import Program
+
+log = logging.getLogger(__name__)
+
+JOB_NAMES = ("birthdays", "surveys", "churn")
+DISPATCH_EVERY_SECONDS = 30
+SURVEY_MINUTE = 5  # surveys are considered every hour at hh:05
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: str
+    queued: int
+    delivery: DeliveryReport
+
+
+class Jobs:
+    """The three jobs and the delivery that follows them; one of each runs at a time."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        program: Program,
+        zone: ZoneInfo,
+        birthdays: BirthdayJob,
+        surveys: SurveyService,
+        churn: ChurnService,
+        dispatcher: PushDispatcher,
+    ) -> None:
+        self._clock = clock
+        self._program = program
+        self._zone = zone
+        self._dispatcher = dispatcher
+        self._churn = churn
+        self._deliver_lock = asyncio.Lock()
+        self._jobs: dict[str, Callable[[], Awaitable[int]]] = {
+            "birthdays": birthdays.run,
+            "surveys": surveys.queue_due,
+            "churn": self._recompute_churn,
+        }
+
+    async def _recompute_churn(self) -> int:
+        raised, _ = await self._churn.recompute()
+        return raised
+
+    async def run(self, name: str) -> JobResult:
+        """Run one job now, then deliver what it queued."""
+        queued = await self._jobs[name]()
+        log.info("job %s queued %d", name, queued)
+        return JobResult(name, queued, await self.deliver())
+
+    async def deliver(self) -> DeliveryReport:
+        async with self._deliver_lock:
+            return await self._dispatcher.deliver_due()
+
+    async def catch_up_interrupted(self) -> int:
+        """Pushes a crash caught mid-send become `uncertain`: never sent twice."""
+        return await self._dispatcher.recover()
+
+    async def catch_up(self) -> None:
+        """At start-up: whatever was due earlier today runs now (the jobs never repeat work)."""
+        await self.catch_up_interrupted()
+        local_hour = self._clock.now().astimezone(self._zone).hour
+        if local_hour >= self._program.birthday.send_hour:
+            await self._jobs["birthdays"]()
+        await self._jobs["surveys"]()
+        await self._jobs["churn"]()
+
+    def timetable(self) -> dict[str, CronTrigger | IntervalTrigger]:
+        return {
+            "birthdays": daily_at(self._program.birthday.send_hour, self._zone),
+            "surveys": CronTrigger(minute=SURVEY_MINUTE, timezone=self._zone),
+            "churn": daily_at(self._program.churn.recompute_hour, self._zone),
+        }
+
+
+def daily_at(hour: int, zone: ZoneInfo) -> CronTrigger:
+    return CronTrigger(hour=hour, minute=0, timezone=zone)
+
+
+def start_scheduler(jobs: Jobs, zone: ZoneInfo) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=zone)
+    for name, trigger in jobs.timetable().items():
+        scheduler.add_job(jobs.run, trigger, args=[name], id=name, max_instances=1, coalesce=True)
+    scheduler.add_job(
+        jobs.deliver,
+        IntervalTrigger(seconds=DISPATCH_EVERY_SECONDS),
+        id="deliver",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(zone),  # at once: what catch-up queued goes out now
+    )
+    scheduler.start()
+    return scheduler

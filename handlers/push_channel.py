@@ -1,0 +1,57 @@
+"""Pushes over Telegram: renders the message and turns Bot API answers into outcomes the
+dispatcher understands (wait, unreachable, retry, give up)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.domain.models import Identity, Language
+from bot.domain.pushes import Delivered, Failed, Outcome, PushMessage, RetryLater, Unreachable
+from bot.messages import Messages
+
+_GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
+
+
+class TelegramPushChannel:
+    def __init__(self, bot: Bot, messages: Messages) -> None:
+        self._bot = bot
+        self._messages = messages
+
+    async def deliver(
+        self, identity: Identity, language: Language, message: PushMessage
+    ) -> Outcome:
+        text = self._messages.render(language, message.template, **message.context)
+        markup = None
+        if message.buttons:
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            button.text or self._messages.label(language, button.label or ""),
+                            callback_data=button.data,
+                        )
+                        for button in row
+                    ]
+                    for row in message.buttons
+                ]
+            )
+        try:
+            await self._bot.send_message(
+                int(identity.user_id), text, parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+        except RetryAfter as error:
+            wait = error.retry_after
+            return RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+        except Forbidden as error:
+            return Unreachable(str(error))
+        except BadRequest as error:
+            if any(sign in str(error).lower() for sign in _GONE):
+                return Unreachable(str(error))
+            return Failed(str(error), transient=False)
+        except (TimedOut, NetworkError) as error:  # timeouts and 5xx: worth another try later
+            return Failed(str(error), transient=True)
+        return Delivered()
