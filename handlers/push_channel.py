@@ -3,11 +3,13 @@ dispatcher understands (wait, unreachable, retry, give up)."""
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.domain.models import Identity, Language
 from bot.domain.pushes import Delivered, Failed, Outcome, PushMessage, RetryLater, Unreachable
@@ -44,7 +46,9 @@ class TelegramPushChannel:
                 int(identity.user_id), text, parse_mode=ParseMode.HTML, reply_markup=markup
             )
         except RetryAfter as error:
-            wait = error.retry_after
+            with warnings.catch_warnings():  # PTB 22 warns that this becomes a timedelta: both fit
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = error.retry_after
             return RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
         except Forbidden as error:
             return Unreachable(str(error))

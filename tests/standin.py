@@ -79,6 +79,7 @@ class FakeTelegram:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
+        self._users: dict[int, ChatUser] = {}
         self.url = ""
         # Tests may install a function that answers a call instead of the default (faults).
         self.override: Callable[[ApiCall], web.Response | None] | None = None
@@ -121,7 +122,12 @@ class FakeTelegram:
     def user(
         self, user_id: int, first_name: str = "Ana", language_code: str | None = "es"
     ) -> ChatUser:
-        return ChatUser(self, user_id, first_name, language_code)
+        """The person with this id; asking again gives the same reader of the chat, so what
+        they have already read stays read."""
+        known = self._users.get(user_id)
+        if known is None:
+            known = self._users[user_id] = ChatUser(self, user_id, first_name, language_code)
+        return known
 
     # --- watching what the bot sends -------------------------------------------------------
 

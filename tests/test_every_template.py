@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,8 @@ from bot.domain.models import Language
 from bot.domain.money import Currency
 from bot.messages import Messages
 from bot.program import Program
+from bot.scheduler import Jobs
+from handlers.context import SERVICES_KEY, Services
 from tests.conftest import FakeClock, running, settings_for
 from tests.flows import CONSENT_YES, register
 from tests.standin import ApiCall, ChatUser, FakeTelegram, api_error
@@ -52,7 +54,8 @@ async def test_every_template_is_rendered_by_the_handlers(
 ) -> None:
     messages = RecordingMessages()
     settings = settings_for(api, tmp_path / "tour.db", default_language=language, owner_ids="900")
-    async with running(build_application(settings, program, clock, messages)):
+    application = build_application(settings, program, clock, messages, background=False)
+    async with running(application):
         ana = api.user(1, "Ana", language)
         await ana.send("/balance")  # not a member yet
         await ana.send("/cancel")  # nothing to cancel
@@ -133,6 +136,9 @@ async def test_every_template_is_rendered_by_the_handlers(
         # Updates are handled in order: once the last reply is out, every earlier one was handled.
         await api.wait_for(_help_for_members_to(2))
         await _counter_tour(api, clock, language)
+        services = application.bot_data[SERVICES_KEY]
+        assert isinstance(services, Services)
+        await _pushes_tour(api, clock, services.jobs, language)
 
     rendered = {name for lang, name in messages.seen if lang == language}
     assert _all_templates(language) - rendered == set()
@@ -286,3 +292,45 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
 async def _member_code(api: FakeTelegram, user: ChatUser) -> str:
     await user.send("/card")
     return _code(await user.receive("sendPhoto"))
+
+
+async def _pushes_tour(api: FakeTelegram, clock: FakeClock, jobs: Jobs, language: str) -> None:
+    owner, clerk = api.user(900, "Owner", language), api.user(901, "Clerk", language)
+    await owner.send("/churn")  # nobody at risk yet
+    await owner.receive_containing("🎉")
+    # The day after tomorrow at 11:00 local: Fede's birthday, and inside the survey hours.
+    madrid = ZoneInfo("Europe/Madrid")
+    day = clock.now().astimezone(madrid).date() + timedelta(days=2)
+    fede = api.user(13, "Fede", language)
+    await register(fede, name="Fede", birthday=f"{day.day}/{day.month}")
+    await clerk.send(f"/sale {await _member_code(api, fede)} 10 1")
+    sale = await clerk.receive_with_button("sale:ok:")
+    await clerk.press_data(sale, _button(sale, "sale:ok:"))
+    await clerk.receive_containing("/void")
+    clock.advance(datetime(day.year, day.month, day.day, 11, tzinfo=madrid) - clock.now())
+    await jobs.run("birthdays")
+    await fede.receive_containing("🎂")
+    await jobs.run("surveys")
+    carla, eva = api.user(10, "Carla", language), api.user(12, "Eva", language)
+    satisfaction = await fede.receive_with_button("survey:")
+    nps = await carla.receive_with_button("survey:")
+    late = await eva.receive_with_button("survey:")
+    await fede.press_data(satisfaction, _button(satisfaction, "survey:")[:-1] + "1")  # detractor
+    await fede.receive_with_button("survey:")  # what is the main reason?
+    await fede.send("Too sour")
+    await fede.receive("sendMessage")  # thanks for the reason
+    await fede.press_data(satisfaction, _button(satisfaction, "survey:")[:-1] + "2")  # answered
+    await carla.press_data(nps, _button(nps, "survey:")[:-1] + "10")
+    skip = await carla.receive_with_button("survey:")
+    await carla.press_data(skip, _button(skip, "survey:"))  # the skip button
+    await carla.press_data(nps, "survey:99999:3")  # unknown
+    clock.advance(timedelta(days=8))
+    await eva.press_data(late, _button(late, "survey:"))  # expired
+    await owner.send("/churn")
+    listing = await owner.receive_with_button("winback:")
+    await owner.press_data(listing, _button(listing, "winback:"))
+    await owner.press_data(listing, _button(listing, "winback:"))  # already sent
+    await owner.press_data(listing, "winback:99999")  # nobody flagged
+    mark = len(api.calls)
+    await owner.send("/help")
+    await api.wait_for(lambda call: call.chat_id == 900 and "/coupon" in call.text, start=mark)
