@@ -183,9 +183,15 @@ async def coupon(update: Update, context: Context, actor: Actor) -> None:
     customer = found[0]
     days = int(args[2]) if len(args) == 3 else svc.program.birthday.valid_days
     granted = await svc.rewards.grant(
-        actor, customer, CouponKind.GRANTED, percent_off=int(args[1].rstrip("%")), valid_days=days
+        actor,
+        customer,
+        CouponKind.GRANTED,
+        percent_off=int(args[1].rstrip("%")),
+        valid_days=days,
+        idempotency_key=f"coupon:{CHANNEL}:{update.update_id}",
     )
-    assert granted is not None
+    if granted is None:
+        return  # this very message granted it already
     await reply(update, context, language, "coupons/granted", customer=customer, coupon=granted)
     if customer.promotions_consent:
         identity = await svc.lookup.identity_of(customer)

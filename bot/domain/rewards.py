@@ -7,7 +7,6 @@ can never take a balance below zero.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,7 +86,7 @@ class RewardsService:
         percent_off: int | None = None,
         free_item: str | None = None,
         valid_days: int,
-        idempotency_key: str | None = None,
+        idempotency_key: str,
     ) -> Coupon | None:
         """A coupon for the customer; None if one with this idempotency key exists already."""
         now = self._clock.now()
@@ -98,7 +97,7 @@ class RewardsService:
                 percent_off=percent_off,
                 free_item=free_item,
                 valid_until=now + timedelta(days=valid_days),
-                idempotency_key=idempotency_key or f"{kind.value}:{uuid.uuid4()}",
+                idempotency_key=idempotency_key,
                 created_by=owner.label,
                 at=now,
             )
