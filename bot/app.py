@@ -13,6 +13,8 @@ from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
 from bot.domain.birthdays import BirthdayJob
 from bot.domain.churn import ChurnService
+from bot.domain.exports import ExportService
+from bot.domain.insights import InsightsService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
 from bot.domain.models import Identity, Language
@@ -71,6 +73,7 @@ def build_application(
             scheduler.shutdown(wait=False)
         services = application.bot_data.get(SERVICES_KEY)
         if isinstance(services, Services):
+            await services.reader.close()
             await services.database.close()
 
     api = settings.telegram_api_url
@@ -98,6 +101,7 @@ async def open_services(
     messages: Messages,
 ) -> Services:
     database = await Database.open(settings.database_path)
+    reader = await Database.open_reader(settings.database_path)
     async with database.transaction() as tx:
         await ProcessedUpdates(tx).forget_before(clock.now() - REDELIVERY_WINDOW)
     zone = settings.zone
@@ -116,6 +120,7 @@ async def open_services(
         clock=clock,
         messages=messages,
         database=database,
+        reader=reader,
         registration=RegistrationService(database, clock, program),
         membership=MembershipService(database, clock, program),
         staff=StaffService(database, clock, owners),
@@ -134,6 +139,8 @@ async def open_services(
             churn,
             dispatcher,
         ),
+        insights=InsightsService(reader, clock, program, zone),
+        exports=ExportService(database, reader, clock, program, zone),
     )
 
 

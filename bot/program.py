@@ -128,6 +128,17 @@ class RelationshipMap(_Rules):
     strong_tenure_days_from: NonNegativeInt = 90
 
 
+class Insights(_Rules):
+    """How /stats reads the numbers."""
+
+    # Customer lifetime value = average ticket x visits a year x this many years.
+    clv_expected_years: Decimal = Field(default=Decimal(3), gt=0, le=50)
+    # "Active" customers bought within this many days.
+    active_days: PositiveInt = 90
+    chart_weeks: int = Field(default=12, ge=4, le=104)
+    chart_months: int = Field(default=12, ge=3, le=60)
+
+
 class Program(_Rules):
     shop: Shop
     earning: Earning
@@ -138,6 +149,7 @@ class Program(_Rules):
     surveys: Surveys
     churn: Churn
     relationship_map: RelationshipMap = RelationshipMap()
+    insights: Insights = Insights()
 
     @model_validator(mode="after")
     def _catalogue_is_consistent(self) -> Self:

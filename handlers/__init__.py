@@ -19,6 +19,7 @@ from handlers import (
     churn,
     counter,
     help_menu,
+    insights,
     plumbing,
     points,
     privacy,
@@ -54,6 +55,8 @@ def register_handlers(application: BotApplication) -> None:
         "coupon": staff_admin.coupon,
         "adjust": staff_admin.adjust,
         "churn": churn.churn,
+        "stats": insights.stats,
+        "export": insights.export,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=private))

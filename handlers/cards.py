@@ -40,7 +40,7 @@ async def card(update: Update, context: Context, customer: Customer) -> None:
 
 @for_members
 async def invite(update: Update, context: Context, customer: Customer) -> None:
-    status = await services(context).membership.referral_status(customer)
+    status = await services(context).membership.referral_link(customer)
     program = services(context).program
     await reply(
         update,

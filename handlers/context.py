@@ -16,6 +16,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
 from bot.domain.churn import ChurnService
+from bot.domain.exports import ExportService
+from bot.domain.insights import InsightsService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
 from bot.domain.models import Actor, Customer, Identity, Language, Refused, Role
@@ -46,6 +48,7 @@ class Services:
     clock: Clock
     messages: Messages
     database: Database
+    reader: Database  # read-only, for long reports
     registration: RegistrationService
     membership: MembershipService
     staff: StaffService
@@ -56,6 +59,8 @@ class Services:
     churn: ChurnService
     surveys: SurveyService
     jobs: Jobs
+    insights: InsightsService
+    exports: ExportService
 
 
 def services(context: Context) -> Services:

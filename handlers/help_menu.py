@@ -27,8 +27,8 @@ MEMBER_COMMANDS = (
     "forget",
     "help",
 )
-STAFF_COMMANDS = ("sale", "void", "redeem", "customer", "churn")
-OWNER_COMMANDS = ("staff", "coupon", "adjust")
+STAFF_COMMANDS = ("sale", "void", "redeem", "customer", "churn", "stats")
+OWNER_COMMANDS = ("staff", "coupon", "adjust", "export")
 MENU_COMMANDS = ("start", *MEMBER_COMMANDS)
 
 

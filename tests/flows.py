@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from bot.domain.models import Actor, Customer, Identity, Language, Role
+from bot.domain.registration import ConsentAnswer, Registered, SkipAnswer, TextAnswer
+from bot.domain.sales import SaleDraft, SaleRecorded
+from tests.conftest import RunningBot
 from tests.standin import ApiCall, ChatUser
 
 CONSENT_YES = {"es": "Sí", "en": "Yes"}
@@ -60,3 +64,37 @@ async def sell_by_scan(staff: ChatUser, member_code: str, typed: str) -> ApiCall
     confirmation = await staff.receive("sendMessage")
     await staff.press_data(confirmation, confirmation.callback_data("✅"))
     return await staff.receive_containing("#")
+
+
+CLERK = Actor(Identity("telegram", "50"), Role.STAFF, "Pepe")
+
+
+async def join(
+    bot: RunningBot,
+    user_id: int,
+    *,
+    birthday: str | None = None,
+    consent: bool = True,
+    language: str = "es",
+    referral_code: str | None = None,
+) -> tuple[ChatUser, Customer]:
+    """A member, registered through the domain (the Telegram flow has its own tests)."""
+    identity = Identity("telegram", str(user_id))
+    registration = bot.services.registration
+    await registration.start(identity, Language(language), None, referral_code)
+    await registration.answer(identity, TextAnswer(f"Cliente {user_id}"))
+    await registration.answer(identity, TextAnswer(f"+3460000{user_id:04d}"))
+    await registration.answer(identity, TextAnswer(birthday) if birthday else SkipAnswer())
+    done = await registration.answer(identity, ConsentAnswer(consent))
+    assert isinstance(done, Registered)
+    return bot.api.user(user_id, f"Cliente {user_id}", language), done.customer
+
+
+async def buy(bot: RunningBot, customer: Customer, items: int = 1) -> SaleRecorded:
+    draft = await bot.services.sales.prepare(
+        CLERK, customer.member_code, str(10 * items), str(items)
+    )
+    assert isinstance(draft, SaleDraft)
+    recorded = await bot.services.sales.confirm(CLERK, draft.pending.id)
+    assert isinstance(recorded, SaleRecorded)
+    return recorded

@@ -139,6 +139,7 @@ async def test_every_template_is_rendered_by_the_handlers(
         services = application.bot_data[SERVICES_KEY]
         assert isinstance(services, Services)
         await _pushes_tour(api, clock, services.jobs, language)
+        await _insights_tour(api)
 
     rendered = {name for lang, name in messages.seen if lang == language}
     assert _all_templates(language) - rendered == set()
@@ -169,6 +170,9 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
         api.user(902, "Helper", language),
     )
     carla, dani = api.user(10, "Carla", language), api.user(11, "Dani", language)
+    await owner.send("/stats")  # nothing sold yet: no chart can be drawn
+    for _ in range(3):
+        await owner.receive("sendMessage")
     await register(carla, name="Carla Ruiz", phone="+34 600 000 001")
     await register(dani, name="Dani Ruiz", phone="+34 600 000 001", consent=False)
     await carla.send("/sale X 1 1")  # not allowed
@@ -287,6 +291,16 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
     mark = len(api.calls)
     await owner.send("/help")
     await api.wait_for(lambda call: call.chat_id == 900 and "/coupon" in call.text, start=mark)
+
+
+async def _insights_tour(api: FakeTelegram) -> None:
+    owner = api.user(900, "Owner")
+    for command in ("/stats 1 2", "/stats abc", "/stats 0", "/stats 90"):
+        await owner.send(command)
+    await owner.receive("sendPhoto")  # the numbers came first; now the charts
+    await owner.send("/export")
+    await owner.receive("sendDocument")
+    await owner.receive("sendDocument")
 
 
 async def _member_code(api: FakeTelegram, user: ChatUser) -> str:

@@ -13,47 +13,15 @@ from aiohttp import web
 
 from bot.app import build_application
 from bot.domain.models import Actor, ConsentTopic, Customer, Identity, Language, Role
-from bot.domain.registration import ConsentAnswer, Registered, SkipAnswer, TextAnswer
-from bot.domain.sales import SaleDraft, SaleRecorded
 from bot.program import Program
 from bot.scheduler import daily_at
 from bot.storage.flags import FlagRepository
 from bot.storage.outbox import OutboxRepository
 from tests.conftest import FakeClock, RunningBot, running, settings_for
+from tests.flows import buy, join
 from tests.standin import ApiCall, ChatUser, FakeTelegram, api_error
 
 MADRID = ZoneInfo("Europe/Madrid")
-CLERK = Actor(Identity("telegram", "50"), Role.STAFF, "Pepe")
-
-
-async def join(
-    bot: RunningBot,
-    user_id: int,
-    *,
-    birthday: str | None = None,
-    consent: bool = True,
-    language: str = "es",
-) -> tuple[ChatUser, Customer]:
-    """A member, registered through the domain (the Telegram flow has its own tests)."""
-    identity = Identity("telegram", str(user_id))
-    registration = bot.services.registration
-    await registration.start(identity, Language(language), None)
-    await registration.answer(identity, TextAnswer(f"Cliente {user_id}"))
-    await registration.answer(identity, TextAnswer(f"+3460000{user_id:04d}"))
-    await registration.answer(identity, TextAnswer(birthday) if birthday else SkipAnswer())
-    done = await registration.answer(identity, ConsentAnswer(consent))
-    assert isinstance(done, Registered)
-    return bot.api.user(user_id, f"Cliente {user_id}", language), done.customer
-
-
-async def buy(bot: RunningBot, customer: Customer, items: int = 1) -> SaleRecorded:
-    draft = await bot.services.sales.prepare(
-        CLERK, customer.member_code, str(10 * items), str(items)
-    )
-    assert isinstance(draft, SaleDraft)
-    recorded = await bot.services.sales.confirm(CLERK, draft.pending.id)
-    assert isinstance(recorded, SaleRecorded)
-    return recorded
 
 
 def pushes_to(api: FakeTelegram, user_id: int) -> list[ApiCall]:

@@ -9,7 +9,7 @@ history stays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 
 from bot.clock import Clock
@@ -17,9 +17,8 @@ from bot.domain.models import Actor, Coupon, CouponKind, Customer, Identity, Ref
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
-from bot.storage.flags import Flag, FlagRepository
+from bot.storage.flags import Flag, FlagRepository, MapLines
 from bot.storage.rewards import CouponRepository
-from bot.storage.sales import SalesRepository
 from bot.storage.staff import AuditLog
 
 VALUE_WINDOW = timedelta(days=365)
@@ -27,19 +26,12 @@ AT_RISK_SHOWN = 20
 
 
 class Quadrant(StrEnum):
+    """Where a customer stands on the satisfaction x relationship map (rules in storage/flags)."""
+
     APOSTLE = "apostle"  # satisfied, strong relationship
     MERCENARY = "mercenary"  # satisfied, weak relationship
     HOSTAGE = "hostage"  # dissatisfied, strong relationship
     TERRORIST = "terrorist"  # dissatisfied, weak relationship
-
-
-def quadrant_for(satisfied: bool | None, strong: bool) -> Quadrant | None:
-    """None while the customer has not told us how satisfied they are."""
-    if satisfied is None:
-        return None
-    if satisfied:
-        return Quadrant.APOSTLE if strong else Quadrant.MERCENARY
-    return Quadrant.HOSTAGE if strong else Quadrant.TERRORIST
 
 
 @dataclass(frozen=True)
@@ -57,11 +49,22 @@ class WinBack:
     coupon: Coupon
 
 
+def map_lines(program: Program) -> MapLines:
+    lines = program.relationship_map
+    return MapLines(
+        satisfied_nps_from=lines.satisfied_nps_from,
+        satisfied_score_from=lines.satisfied_score_from,
+        strong_visits_from=lines.strong_visits_from,
+        strong_tenure_days_from=lines.strong_tenure_days_from,
+    )
+
+
 class ChurnService:
     def __init__(self, database: Database, clock: Clock, program: Program) -> None:
         self._db = database
         self._clock = clock
         self._program = program
+        self.map_lines = map_lines(program)
 
     async def recompute(self, customer_id: int | None = None) -> tuple[int, int]:
         """Raise and clear flags for everyone (the daily run) or one customer: (raised, cleared)."""
@@ -81,25 +84,10 @@ class ChurnService:
 
     async def quadrant_of(self, customer: Customer) -> Quadrant | None:
         async with self._db.reading() as tx:
-            answers = await FlagRepository(tx).latest_answers(customer.id)
-            visits = await SalesRepository(tx).valid_count(customer.id)
-        return self._quadrant(customer, answers, visits, self._clock.now())
-
-    def _quadrant(
-        self, customer: Customer, answers: dict[str, int], visits: int, now: datetime
-    ) -> Quadrant | None:
-        lines = self._program.relationship_map
-        verdicts = []
-        if "nps" in answers:
-            verdicts.append(answers["nps"] >= lines.satisfied_nps_from)
-        if "satisfaction" in answers:
-            verdicts.append(answers["satisfaction"] >= lines.satisfied_score_from)
-        satisfied = all(verdicts) if verdicts else None
-        tenure = now - customer.created_at
-        strong = visits >= lines.strong_visits_from and tenure >= timedelta(
-            days=lines.strong_tenure_days_from
-        )
-        return quadrant_for(satisfied, strong)
+            placed = await FlagRepository(tx).quadrants(
+                self._clock.now(), self.map_lines, customer.id
+            )
+        return Quadrant(placed[customer.id]) if customer.id in placed else None
 
     async def at_risk(self) -> list[AtRisk]:
         """Flagged customers, the most valuable (spend over the last year) first."""
@@ -111,14 +99,13 @@ class ChurnService:
                 customer = await CustomerRepository(tx).by_id(customer_id)
                 if customer is None:
                     continue
-                answers = await flags.latest_answers(customer_id)
-                visits = await SalesRepository(tx).valid_count(customer_id)
+                placed = await flags.quadrants(now, self.map_lines, customer_id)
                 found.append(
                     AtRisk(
                         customer=customer,
                         flags=await flags.open_for(customer_id),
                         value_minor=value,
-                        quadrant=self._quadrant(customer, answers, visits, now),
+                        quadrant=Quadrant(placed[customer_id]) if customer_id in placed else None,
                     )
                 )
         return found

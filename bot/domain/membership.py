@@ -95,9 +95,13 @@ class MembershipService:
         async with self._db.reading() as tx:
             return await standing_of(tx, self._program, customer.id, self._clock.now())
 
-    async def referral_status(self, customer: Customer) -> ReferralStatus:
-        async with self._db.reading() as tx:
-            joined = await CustomerRepository(tx).referred_count(customer.id)
+    async def referral_link(self, customer: Customer) -> ReferralStatus:
+        """The code to share and the friends it brought; the request itself is noted, as the
+        nearest measure of how often members pass their link on."""
+        async with self._db.transaction() as tx:
+            customers = CustomerRepository(tx)
+            await customers.note_invite_request(customer.id, self._clock.now())
+            joined = await customers.referred_count(customer.id)
         return ReferralStatus(code=customer.referral_code, friends_joined=joined)
 
     async def set_language(self, customer: Customer, language: Language) -> None:

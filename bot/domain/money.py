@@ -19,14 +19,15 @@ class Currency:
     def thousands_mark(self) -> str:
         return "." if self.decimal_mark == "," else ","
 
-    def format(self, minor_units: int) -> str:
-        """1250 -> "12,50" (or "12.50"), with thousands grouped: 125000 -> "1.250,00"."""
+    def format(self, minor_units: int, *, grouped: bool = True) -> str:
+        """1250 -> "12,50" (or "12.50"), with thousands grouped: 125000 -> "1.250,00";
+        ungrouped ("1250,00") for spreadsheets, which read a grouping mark as a decimal one."""
         sign = "-" if minor_units < 0 else ""
         whole, fraction = divmod(abs(minor_units), 10**self.decimals)
-        grouped = f"{whole:,}".replace(",", self.thousands_mark)
+        digits = f"{whole:,}".replace(",", self.thousands_mark) if grouped else str(whole)
         if self.decimals == 0:
-            return f"{sign}{grouped}"
-        return f"{sign}{grouped}{self.decimal_mark}{fraction:0{self.decimals}d}"
+            return f"{sign}{digits}"
+        return f"{sign}{digits}{self.decimal_mark}{fraction:0{self.decimals}d}"
 
 
 def parse_amount(text: str, currency: Currency, largest_minor: int) -> int:

@@ -25,7 +25,7 @@ _CUSTOMER_COLUMNS = (
 _ACTIVE = "erased_at IS NULL"
 
 
-def _birthday(row: aiosqlite.Row) -> Birthday | None:
+def birthday_of(row: aiosqlite.Row) -> Birthday | None:
     if row["birthday_day"] is None:
         return None
     return Birthday(row["birthday_day"], row["birthday_month"], row["birthday_year"])
@@ -38,7 +38,7 @@ def _customer(row: aiosqlite.Row) -> Customer:
         referral_code=row["referral_code"],
         name=row["name"],
         phone=row["phone"],
-        birthday=_birthday(row),
+        birthday=birthday_of(row),
         language=Language(row["language"]),
         promotions_consent=bool(row["promotions_consent"]),
         surveys_enabled=bool(row["surveys_enabled"]),
@@ -184,6 +184,13 @@ class CustomerRepository:
         )
         return int(row["joined"]) if row else 0
 
+    async def note_invite_request(self, customer_id: int, at: datetime) -> None:
+        """The customer asked for their referral link: the owner's "links shared" counts these."""
+        await self._tx.execute(
+            "INSERT INTO invite_requests (customer_id, requested_at) VALUES (?, ?)",
+            (customer_id, to_sql_time(at)),
+        )
+
     async def erase(self, customer_id: int, at: datetime) -> None:
         """Drop everything that identifies the person; the row stays so the ledger still adds up."""
         await self._tx.execute(
@@ -202,7 +209,7 @@ def _draft(row: aiosqlite.Row, identity: Identity) -> RegistrationDraft:
         suggested_name=row["suggested_name"],
         name=row["name"],
         phone=row["phone"],
-        birthday=_birthday(row),
+        birthday=birthday_of(row),
         referrer_id=row["referrer_id"],
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 SQL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+STREAM_CHUNK = 2000
 
 
 class StorageError(Exception):
@@ -66,6 +68,21 @@ class Database:
         await database._configure()
         await database.migrate()
         return database
+
+    @classmethod
+    async def open_reader(cls, path: Path | str) -> Database:
+        """A second, read-only connection for long reports (/stats, /export): in WAL mode it
+        reads while the main connection writes, so a report never holds up the counter."""
+        try:
+            connection = await aiosqlite.connect(
+                _read_only_uri(path), uri=True, isolation_level=None
+            )
+        except Exception as error:
+            raise StorageError(f"DATABASE_PATH {path}: cannot be read ({error})") from error
+        connection.row_factory = aiosqlite.Row
+        await connection.execute("PRAGMA busy_timeout = 5000")
+        await connection.execute("PRAGMA query_only = ON")
+        return cls(connection)
 
     async def _configure(self) -> None:
         await self._connection.execute("PRAGMA busy_timeout = 5000")
@@ -140,8 +157,20 @@ class Transaction:
         async with self._connection.execute(sql, _bound(parameters)) as cursor:
             return list(await cursor.fetchall())
 
+    async def stream(self, sql: str, parameters: Parameters = ()) -> AsyncIterator[aiosqlite.Row]:
+        """Rows a chunk at a time, for results too large to hold at once (exports)."""
+        async with self._connection.execute(sql, _bound(parameters)) as cursor:
+            while rows := await cursor.fetchmany(STREAM_CHUNK):
+                for row in rows:
+                    yield row
+
 
 Parameters = Iterable[Any] | Mapping[str, Any]
+
+
+def _read_only_uri(path: Path | str) -> str:
+    """file:///absolute/path?mode=ro, with the path percent-encoded as URIs need."""
+    return Path(os.path.abspath(path)).as_uri() + "?mode=ro"
 
 
 def _bound(parameters: Parameters) -> tuple[Any, ...] | Mapping[str, Any]:

@@ -15,12 +15,15 @@ from typing import Any
 
 from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
+# Each query takes :one, a customer id to look at alone, or NULL for everyone; filtering
+# inside keeps a one-customer recompute (after every survey answer) from reading every sale.
+
 # The latest answered survey of each kind per customer.
 _LATEST_ANSWERS = """
     SELECT customer_id, kind, score FROM (
         SELECT customer_id, kind, score, ROW_NUMBER() OVER (
             PARTITION BY customer_id, kind ORDER BY answered_at DESC, id DESC) AS newest
-        FROM surveys WHERE answered_at IS NOT NULL
+        FROM surveys WHERE answered_at IS NOT NULL AND (:one IS NULL OR customer_id = :one)
     ) WHERE newest = 1
 """
 
@@ -29,7 +32,31 @@ _PURCHASES = """
            julianday(:now) - julianday(MAX(created_at)) AS days_since,
            (julianday(MAX(created_at)) - julianday(MIN(created_at))) / MAX(COUNT(*) - 1, 1)
                AS average_gap
-    FROM sales WHERE voided_at IS NULL GROUP BY customer_id
+    FROM sales WHERE voided_at IS NULL AND (:one IS NULL OR customer_id = :one)
+    GROUP BY customer_id
+"""
+
+# The satisfaction x relationship map: satisfied when every latest answer clears its line,
+# a strong relationship with enough visits and tenure. No answer yet, no place on the map.
+QUADRANTS_SQL = f"""
+    WITH answers AS ({_LATEST_ANSWERS}),
+    mood AS (
+        SELECT customer_id, MIN(CASE WHEN kind = 'nps' THEN score >= :nps_from
+                                     ELSE score >= :score_from END) AS satisfied
+        FROM answers GROUP BY customer_id),
+    visits AS (
+        SELECT customer_id, COUNT(*) AS n FROM sales
+        WHERE voided_at IS NULL AND (:one IS NULL OR customer_id = :one) GROUP BY customer_id),
+    placed AS (
+        SELECT m.customer_id, m.satisfied,
+               COALESCE(v.n, 0) >= :visits_from
+               AND julianday(:now) - julianday(c.created_at) >= :tenure_days AS strong
+        FROM mood m JOIN customers c ON c.id = m.customer_id AND c.erased_at IS NULL
+        LEFT JOIN visits v ON v.customer_id = m.customer_id)
+    SELECT customer_id,
+           CASE WHEN satisfied THEN CASE WHEN strong THEN 'apostle' ELSE 'mercenary' END
+                ELSE CASE WHEN strong THEN 'hostage' ELSE 'terrorist' END END AS quadrant
+    FROM placed
 """
 
 _DESIRED = f"""
@@ -53,6 +80,26 @@ _DESIRED = f"""
         (p.purchases = 1 AND p.days_since > :floor)
         OR (p.purchases > 1 AND p.days_since > :factor * MAX(p.average_gap, 1)))
 """
+
+
+@dataclass(frozen=True)
+class MapLines:
+    """Where the satisfaction x relationship map draws its lines (from the program file)."""
+
+    satisfied_nps_from: int
+    satisfied_score_from: int
+    strong_visits_from: int
+    strong_tenure_days_from: int
+
+    def parameters(self, now: datetime, customer_id: int | None) -> dict[str, Any]:
+        return {
+            "now": to_sql_time(now),
+            "one": customer_id,
+            "nps_from": self.satisfied_nps_from,
+            "score_from": self.satisfied_score_from,
+            "visits_from": self.strong_visits_from,
+            "tenure_days": self.strong_tenure_days_from,
+        }
 
 
 @dataclass(frozen=True)
@@ -135,11 +182,28 @@ class FlagRepository:
         )
         return [(row["customer_id"], int(row["value"])) for row in rows]
 
-    async def latest_answers(self, customer_id: int) -> dict[str, int]:
+    async def quadrants(
+        self, now: datetime, lines: MapLines, customer_id: int | None = None
+    ) -> dict[int, str]:
+        """Customer id -> quadrant name, for everyone placed on the map (or the one asked)."""
+        rows = await self._tx.fetch_all(QUADRANTS_SQL, lines.parameters(now, customer_id))
+        return {row["customer_id"]: row["quadrant"] for row in rows}
+
+    async def quadrant_counts(self, now: datetime, lines: MapLines) -> dict[str, int]:
         rows = await self._tx.fetch_all(
-            f"SELECT kind, score FROM ({_LATEST_ANSWERS}) WHERE customer_id = ?", (customer_id,)
+            f"SELECT quadrant, COUNT(*) AS n FROM ({QUADRANTS_SQL}) GROUP BY quadrant",
+            lines.parameters(now, None),
         )
-        return {row["kind"]: int(row["score"]) for row in rows}
+        return {row["quadrant"]: int(row["n"]) for row in rows}
+
+    async def open_counts(self) -> dict[str, int]:
+        """Open flags per kind, over customers who have not been erased."""
+        rows = await self._tx.fetch_all(
+            "SELECT f.flag, COUNT(*) AS n FROM risk_flags f JOIN customers c"
+            " ON c.id = f.customer_id AND c.erased_at IS NULL"
+            " WHERE f.cleared_at IS NULL GROUP BY f.flag"
+        )
+        return {row["flag"]: int(row["n"]) for row in rows}
 
 
 def _flag(row: Any) -> Flag:

@@ -1,0 +1,245 @@
+"""Program health for the owner: the period's figures against the period before, and trends.
+
+Every count comes from SQL (bot/storage/insights.py); this module holds the definitions:
+NPS = % promoters (9-10) - % detractors (0-6); retention = share of the previous period's
+buyers who bought again; repeat-purchase rate = share of the period's buyers who had bought
+before; redemption rate = points redeemed / points earned; customer lifetime value = average
+ticket x visits a year x expected years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.domain.churn import map_lines
+from bot.domain.parsing import InvalidInput
+from bot.program import Program
+from bot.storage.database import Database
+from bot.storage.flags import FlagRepository
+from bot.storage.insights import InsightsRepository, PeriodCounts, Standing
+
+DEFAULT_DAYS = 30
+LONGEST_DAYS = 3650
+YEAR = timedelta(days=365)
+
+
+def parse_days(text: str) -> int:
+    """The period of /stats: a whole number of days, 1 to 3650 ("90" or "90d")."""
+    candidate = text.strip().lower().removesuffix("d")
+    if not candidate.isascii() or not candidate.isdigit():
+        raise InvalidInput("period_unreadable")
+    days = int(candidate)
+    if not 1 <= days <= LONGEST_DAYS:
+        raise InvalidInput("period_out_of_range")
+    return days
+
+
+def ratio(part: int, whole: int) -> float | None:
+    """part / whole, or None when there is nothing to divide by (shown as "no data")."""
+    return part / whole if whole else None
+
+
+def rounded_division(numerator: int, denominator: int) -> int:
+    """Integer division rounded half up, for money in minor units."""
+    return int((Decimal(numerator) / Decimal(denominator)).to_integral_value(ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    counts: PeriodCounts
+
+    @property
+    def average_ticket_minor(self) -> int | None:
+        sales = self.counts.sales
+        return rounded_division(self.counts.revenue_minor, sales) if sales else None
+
+    @property
+    def visits_per_active(self) -> float | None:
+        return ratio(self.counts.sales, self.counts.active_customers)
+
+    @property
+    def retention(self) -> float | None:
+        return ratio(self.counts.previous_buyers_kept, self.counts.previous_buyers)
+
+    @property
+    def repeat_rate(self) -> float | None:
+        return ratio(self.counts.returning_buyers, self.counts.buyers)
+
+    @property
+    def redemption_rate(self) -> float | None:
+        return ratio(self.counts.points_redeemed, max(self.counts.points_earned, 0))
+
+    @property
+    def nps_answers(self) -> int:
+        return self.counts.promoters + self.counts.passives + self.counts.detractors
+
+    @property
+    def nps(self) -> int | None:
+        return net_promoter_score(self.counts.promoters, self.counts.detractors, self.nps_answers)
+
+    @property
+    def nps_response_rate(self) -> float | None:
+        return ratio(self.counts.nps_sent_answered, self.counts.nps_sent)
+
+    @property
+    def satisfaction_average(self) -> float | None:
+        return ratio(self.counts.satisfaction_total, self.counts.satisfaction_answers)
+
+
+def net_promoter_score(promoters: int, detractors: int, answers: int) -> int | None:
+    if not answers:
+        return None
+    score = Decimal(100 * (promoters - detractors)) / Decimal(answers)
+    return int(score.to_integral_value(ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """A simple customer lifetime value estimate, with the inputs that make it."""
+
+    average_ticket_minor: int | None
+    visits_per_year: float | None
+    expected_years: Decimal
+
+    @property
+    def value_minor(self) -> int | None:
+        if self.average_ticket_minor is None or self.visits_per_year is None:
+            return None
+        value = (
+            Decimal(self.average_ticket_minor)
+            * Decimal(str(self.visits_per_year))
+            * self.expected_years
+        )
+        return int(value.to_integral_value(ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Report:
+    days: int
+    start: datetime
+    end: datetime
+    current: PeriodFigures
+    previous: PeriodFigures
+    standing: Standing
+    flags: dict[str, int]
+    quadrants: dict[str, int]
+    lifetime: Lifetime
+    active_days: int
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    starts: date  # the local day the week starts
+    sales: int
+    buyers: int
+
+
+@dataclass(frozen=True)
+class MonthPoint:
+    month: str  # YYYY-MM
+    nps: int | None
+    answers: int
+
+
+@dataclass(frozen=True)
+class Trends:
+    weeks: list[WeekPoint]
+    months: list[MonthPoint]
+    quadrants: dict[str, int]
+
+
+class InsightsService:
+    """Reads through its own read-only connection, so a long report never holds up the counter."""
+
+    def __init__(self, reader: Database, clock: Clock, program: Program, zone: ZoneInfo) -> None:
+        self._db = reader
+        self._clock = clock
+        self._program = program
+        self._zone = zone
+        self._lines = map_lines(program)
+
+    async def report(self, days: int = DEFAULT_DAYS) -> Report:
+        rules = self._program.insights
+        end = self._clock.now()
+        start = end - timedelta(days=days)
+        previous_start = start - timedelta(days=days)
+        active = timedelta(days=rules.active_days)
+        async with self._db.reading() as tx:
+            insights = InsightsRepository(tx)
+            current = await insights.period(start, end, previous_start, end - active)
+            previous = await insights.period(
+                previous_start, start, previous_start - timedelta(days=days), start - active
+            )
+            standing = await insights.standing(end - YEAR, end)
+            flags = FlagRepository(tx)
+            open_flags = await flags.open_counts()
+            quadrants = await flags.quadrant_counts(end, self._lines)
+        lifetime = Lifetime(
+            average_ticket_minor=(
+                rounded_division(standing.year_revenue_minor, standing.year_sales)
+                if standing.year_sales
+                else None
+            ),
+            visits_per_year=ratio(standing.year_sales, standing.year_buyers),
+            expected_years=rules.clv_expected_years,
+        )
+        return Report(
+            days=days,
+            start=start,
+            end=end,
+            current=PeriodFigures(current),
+            previous=PeriodFigures(previous),
+            standing=standing,
+            flags=open_flags,
+            quadrants=quadrants,
+            lifetime=lifetime,
+            active_days=rules.active_days,
+        )
+
+    async def trends(self) -> Trends:
+        rules = self._program.insights
+        end = self._clock.now()
+        months_back = _month_start(end, rules.chart_months - 1)
+        async with self._db.reading() as tx:
+            insights = InsightsRepository(tx)
+            weekly = {row.weeks_ago: row for row in await insights.weekly(end, rules.chart_weeks)}
+            monthly = await insights.nps_monthly(months_back, end)
+            quadrants = await FlagRepository(tx).quadrant_counts(end, self._lines)
+        weeks = []
+        for weeks_ago in range(rules.chart_weeks - 1, -1, -1):
+            row = weekly.get(weeks_ago)
+            starts = (end - timedelta(weeks=weeks_ago + 1)).astimezone(self._zone).date()
+            weeks.append(WeekPoint(starts, row.sales if row else 0, row.buyers if row else 0))
+        answered = {row.month: row for row in monthly}
+        months = []
+        for back in range(rules.chart_months - 1, -1, -1):
+            label = _month_start(end, back).strftime("%Y-%m")
+            month = answered.get(label)
+            months.append(
+                MonthPoint(label, None, 0)
+                if month is None
+                else MonthPoint(
+                    label,
+                    net_promoter_score(month.promoters, month.detractors, month.answers),
+                    month.answers,
+                )
+            )
+        return Trends(weeks=weeks, months=months, quadrants=quadrants)
+
+
+def _month_start(moment: datetime, months_back: int) -> datetime:
+    """The first instant (UTC) of the month `months_back` months before `moment`'s month."""
+    month_index = moment.year * 12 + moment.month - 1 - months_back
+    return moment.replace(
+        year=month_index // 12,
+        month=month_index % 12 + 1,
+        day=1,
+        hour=0,
+        minute=0,
+        second=0,
+        microsecond=0,
+    )

@@ -1,0 +1,125 @@
+"""Rows for the owner's CSV exports, streamed: a million ledger rows never sit in memory at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.models import Birthday
+from bot.storage.customers import birthday_of
+from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.flags import QUADRANTS_SQL, MapLines
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    member_code: str
+    name: str | None
+    phone: str | None
+    birthday: Birthday | None
+    language: str
+    joined_at: datetime
+    promotions_consent: bool
+    surveys_enabled: bool
+    reachable: bool
+    referred_by: str | None  # the referrer's member code
+    qualifying_points: int
+    balance: int
+    visits: int
+    spend_minor: int
+    last_purchase_at: datetime | None
+    flags: list[str]
+    quadrant: str | None
+    erased_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    at: datetime
+    member_code: str
+    points: int
+    reason: str
+    actor: str
+    note: str | None
+
+
+_CUSTOMERS = f"""
+    WITH balances AS (
+        SELECT customer_id, SUM(delta) AS balance,
+               SUM(CASE WHEN reason IN ('purchase', 'reversal') AND created_at >= :year_start
+                   THEN delta ELSE 0 END) AS qualifying
+        FROM points_ledger GROUP BY customer_id),
+    visits AS (
+        SELECT customer_id, COUNT(*) AS visits, SUM(amount_minor) AS spend,
+               MAX(created_at) AS last_purchase
+        FROM sales WHERE voided_at IS NULL GROUP BY customer_id),
+    open_flags AS (
+        SELECT customer_id, group_concat(flag, '|') AS flags
+        FROM (SELECT customer_id, flag FROM risk_flags WHERE cleared_at IS NULL
+              ORDER BY customer_id, flag)
+        GROUP BY customer_id),
+    placed AS ({QUADRANTS_SQL})
+    SELECT c.*, r.member_code AS referrer_code,
+           COALESCE(b.balance, 0) AS balance, COALESCE(b.qualifying, 0) AS qualifying,
+           COALESCE(v.visits, 0) AS visits, COALESCE(v.spend, 0) AS spend, v.last_purchase,
+           f.flags, p.quadrant
+    FROM customers c
+    LEFT JOIN customers r ON r.id = c.referred_by
+    LEFT JOIN balances b ON b.customer_id = c.id
+    LEFT JOIN visits v ON v.customer_id = c.id
+    LEFT JOIN open_flags f ON f.customer_id = c.id
+    LEFT JOIN placed p ON p.customer_id = c.id
+    ORDER BY c.id
+"""
+
+
+def _time(text: str | None) -> datetime | None:
+    return from_sql_time(text) if text else None
+
+
+class ExportRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def customers(
+        self, now: datetime, year_start: datetime, lines: MapLines
+    ) -> AsyncIterator[CustomerRow]:
+        parameters = {**lines.parameters(now, None), "year_start": to_sql_time(year_start)}
+        async for row in self._tx.stream(_CUSTOMERS, parameters):
+            yield CustomerRow(
+                member_code=row["member_code"],
+                name=row["name"],
+                phone=row["phone"],
+                birthday=birthday_of(row),
+                language=row["language"],
+                joined_at=from_sql_time(row["created_at"]),
+                promotions_consent=bool(row["promotions_consent"]),
+                surveys_enabled=bool(row["surveys_enabled"]),
+                reachable=row["unreachable_at"] is None and row["erased_at"] is None,
+                referred_by=row["referrer_code"],
+                qualifying_points=row["qualifying"],
+                balance=row["balance"],
+                visits=row["visits"],
+                spend_minor=row["spend"],
+                last_purchase_at=_time(row["last_purchase"]),
+                flags=row["flags"].split("|") if row["flags"] else [],
+                quadrant=row["quadrant"],
+                erased_at=_time(row["erased_at"]),
+            )
+
+    async def ledger(self) -> AsyncIterator[LedgerRow]:
+        async for row in self._tx.stream(
+            "SELECT l.id, l.created_at, c.member_code, l.delta, l.reason, l.actor, l.note"
+            " FROM points_ledger l JOIN customers c ON c.id = l.customer_id ORDER BY l.id"
+        ):
+            yield LedgerRow(
+                id=row["id"],
+                at=from_sql_time(row["created_at"]),
+                member_code=row["member_code"],
+                points=row["delta"],
+                reason=row["reason"],
+                actor=row["actor"],
+                note=row["note"],
+            )

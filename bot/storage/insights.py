@@ -1,0 +1,235 @@
+"""The owner's figures, counted and summed in SQL: one query a group, never a loop over rows.
+
+Periods are half-open, [start, end), in UTC text as stored, so that consecutive periods never
+count a row twice. Ratios and scores are left to the domain; this layer only counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.storage.database import Transaction, to_sql_time
+
+_VALID_SALE = "voided_at IS NULL"
+_IN_PERIOD = "created_at >= :start AND created_at < :end"
+_SALES_IN_WINDOW = (
+    "SELECT COUNT(*) AS sales, COALESCE(SUM(amount_minor), 0) AS revenue,"
+    f" COUNT(DISTINCT customer_id) AS buyers FROM sales WHERE {_VALID_SALE} AND {_IN_PERIOD}"
+)
+
+
+@dataclass(frozen=True)
+class PeriodCounts:
+    """What happened in one period; the domain turns these into rates and scores."""
+
+    new_customers: int
+    sales: int
+    revenue_minor: int
+    buyers: int
+    returning_buyers: int  # buyers who had bought before the period
+    active_customers: int  # bought in the active window that ends with the period
+    previous_buyers: int  # bought in the period before this one ...
+    previous_buyers_kept: int  # ... and again in this one
+    points_earned: int
+    points_redeemed: int
+    links_shared: int
+    friends_joined: int
+    friends_first_purchase: int
+    nps_sent: int
+    nps_sent_answered: int
+    promoters: int
+    passives: int
+    detractors: int
+    satisfaction_answers: int
+    satisfaction_total: int
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The programme as it stands now."""
+
+    customers: int
+    reachable: int
+    consenting: int
+    outstanding_points: int
+    year_sales: int
+    year_revenue_minor: int
+    year_buyers: int
+
+
+@dataclass(frozen=True)
+class WeekRow:
+    weeks_ago: int
+    sales: int
+    buyers: int
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    month: str  # YYYY-MM
+    promoters: int
+    detractors: int
+    answers: int
+
+
+class InsightsRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def period(
+        self, start: datetime, end: datetime, previous_start: datetime, active_from: datetime
+    ) -> PeriodCounts:
+        window = {
+            "start": to_sql_time(start),
+            "end": to_sql_time(end),
+            "previous_start": to_sql_time(previous_start),
+            "active_from": to_sql_time(active_from),
+        }
+        sales = await self._one(
+            _SALES_IN_WINDOW,
+            window,
+        )
+        returning = await self._one(
+            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT customer_id FROM sales"
+            f" WHERE {_VALID_SALE} AND {_IN_PERIOD}) b WHERE EXISTS (SELECT 1 FROM sales s"
+            " WHERE s.customer_id = b.customer_id AND s.voided_at IS NULL"
+            " AND s.created_at < :start)",
+            window,
+        )
+        active = await self._one(
+            "SELECT COUNT(DISTINCT customer_id) AS n FROM sales"
+            f" WHERE {_VALID_SALE} AND created_at >= :active_from AND created_at < :end",
+            window,
+        )
+        kept = await self._one(
+            "SELECT COUNT(*) AS before, COALESCE(SUM(EXISTS (SELECT 1 FROM sales s"
+            " WHERE s.customer_id = p.customer_id AND s.voided_at IS NULL"
+            " AND s.created_at >= :start AND s.created_at < :end)), 0) AS kept"
+            f" FROM (SELECT DISTINCT customer_id FROM sales WHERE {_VALID_SALE}"
+            " AND created_at >= :previous_start AND created_at < :start) p",
+            window,
+        )
+        points = await self._one(
+            "SELECT COALESCE(SUM(CASE WHEN reason NOT IN ('reward', 'expiry') THEN delta END), 0)"
+            " AS earned, COALESCE(-SUM(CASE WHEN reason = 'reward' THEN delta END), 0) AS redeemed"
+            f" FROM points_ledger WHERE {_IN_PERIOD}",
+            window,
+        )
+        people = await self._one(
+            "SELECT COUNT(*) AS new, COUNT(referred_by) AS referred"
+            f" FROM customers WHERE {_IN_PERIOD}",
+            window,
+        )
+        shared = await self._one(
+            "SELECT COUNT(DISTINCT customer_id) AS n FROM invite_requests"
+            " WHERE requested_at >= :start AND requested_at < :end",
+            window,
+        )
+        friends_bought = await self._one(
+            "SELECT COUNT(*) AS n FROM customers c WHERE c.referred_by IS NOT NULL"
+            " AND (SELECT MIN(s.created_at) FROM sales s WHERE s.customer_id = c.id"
+            " AND s.voided_at IS NULL) >= :start"
+            " AND (SELECT MIN(s.created_at) FROM sales s WHERE s.customer_id = c.id"
+            " AND s.voided_at IS NULL) < :end",
+            window,
+        )
+        nps = await self._one(
+            "SELECT COALESCE(SUM(score >= 9), 0) AS promoters,"
+            " COALESCE(SUM(score BETWEEN 7 AND 8), 0) AS passives,"
+            " COALESCE(SUM(score <= 6), 0) AS detractors FROM surveys"
+            " WHERE kind = 'nps' AND answered_at >= :start AND answered_at < :end",
+            window,
+        )
+        nps_sent = await self._one(
+            "SELECT COUNT(*) AS sent, COUNT(answered_at) AS answered FROM surveys"
+            f" WHERE kind = 'nps' AND {_IN_PERIOD}",
+            window,
+        )
+        satisfaction = await self._one(
+            "SELECT COUNT(*) AS answers, COALESCE(SUM(score), 0) AS total FROM surveys"
+            " WHERE kind = 'satisfaction' AND answered_at >= :start AND answered_at < :end",
+            window,
+        )
+        return PeriodCounts(
+            new_customers=people["new"],
+            sales=sales["sales"],
+            revenue_minor=sales["revenue"],
+            buyers=sales["buyers"],
+            returning_buyers=returning["n"],
+            active_customers=active["n"],
+            previous_buyers=kept["before"],
+            previous_buyers_kept=kept["kept"],
+            points_earned=points["earned"],
+            points_redeemed=points["redeemed"],
+            links_shared=shared["n"],
+            friends_joined=people["referred"],
+            friends_first_purchase=friends_bought["n"],
+            nps_sent=nps_sent["sent"],
+            nps_sent_answered=nps_sent["answered"],
+            promoters=nps["promoters"],
+            passives=nps["passives"],
+            detractors=nps["detractors"],
+            satisfaction_answers=satisfaction["answers"],
+            satisfaction_total=satisfaction["total"],
+        )
+
+    async def standing(self, year_start: datetime, end: datetime) -> Standing:
+        window = {"start": to_sql_time(year_start), "end": to_sql_time(end)}
+        people = await self._one(
+            "SELECT COUNT(*) AS customers,"
+            " COALESCE(SUM(unreachable_at IS NULL), 0) AS reachable,"
+            " COALESCE(SUM(unreachable_at IS NULL AND promotions_consent = 1), 0) AS consenting"
+            " FROM customers WHERE erased_at IS NULL",
+            {},
+        )
+        # All points, less those of erased customers (few): no join over the whole ledger.
+        outstanding = await self._one(
+            "SELECT COALESCE((SELECT SUM(delta) FROM points_ledger), 0)"
+            " - COALESCE((SELECT SUM(delta) FROM points_ledger WHERE customer_id IN"
+            " (SELECT id FROM customers WHERE erased_at IS NOT NULL)), 0) AS points",
+            {},
+        )
+        year = await self._one(
+            _SALES_IN_WINDOW,
+            window,
+        )
+        return Standing(
+            customers=people["customers"],
+            reachable=people["reachable"],
+            consenting=people["consenting"],
+            outstanding_points=outstanding["points"],
+            year_sales=year["sales"],
+            year_revenue_minor=year["revenue"],
+            year_buyers=year["buyers"],
+        )
+
+    async def weekly(self, end: datetime, weeks: int) -> list[WeekRow]:
+        """Sales and distinct buyers per week, counted back from `end` (0 = the last 7 days)."""
+        rows = await self._tx.fetch_all(
+            "SELECT CAST((julianday(:end) - julianday(created_at)) / 7 AS INTEGER) AS weeks_ago,"
+            " COUNT(*) AS sales, COUNT(DISTINCT customer_id) AS buyers"
+            f" FROM sales WHERE {_VALID_SALE} AND {_IN_PERIOD}"
+            " GROUP BY weeks_ago ORDER BY weeks_ago",
+            {"start": to_sql_time(end - timedelta(weeks=weeks)), "end": to_sql_time(end)},
+        )
+        return [WeekRow(row["weeks_ago"], row["sales"], row["buyers"]) for row in rows]
+
+    async def nps_monthly(self, since: datetime, end: datetime) -> list[MonthRow]:
+        """NPS answers per calendar month (UTC), oldest first."""
+        rows = await self._tx.fetch_all(
+            "SELECT strftime('%Y-%m', answered_at) AS month,"
+            " SUM(score >= 9) AS promoters, SUM(score <= 6) AS detractors, COUNT(*) AS answers"
+            " FROM surveys WHERE kind = 'nps' AND answered_at >= :start AND answered_at < :end"
+            " GROUP BY month ORDER BY month",
+            {"start": to_sql_time(since), "end": to_sql_time(end)},
+        )
+        return [
+            MonthRow(row["month"], row["promoters"], row["detractors"], row["answers"])
+            for row in rows
+        ]
+
+    async def _one(self, sql: str, parameters: dict[str, str]) -> dict[str, int]:
+        row = await self._tx.fetch_one(sql, parameters)
+        assert row is not None  # aggregates always return one row
+        return {key: int(row[key] or 0) for key in row.keys()}  # noqa: SIM118 (sqlite3.Row)

@@ -1,0 +1,94 @@
+"""/stats (owner; staff see a reduced view without money) and /export (owner): the numbers
+first, then the charts, which are drawn in a worker thread so the bot keeps answering."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Update
+from telegram.constants import ChatAction, ParseMode
+
+from bot.domain.insights import DEFAULT_DAYS, Trends, parse_days
+from bot.domain.models import Actor, Refused, Role
+from bot.domain.parsing import InvalidInput
+from handlers.context import Context, for_owner, for_staff, refuse, reply, sender_language, services
+
+UPLOAD_TIMEOUT = 300  # seconds: an export of a large shop is tens of megabytes
+
+
+@for_staff
+async def stats(update: Update, context: Context, actor: Actor) -> None:
+    """/stats [days]"""
+    args = context.args or []
+    language = sender_language(update, context)
+    if len(args) > 1:
+        await reply(update, context, language, "stats/usage")
+        return
+    try:
+        days = parse_days(args[0]) if args else DEFAULT_DAYS
+    except InvalidInput as invalid:
+        await refuse(update, context, Refused(invalid.problem))
+        return
+    svc = services(context)
+    chat = update.effective_chat
+    assert chat is not None
+    await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+    report = await svc.insights.report(days)
+    await reply(
+        update,
+        context,
+        language,
+        "stats/report",
+        report=report,
+        full=actor.role is Role.OWNER,
+        shop=svc.program.shop.name,
+    )
+    words = svc.messages.label_map(language, "chart_words")
+    for title_key, picture in await asyncio.to_thread(_draw, await svc.insights.trends(), words):
+        if picture is None:
+            await reply(update, context, language, "stats/no_chart", title=words[title_key])
+        else:
+            await context.bot.send_photo(
+                chat.id, photo=picture, caption=words[title_key], filename=f"{title_key}.png"
+            )
+
+
+def _draw(trends: Trends, words: dict[str, str]) -> list[tuple[str, bytes | None]]:
+    # matplotlib costs tens of megabytes and most of a second to import: only /stats needs it.
+    from bot import charts
+
+    return [
+        ("weekly_title", charts.weekly_sales(trends.weeks, words)),
+        ("nps_title", charts.nps_by_month(trends.months, words)),
+        ("map_title", charts.quadrant_map(trends.quadrants, words)),
+    ]
+
+
+@for_owner
+async def export(update: Update, context: Context, actor: Actor) -> None:
+    """/export: customers and ledger as CSV documents."""
+    svc = services(context)
+    language = sender_language(update, context)
+    chat = update.effective_chat
+    assert chat is not None
+    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    async with svc.exports.files(actor) as files:
+        for file in files:
+            caption = svc.messages.render(
+                language,
+                "exports/caption",
+                kind=file.kind,
+                rows=file.rows,
+                zipped=file.path.suffix == ".zip",
+                delimiter=svc.exports.delimiter,
+                currency=svc.program.shop.currency,
+            )
+            await context.bot.send_document(
+                chat.id,
+                document=file.path,
+                filename=file.path.name,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                write_timeout=UPLOAD_TIMEOUT,
+                read_timeout=UPLOAD_TIMEOUT,
+            )
