@@ -13,10 +13,12 @@ from aiohttp import web
 
 from bot.app import build_application
 from bot.domain.models import Actor, ConsentTopic, Customer, Identity, Language, Role
+from bot.domain.surveys import Answered
 from bot.program import Program
 from bot.scheduler import daily_at
 from bot.storage.flags import FlagRepository
 from bot.storage.outbox import OutboxRepository
+from bot.storage.surveys import SurveyRepository
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import buy, join
 from tests.standin import ApiCall, ChatUser, FakeTelegram, api_error
@@ -226,6 +228,26 @@ async def _popup_saying(api: FakeTelegram, part: str) -> None:
     await api.wait_for(
         lambda call: call.method == "answerCallbackQuery" and part in call.params.get("text", "")
     )
+
+
+async def test_unhappy_in_both_surveys_is_one_detractor_flag(bot: RunningBot) -> None:
+    """Regression: two detractor answers made the daily recompute fail for everyone."""
+    user, customer, satisfaction = await _survey_after_purchase(bot, 319)
+    await user.press(satisfaction, "1")
+    await user.receive_containing("motivo principal")
+    async with bot.services.database.transaction() as tx:
+        nps_id = await SurveyRepository(tx).create(
+            customer.id, "nps", None, bot.clock.now(), bot.clock.now() + timedelta(days=7)
+        )
+    bot.clock.advance(timedelta(minutes=5))
+    answer = await bot.services.surveys.answer(Identity("telegram", "319"), nps_id, 3)
+    assert isinstance(answer, Answered) and answer.detractor
+    await bot.services.jobs.run("churn")
+    flags = await bot.services.churn.flags_of(customer)
+    # Raised by the first unhappy answer; it stays open, as it was raised, while either holds.
+    assert [(flag.flag, flag.details) for flag in flags] == [
+        ("detractor", {"survey": "satisfaction", "score": 1})
+    ]
 
 
 def _alert_to(chat_id: int) -> Callable[[ApiCall], bool]:

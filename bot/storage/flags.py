@@ -20,8 +20,8 @@ from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
 # The latest answered survey of each kind per customer.
 _LATEST_ANSWERS = """
-    SELECT customer_id, kind, score FROM (
-        SELECT customer_id, kind, score, ROW_NUMBER() OVER (
+    SELECT customer_id, kind, score, answered_at FROM (
+        SELECT customer_id, kind, score, answered_at, ROW_NUMBER() OVER (
             PARTITION BY customer_id, kind ORDER BY answered_at DESC, id DESC) AS newest
         FROM surveys WHERE answered_at IS NOT NULL AND (:one IS NULL OR customer_id = :one)
     ) WHERE newest = 1
@@ -62,10 +62,14 @@ QUADRANTS_SQL = f"""
 _DESIRED = f"""
     WITH answers AS ({_LATEST_ANSWERS}), purchases AS ({_PURCHASES}),
     people AS (SELECT id FROM customers WHERE erased_at IS NULL AND (:one IS NULL OR id = :one))
-    SELECT a.customer_id, 'detractor' AS flag,
-           json_object('survey', a.kind, 'score', a.score) AS details
-    FROM answers a JOIN people ON people.id = a.customer_id
-    WHERE (a.kind = 'nps' AND a.score <= 6) OR (a.kind = 'satisfaction' AND a.score <= 2)
+    -- Unhappy in both surveys is one flag, described by the more recent answer (SQLite takes
+    -- the bare columns from the row that holds the MAX).
+    SELECT customer_id, 'detractor' AS flag, details FROM (
+        SELECT a.customer_id, json_object('survey', a.kind, 'score', a.score) AS details,
+               MAX(a.answered_at)
+        FROM answers a JOIN people ON people.id = a.customer_id
+        WHERE (a.kind = 'nps' AND a.score <= 6) OR (a.kind = 'satisfaction' AND a.score <= 2)
+        GROUP BY a.customer_id)
     UNION ALL
     SELECT p.customer_id, 'lost', json_object('days_since', CAST(p.days_since AS INTEGER))
     FROM purchases p JOIN people ON people.id = p.customer_id
