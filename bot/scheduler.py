@@ -68,10 +68,15 @@ class Jobs:
         raised, _ = await self._churn.recompute()
         return raised
 
-    async def run(self, name: str) -> JobResult:
-        """Run one job now, then deliver what it queued."""
+    async def decide(self, name: str) -> int:
+        """Run one job's decisions now (what to send, which flags): how many pushes it queued."""
         queued = await self._jobs[name]()
         log.info("job %s queued %d", name, queued)
+        return queued
+
+    async def run(self, name: str) -> JobResult:
+        """Run one job now, then deliver what it queued."""
+        queued = await self.decide(name)
         return JobResult(name, queued, await self.deliver())
 
     async def deliver(self) -> DeliveryReport:
@@ -87,9 +92,9 @@ class Jobs:
         await self.catch_up_interrupted()
         local_hour = self._clock.now().astimezone(self._zone).hour
         if local_hour >= self._program.birthday.send_hour:
-            await self._jobs["birthdays"]()
-        await self._jobs["surveys"]()
-        await self._jobs["churn"]()
+            await self.decide("birthdays")
+        await self.decide("surveys")
+        await self.decide("churn")
 
     def timetable(self) -> dict[str, CronTrigger | IntervalTrigger]:
         return {

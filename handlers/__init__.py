@@ -31,6 +31,11 @@ from handlers import (
 )
 from handlers.context import BotApplication
 
+# Updates are handled one at a time, so that each person's messages keep their order. These
+# reports take seconds in a large shop and only read (through their own connection), so they
+# run beside the queue instead of holding up every customer behind them.
+LONG_REPORTS = frozenset({"stats", "export"})
+
 
 def register_handlers(application: BotApplication) -> None:
     private = filters.ChatType.PRIVATE
@@ -59,7 +64,9 @@ def register_handlers(application: BotApplication) -> None:
         "export": insights.export,
     }
     for name, callback in commands.items():
-        application.add_handler(CommandHandler(name, callback, filters=private))
+        application.add_handler(
+            CommandHandler(name, callback, filters=private, block=name not in LONG_REPORTS)
+        )
     application.add_handler(MessageHandler(private & filters.COMMAND, plumbing.unknown_command))
     application.add_handler(
         MessageHandler(private & (filters.TEXT | filters.CONTACT), start.on_message)

@@ -83,6 +83,8 @@ class FakeTelegram:
         self.url = ""
         # Tests may install a function that answers a call instead of the default (faults).
         self.override: Callable[[ApiCall], web.Response | None] | None = None
+        # Benchmarks time replies as they arrive, without scanning `calls`.
+        self.on_record: Callable[[ApiCall], None] | None = None
 
     async def start(self) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -182,6 +184,8 @@ class FakeTelegram:
         return _ok(result)
 
     async def _record(self, call: ApiCall) -> None:
+        if self.on_record is not None:
+            self.on_record(call)
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
@@ -203,7 +207,8 @@ class FakeTelegram:
                 except TimeoutError:
                     return []
             # Replays first, so the last update handed out still carries the highest id.
-            handed = self._replays + self._pending
+            limit = int(params.get("limit", "100") or 100)
+            handed = self._replays + self._pending[: max(limit - len(self._replays), 0)]
             self._replays = []
         return handed
 

@@ -67,9 +67,11 @@ async def _on_day(bot: RunningBot, day: int) -> None:
 async def _answer(bot: RunningBot, customer: Customer, kind: str, score: int | None) -> None:
     """A survey sent now, answered (through the domain) unless `score` is None."""
     async with bot.services.database.transaction() as tx:
-        survey_id = await SurveyRepository(tx).create(
-            customer.id, kind, None, bot.clock.now(), bot.clock.now() + timedelta(days=7)
-        )
+        survey_id = (
+            await SurveyRepository(tx).create_many(
+                [(customer.id, kind, None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
+            )
+        )[0]
     identity = await bot.services.lookup.identity_of(customer)
     if score is not None and identity is not None:
         await bot.services.surveys.answer(identity, survey_id, score)

@@ -236,9 +236,11 @@ async def test_unhappy_in_both_surveys_is_one_detractor_flag(bot: RunningBot) ->
     await user.press(satisfaction, "1")
     await user.receive_containing("motivo principal")
     async with bot.services.database.transaction() as tx:
-        nps_id = await SurveyRepository(tx).create(
-            customer.id, "nps", None, bot.clock.now(), bot.clock.now() + timedelta(days=7)
-        )
+        nps_id = (
+            await SurveyRepository(tx).create_many(
+                [(customer.id, "nps", None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
+            )
+        )[0]
     bot.clock.advance(timedelta(minutes=5))
     answer = await bot.services.surveys.answer(Identity("telegram", "319"), nps_id, 3)
     assert isinstance(answer, Answered) and answer.detractor

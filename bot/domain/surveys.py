@@ -18,7 +18,7 @@ from bot.domain.pushes import Button, PushMessage
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
-from bot.storage.outbox import OutboxRepository
+from bot.storage.outbox import NewPush, OutboxRepository
 from bot.storage.surveys import Survey, SurveyRepository
 
 REASON_WINDOW = timedelta(hours=24)  # a free-text reason is expected this long after a score
@@ -35,6 +35,14 @@ SCORES = {SurveyKind.SATISFACTION: range(1, 6), SurveyKind.NPS: range(0, 11)}
 
 def is_detractor(kind: str, score: int) -> bool:
     return score <= 6 if kind == SurveyKind.NPS else score <= 2
+
+
+@dataclass(frozen=True)
+class DueSurvey:
+    customer_id: int
+    kind: SurveyKind
+    sale_id: int | None
+    key: str  # the outbox key: asking twice about one sale, or twice on one day, is a no-op
 
 
 @dataclass(frozen=True)
@@ -60,56 +68,76 @@ class SurveyService:
         self._churn = churn
 
     async def queue_due(self) -> int:
-        """Queue the surveys that are due now; only within the configured local hours."""
+        """Queue the surveys that are due now; only within the configured local hours.
+
+        Set-based, a few statements however many are due, so that the first run in a large
+        shop (everyone due for NPS at once) stays quick."""
         rules = self._program.surveys
         now = self._clock.now()
         if not rules.send_hour_from <= now.astimezone(self._zone).hour < rules.send_hour_to:
             return 0
         quiet_since = now - timedelta(days=rules.satisfaction_min_days_between)
-        queued = 0
+        bought_before = now - timedelta(hours=rules.satisfaction_delay_hours)
+        local_day = now.astimezone(self._zone).date().isoformat()
         async with self._db.transaction() as tx:
             surveys = SurveyRepository(tx)
-            bought_before = now - timedelta(hours=rules.satisfaction_delay_hours)
-            for customer_id, sale_id in await surveys.due_satisfaction(
-                bought_before, bought_before - STALE_PURCHASE, quiet_since
-            ):
-                key = f"survey:satisfaction:sale:{sale_id}"
-                queued += await self._queue(
-                    tx, customer_id, SurveyKind.SATISFACTION, sale_id, key, now
+            after_purchase = [
+                DueSurvey(
+                    customer_id,
+                    SurveyKind.SATISFACTION,
+                    sale_id,
+                    f"survey:satisfaction:sale:{sale_id}",
                 )
-            for customer_id in await surveys.due_nps(
-                now - timedelta(days=rules.nps_active_days),
-                now - timedelta(days=rules.nps_every_days),
-                quiet_since,
-            ):
-                local_day = now.astimezone(self._zone).date().isoformat()
-                key = f"survey:nps:{customer_id}:{local_day}"
-                queued += await self._queue(tx, customer_id, SurveyKind.NPS, None, key, now)
-        return queued
+                for customer_id, sale_id in await surveys.due_satisfaction(
+                    bought_before, bought_before - STALE_PURCHASE, quiet_since
+                )
+            ]
+            queued = await self._queue(tx, after_purchase, now)
+            # Asked after those are queued, so nobody gets both questions on one day.
+            periodic = [
+                DueSurvey(
+                    customer_id, SurveyKind.NPS, None, f"survey:nps:{customer_id}:{local_day}"
+                )
+                for customer_id in await surveys.due_nps(
+                    now - timedelta(days=rules.nps_active_days),
+                    now - timedelta(days=rules.nps_every_days),
+                    quiet_since,
+                )
+            ]
+            return queued + await self._queue(tx, periodic, now)
 
-    async def _queue(
-        self,
-        tx: Transaction,
-        customer_id: int,
-        kind: SurveyKind,
-        sale_id: int | None,
-        key: str,
-        now: datetime,
-    ) -> int:
+    async def _queue(self, tx: Transaction, due: list[DueSurvey], now: datetime) -> int:
+        """A survey row and its push for each due survey whose key was never queued."""
         outbox = OutboxRepository(tx)
-        if await outbox.has_key(key):
-            return 0
+        known = await outbox.existing_keys([survey.key for survey in due])
+        due = [survey for survey in due if survey.key not in known]
         expires = now + timedelta(days=self._program.surveys.answer_within_days)
-        survey_id = await SurveyRepository(tx).create(
-            customer_id, kind.value, sale_id, now, expires
+        ids = await SurveyRepository(tx).create_many(
+            [(survey.customer_id, survey.kind.value, survey.sale_id) for survey in due],
+            now,
+            expires,
         )
-        scores = [Button(f"survey:{survey_id}:{score}", text=str(score)) for score in SCORES[kind]]
-        rows = [scores] if kind is SurveyKind.SATISFACTION else [scores[:6], scores[6:]]
-        message = PushMessage(f"pushes/{kind.value}", {"shop": self._program.shop.name}, rows)
-        await outbox.enqueue(
-            customer_id, f"survey:{kind.value}", key, message.template, message.payload(), now
-        )
-        return 1
+        pushes = []
+        for survey, survey_id in zip(due, ids, strict=True):
+            scores = [
+                Button(f"survey:{survey_id}:{score}", text=str(score))
+                for score in SCORES[survey.kind]
+            ]
+            rows = [scores] if survey.kind is SurveyKind.SATISFACTION else [scores[:6], scores[6:]]
+            message = PushMessage(
+                f"pushes/{survey.kind.value}", {"shop": self._program.shop.name}, rows
+            )
+            pushes.append(
+                NewPush(
+                    survey.customer_id,
+                    f"survey:{survey.kind.value}",
+                    survey.key,
+                    message.template,
+                    message.payload(),
+                )
+            )
+        await outbox.enqueue_many(pushes, now)
+        return len(pushes)
 
     async def answer(self, identity: Identity, survey_id: int, score: int) -> Answered | Refused:
         now = self._clock.now()

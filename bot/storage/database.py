@@ -149,6 +149,10 @@ class Transaction:
     async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
         return await self._connection.execute(sql, _bound(parameters))
 
+    async def execute_many(self, sql: str, rows: Iterable[Parameters]) -> None:
+        """One statement over many rows in a single round trip to the database thread."""
+        await self._connection.executemany(sql, [_bound(row) for row in rows])
+
     async def fetch_one(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Row | None:
         async with self._connection.execute(sql, _bound(parameters)) as cursor:
             return await cursor.fetchone()

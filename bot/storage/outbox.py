@@ -23,6 +23,15 @@ class OutboxItem:
     attempts: int
 
 
+@dataclass(frozen=True)
+class NewPush:
+    customer_id: int
+    kind: str
+    dedupe_key: str
+    template: str
+    payload: dict[str, Any]
+
+
 class OutboxRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -53,9 +62,34 @@ class OutboxRepository:
         )
         return cursor.rowcount == 1
 
-    async def has_key(self, dedupe_key: str) -> bool:
-        row = await self._tx.fetch_one("SELECT 1 FROM outbox WHERE dedupe_key = ?", (dedupe_key,))
-        return row is not None
+    async def enqueue_many(self, pushes: list[NewPush], at: datetime) -> None:
+        """Queue many pushes in one round trip; keys queued before are skipped."""
+        moment = to_sql_time(at)
+        await self._tx.execute_many(
+            "INSERT INTO outbox (customer_id, kind, dedupe_key, template, payload,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (dedupe_key) DO NOTHING",
+            (
+                (
+                    push.customer_id,
+                    push.kind,
+                    push.dedupe_key,
+                    push.template,
+                    json.dumps(push.payload, ensure_ascii=False),
+                    moment,
+                    moment,
+                )
+                for push in pushes
+            ),
+        )
+
+    async def existing_keys(self, dedupe_keys: list[str]) -> set[str]:
+        """Which of these keys were queued before (one query, however many keys)."""
+        rows = await self._tx.fetch_all(
+            "SELECT dedupe_key FROM outbox WHERE dedupe_key IN (SELECT value FROM json_each(?))",
+            (json.dumps(dedupe_keys),),
+        )
+        return {row["dedupe_key"] for row in rows}
 
     async def due(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Pending pushes whose time has come, for customers who can still be reached."""

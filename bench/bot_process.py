@@ -1,0 +1,19 @@
+"""The real bot as its own process, for the benchmarks: what `loyalty-bot run` starts, with
+the same settings from the environment, but without the timetable, so that scheduled jobs do
+not land in the middle of a measurement (the benchmarks time the jobs themselves)."""
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.config import load_settings
+from bot.program import load_program
+
+
+def main() -> None:
+    settings = load_settings()
+    application = build_application(settings, load_program(settings.program_file), background=False)
+    application.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.polling_timeout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""A large shop's database for the benchmarks, written straight into SQLite after the bot's own
+migrations (building a million sales through the domain would take hours).
+
+Shapes follow a real shop loosely: customers joined over two years, each with their own purchase
+rhythm, 1% of sales voided, a ledger row per sale and per void, some rewards redeemed, a share
+of customers who answered NPS and satisfaction surveys, and some referrals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.storage.database import Database, to_sql_time
+
+HISTORY = timedelta(days=730)
+BENCH_STAFF_ID = 2  # a staff member's Telegram id, for the counter benchmarks
+
+
+def customer_user_id(number: int) -> int:
+    return 10_000_000 + number
+
+
+def member_code(number: int) -> str:
+    return f"M{number:07d}"
+
+
+def build(path: Path, customers: int, sales: int, now: datetime, seed: int = 7) -> None:
+    asyncio.run(_migrate(path))
+    random_ = random.Random(seed)
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = OFF")
+    start = now - HISTORY
+    with connection:
+        joined = [
+            start + timedelta(seconds=random_.randrange(int(HISTORY.total_seconds())))
+            for _ in range(customers)
+        ]
+        connection.executemany(
+            "INSERT INTO customers (id, channel, channel_user_id, member_code, referral_code,"
+            " name, phone, birthday_day, birthday_month, birthday_year, language,"
+            " promotions_consent, surveys_enabled, referred_by, created_at)"
+            " VALUES (?, 'telegram', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            (
+                (
+                    number,
+                    str(customer_user_id(number)),
+                    member_code(number),
+                    f"R{number:07d}",
+                    f"Cliente {number}",
+                    f"+346{number:08d}",
+                    random_.randint(1, 28),
+                    random_.randint(1, 12),
+                    random_.choice((None, random_.randint(1950, 2005))),
+                    random_.choice(("es", "es", "en")),
+                    int(random_.random() < 0.7),
+                    random_.randint(1, number - 1)
+                    if number > 1 and random_.random() < 0.1
+                    else None,
+                    to_sql_time(joined[number - 1]),
+                )
+                for number in range(1, customers + 1)
+            ),
+        )
+        connection.execute(
+            "INSERT INTO staff (channel, channel_user_id, name, language, added_by, added_at)"
+            " VALUES ('telegram', ?, 'Bench clerk', 'es', 'owner:telegram:1', ?)",
+            (str(BENCH_STAFF_ID), to_sql_time(start)),
+        )
+        sale_rows, ledger_rows = _sales(random_, joined, sales, now)
+        connection.executemany(
+            "INSERT INTO sales (id, customer_id, recorded_by, amount_minor, items, points,"
+            " idempotency_key, created_at, voided_at, voided_by, void_reason)"
+            " VALUES (?, ?, 'staff:telegram:2', ?, ?, ?, ?, ?, ?, ?, ?)",
+            sale_rows,
+        )
+        connection.executemany(
+            "INSERT INTO points_ledger (customer_id, delta, reason, actor, idempotency_key,"
+            " created_at) VALUES (?, ?, ?, 'staff:telegram:2', ?, ?)",
+            ledger_rows,
+        )
+        connection.executemany(
+            "INSERT INTO surveys (customer_id, kind, created_at, expires_at, score, answered_at,"
+            " reason_state) VALUES (?, ?, ?, ?, ?, ?, 'skipped')",
+            _surveys(random_, joined, now),
+        )
+        connection.executemany(
+            "INSERT INTO invite_requests (customer_id, requested_at) VALUES (?, ?)",
+            (
+                (
+                    random_.randint(1, customers),
+                    to_sql_time(now - timedelta(days=random_.random() * 700)),
+                )
+                for _ in range(customers // 5)
+            ),
+        )
+    connection.execute("PRAGMA optimize")
+    connection.close()
+
+
+async def _migrate(path: Path) -> None:
+    database = await Database.open(path)
+    await database.close()
+
+
+def _sales(
+    random_: random.Random, joined: list[datetime], count: int, now: datetime
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    sale_rows: list[tuple[object, ...]] = []
+    ledger_rows: list[tuple[object, ...]] = []
+    customers = len(joined)
+    # Some customers buy much more often than others: weight by a long-tailed rhythm.
+    weights = [random_.paretovariate(1.5) for _ in range(customers)]
+    chosen = random_.choices(range(1, customers + 1), weights=weights, k=count)
+    for sale_id, customer_id in enumerate(chosen, start=1):
+        since = joined[customer_id - 1]
+        span = max((now - since).total_seconds() - 4 * 86400, 1)  # none in the last days
+        at = to_sql_time(since + timedelta(seconds=random_.random() * span))
+        items = random_.randint(1, 6)
+        voided = random_.random() < 0.01
+        sale_rows.append(
+            (
+                sale_id,
+                customer_id,
+                items * random_.choice((650, 800, 1250)),
+                items,
+                items,
+                f"bench:{sale_id}",
+                at,
+                at if voided else None,
+                "owner:telegram:1" if voided else None,
+                "bench" if voided else None,
+            )
+        )
+        ledger_rows.append((customer_id, items, "purchase", f"sale:{sale_id}", at))
+        if voided:
+            ledger_rows.append((customer_id, -items, "reversal", f"void:{sale_id}", at))
+        elif random_.random() < 0.05:
+            ledger_rows.append((customer_id, -items, "reward", f"redeem:bench{sale_id}", at))
+    return sale_rows, ledger_rows
+
+
+def _surveys(
+    random_: random.Random, joined: list[datetime], now: datetime
+) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for customer_id, since in enumerate(joined, start=1):
+        if random_.random() > 0.4:
+            continue
+        for kind, scores in (("nps", range(0, 11)), ("satisfaction", range(1, 6))):
+            sent = since + (now - since) * random_.random()
+            answered = sent + timedelta(hours=random_.randint(1, 48))
+            rows.append(
+                (
+                    customer_id,
+                    kind,
+                    to_sql_time(sent),
+                    to_sql_time(sent + timedelta(days=7)),
+                    random_.choice(scores) if answered < now else None,
+                    to_sql_time(answered) if answered < now else None,
+                )
+            )
+    return rows
+
+
+def fixed_now() -> datetime:
+    """The benchmarks' "now": today at 11:00 in Madrid (inside the survey hours), in UTC."""
+    madrid = datetime.now(ZoneInfo("Europe/Madrid"))
+    return madrid.replace(hour=11, minute=0, second=0, microsecond=0).astimezone(UTC)

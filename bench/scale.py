@@ -1,0 +1,177 @@
+"""Scale: a shop with 100,000 customers and 1,000,000 sales.
+
+Prints how long the daily jobs and /stats take, the database's size on disk, the bot
+process's memory while serving, and how quickly the bot still answers /balance while an owner's
+/stats is being worked out, next to a bare echo bot answering the same probe (the floor).
+
+    .venv/bin/python -m bench.scale [--customers N] [--sales N]
+
+Targets: each daily job and /stats under 3 s, memory under 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar, cast
+
+from pydantic import SecretStr
+
+from bench.common import OWNER_ID, Latencies, bot_process, describe_ms, show, standin
+from bench.dataset import build, customer_user_id, fixed_now
+from bot import charts
+from bot.app import open_services
+from bot.config import Settings
+from bot.domain.models import Language
+from bot.messages import Messages
+from bot.program import load_program
+from handlers.context import BotApplication, Services
+from tests.standin import ApiCall, FakeTelegram
+
+T = TypeVar("T")
+PROBE_EVERY = 0.05  # seconds between /balance probes while /stats runs
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.moment = fixed_now()
+
+    def now(self) -> datetime:
+        return self.moment
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+async def timed(label: str, work: Callable[[], Awaitable[T]]) -> T:
+    started = time.perf_counter()
+    result = await work()
+    show(label, f"{time.perf_counter() - started:.2f} s")
+    return result
+
+
+async def in_process(database: Path) -> None:
+    """The jobs and /stats timed through the services, on the benchmark's fixed clock."""
+    program = load_program(None)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=SecretStr("1:x"),
+        database_path=database,
+    )
+    # No push leaves in-process: the push channel gets an application without a bot.
+    services: Services = await open_services(
+        cast(BotApplication, _NoBot()),
+        settings,
+        program,
+        FixedClock(),
+        Messages(settings.zone, program.shop.money),
+    )
+    try:
+        raised, _ = await timed("churn recompute, first run", services.churn.recompute)
+        show("  flags raised", str(raised))
+        await timed("churn recompute, next day", services.churn.recompute)
+        queued = await timed("birthdays job (deciding)", lambda: services.jobs.decide("birthdays"))
+        show("  greetings queued", str(queued))
+        queued = await timed("surveys job (deciding)", lambda: services.jobs.decide("surveys"))
+        show("  surveys queued", str(queued))
+        await timed("/stats figures (30 days)", lambda: services.insights.report(30))
+        await timed("/stats figures (365 days)", lambda: services.insights.report(365))
+        trends = await timed("/stats chart data", services.insights.trends)
+        words = services.messages.label_map(Language.ES, "chart_words")
+        await timed(
+            "/stats three charts drawn",
+            lambda: asyncio.to_thread(
+                lambda: [
+                    charts.weekly_sales(trends.weeks, words),
+                    charts.nps_by_month(trends.months, words),
+                    charts.quadrant_map(trends.quadrants, words),
+                ]
+            ),
+        )
+    finally:
+        await services.reader.close()
+        await services.database.close()
+
+
+async def served(api: FakeTelegram, database: Path, customers: int) -> None:
+    """/stats through the real bot process while a customer keeps asking for /balance."""
+    async with bot_process(api, "bench.bot_process", database) as bot:
+        rss, _ = bot.memory_kib()
+        show("bot memory after start-up", f"{rss / 1024:.0f} MB")
+        busy = await probe_during_stats(api, customer_user_id(customers // 2), "/balance")
+        rss, peak = bot.memory_kib()
+        show("bot memory after /stats", f"{rss / 1024:.0f} MB (peak {peak / 1024:.0f} MB)")
+    async with bot_process(api, "bench.echo_bot"):
+        idle = await probe_during_stats(api, 42, "hello", stats=False)
+    show("/balance while /stats runs", describe_ms(busy))
+    show("echo floor, same probe", describe_ms(idle))
+
+
+async def probe_during_stats(
+    api: FakeTelegram, chat_id: int, text: str, *, stats: bool = True
+) -> list[float]:
+    owner = api.user(OWNER_ID, "Owner", "es")
+    customer = api.user(chat_id, "Probe", "es")
+    latencies = Latencies(expected=1 << 30)
+    photos: list[float] = []
+    started = time.perf_counter()
+
+    def watch(call: ApiCall) -> None:
+        latencies.watcher(lambda c: c.method == "sendMessage")(call)
+        if call.chat_id == OWNER_ID and call.method == "sendPhoto":
+            photos.append(time.perf_counter() - started)
+
+    api.on_record = watch
+    if stats:
+        await owner.send("/stats")
+    deadline = started + 30
+    while (
+        len(photos) < 3 if stats else len(latencies.seconds) < 40
+    ) and time.perf_counter() < deadline:
+        if chat_id not in latencies.sent:
+            latencies.mark(chat_id)
+            await customer.send(text)
+        await asyncio.sleep(PROBE_EVERY)
+    api.on_record = None
+    if stats:
+        show(
+            "/stats end to end (numbers and 3 charts)",
+            f"{photos[-1]:.2f} s" if photos else "timed out",
+        )
+    return latencies.seconds
+
+
+class _NoBot:
+    bot = None
+
+
+def database_megabytes(database: Path) -> float:
+    """The database file with its write-ahead log beside it."""
+    files = database.parent.glob(database.name + "*")
+    return sum(path.stat().st_size for path in files) / 1024 / 1024
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--sales", type=int, default=1_000_000)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as folder:
+        database = Path(folder) / "scale.db"
+        print(f"scale: {arguments.customers:,} customers, {arguments.sales:,} sales", flush=True)
+        started = time.perf_counter()
+        await asyncio.to_thread(build, database, arguments.customers, arguments.sales, fixed_now())
+        show("database built", f"{time.perf_counter() - started:.1f} s")
+        show("database on disk", f"{database_megabytes(database):.0f} MB")
+        await in_process(database)
+        async with standin() as api:
+            await served(api, database, arguments.customers)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
