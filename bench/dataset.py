@@ -18,7 +18,11 @@ from zoneinfo import ZoneInfo
 from bot.storage.database import Database, to_sql_time
 
 HISTORY = timedelta(days=730)
-BENCH_STAFF_ID = 2  # a staff member's Telegram id, for the counter benchmarks
+FIRST_CLERK_ID = 20_000_000  # staff members' Telegram ids, for the counter benchmarks
+
+
+def clerk_user_id(number: int) -> int:
+    return FIRST_CLERK_ID + number
 
 
 def customer_user_id(number: int) -> int:
@@ -29,7 +33,9 @@ def member_code(number: int) -> str:
     return f"M{number:07d}"
 
 
-def build(path: Path, customers: int, sales: int, now: datetime, seed: int = 7) -> None:
+def build(
+    path: Path, customers: int, sales: int, now: datetime, seed: int = 7, clerks: int = 1
+) -> None:
     asyncio.run(_migrate(path))
     random_ = random.Random(seed)
     connection = sqlite3.connect(path)
@@ -67,10 +73,13 @@ def build(path: Path, customers: int, sales: int, now: datetime, seed: int = 7) 
                 for number in range(1, customers + 1)
             ),
         )
-        connection.execute(
+        connection.executemany(
             "INSERT INTO staff (channel, channel_user_id, name, language, added_by, added_at)"
-            " VALUES ('telegram', ?, 'Bench clerk', 'es', 'owner:telegram:1', ?)",
-            (str(BENCH_STAFF_ID), to_sql_time(start)),
+            " VALUES ('telegram', ?, ?, 'es', 'owner:telegram:1', ?)",
+            (
+                (str(clerk_user_id(number)), f"Clerk {number}", to_sql_time(start))
+                for number in range(1, clerks + 1)
+            ),
         )
         sale_rows, ledger_rows = _sales(random_, joined, sales, now)
         connection.executemany(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -53,9 +54,10 @@ class Database:
     statements inside one transaction; the lock makes each unit of work atomic for the others.
     """
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, *, snapshot_reads: bool) -> None:
         self._connection = connection
         self._lock = asyncio.Lock()
+        self._snapshot_reads = snapshot_reads
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -64,7 +66,9 @@ class Database:
         except Exception as error:
             raise StorageError(f"DATABASE_PATH {path}: cannot be opened ({error})") from error
         connection.row_factory = aiosqlite.Row
-        database = cls(connection)
+        # Every write of this process goes through this connection's lock, so reads under the
+        # lock see no change midway and need no transaction of their own.
+        database = cls(connection, snapshot_reads=False)
         await database._configure()
         await database.migrate()
         return database
@@ -82,7 +86,8 @@ class Database:
         connection.row_factory = aiosqlite.Row
         await connection.execute("PRAGMA busy_timeout = 5000")
         await connection.execute("PRAGMA query_only = ON")
-        return cls(connection)
+        # The main connection writes beside this one: a report reads from one snapshot.
+        return cls(connection, snapshot_reads=True)
 
     async def _configure(self) -> None:
         await self._connection.execute("PRAGMA busy_timeout = 5000")
@@ -128,8 +133,11 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:
-        """A consistent read of several queries (a deferred transaction that writes nothing)."""
+        """A consistent read of several queries that writes nothing."""
         async with self._lock:
+            if not self._snapshot_reads:
+                yield Transaction(self._connection)
+                return
             await self._connection.execute("BEGIN")
             try:
                 yield Transaction(self._connection)
@@ -137,6 +145,9 @@ class Database:
                 await self._connection.execute("ROLLBACK")
 
     async def close(self) -> None:
+        # SQLite's advice for long-lived connections: refresh the planner's statistics on close.
+        with contextlib.suppress(sqlite3.Error):
+            await self._connection.execute("PRAGMA optimize")
         await self._connection.close()
 
 

@@ -1,0 +1,152 @@
+"""Conversation throughput: customers asking for /balance and staff recording sales, fed as
+fast as the stand-in can, against the real bot process and, in the same run, a bare echo bot
+(the floor). Prints updates a second, p50/p99 latency from update to reply, and the ratios.
+
+    .venv/bin/python -m bench.throughput [--customers N] [--sales N]
+
+Targets: /balance at least 70% of the echo floor's throughput, sales at least 50%, and /balance
+p99 under 50 ms at half the floor's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench.common import Latencies, bot_process, describe_ms, show, standin
+from bench.dataset import build, clerk_user_id, customer_user_id, fixed_now, member_code
+from tests.standin import ApiCall, ChatUser, FakeTelegram
+
+REPLY_TIMEOUT = 120.0
+
+
+async def burst(
+    api: FakeTelegram,
+    senders: list[ChatUser],
+    send: Callable[[ChatUser], Awaitable[object]],
+    wanted: Callable[[ApiCall], bool],
+    pace: float = 0.0,
+) -> tuple[float, list[float]]:
+    """Each sender sends once (all at once, or `pace` seconds apart); (updates a second,
+    latencies) once every sender has had its reply."""
+    latencies = Latencies(expected=len(senders))
+    api.on_record = latencies.watcher(wanted)
+    started = time.perf_counter()
+    for sender in senders:
+        latencies.mark(sender.id)
+        await send(sender)
+        if pace:
+            await asyncio.sleep(pace)
+    await asyncio.wait_for(latencies.answered.wait(), REPLY_TIMEOUT)
+    elapsed = time.perf_counter() - started
+    api.on_record = None
+    return len(senders) / elapsed, latencies.seconds
+
+
+def _to(chat_id: int) -> Callable[[ApiCall], bool]:
+    return lambda call: call.chat_id == chat_id
+
+
+def message_to_sender(call: ApiCall) -> bool:
+    return call.method == "sendMessage"
+
+
+async def echo_floor(api: FakeTelegram, count: int) -> tuple[float, float]:
+    """(messages a second, button taps a second) of the bare echo bot."""
+    async with bot_process(api, "bench.echo_bot"):
+        people = [api.user(500_000 + n, "Echo", "es") for n in range(count)]
+        rate, latency = await burst(
+            api, people, lambda user: user.send("/balance"), message_to_sender
+        )
+        show("echo floor: messages", f"{rate:.0f} updates/s, {describe_ms(latency)}")
+        asked = [(await api.wait_for(_to(user.id)))[1] for user in people[:200]]
+        taps, latency = await burst(
+            api,
+            people[:200],
+            lambda user: user.press_data(asked[people.index(user)], "tap"),
+            message_to_sender,
+        )
+        show("echo floor: button taps", f"{taps:.0f} updates/s, {describe_ms(latency)}")
+        return rate, taps
+
+
+async def loyalty(
+    api: FakeTelegram, database: Path, customers: int, sales: int, floor: float, floor_taps: float
+) -> None:
+    async with bot_process(api, "bench.bot_process", database):
+        people = [api.user(customer_user_id(n), "Cliente", "es") for n in range(1, customers + 1)]
+        rate, latency = await burst(
+            api, people, lambda user: user.send("/balance"), message_to_sender
+        )
+        show("/balance burst", f"{rate:.0f} updates/s, {describe_ms(latency)}")
+        show("  ratio to the echo floor", f"{rate / floor:.0%} (target at least 70%)")
+        paced_rate = floor / 2
+        _, latency = await burst(
+            api,
+            people[: min(customers, int(paced_rate * 5))],
+            lambda user: user.send("/balance"),
+            message_to_sender,
+            pace=1 / paced_rate,
+        )
+        show(
+            f"/balance at {paced_rate:.0f}/s (half the floor)",
+            f"{describe_ms(latency)} (target p99 < 50 ms)",
+        )
+
+        clerks = [api.user(clerk_user_id(n), "Clerk", "es") for n in range(1, sales + 1)]
+        typed, latency = await burst(
+            api,
+            clerks,
+            lambda clerk: clerk.send(f"/sale {member_code(clerk.id - clerk_user_id(0))} 12,50 1"),
+            message_to_sender,
+        )
+        show(
+            "/sale typed (answered with a confirm button)",
+            f"{typed:.0f} updates/s, {describe_ms(latency)}",
+        )
+        confirmations = {clerk.id: await clerk.receive_with_button("sale:ok:") for clerk in clerks}
+        recorded, latency = await burst(
+            api,
+            clerks,
+            lambda clerk: clerk.press(confirmations[clerk.id], "✅"),
+            lambda call: call.method == "sendMessage" and "#" in call.text,
+        )
+        show(
+            "sale confirmed (receipt to staff)", f"{recorded:.0f} updates/s, {describe_ms(latency)}"
+        )
+        combined = 2 / (1 / typed + 1 / recorded)
+        show(
+            "  sales, both steps, ratio to the floor",
+            f"{combined / ((floor + floor_taps) / 2):.0%} (target at least 50%)",
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--sales", type=int, default=500)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as folder:
+        database = Path(folder) / "throughput.db"
+        await asyncio.to_thread(
+            build,
+            database,
+            arguments.customers,
+            arguments.customers * 10,
+            fixed_now(),
+            clerks=arguments.sales,
+        )
+        print(
+            f"throughput: {arguments.customers:,} customers, {arguments.sales:,} sales", flush=True
+        )
+        async with standin() as api:
+            floor, floor_taps = await echo_floor(api, arguments.customers)
+            await loyalty(api, database, arguments.customers, arguments.sales, floor, floor_taps)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
