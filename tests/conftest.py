@@ -85,16 +85,20 @@ async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
     async with application:
         assert application.post_init is not None
         await application.post_init(application)
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=1)
-        await application.start()
         try:
-            yield application
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0, timeout=1)
+            await application.start()
+            try:
+                yield application
+            finally:
+                await application.updater.stop()
+                await application.stop()
         finally:
-            await application.updater.stop()
-            await application.stop()
-    if application.post_shutdown is not None:
-        await application.post_shutdown(application)
+            # Closes the database even when the test failed: its threads would keep the test
+            # run from exiting.
+            assert application.post_shutdown is not None
+            await application.post_shutdown(application)
 
 
 @dataclass

@@ -1,0 +1,194 @@
+"""Fault drills: the bot process killed mid-burst, databases from every earlier version, and
+Bot API faults during pushes. The crash drill runs the real `python -m bot` as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from bench.dataset import build, clerk_user_id, member_code
+from bot.storage.database import Database, bundled_migrations
+from tests.conftest import RunningBot
+from tests.flows import join
+from tests.standin import ApiCall, ChatUser, FakeTelegram, api_error
+
+ROOT = Path(__file__).resolve().parent.parent
+CLERKS = 40
+KILL_AFTER_RECEIPTS = 8
+
+
+@asynccontextmanager
+async def bot_process(
+    api: FakeTelegram, database: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot` (the timetable included) on the stand-in, ready once it has answered."""
+    env = {
+        **os.environ,
+        "BOT_TOKEN": "123456:DRILL",
+        "TELEGRAM_API_URL": api.url,
+        "DATABASE_PATH": str(database),
+        "OWNER_IDS": "1",
+        "POLLING_TIMEOUT": "1",
+        "LIMIT_OUTGOING_RATE": "false",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        probe = api.user(999_999, "Probe", "es")
+        mark = len(api.calls)
+        await probe.send("/help")
+        await api.wait_for(lambda call: call.chat_id == probe.id, start=mark, timeout=60)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+
+
+def _receipt(call: ApiCall) -> bool:
+    return call.method == "sendMessage" and "#" in call.text and "/void" in call.text
+
+
+async def test_a_bot_killed_mid_burst_of_sales_loses_and_doubles_nothing(
+    api: FakeTelegram, tmp_path: Path
+) -> None:
+    database = tmp_path / "drill.db"
+    await asyncio.to_thread(build, database, CLERKS, 0, datetime.now(UTC), clerks=CLERKS)
+    clerks = [api.user(clerk_user_id(n), f"Clerk {n}", "es") for n in range(1, CLERKS + 1)]
+    confirmations: dict[int, ApiCall] = {}
+    async with bot_process(api, database) as process:
+        for number, clerk in enumerate(clerks, start=1):
+            await clerk.send(f"/sale {member_code(number)} 10 1")
+        for clerk in clerks:
+            confirmations[clerk.id] = await clerk.receive_with_button("sale:ok:", timeout=30)
+        for clerk in clerks:  # every clerk taps at once
+            await clerk.press(confirmations[clerk.id], "✅")
+        await _receipts(api, KILL_AFTER_RECEIPTS)
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    told_before_crash = {call.chat_id for call in api.calls if _receipt(call)}
+    assert len(told_before_crash) >= KILL_AFTER_RECEIPTS
+
+    # Back up: Telegram hands out again what the dead process had not confirmed. Clerks who
+    # heard nothing tap again, as they would at the counter; each then hears either a receipt
+    # or that the sale was already recorded.
+    async with bot_process(api, database):
+        for clerk in clerks:
+            if clerk.id not in told_before_crash:
+                await clerk.press(confirmations[clerk.id], "✅")
+        await api.wait_for(lambda _: _settled(api, clerks), timeout=60)
+
+    with sqlite3.connect(database) as connection:
+        sales = connection.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT customer_id) FROM sales"
+        ).fetchone()
+        unledgered = connection.execute(
+            "SELECT COUNT(*) FROM sales s WHERE NOT EXISTS (SELECT 1 FROM points_ledger l"
+            " WHERE l.idempotency_key = 'sale:' || s.id)"
+        ).fetchone()
+        # One point a bottle: each customer bought one. (Referred ones also got their bonus.)
+        earned = connection.execute(
+            "SELECT c.member_code, COALESCE(SUM(l.delta), 0) FROM customers c"
+            " LEFT JOIN points_ledger l ON l.customer_id = c.id AND l.reason = 'purchase'"
+            " GROUP BY c.id"
+        ).fetchall()
+    assert sales == (CLERKS, CLERKS)  # every sale once, none twice
+    assert unledgered == (0,)  # none half-written
+    assert all(points == 1 for _, points in earned)
+
+
+async def _receipts(api: FakeTelegram, count: int) -> None:
+    await api.wait_for(lambda _: sum(_receipt(call) for call in api.calls) >= count, timeout=60)
+
+
+def _settled(api: FakeTelegram, clerks: list[ChatUser]) -> bool:
+    """Every clerk has heard how their sale ended: recorded now, or recorded before."""
+    heard = {
+        call.chat_id for call in api.calls if _receipt(call) or "ya estaba registrada" in call.text
+    }
+    return all(clerk.id in heard for clerk in clerks)
+
+
+def test_a_database_from_every_earlier_version_upgrades_cleanly(tmp_path: Path) -> None:
+    migrations = bundled_migrations()
+    for stop in range(1, len(migrations)):
+        path = tmp_path / f"from-{stop}.db"
+        with sqlite3.connect(path) as connection:
+            connection.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL)"
+            )
+            for version, name, sql in migrations[:stop]:
+                connection.executescript(sql)
+                connection.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01 00:00:00')",
+                    (version, name),
+                )
+            connection.execute(
+                "INSERT INTO customers (channel, channel_user_id, member_code, referral_code, name,"
+                " language, promotions_consent, created_at) VALUES ('telegram', '7', 'OLD00001',"
+                " 'REF00001', 'Old Member', 'es', 1, '2026-01-01 00:00:00')"
+            )
+            connection.execute(
+                "INSERT INTO points_ledger (customer_id, delta, reason, actor, idempotency_key,"
+                " created_at) VALUES (1, 5, 'adjustment', 'owner:telegram:1', 'old-1',"
+                " '2026-01-01 00:00:00')"
+            )
+        assert asyncio.run(_upgrade(path)) == [], stop
+        with sqlite3.connect(path) as connection:
+            row = connection.execute(
+                "SELECT c.name, SUM(l.delta) FROM customers c JOIN points_ledger l"
+                " ON l.customer_id = c.id"
+            ).fetchone()
+            versions = [v for (v,) in connection.execute("SELECT version FROM schema_migrations")]
+        assert row == ("Old Member", 5)
+        assert versions == [version for version, _, _ in migrations]
+
+
+async def _upgrade(path: Path) -> list[int]:
+    database = await Database.open(path)  # applies what is missing
+    try:
+        return await database.migrate()  # ... so a second pass applies nothing
+    finally:
+        await database.close()
+
+
+async def test_chat_not_found_marks_the_customer_unreachable_and_the_run_goes_on(
+    bot: RunningBot,
+) -> None:
+    for user_id in (330, 331, 332):
+        await join(bot, user_id, birthday="24/11")
+
+    def faults(call: ApiCall) -> web.Response | None:
+        if call.chat_id == 330:
+            return api_error(400, "Bad Request: chat not found")
+        if call.chat_id == 331:
+            return api_error(400, "Bad Request: message is too long")
+        return None
+
+    bot.api.override = faults
+    result = await bot.services.jobs.run("birthdays")
+    report = result.delivery
+    assert (report.sent, report.unreachable, report.failed) == (1, 1, 1)
+    again = await bot.services.jobs.run("birthdays")
+    assert (again.queued, again.delivery.sent) == (0, 0)  # nothing is sent twice
+    async with bot.services.database.reading() as tx:
+        rows = await tx.fetch_all(
+            "SELECT c.channel_user_id, o.status FROM outbox o JOIN customers c"
+            " ON c.id = o.customer_id ORDER BY c.channel_user_id"
+        )
+    assert [(row[0], row[1]) for row in rows] == [
+        ("330", "unreachable"),
+        ("331", "failed"),
+        ("332", "sent"),
+    ]
