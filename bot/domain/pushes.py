@@ -186,18 +186,22 @@ class PushDispatcher:
                     report.failed += 1
 
     async def _pace(self, identity: Identity) -> None:
-        """Keep under the overall rate and one message a second to the same chat."""
+        """Keep under the overall rate and one message a second to the same chat.
+
+        Slots follow a timetable (each one interval after the last) rather than the moment the
+        previous push went out, so that sleeps which overrun do not add up and slow the run;
+        after a pause the timetable starts again from now instead of bursting to catch up."""
         now = self._clock.now()
-        wait = 0.0
-        if self._next_slot is not None and self._next_slot > now:
-            wait = (self._next_slot - now).total_seconds()
+        interval = timedelta(seconds=self._interval)
+        slot = self._next_slot if self._next_slot and self._next_slot > now - interval else now
+        wait = (slot - now).total_seconds()
         last = self._last_to_chat.get(identity)
         if last is not None:
             wait = max(wait, PER_CHAT_INTERVAL - (now - last).total_seconds())
         if wait > 0:
             await self._clock.sleep(wait)
         sent_at = self._clock.now()
-        self._next_slot = sent_at + timedelta(seconds=self._interval)
+        self._next_slot = max(slot, sent_at - interval) + interval
         if len(self._last_to_chat) > 1000:  # only the last second matters
             horizon = sent_at - timedelta(seconds=PER_CHAT_INTERVAL)
             self._last_to_chat = {k: v for k, v in self._last_to_chat.items() if v > horizon}
