@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
@@ -11,6 +13,7 @@ from bot.storage.updates import ProcessedUpdates
 from handlers.context import CHANNEL, Context, fallback_language, reply, services
 
 log = logging.getLogger(__name__)
+_STORAGE_TROUBLE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE)
 
 
 async def drop_redelivered(update: Update, context: Context) -> None:
@@ -44,7 +47,17 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 
 async def report_error(update: object, context: Context) -> None:
-    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(context.error, sqlite3.OperationalError) and _STORAGE_TROUBLE.search(
+        str(context.error)
+    ):
+        # Nothing was written (the unit of work rolled back); the operator must act.
+        log.critical(
+            "the database cannot be written (%s): check free disk space and the permissions"
+            " of DATABASE_PATH; the person was told to try again",
+            context.error,
+        )
+    else:
+        log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
             await reply(

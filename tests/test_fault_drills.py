@@ -13,9 +13,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from bench.dataset import build, clerk_user_id, member_code
+from bot.domain.models import Actor, Identity, Language, Role
 from bot.storage.database import Database, bundled_migrations
 from tests.conftest import RunningBot
 from tests.flows import join
@@ -192,3 +194,45 @@ async def test_chat_not_found_marks_the_customer_unreachable_and_the_run_goes_on
         ("331", "failed"),
         ("332", "sent"),
     ]
+
+
+async def test_a_database_that_cannot_be_written_loses_nothing_silently(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read-only disk (a full one fails the same way): the clerk is told to try again,
+    never that the sale was recorded; the operator's log says what to check; the retry, once
+    the disk is back, records the sale once."""
+    _, customer = await join(bot, 340)
+    await bot.services.staff.accept(
+        Identity("telegram", "50"),
+        (await bot.services.staff.invite(Actor(Identity("telegram", "1"), Role.OWNER))).token,
+        "Pepe",
+        Language.ES,
+    )
+    clerk = bot.api.user(50, "Pepe", "es")
+    await clerk.send(f"/sale {customer.member_code} 10 1")
+    confirmation = await clerk.receive_with_button("sale:ok:")
+    await _writable(bot, False)
+    await clerk.press(confirmation, "✅")
+    apology = await clerk.receive_containing("algo ha fallado")
+    assert "registrada" not in apology.text
+    assert any("database cannot be written" in record.message for record in caplog.records)
+    assert await _sales_and_ledger_rows(bot) == (0, 0)  # nothing half-written
+    await _writable(bot, True)
+    await clerk.press(confirmation, "✅")
+    assert "#" in (await clerk.receive_containing("registrada")).text
+    assert await _sales_and_ledger_rows(bot) == (1, 1)
+
+
+async def _writable(bot: RunningBot, writable: bool) -> None:
+    async with bot.services.database.reading() as tx:
+        await tx.execute(f"PRAGMA query_only = {'OFF' if writable else 'ON'}")
+
+
+async def _sales_and_ledger_rows(bot: RunningBot) -> tuple[int, int]:
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one(
+            "SELECT (SELECT COUNT(*) FROM sales), (SELECT COUNT(*) FROM points_ledger)"
+        )
+    assert row is not None
+    return row[0], row[1]
