@@ -207,7 +207,7 @@ async def test_stats_in_the_chat_numbers_first_then_charts(bot: RunningBot) -> N
         "Retención: 50%",
         "tasa de canje: 83%",
         "NPS: <b>+25</b>",
-        "2 promotores, 1 pasivos, 1 detractores",
+        "2 promotores, 1 pasivo, 1 detractor",
         "Respondieron 80%",
         "Satisfacción media: 4,0 de 5",
         "Insatisfechos: 1 · se están alejando: 1 · perdidos: 0",
