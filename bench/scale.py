@@ -79,7 +79,7 @@ async def in_process(database: Path) -> None:
         show("  greetings queued", str(queued))
         queued = await timed("surveys job (deciding)", lambda: services.jobs.decide("surveys"))
         show("  surveys queued", str(queued))
-        await timed("/stats figures (30 days)", lambda: services.insights.report(30))
+        report = await timed("/stats figures (30 days)", lambda: services.insights.report(30))
         await timed("/stats figures (365 days)", lambda: services.insights.report(365))
         trends = await timed("/stats chart data", services.insights.trends)
         words = services.messages.label_map(Language.ES, "chart_words")
@@ -89,7 +89,7 @@ async def in_process(database: Path) -> None:
                 lambda: [
                     charts.weekly_sales(trends.weeks, words),
                     charts.nps_by_month(trends.months, words),
-                    charts.quadrant_map(trends.quadrants, words),
+                    charts.quadrant_map(report.quadrants, words),
                 ]
             ),
         )

@@ -44,7 +44,8 @@ async def stats(update: Update, context: Context, actor: Actor) -> None:
         shop=svc.program.shop.name,
     )
     words = svc.messages.label_map(language, "chart_words")
-    for title_key, picture in await asyncio.to_thread(_draw, await svc.insights.trends(), words):
+    trends = await svc.insights.trends()
+    for title_key, picture in await asyncio.to_thread(_draw, trends, report.quadrants, words):
         if picture is None:
             await reply(update, context, language, "stats/no_chart", title=words[title_key])
         else:
@@ -53,14 +54,16 @@ async def stats(update: Update, context: Context, actor: Actor) -> None:
             )
 
 
-def _draw(trends: Trends, words: dict[str, str]) -> list[tuple[str, bytes | None]]:
+def _draw(
+    trends: Trends, quadrants: dict[str, int], words: dict[str, str]
+) -> list[tuple[str, bytes | None]]:
     # matplotlib costs tens of megabytes and most of a second to import: only /stats needs it.
     from bot import charts
 
     return [
         ("weekly_title", charts.weekly_sales(trends.weeks, words)),
         ("nps_title", charts.nps_by_month(trends.months, words)),
-        ("map_title", charts.quadrant_map(trends.quadrants, words)),
+        ("map_title", charts.quadrant_map(quadrants, words)),
     ]
 
 

@@ -178,7 +178,7 @@ async def test_an_empty_shop_has_no_figures_to_divide(bot: RunningBot) -> None:
     trends = await bot.services.insights.trends()
     assert [week.sales for week in trends.weeks] == [0] * 12
     assert [month.answers for month in trends.months] == [0] * 12
-    assert trends.months[-1].month == T0.strftime("%Y-%m") and trends.quadrants == {}
+    assert trends.months[-1].month == T0.strftime("%Y-%m") and report.quadrants == {}
 
 
 def _assert_nothing_to_divide(report: Report) -> None:

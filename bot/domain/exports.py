@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any, TextIO
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.domain.churn import map_lines
+from bot.domain.membership import TIER_WINDOW
 from bot.domain.models import Actor
 from bot.program import Program
 from bot.storage.database import Database
@@ -29,7 +30,6 @@ from bot.storage.staff import AuditLog
 
 # Telegram takes documents from bots up to 50 MB; keep a margin for the upload's framing.
 LARGEST_UPLOAD = 45 * 1024 * 1024
-TIER_WINDOW = timedelta(days=365)
 
 CUSTOMER_COLUMNS = (
     "member_code",

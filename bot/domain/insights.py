@@ -20,7 +20,7 @@ from bot.domain.parsing import InvalidInput
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.flags import FlagRepository
-from bot.storage.insights import InsightsRepository, PeriodCounts, Standing
+from bot.storage.insights import InsightsRepository, PeriodCounts, ProgramState
 
 DEFAULT_DAYS = 30
 LONGEST_DAYS = 3650
@@ -124,7 +124,7 @@ class Report:
     end: datetime
     current: PeriodFigures
     previous: PeriodFigures
-    standing: Standing
+    standing: ProgramState
     flags: dict[str, int]
     quadrants: dict[str, int]
     lifetime: Lifetime
@@ -147,9 +147,10 @@ class MonthPoint:
 
 @dataclass(frozen=True)
 class Trends:
+    """The charts' series; the quadrant map is drawn from the report's own counts."""
+
     weeks: list[WeekPoint]
     months: list[MonthPoint]
-    quadrants: dict[str, int]
 
 
 class InsightsService:
@@ -208,7 +209,6 @@ class InsightsService:
             insights = InsightsRepository(tx)
             weekly = {row.weeks_ago: row for row in await insights.weekly(end, rules.chart_weeks)}
             monthly = await insights.nps_monthly(months_back, end)
-            quadrants = await FlagRepository(tx).quadrant_counts(end, self._lines)
         weeks = []
         for weeks_ago in range(rules.chart_weeks - 1, -1, -1):
             row = weekly.get(weeks_ago)
@@ -228,7 +228,7 @@ class InsightsService:
                     month.answers,
                 )
             )
-        return Trends(weeks=weeks, months=months, quadrants=quadrants)
+        return Trends(weeks=weeks, months=months)
 
 
 def _month_start(moment: datetime, months_back: int) -> datetime:

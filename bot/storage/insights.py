@@ -46,7 +46,7 @@ class PeriodCounts:
 
 
 @dataclass(frozen=True)
-class Standing:
+class ProgramState:
     """The programme as it stands now."""
 
     customers: int
@@ -174,7 +174,7 @@ class InsightsRepository:
             satisfaction_total=satisfaction["total"],
         )
 
-    async def standing(self, year_start: datetime, end: datetime) -> Standing:
+    async def standing(self, year_start: datetime, end: datetime) -> ProgramState:
         window = {"start": to_sql_time(year_start), "end": to_sql_time(end)}
         people = await self._one(
             "SELECT COUNT(*) AS customers,"
@@ -194,7 +194,7 @@ class InsightsRepository:
             _SALES_IN_WINDOW,
             window,
         )
-        return Standing(
+        return ProgramState(
             customers=people["customers"],
             reachable=people["reachable"],
             consenting=people["consenting"],
