@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,6 +66,34 @@ async def test_a_balance_is_the_sum_of_the_ledger(database: Database) -> None:
             )
     async with database.reading() as tx:
         assert await LedgerRepository(tx).balance(customer_id) == 8
+
+
+async def test_a_ledger_summary_matches_its_rows(database: Database) -> None:
+    """One query gives /balance its figures: the whole balance, the qualifying points since a
+    moment (other reasons and older rows left out), and the newest rows first."""
+    customer_id = await _customer(database)
+    async with database.reading() as tx:
+        empty = await LedgerRepository(tx).summary(customer_id, (LedgerReason.PURCHASE,), AT, 3)
+    assert (empty.balance, empty.qualifying, empty.latest) == (0, 0, [])
+    rows = [
+        ("old", 7, LedgerReason.PURCHASE, AT - timedelta(days=1)),
+        ("bought", 5, LedgerReason.PURCHASE, AT),
+        ("spent", -4, LedgerReason.REWARD, AT),
+        ("friend", 2, LedgerReason.REFERRAL, AT + timedelta(hours=1)),
+        ("later", 1, LedgerReason.PURCHASE, AT + timedelta(hours=2)),
+    ]
+    async with database.transaction() as tx:
+        for key, delta, reason, at in rows:
+            await LedgerRepository(tx).append(
+                customer_id, delta, reason, actor="t", idempotency_key=key, at=at
+            )
+    async with database.reading() as tx:
+        summary = await LedgerRepository(tx).summary(
+            customer_id, (LedgerReason.PURCHASE, LedgerReason.REFERRAL), AT, 3
+        )
+    assert summary.balance == 7 + 5 - 4 + 2 + 1
+    assert summary.qualifying == 5 + 2 + 1
+    assert [entry.idempotency_key for entry in summary.latest] == ["later", "friend", "spent"]
 
 
 async def test_the_same_idempotency_key_changes_nothing(database: Database) -> None:

@@ -62,22 +62,22 @@ async def standing_of(
     tx: Transaction, program: Program, customer_id: int, now: datetime
 ) -> Standing:
     """Balance, tier and reward progress, read inside the caller's transaction."""
-    ledger = LedgerRepository(tx)
-    balance = await ledger.balance(customer_id)
-    qualifying = await ledger.sum_since(customer_id, TIER_QUALIFYING_REASONS, now - TIER_WINDOW)
-    latest = await ledger.latest(customer_id, LATEST_MOVEMENTS)
-    tier = program.tier_for(qualifying)
+    summary = await LedgerRepository(tx).summary(
+        customer_id, TIER_QUALIFYING_REASONS, now - TIER_WINDOW, LATEST_MOVEMENTS
+    )
+    balance = summary.balance
+    tier = program.tier_for(summary.qualifying)
     next_tier = program.next_tier(tier)
     return Standing(
         balance=balance,
         tier=tier,
         next_tier=next_tier,
-        points_to_next_tier=next_tier.threshold - qualifying if next_tier else 0,
+        points_to_next_tier=next_tier.threshold - summary.qualifying if next_tier else 0,
         rewards=[
             RewardOption(reward, reward.cost <= balance, max(reward.cost - balance, 0))
             for reward in program.rewards_by_cost()
         ],
-        latest=latest,
+        latest=summary.latest,
     )
 
 

@@ -164,13 +164,13 @@ class Transaction:
         """One statement over many rows in a single round trip to the database thread."""
         await self._connection.executemany(sql, [_bound(row) for row in rows])
 
+    # A cursor costs three trips to the database thread (execute, fetch, close); these take one.
     async def fetch_one(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Row | None:
-        async with self._connection.execute(sql, _bound(parameters)) as cursor:
-            return await cursor.fetchone()
+        rows = await self._connection.execute_fetchall(sql, _bound(parameters))
+        return next(iter(rows), None)
 
     async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[aiosqlite.Row]:
-        async with self._connection.execute(sql, _bound(parameters)) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._connection.execute_fetchall(sql, _bound(parameters)))
 
     async def stream(self, sql: str, parameters: Parameters = ()) -> AsyncIterator[aiosqlite.Row]:
         """Rows a chunk at a time, for results too large to hold at once (exports)."""

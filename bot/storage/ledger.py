@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
@@ -21,6 +22,13 @@ def _entry(row: aiosqlite.Row) -> LedgerEntry:
         note=row["note"],
         created_at=from_sql_time(row["created_at"]),
     )
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    balance: int
+    qualifying: int
+    latest: list[LedgerEntry]
 
 
 class LedgerRepository:
@@ -53,17 +61,6 @@ class LedgerRepository:
         )
         return int(row["balance"]) if row else 0
 
-    async def sum_since(
-        self, customer_id: int, reasons: tuple[LedgerReason, ...], since: datetime
-    ) -> int:
-        placeholders = ", ".join("?" for _ in reasons)
-        row = await self._tx.fetch_one(
-            "SELECT COALESCE(SUM(delta), 0) AS total FROM points_ledger"
-            f" WHERE customer_id = ? AND created_at >= ? AND reason IN ({placeholders})",
-            (customer_id, to_sql_time(since), *(reason.value for reason in reasons)),
-        )
-        return int(row["total"]) if row else 0
-
     async def count_keys_since(self, customer_id: int, key_prefix: str, since: datetime) -> int:
         row = await self._tx.fetch_one(
             "SELECT COUNT(*) AS n FROM points_ledger WHERE customer_id = ?"
@@ -72,12 +69,36 @@ class LedgerRepository:
         )
         return int(row["n"]) if row else 0
 
-    async def latest(self, customer_id: int, limit: int) -> list[LedgerEntry]:
+    async def summary(
+        self,
+        customer_id: int,
+        qualifying: tuple[LedgerReason, ...],
+        since: datetime,
+        latest: int,
+    ) -> LedgerSummary:
+        """Balance, the points of `qualifying` reasons since `since`, and the `latest` rows,
+        in one query: /balance is the busiest command at the counter."""
+        placeholders = ", ".join("?" for _ in qualifying)
         rows = await self._tx.fetch_all(
-            "SELECT * FROM points_ledger WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
-            (customer_id, limit),
+            "SELECT totals.balance, totals.qualifying, recent.* FROM"
+            " (SELECT COALESCE(SUM(delta), 0) AS balance, COALESCE(SUM(CASE WHEN created_at >= ?"
+            f" AND reason IN ({placeholders}) THEN delta END), 0) AS qualifying"
+            " FROM points_ledger WHERE customer_id = ?) AS totals"
+            " LEFT JOIN (SELECT * FROM points_ledger WHERE customer_id = ?"
+            " ORDER BY id DESC LIMIT ?) AS recent ON 1 ORDER BY recent.id DESC",
+            (
+                to_sql_time(since),
+                *(reason.value for reason in qualifying),
+                customer_id,
+                customer_id,
+                latest,
+            ),
         )
-        return [_entry(row) for row in rows]
+        return LedgerSummary(
+            balance=int(rows[0]["balance"]),
+            qualifying=int(rows[0]["qualifying"]),
+            latest=[_entry(row) for row in rows if row["id"] is not None],
+        )
 
     async def all_for(self, customer_id: int) -> list[LedgerEntry]:
         rows = await self._tx.fetch_all(
