@@ -2,9 +2,9 @@
 the same settings from the environment, but without the timetable, so that scheduled jobs do
 not land in the middle of a measurement (the benchmarks time the jobs themselves)."""
 
-from telegram import Update
+import asyncio
 
-from bot.app import build_application
+from bot.app import build_application, serve_until_stopped
 from bot.config import load_settings
 from bot.program import load_program
 
@@ -12,7 +12,7 @@ from bot.program import load_program
 def main() -> None:
     settings = load_settings()
     application = build_application(settings, load_program(settings.program_file), background=False)
-    application.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.polling_timeout)
+    asyncio.run(serve_until_stopped(application))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram.ext import AIORateLimiter, ApplicationBuilder
@@ -24,11 +27,12 @@ from bot.domain.rewards import RewardsService
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
+from bot.incoming import IncomingUpdates
 from bot.messages import Messages
+from bot.polling import ConfirmingPoller
 from bot.program import Program
 from bot.scheduler import JobResult, Jobs, start_scheduler
 from bot.storage.database import Database
-from bot.storage.updates import ProcessedUpdates
 from handlers import register_handlers
 from handlers.context import CHANNEL, SERVICES_KEY, BotApplication, Services
 from handlers.help_menu import publish_command_menu
@@ -37,8 +41,6 @@ from handlers.staff_admin import publish_team_menus
 
 log = logging.getLogger(__name__)
 
-# Telegram redelivers an unconfirmed update for up to a day; keep ids somewhat longer than that.
-REDELIVERY_WINDOW = timedelta(days=2)
 SCHEDULER_KEY = "scheduler"
 
 
@@ -84,6 +86,7 @@ def build_application(
         .base_file_url(f"{api}/file/bot")
         .post_init(start)
         .post_shutdown(stop)
+        .updater(None)  # bot.polling fetches updates instead: see why there
     )
     if settings.limit_outgoing_rate:
         # No retries here: the push dispatcher honours a 429 itself, on the shop's clock.
@@ -102,8 +105,8 @@ async def open_services(
 ) -> Services:
     database = await Database.open(settings.database_path)
     reader = await Database.open_reader(settings.database_path)
-    async with database.transaction() as tx:
-        await ProcessedUpdates(tx).forget_before(clock.now() - REDELIVERY_WINDOW)
+    incoming = IncomingUpdates(database, clock, CHANNEL, ids_only_grow=True)
+    await incoming.open()
     zone = settings.zone
     churn = ChurnService(database, clock, program)
     surveys = SurveyService(database, clock, program, zone, churn)
@@ -121,6 +124,7 @@ async def open_services(
         messages=messages,
         database=database,
         reader=reader,
+        incoming=incoming,
         registration=RegistrationService(database, clock, program),
         membership=MembershipService(database, clock, program),
         staff=StaffService(database, clock, owners),
@@ -142,6 +146,51 @@ async def open_services(
         insights=InsightsService(reader, clock, program, zone),
         exports=ExportService(database, reader, clock, program, zone),
     )
+
+
+@asynccontextmanager
+async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[None]]:
+    """The bot running, as the polling task: start-up, and on leaving the block an orderly
+    shutdown that finishes the update in hand (Application.run_polling's steps, bot.polling's
+    poller instead of PTB's Updater)."""
+    async with application:
+        assert application.post_init is not None and application.post_shutdown is not None
+        await application.post_init(application)
+        try:
+            services = application.bot_data[SERVICES_KEY]
+            assert isinstance(services, Services)
+            poller = ConfirmingPoller(
+                application.bot,
+                application.process_update,
+                services.incoming,
+                services.clock,
+                services.settings.polling_timeout,
+            )
+            await application.start()
+            stop = asyncio.Event()
+            polling = asyncio.create_task(poller.run(stop), name="polling")
+            try:
+                yield polling
+            finally:
+                stop.set()
+                await polling
+                await application.stop()
+        finally:
+            # Also after a failed start: an open database keeps threads (and the process) alive.
+            await application.post_shutdown(application)
+
+
+async def serve_until_stopped(application: BotApplication) -> None:
+    """`loyalty-bot run`: serve until SIGINT or SIGTERM (or until polling gives up)."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stopped.set)
+    async with serving(application) as polling:
+        signalled = asyncio.ensure_future(stopped.wait())
+        await asyncio.wait({polling, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+    log.info("stopped")
 
 
 async def run_job(settings: Settings, program: Program, name: str) -> JobResult:

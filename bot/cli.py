@@ -7,9 +7,7 @@ import asyncio
 import logging
 import sys
 
-from telegram import Update
-
-from bot.app import build_application, run_job
+from bot.app import build_application, run_job, serve_until_stopped
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.program import load_program
@@ -51,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             settings.require_token()
             print(f"configuration is valid: {program.shop.name}, database {settings.database_path}")
             return 0
-        application = build_application(settings, program)
-        application.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.polling_timeout)
+        asyncio.run(serve_until_stopped(build_application(settings, program)))
     except (ConfigError, StorageError) as error:
         print(f"loyalty-bot: {error}", file=sys.stderr)
         return 2

@@ -5,12 +5,10 @@ No rule and no SQL lives here; see bot/domain and bot/storage.
 
 from __future__ import annotations
 
-from telegram import Update
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -39,7 +37,6 @@ LONG_REPORTS = frozenset({"stats", "export"})
 
 def register_handlers(application: BotApplication) -> None:
     private = filters.ChatType.PRIVATE
-    application.add_handler(TypeHandler(Update, plumbing.drop_redelivered), group=-1)
     commands = {
         "start": start.start,
         "cancel": registration.cancel,

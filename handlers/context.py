@@ -26,6 +26,7 @@ from bot.domain.rewards import RewardsService
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
+from bot.incoming import IncomingUpdates
 from bot.messages import Messages, pick_language
 from bot.program import Program
 from bot.scheduler import Jobs
@@ -49,6 +50,7 @@ class Services:
     messages: Messages
     database: Database
     reader: Database  # read-only, for long reports
+    incoming: IncomingUpdates
     registration: RegistrationService
     membership: MembershipService
     staff: StaffService

@@ -1,4 +1,4 @@
-"""Handlers around the others: drop redelivered updates, answer stray buttons, report errors."""
+"""Handlers around the others: answer stray buttons and unknown commands, report errors."""
 
 from __future__ import annotations
 
@@ -7,23 +7,12 @@ import re
 import sqlite3
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop
 
-from bot.storage.updates import ProcessedUpdates
-from handlers.context import CHANNEL, Context, fallback_language, reply, services
+from bot.storage.updates import AlreadyHandled
+from handlers.context import Context, fallback_language, reply, services
 
 log = logging.getLogger(__name__)
 _STORAGE_TROUBLE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE)
-
-
-async def drop_redelivered(update: Update, context: Context) -> None:
-    """Telegram redelivers updates after a crash or restart: handle each one once."""
-    svc = services(context)
-    async with svc.database.transaction() as tx:
-        first_time = await ProcessedUpdates(tx).claim(CHANNEL, update.update_id, svc.clock.now())
-    if not first_time:
-        log.info("dropping update %s: already handled", update.update_id)
-        raise ApplicationHandlerStop
 
 
 async def stale_button(update: Update, context: Context) -> None:
@@ -47,6 +36,10 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 
 async def report_error(update: object, context: Context) -> None:
+    if isinstance(context.error, AlreadyHandled):
+        # A second delivery raced the first and lost: the first one has already answered.
+        log.info("dropped a second delivery of %s", context.error)
+        return
     if isinstance(context.error, sqlite3.OperationalError) and _STORAGE_TROUBLE.search(
         str(context.error)
     ):

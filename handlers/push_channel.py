@@ -3,17 +3,14 @@ dispatcher understands (wait, unreachable, retry, give up)."""
 
 from __future__ import annotations
 
-import warnings
-from datetime import timedelta
-
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.domain.models import Identity, Language
 from bot.domain.pushes import Delivered, Failed, Outcome, PushMessage, RetryLater, Unreachable
 from bot.messages import Messages
+from bot.polling import retry_after_seconds
 
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
 
@@ -46,10 +43,7 @@ class TelegramPushChannel:
                 int(identity.user_id), text, parse_mode=ParseMode.HTML, reply_markup=markup
             )
         except RetryAfter as error:
-            with warnings.catch_warnings():  # PTB 22 warns that this becomes a timedelta: both fit
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                wait = error.retry_after
-            return RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+            return RetryLater(retry_after_seconds(error))
         except Forbidden as error:
             return Unreachable(str(error))
         except BadRequest as error:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_application
+from bot.app import build_application, serving
 from bot.config import Settings
 from bot.program import Program, load_program
 from bot.storage.database import Database
@@ -81,24 +81,9 @@ def settings_for(api: FakeTelegram, database_path: Path, **overrides: object) ->
 
 @asynccontextmanager
 async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
-    """The start-up and shutdown steps of Application.run_polling, without its signal handling."""
-    async with application:
-        assert application.post_init is not None
-        await application.post_init(application)
-        try:
-            assert application.updater is not None
-            await application.updater.start_polling(poll_interval=0, timeout=1)
-            await application.start()
-            try:
-                yield application
-            finally:
-                await application.updater.stop()
-                await application.stop()
-        finally:
-            # Closes the database even when the test failed: its threads would keep the test
-            # run from exiting.
-            assert application.post_shutdown is not None
-            await application.post_shutdown(application)
+    """The bot as `loyalty-bot run` serves it, without the signal handling."""
+    async with serving(application):
+        yield application
 
 
 @dataclass

@@ -8,12 +8,13 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -26,6 +27,28 @@ STREAM_CHUNK = 2000
 
 class StorageError(Exception):
     """The database cannot be opened or written; the message says what to check."""
+
+
+class Enlisted(Protocol):
+    """Work that must commit together with the next transaction of the current task."""
+
+    async def join(self, tx: Transaction) -> None: ...
+
+    def committed(self) -> None: ...
+
+
+_enlisted: ContextVar[Enlisted | None] = ContextVar("enlisted", default=None)
+
+
+@contextmanager
+def enlisting(work: Enlisted) -> Iterator[None]:
+    """Every transaction opened inside this block (in this task, or tasks it starts) first
+    runs `work.join`; `work` decides itself whether it still has anything to write."""
+    token = _enlisted.set(work)
+    try:
+        yield
+    finally:
+        _enlisted.reset(token)
 
 
 def to_sql_time(moment: datetime) -> str:
@@ -121,15 +144,28 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all or nothing."""
+        work = _enlisted.get()
         async with self._lock:
             await self._connection.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._connection)
+                tx = Transaction(self._connection)
+                if work is not None:
+                    await work.join(tx)
+                yield tx
             except BaseException:
                 await self._connection.execute("ROLLBACK")
                 raise
             else:
                 await self._connection.execute("COMMIT")
+                if work is not None:
+                    work.committed()
+
+    @asynccontextmanager
+    async def single_write(self) -> AsyncIterator[Transaction]:
+        """For a unit of work that is exactly one statement: SQLite makes a lone statement
+        atomic by itself, which saves the trips for BEGIN and COMMIT."""
+        async with self._lock:
+            yield Transaction(self._connection)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:

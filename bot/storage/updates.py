@@ -7,6 +7,10 @@ from datetime import datetime
 from bot.storage.database import Transaction, to_sql_time
 
 
+class AlreadyHandled(Exception):
+    """The update was handled (and recorded) while this delivery of it was under way."""
+
+
 class ProcessedUpdates:
     """Remembers which incoming updates were handled, so a redelivered one is dropped."""
 
@@ -21,8 +25,43 @@ class ProcessedUpdates:
         )
         return cursor.rowcount == 1
 
+    async def handled(self, channel: str, update_id: int) -> bool:
+        row = await self._tx.fetch_one(
+            "SELECT 1 FROM processed_updates WHERE channel = ? AND update_id = ?",
+            (channel, update_id),
+        )
+        return row is not None
+
+    async def highest(self, channel: str) -> int:
+        row = await self._tx.fetch_one(
+            "SELECT COALESCE(MAX(update_id), 0) AS highest FROM processed_updates"
+            " WHERE channel = ?",
+            (channel,),
+        )
+        return int(row["highest"]) if row else 0
+
     async def forget_before(self, moment: datetime) -> None:
         """Telegram keeps an unconfirmed update for 24 hours; older ids need no remembering."""
         await self._tx.execute(
             "DELETE FROM processed_updates WHERE received_at < ?", (to_sql_time(moment),)
         )
+
+
+class UpdateClaim:
+    """Marks one update as handled in the same commit as the first change it causes, so a
+    crash either keeps both or loses both (and the update, delivered again, is handled again)."""
+
+    def __init__(self, channel: str, update_id: int, at: datetime) -> None:
+        self.channel = channel
+        self.update_id = update_id
+        self._at = at
+        self.recorded = False
+
+    async def join(self, tx: Transaction) -> None:
+        if self.recorded:
+            return
+        if not await ProcessedUpdates(tx).claim(self.channel, self.update_id, self._at):
+            raise AlreadyHandled(f"{self.channel} update {self.update_id}")
+
+    def committed(self) -> None:
+        self.recorded = True

@@ -1,0 +1,85 @@
+"""Each update a channel delivers takes effect once, however many times it is delivered.
+
+A channel hands an update out again when it was not confirmed: after a crash, or when a
+confirmation was lost. Handling one is wrapped in `handling`: the first transaction it opens also
+records the update as handled, in the same commit, and an update that changed nothing is recorded
+when its handling ends. A delivery of an update already recorded is dropped by `is_new`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.storage.database import Database, enlisting
+from bot.storage.updates import AlreadyHandled, ProcessedUpdates, UpdateClaim
+
+log = logging.getLogger(__name__)
+
+# Telegram redelivers an unconfirmed update for up to a day; keep ids somewhat longer than that.
+REDELIVERY_WINDOW = timedelta(days=2)
+PRUNE_EVERY = timedelta(days=1)
+
+
+class IncomingUpdates:
+    def __init__(
+        self, database: Database, clock: Clock, channel: str, *, ids_only_grow: bool
+    ) -> None:
+        """`ids_only_grow`: the channel numbers updates in increasing order (Telegram does), so
+        an id above every recorded one is new without asking the database."""
+        self._db = database
+        self._clock = clock
+        self._channel = channel
+        self._ids_only_grow = ids_only_grow
+        self._highest = 0
+        self._pruned_at = clock.now()
+
+    async def open(self) -> None:
+        """Forget ids past the redelivery window; learn the highest id still recorded."""
+        await self._prune()
+        async with self._db.reading() as tx:
+            self._highest = await ProcessedUpdates(tx).highest(self._channel)
+
+    async def is_new(self, update_id: int) -> bool:
+        if self._ids_only_grow and update_id > self._highest:
+            return True
+        async with self._db.reading() as tx:
+            return not await ProcessedUpdates(tx).handled(self._channel, update_id)
+
+    @asynccontextmanager
+    async def handling(self, update_id: int) -> AsyncIterator[None]:
+        claim = UpdateClaim(self._channel, update_id, self._clock.now())
+        try:
+            with enlisting(claim):
+                yield
+        finally:
+            # Also after an error: the person was told, and a redelivery would only fail again.
+            await self._record(claim)
+            self._highest = max(self._highest, update_id)
+        if self._clock.now() - self._pruned_at >= PRUNE_EVERY:
+            await self._prune()
+
+    async def _record(self, claim: UpdateClaim) -> None:
+        if claim.recorded:
+            return
+        try:
+            async with self._db.single_write() as tx:
+                await claim.join(tx)
+        except AlreadyHandled:
+            return
+        except sqlite3.Error as error:
+            # The handler has already answered; the worst case is handling it again after a
+            # crash. Not confirming it would hand the same failing update back forever.
+            log.critical("could not record update %s as handled: %s", claim.update_id, error)
+            return
+        claim.committed()
+
+    async def _prune(self) -> None:
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            await ProcessedUpdates(tx).forget_before(now - REDELIVERY_WINDOW)
+        self._pruned_at = now

@@ -1,0 +1,120 @@
+"""Long polling that confirms an update to Telegram only after it has been handled.
+
+python-telegram-bot's Updater confirms a batch (by asking for the next offset) as soon as the
+batch is queued in memory, so the updates still queued when the process dies are lost: Telegram
+has forgotten them. Here the offset moves past an update only once it has been handled and
+recorded (bot/incoming.py), so a crash leaves the unhandled ones with Telegram, which hands them
+out again on restart, and the records make a second delivery of a handled one a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from telegram import Bot, Update
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.clock import Clock
+from bot.incoming import IncomingUpdates
+
+log = logging.getLogger(__name__)
+
+FIRST_BACKOFF = 1.0
+LONGEST_BACKOFF = 30.0
+
+
+class ConfirmingPoller:
+    def __init__(
+        self,
+        bot: Bot,
+        process: Callable[[Update], Awaitable[None]],
+        incoming: IncomingUpdates,
+        clock: Clock,
+        timeout: int,
+    ) -> None:
+        self._bot = bot
+        self._process = process
+        self._incoming = incoming
+        self._clock = clock
+        self._timeout = timeout
+        self._offset: int | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch, handle in order, confirm; until `stop` is set. An update being handled when
+        `stop` is set is finished; the rest of its batch is left for the next start."""
+        backoff = FIRST_BACKOFF
+        while not stop.is_set():
+            try:
+                updates = await self._fetch_unless_stopped(stop)
+            except RetryAfter as error:
+                await self._pause(stop, retry_after_seconds(error))
+                continue
+            except InvalidToken:
+                raise
+            except TelegramError as error:
+                # Conflict: another copy of the bot is polling with this token.
+                level = logging.ERROR if isinstance(error, Conflict) else logging.WARNING
+                log.log(level, "getUpdates failed (%s); trying again in %.0f s", error, backoff)
+                await self._pause(stop, backoff)
+                backoff = min(backoff * 2, LONGEST_BACKOFF)
+                continue
+            backoff = FIRST_BACKOFF
+            for update in updates or ():
+                if stop.is_set():
+                    break
+                await self._handle(update)
+                self._offset = max(self._offset or 0, update.update_id + 1)
+        await self._confirm_handled()
+
+    async def _fetch_unless_stopped(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
+        fetch = asyncio.ensure_future(
+            self._bot.get_updates(
+                offset=self._offset, timeout=self._timeout, allowed_updates=Update.ALL_TYPES
+            )
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not fetch.done():
+            # Nothing fetched counts as confirmed: the offset has not moved.
+            fetch.cancel()
+            return None
+        return fetch.result()
+
+    async def _handle(self, update: Update) -> None:
+        if not await self._incoming.is_new(update.update_id):
+            log.info("dropping update %s: already handled", update.update_id)
+            return
+        try:
+            async with self._incoming.handling(update.update_id):
+                await self._process(update)
+        except Exception:  # process_update reports handler errors itself; this is a last resort
+            log.exception("update %s could not be handled", update.update_id)
+
+    async def _confirm_handled(self) -> None:
+        """Tell Telegram, before exiting, which updates were handled (as the Updater does)."""
+        if self._offset is None:
+            return
+        try:
+            await self._bot.get_updates(offset=self._offset, timeout=0, limit=1)
+        except TelegramError as error:
+            log.warning("could not confirm the last updates (%s): they will come again", error)
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        sleeping = asyncio.ensure_future(self._clock.sleep(seconds))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        sleeping.cancel()
+        stopping.cancel()
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that this becomes a timedelta: both fit
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = error.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
