@@ -113,7 +113,7 @@ async def loyalty(
             api,
             clerks,
             lambda clerk: clerk.press(confirmations[clerk.id], "✅"),
-            lambda call: call.method == "sendMessage" and "#" in call.text,
+            lambda call: call.method == "editMessageText" and "#" in call.text,
         )
         show(
             "sale confirmed (receipt to staff)", f"{recorded:.0f} updates/s, {describe_ms(latency)}"

@@ -39,6 +39,9 @@ class Messages:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates ship with the code; checking their files on every message cost a
+            # noticeable share of a /balance under load.
+            auto_reload=False,
         )
         self._env.filters["day"] = self._local_day
         self._env.filters["money"] = self._money

@@ -116,6 +116,27 @@ async def reply(
     )
 
 
+async def replace_prompt(
+    update: Update,
+    context: Context,
+    language: Language,
+    template: str,
+    **template_context: Any,
+) -> None:
+    """Turn the message whose button was tapped into the outcome, its buttons gone; a new
+    message instead when Telegram will not edit that one."""
+    query = update.callback_query
+    assert query is not None
+    text = services(context).messages.render(language, template, **template_context)
+    try:
+        await query.edit_message_text(
+            text, parse_mode=ParseMode.HTML, reply_markup=None, disable_web_page_preview=True
+        )
+    except BadRequest as error:
+        log.info("could not edit the prompt (%s); sending the outcome instead", error)
+        await reply(update, context, language, template, **template_context)
+
+
 def no_keyboard() -> ReplyKeyboardRemove:
     return ReplyKeyboardRemove()
 

@@ -12,6 +12,7 @@ from handlers.context import (
     identity_of,
     notify,
     refuse,
+    replace_prompt,
     reply,
     sender_language,
     services,
@@ -123,25 +124,23 @@ async def sale(update: Update, context: Context, actor: Actor) -> None:
 
 @for_staff
 async def on_sale_button(update: Update, context: Context, actor: Actor) -> None:
+    """The prompt itself becomes the outcome: one line per sale in a busy chat, and its buttons
+    stay until then, so a tap that failed (a full disk) can simply be repeated."""
     query = update.callback_query
     assert query is not None
     assert query.data is not None
     _, action, pending_id = query.data.split(":")
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
     sales = services(context).sales
+    language = sender_language(update, context)
     if action == "no":
         cancelled = await sales.cancel(actor, int(pending_id))
-        await reply(
-            update,
-            context,
-            sender_language(update, context),
-            "counter/sale_cancelled" if cancelled else "problems/sale_expired",
-        )
+        template = "counter/sale_cancelled" if cancelled else "problems/sale_expired"
+        await replace_prompt(update, context, language, template)
         return
     outcome = await sales.confirm(actor, int(pending_id))
     if isinstance(outcome, Refused):
-        await refuse(update, context, outcome)
+        await replace_prompt(update, context, language, f"problems/{outcome.problem}")
         return
     await _announce_sale(update, context, outcome)
 
@@ -149,9 +148,10 @@ async def on_sale_button(update: Update, context: Context, actor: Actor) -> None
 async def _announce_sale(update: Update, context: Context, recorded: SaleRecorded) -> None:
     language = sender_language(update, context)
     if not recorded.first_time:
+        # A second tap, or a redelivery: the first one's receipt stays as it is.
         await reply(update, context, language, "counter/sale_already_recorded", sale=recorded.sale)
         return
-    await reply(
+    await replace_prompt(
         update,
         context,
         language,

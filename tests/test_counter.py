@@ -68,6 +68,9 @@ async def test_owner_invites_staff_who_records_a_sale_by_scanning_the_card(bot: 
     await clerk.press(confirmation, "Confirmar")
     receipt = await clerk.receive_containing("registrada")
     assert "Cliente100 suma 3 puntos y tiene 3 puntos" in receipt.text
+    # The prompt itself became the receipt, its buttons gone.
+    assert (receipt.method, receipt.message_id) == ("editMessageText", confirmation.message_id)
+    assert not receipt.inline_buttons()
 
     earned = await customer_user.receive_containing("Gracias por tu compra")
     assert "Has sumado <b>3 puntos</b>" in earned.text

@@ -70,7 +70,8 @@ async def bot_process(
 
 
 def _receipt(call: ApiCall) -> bool:
-    return call.method == "sendMessage" and "#" in call.text and "/void" in call.text
+    """The confirmation prompt, turned into the sale's receipt."""
+    return call.method == "editMessageText" and "#" in call.text and "/void" in call.text
 
 
 def _push(call: ApiCall) -> bool:
