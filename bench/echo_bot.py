@@ -1,6 +1,9 @@
 """The floor: a bare python-telegram-bot echo bot. No handler can answer faster than one that
 only echoes, so the benchmarks report the loyalty bot as a ratio to this, measured in the same
-run against the same stand-in."""
+run against the same stand-in.
+
+ECHO_CLIENT=aiohttp gives it the loyalty bot's HTTP client instead of PTB's default (httpx):
+the floor that shows what the handlers cost, with the cheaper client taken out of the ratio."""
 
 import os
 
@@ -12,6 +15,9 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+
+from bot.aiohttp_request import AiohttpRequest
+from bot.app import REQUEST_POOL_SIZE
 
 
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -28,13 +34,16 @@ async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def main() -> None:
     api = os.environ["TELEGRAM_API_URL"]
-    application = (
+    builder = (
         ApplicationBuilder()
         .token(os.environ["BOT_TOKEN"])
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .build()
     )
+    if os.environ.get("ECHO_CLIENT") == "aiohttp":
+        builder = builder.request(AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE))
+        builder = builder.get_updates_request(AiohttpRequest())
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT, echo))
     application.add_handler(CallbackQueryHandler(tapped))
     application.run_polling(allowed_updates=Update.ALL_TYPES, timeout=1)

@@ -5,7 +5,8 @@ fast as the stand-in can, against the real bot process and, in the same run, a b
     .venv/bin/python -m bench.throughput [--customers N] [--sales N]
 
 Targets: /balance at least 70% of the echo floor's throughput, sales at least 50%, and /balance
-p99 under 50 ms at half the floor's rate.
+p99 under 50 ms at half the floor's rate. The floor is PTB as installed (its httpx client); a
+second echo bot on the loyalty bot's own client (aiohttp) shows what the handlers alone cost.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import Latencies, bot_process, describe_ms, show, standin
@@ -22,6 +24,7 @@ from bench.dataset import build, clerk_user_id, customer_user_id, fixed_now, mem
 from tests.standin import ApiCall, ChatUser, FakeTelegram
 
 REPLY_TIMEOUT = 120.0
+TAPPERS = 500
 
 
 async def burst(
@@ -55,36 +58,57 @@ def message_to_sender(call: ApiCall) -> bool:
     return call.method == "sendMessage"
 
 
-async def echo_floor(api: FakeTelegram, count: int) -> tuple[float, float]:
-    """(messages a second, button taps a second) of the bare echo bot."""
-    async with bot_process(api, "bench.echo_bot"):
+@dataclass(frozen=True)
+class Floor:
+    messages: float
+    taps: float
+
+    @property
+    def sales(self) -> float:
+        """A sale is a typed message and a tap: the floor's rate for the pair."""
+        return 2 / (1 / self.messages + 1 / self.taps)
+
+
+async def echo_floor(api: FakeTelegram, count: int, client: str) -> Floor:
+    """The bare echo bot's rates for messages and button taps, each the best of two bursts."""
+    async with bot_process(api, "bench.echo_bot", ECHO_CLIENT=client):
         people = [api.user(500_000 + n, "Echo", "es") for n in range(count)]
-        rate, latency = await burst(
-            api, people, lambda user: user.send("/balance"), message_to_sender
+        rate, latency = await best_of(
+            lambda: burst(api, people, lambda user: user.send("/balance"), message_to_sender)
         )
-        show("echo floor: messages", f"{rate:.0f} updates/s, {describe_ms(latency)}")
-        asked = [(await api.wait_for(_to(user.id)))[1] for user in people[:200]]
-        taps, latency = await burst(
-            api,
-            people[:200],
-            lambda user: user.press_data(asked[people.index(user)], "tap"),
-            message_to_sender,
+        show(f"echo floor ({client}): messages", f"{rate:.0f} updates/s, {describe_ms(latency)}")
+        tappers = people[:TAPPERS]
+        asked = {user.id: (await api.wait_for(_to(user.id)))[1] for user in tappers}
+        taps, latency = await best_of(
+            lambda: burst(
+                api, tappers, lambda user: user.press_data(asked[user.id], "tap"), message_to_sender
+            )
         )
-        show("echo floor: button taps", f"{taps:.0f} updates/s, {describe_ms(latency)}")
-        return rate, taps
+        show(f"echo floor ({client}): button taps", f"{taps:.0f} updates/s, {describe_ms(latency)}")
+        return Floor(rate, taps)
+
+
+async def best_of(
+    run: Callable[[], Awaitable[tuple[float, list[float]]]], runs: int = 2
+) -> tuple[float, list[float]]:
+    """The fastest of a few runs: on a shared machine the slower ones measure the neighbours."""
+    results = [await run() for _ in range(runs)]
+    return max(results, key=lambda result: result[0])
 
 
 async def loyalty(
-    api: FakeTelegram, database: Path, customers: int, sales: int, floor: float, floor_taps: float
+    api: FakeTelegram, database: Path, customers: int, sales: int, floors: dict[str, Floor]
 ) -> None:
+    floor, same_client = floors["httpx"], floors["aiohttp"]
     async with bot_process(api, "bench.bot_process", database):
         people = [api.user(customer_user_id(n), "Cliente", "es") for n in range(1, customers + 1)]
-        rate, latency = await burst(
-            api, people, lambda user: user.send("/balance"), message_to_sender
+        rate, latency = await best_of(
+            lambda: burst(api, people, lambda user: user.send("/balance"), message_to_sender)
         )
         show("/balance burst", f"{rate:.0f} updates/s, {describe_ms(latency)}")
-        show("  ratio to the echo floor", f"{rate / floor:.0%} (target at least 70%)")
-        paced_rate = floor / 2
+        show("  ratio to the echo floor", f"{rate / floor.messages:.0%} (target at least 70%)")
+        show("  ratio to the echo floor on aiohttp", f"{rate / same_client.messages:.0%}")
+        paced_rate = floor.messages / 2
         _, latency = await burst(
             api,
             people[: min(customers, int(paced_rate * 5))],
@@ -116,13 +140,15 @@ async def loyalty(
             lambda call: call.method == "editMessageText" and "#" in call.text,
         )
         show(
-            "sale confirmed (receipt to staff)", f"{recorded:.0f} updates/s, {describe_ms(latency)}"
+            "sale confirmed (prompt edited into the receipt)",
+            f"{recorded:.0f} updates/s, {describe_ms(latency)}",
         )
-        combined = 2 / (1 / typed + 1 / recorded)
+        both = 2 / (1 / typed + 1 / recorded)
         show(
             "  sales, both steps, ratio to the floor",
-            f"{combined / ((floor + floor_taps) / 2):.0%} (target at least 50%)",
+            f"{both / floor.sales:.0%} (target at least 50%)",
         )
+        show("  sales, ratio to the echo floor on aiohttp", f"{both / same_client.sales:.0%}")
 
 
 async def main() -> None:
@@ -144,8 +170,11 @@ async def main() -> None:
             f"throughput: {arguments.customers:,} customers, {arguments.sales:,} sales", flush=True
         )
         async with standin() as api:
-            floor, floor_taps = await echo_floor(api, arguments.customers)
-            await loyalty(api, database, arguments.customers, arguments.sales, floor, floor_taps)
+            floors = {
+                client: await echo_floor(api, arguments.customers, client)
+                for client in ("httpx", "aiohttp")
+            }
+            await loyalty(api, database, arguments.customers, arguments.sales, floors)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 
 from telegram.ext import AIORateLimiter, ApplicationBuilder
 
+from bot.aiohttp_request import AiohttpRequest
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
@@ -42,6 +43,7 @@ from handlers.staff_admin import publish_team_menus
 log = logging.getLogger(__name__)
 
 SCHEDULER_KEY = "scheduler"
+REQUEST_POOL_SIZE = 256  # python-telegram-bot's default for everything but getUpdates
 
 
 def build_application(
@@ -87,6 +89,8 @@ def build_application(
         .post_init(start)
         .post_shutdown(stop)
         .updater(None)  # bot.polling fetches updates instead: see why there
+        .request(AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE))
+        .get_updates_request(AiohttpRequest())
     )
     if settings.limit_outgoing_rate:
         # No retries here: the push dispatcher honours a 429 itself, on the shop's clock.

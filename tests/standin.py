@@ -86,6 +86,9 @@ class FakeTelegram:
         self.override: Callable[[ApiCall], web.Response | None] | None = None
         # Benchmarks time replies as they arrive, without scanning `calls`.
         self.on_record: Callable[[ApiCall], None] | None = None
+        # Calls for which this returns True get no answer until the stand-in stops (timeouts).
+        self.hold: Callable[[ApiCall], bool] | None = None
+        self._released = asyncio.Event()
 
     async def start(self) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -100,6 +103,7 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         # Release long polls still open on the server side, or cleanup waits out their timeout.
+        self._released.set()
         async with self._changed:
             self._closing = True
             self._changed.notify_all()
@@ -150,6 +154,17 @@ class FakeTelegram:
         assert found is not None
         return found
 
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until `condition` holds; it is checked again each time the bot calls."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(condition), timeout)
+
+    async def handled(self, update: dict[str, Any], timeout: float = 10.0) -> None:
+        """Wait until the bot has confirmed `update`, which it does only once it has handled
+        it: the way to know that one person's update took effect before another's is sent
+        (the bot handles different people's updates side by side)."""
+        await self.wait_until(lambda: self.confirmed_below > update["update_id"], timeout)
+
     def calls_to(self, method: str) -> list[ApiCall]:
         return [call for call in self.calls if call.method == method]
 
@@ -173,6 +188,8 @@ class FakeTelegram:
             form = await request.post()
             params = {key: str(value) for key, value in form.items()}
         call = ApiCall(method, params, files)
+        if self.hold is not None and self.hold(call):
+            await self._released.wait()
         if self.override is not None:
             answer = self.override(call)
             if answer is not None:
@@ -197,7 +214,9 @@ class FakeTelegram:
         timeout = float(params.get("timeout", "0") or 0)
         async with self._changed:
             # Telegram forgets updates below the offset: the bot has confirmed them.
-            self.confirmed_below = max(self.confirmed_below, offset)
+            if offset > self.confirmed_below:
+                self.confirmed_below = offset
+                self._changed.notify_all()
             self._pending = [u for u in self._pending if u["update_id"] >= offset]
             if not (self._pending or self._replays) and timeout > 0:
                 try:
