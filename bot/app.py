@@ -72,10 +72,12 @@ def build_application(
         log.info("bot @%s ready for %s", application.bot.username, program.shop.name)
 
     async def stop(application: BotApplication) -> None:
+        services = application.bot_data.get(SERVICES_KEY)
+        if isinstance(services, Services):
+            await services.jobs.wind_down()
         scheduler = application.bot_data.pop(SCHEDULER_KEY, None)
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
-        services = application.bot_data.get(SERVICES_KEY)
+            scheduler.shutdown(wait=False)  # this cancels the jobs still running
         if isinstance(services, Services):
             await services.reader.close()
             await services.database.close()

@@ -45,8 +45,8 @@ class ConfirmingPoller:
         self._offset: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fetch, handle in order, confirm; until `stop` is set. An update being handled when
-        `stop` is set is finished; the rest of its batch is left for the next start."""
+        """Fetch, handle, confirm; until `stop` is set. Updates being handled when `stop` is
+        set are finished; the rest of their batch is left for the next start."""
         backoff = FIRST_BACKOFF
         while not stop.is_set():
             try:
@@ -64,12 +64,29 @@ class ConfirmingPoller:
                 backoff = min(backoff * 2, LONGEST_BACKOFF)
                 continue
             backoff = FIRST_BACKOFF
-            for update in updates or ():
-                if stop.is_set():
-                    break
-                await self._handle(update)
-                self._offset = max(self._offset or 0, update.update_id + 1)
+            if updates:
+                await self._handle_batch(updates, stop)
         await self._confirm_handled()
+
+    async def _handle_batch(self, updates: tuple[Update, ...], stop: asyncio.Event) -> None:
+        """Each person's updates in the order they were sent; different people's side by side,
+        so one person's wait on the database or on Telegram does not hold up the others."""
+        by_person: dict[int, list[Update]] = {}
+        for update in updates:
+            by_person.setdefault(_person(update), []).append(update)
+        unhandled = {update.update_id for update in updates}
+
+        async def in_order(own: list[Update]) -> None:
+            for update in own:
+                if stop.is_set():
+                    return
+                await self._handle(update)
+                unhandled.discard(update.update_id)
+
+        await asyncio.gather(*(in_order(own) for own in by_person.values()))
+        # The offset confirms every id below it: never past one still unhandled.
+        following = min(unhandled) if unhandled else updates[-1].update_id + 1
+        self._offset = max(self._offset or 0, following)
 
     async def _fetch_unless_stopped(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
         fetch = asyncio.ensure_future(
@@ -111,6 +128,15 @@ class ConfirmingPoller:
         await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
         sleeping.cancel()
         stopping.cancel()
+
+
+def _person(update: Update) -> int:
+    """Whose update this is: their updates must be handled in order."""
+    if update.effective_user is not None:
+        return update.effective_user.id
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return -update.update_id  # no person (a poll, say): alone in its own line
 
 
 def retry_after_seconds(error: RetryAfter) -> float:

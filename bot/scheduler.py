@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 JOB_NAMES = ("birthdays", "surveys", "churn")
 DISPATCH_EVERY_SECONDS = 30
+WIND_DOWN_SECONDS = 10  # one push, with its retries on a timeout, fits well within this
 SURVEY_MINUTE = 5  # surveys are considered every hour at hh:05
 
 
@@ -82,6 +83,16 @@ class Jobs:
     async def deliver(self) -> DeliveryReport:
         async with self._deliver_lock:
             return await self._dispatcher.deliver_due()
+
+    async def wind_down(self) -> None:
+        """Let a delivery under way record the push in hand, so that an orderly stop leaves
+        none `sending` (which the next start would have to call uncertain)."""
+        self._dispatcher.stop_after_current()
+        try:
+            async with asyncio.timeout(WIND_DOWN_SECONDS), self._deliver_lock:
+                pass  # the delivery under way, if any, has returned
+        except TimeoutError:
+            log.warning("a push was still being sent at shutdown; it will count as uncertain")
 
     async def catch_up_interrupted(self) -> int:
         """Pushes a crash caught mid-send become `uncertain`: never sent twice."""

@@ -7,7 +7,6 @@ sure every template is actually rendered, in both languages, by the real handler
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -132,9 +131,7 @@ async def test_every_template_is_rendered_by_the_handlers(
         await newcomer.send(f"/start ref_{code}")
         await newcomer.send("/cancel")
         await friend.send("/start ref_WRONGCODE")  # a member with someone's link
-        await friend.send("/help")
-        # Updates are handled in order: once the last reply is out, every earlier one was handled.
-        await api.wait_for(_help_for_members_to(2))
+        await api.handled(await friend.send("/help"))  # and every update before it
         await _counter_tour(api, clock, language)
         services = application.bot_data[SERVICES_KEY]
         assert isinstance(services, Services)
@@ -143,12 +140,6 @@ async def test_every_template_is_rendered_by_the_handlers(
 
     rendered = {name for lang, name in messages.seen if lang == language}
     assert _all_templates(language) - rendered == set()
-
-
-def _help_for_members_to(chat_id: int) -> Callable[[ApiCall], bool]:
-    return lambda call: (
-        call.chat_id == chat_id and call.method == "sendMessage" and "/forget" in call.text
-    )
 
 
 def _button(call: ApiCall, prefix: str) -> str:
@@ -264,6 +255,7 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
         await owner.send(command)
     for command in ("/coupon", "/coupon NOSUCH 10", f"/coupon {carla_code} 15 5"):
         await owner.send(command)
+    await carla.receive_containing("15")  # told of the coupon, she looks at her rewards
     await carla.send("/rewards")
     catalogue = await carla.receive_with_button("coupon:")
     await carla.press_data(catalogue, _button(catalogue, "coupon:"))
@@ -274,7 +266,8 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
         await clerk.send(f"/redeem {code}")
         reviews.append(await clerk.receive_with_button("redeem:"))
     for review in reviews:
-        await clerk.press_data(review, _button(review, "redeem:"))  # the second: coupon used
+        pressed = await clerk.press_data(review, _button(review, "redeem:"))  # 2nd: coupon used
+    await api.handled(pressed)
     await carla.press_data(catalogue, _button(catalogue, "coupon:"))  # used, from the old list
     await carla.press_data(catalogue, "coupon:99999")
     await owner.send(f"/coupon {carla_code} 10 1")

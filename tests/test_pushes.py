@@ -109,6 +109,30 @@ async def test_a_push_caught_mid_send_by_a_crash_is_never_resent(bot: RunningBot
     assert pushes_to(bot.api, 306) == []
 
 
+async def test_an_orderly_stop_finishes_the_push_in_hand_and_sends_no_more(
+    bot: RunningBot,
+) -> None:
+    for user_id in range(307, 312):
+        await join(bot, user_id, birthday="24/11")
+    jobs = bot.services.jobs
+    winding_down: list[asyncio.Task[None]] = []
+
+    def stop_on_the_third(call: ApiCall) -> None:
+        if call.method == "sendMessage" and "cumpleaños" in call.text.lower():
+            greeted.append(call.chat_id)
+            if len(greeted) == 3:  # the process is asked to stop while this one is out
+                winding_down.append(asyncio.create_task(jobs.wind_down()))
+
+    greeted: list[int | None] = []
+    bot.api.on_record = stop_on_the_third
+    result = await jobs.run("birthdays")
+    await winding_down[0]
+    async with bot.services.database.reading() as tx:
+        counts = await OutboxRepository(tx).counts()
+    assert result.delivery.sent == 3
+    assert counts == {"sent": 3, "pending": 2}  # none left `sending`, to be called uncertain
+
+
 # --- surveys --------------------------------------------------------------------------------
 
 

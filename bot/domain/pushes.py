@@ -116,6 +116,11 @@ class PushDispatcher:
         self._max_attempts = max_attempts
         self._next_slot: datetime | None = None
         self._last_to_chat: dict[Identity, datetime] = {}
+        self._stopping = False
+
+    def stop_after_current(self) -> None:
+        """Shutting down: finish the push in hand (and record how it went), send no more."""
+        self._stopping = True
 
     async def recover(self) -> int:
         """At start-up: pushes a crash caught mid-send become `uncertain`, never resent."""
@@ -133,6 +138,8 @@ class PushDispatcher:
             if not batch:
                 return report
             for item in batch:
+                if self._stopping:
+                    return report
                 await self._deliver_one(item, report)
 
     async def _deliver_one(self, item: OutboxItem, report: DeliveryReport) -> None:

@@ -56,7 +56,8 @@ def to_sql_time(moment: datetime) -> str:
 
 
 def from_sql_time(text: str) -> datetime:
-    return datetime.strptime(text, SQL_TIME_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads "2026-11-24 10:00:00" too, and far faster than strptime.
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def bundled_migrations() -> list[tuple[int, str, str]]:
