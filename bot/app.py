@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,6 +44,7 @@ from handlers.staff_admin import publish_team_menus
 log = logging.getLogger(__name__)
 
 SCHEDULER_KEY = "scheduler"
+GIL_SWITCH_SECONDS = 0.0005
 REQUEST_POOL_SIZE = 256  # python-telegram-bot's default for everything but getUpdates
 
 
@@ -188,6 +190,10 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
 
 async def serve_until_stopped(application: BotApplication) -> None:
     """`loyalty-bot run`: serve until SIGINT or SIGTERM (or until polling gives up)."""
+    # Each database statement ends on aiosqlite's thread, which then needs the GIL back from
+    # a busy event loop; by default the loop yields it only every 5 ms. A sale holds the
+    # database for a dozen statements, so under load those waits queued every sale behind it.
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):

@@ -120,10 +120,9 @@ class SalesService:
                 amount, items = self._parse(amount_text, items_text.strip() or None)
             except InvalidInput as invalid:
                 return Refused(invalid.problem)
-            await pendings.set_amount(pending.id, amount, items)
-            updated = await pendings.by_id(pending.id)
+            updated = await pendings.set_amount(pending.id, amount, items)
             customer = await CustomerRepository(tx).by_id(pending.customer_id)
-            if updated is None or customer is None:
+            if customer is None:
                 return Refused("customer_unknown")
             return await self._draft(tx, updated, customer)
 
@@ -139,12 +138,10 @@ class SalesService:
             found = await find_by_code_or_phone(tx, customer_query, self._program.shop.phone_region)
             if len(found) != 1:
                 return Refused("customer_unknown" if not found else "customer_ambiguous")
-            pendings = PendingSaleRepository(tx)
-            pending = await pendings.open(staff.identity, found[0].id, self._clock.now())
-            await pendings.set_amount(pending.id, amount, items)
-            updated = await pendings.by_id(pending.id)
-            assert updated is not None
-            return await self._draft(tx, updated, found[0])
+            pending = await PendingSaleRepository(tx).open(
+                staff.identity, found[0].id, self._clock.now(), amount, items
+            )
+            return await self._draft(tx, pending, found[0])
 
     async def cancel(self, staff: Actor, pending_id: int) -> bool:
         async with self._db.transaction() as tx:
@@ -167,14 +164,22 @@ class SalesService:
             if pending.sale_id is not None:
                 sale = await sales.by_id(pending.sale_id)
                 assert sale is not None
-                return await self._recorded(tx, sale, customer, None, None, first_time=False)
+                return SaleRecorded(
+                    sale=sale,
+                    customer=customer,
+                    customer_identity=None,  # only the first confirmation tells the customer
+                    standing=await standing_of(tx, self._program, customer.id, now),
+                    tier_up=None,
+                    referral=None,
+                    first_time=False,
+                )
             if pending.amount_minor is None or pending.items is None:
                 return Refused("sale_amount_missing")
             if now - pending.created_at > PENDING_VALIDITY:
                 return Refused("sale_expired")
             before = await standing_of(tx, self._program, customer.id, now)
             points = self._program.points_for(pending.amount_minor, pending.items, before.tier)
-            sale_id = await sales.insert(
+            sale = await sales.insert(
                 customer.id,
                 recorded_by=staff.label,
                 amount_minor=pending.amount_minor,
@@ -183,33 +188,39 @@ class SalesService:
                 idempotency_key=f"pending:{pending.id}",
                 at=now,
             )
-            await PendingSaleRepository(tx).attach_sale(pending.id, sale_id)
+            await PendingSaleRepository(tx).attach_sale(pending.id, sale.id)
             if points > 0:
                 await LedgerRepository(tx).append(
                     customer.id,
                     points,
                     LedgerReason.PURCHASE,
                     actor=staff.label,
-                    idempotency_key=f"sale:{sale_id}",
+                    idempotency_key=f"sale:{sale.id}",
                     at=now,
-                    note=f"sale {sale_id}",
+                    note=f"sale {sale.id}",
                 )
             referral = await self._pay_referral(tx, customer, staff, now)
             await AuditLog(tx).record(
                 staff.label,
                 "sale",
                 now,
-                subject=f"sale:{sale_id}",
+                subject=f"sale:{sale.id}",
                 customer=customer.id,
                 amount_minor=pending.amount_minor,
                 items=pending.items,
                 points=points,
             )
-            sale = await sales.by_id(sale_id)
-            assert sale is not None
             after = await standing_of(tx, self._program, customer.id, now)
             tier_up = after.tier if after.tier.threshold > before.tier.threshold else None
-            return await self._recorded(tx, sale, customer, tier_up, referral, first_time=True)
+            return SaleRecorded(
+                sale=sale,
+                customer=customer,
+                customer_identity=await CustomerRepository(tx).identity_of(customer.id),
+                standing=after,
+                tier_up=tier_up,
+                referral=referral,
+                first_time=True,
+            )
 
     async def void(self, actor: Actor, sale_id: int, reason: str) -> SaleVoided | Refused:
         """Reverse a sale's points: owners any sale, staff their own within 24 hours."""
@@ -324,24 +335,4 @@ class SalesService:
             referrer_identity=await customers.identity_of(referrer.id),
             referrer_points=referrer_points,
             referred_points=referred_points,
-        )
-
-    async def _recorded(
-        self,
-        tx: Transaction,
-        sale: Sale,
-        customer: Customer,
-        tier_up: Tier | None,
-        referral: ReferralPayout | None,
-        *,
-        first_time: bool,
-    ) -> SaleRecorded:
-        return SaleRecorded(
-            sale=sale,
-            customer=customer,
-            customer_identity=await CustomerRepository(tx).identity_of(customer.id),
-            standing=await standing_of(tx, self._program, customer.id, self._clock.now()),
-            tier_up=tier_up,
-            referral=referral,
-            first_time=first_time,
         )

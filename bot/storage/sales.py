@@ -59,10 +59,10 @@ class SalesRepository:
         points: int,
         idempotency_key: str,
         at: datetime,
-    ) -> int:
-        cursor = await self._tx.execute(
+    ) -> Sale:
+        row = await self._tx.fetch_one(
             "INSERT INTO sales (customer_id, recorded_by, amount_minor, items, points,"
-            " idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
             (
                 customer_id,
                 recorded_by,
@@ -73,8 +73,8 @@ class SalesRepository:
                 to_sql_time(at),
             ),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        assert row is not None
+        return _sale(row)
 
     async def mark_voided(self, sale_id: int, by: str, reason: str, at: datetime) -> bool:
         cursor = await self._tx.execute(
@@ -103,23 +103,29 @@ class PendingSaleRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def open(self, staff: Identity, customer_id: int, at: datetime) -> PendingSale:
-        """A new pending sale for this staff member; any earlier unconfirmed one is dropped."""
+    async def open(
+        self,
+        staff: Identity,
+        customer_id: int,
+        at: datetime,
+        amount_minor: int | None = None,
+        items: int | None = None,
+    ) -> PendingSale:
+        """A new pending sale for this staff member (the amount now, or typed next); any
+        earlier unconfirmed one is dropped."""
         await self._tx.execute(
             "UPDATE pending_sales SET cancelled_at = ?"
             " WHERE staff_channel = ? AND staff_user_id = ? AND sale_id IS NULL"
             " AND cancelled_at IS NULL",
             (to_sql_time(at), staff.channel, staff.user_id),
         )
-        cursor = await self._tx.execute(
-            "INSERT INTO pending_sales (staff_channel, staff_user_id, customer_id, created_at)"
-            " VALUES (?, ?, ?, ?)",
-            (staff.channel, staff.user_id, customer_id, to_sql_time(at)),
+        row = await self._tx.fetch_one(
+            "INSERT INTO pending_sales (staff_channel, staff_user_id, customer_id, amount_minor,"
+            " items, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+            (staff.channel, staff.user_id, customer_id, amount_minor, items, to_sql_time(at)),
         )
-        assert cursor.lastrowid is not None
-        pending = await self.by_id(cursor.lastrowid)
-        assert pending is not None
-        return pending
+        assert row is not None
+        return _pending(row)
 
     async def by_id(self, pending_id: int) -> PendingSale | None:
         row = await self._tx.fetch_one(
@@ -136,11 +142,13 @@ class PendingSaleRepository:
         )
         return _pending(row) if row else None
 
-    async def set_amount(self, pending_id: int, amount_minor: int, items: int) -> None:
-        await self._tx.execute(
-            "UPDATE pending_sales SET amount_minor = ?, items = ? WHERE id = ?",
+    async def set_amount(self, pending_id: int, amount_minor: int, items: int) -> PendingSale:
+        row = await self._tx.fetch_one(
+            "UPDATE pending_sales SET amount_minor = ?, items = ? WHERE id = ? RETURNING *",
             (amount_minor, items, pending_id),
         )
+        assert row is not None
+        return _pending(row)
 
     async def attach_sale(self, pending_id: int, sale_id: int) -> None:
         await self._tx.execute(
