@@ -24,18 +24,13 @@ class TelegramPushChannel:
         self, identity: Identity, language: Language, message: PushMessage
     ) -> Outcome:
         text = self._messages.render(language, message.template, **message.context)
+        rows = message.keyboard()
         markup = None
-        if message.buttons:
+        if rows:
             markup = InlineKeyboardMarkup(
                 [
-                    [
-                        InlineKeyboardButton(
-                            button.text or self._messages.label(language, button.label or ""),
-                            callback_data=button.data,
-                        )
-                        for button in row
-                    ]
-                    for row in message.buttons
+                    [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+                    for row in rows
                 ]
             )
         try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 
 from bot.domain.models import Birthday, Identity, Language, RegistrationStep
+from bot.domain.pushes import Choice, PushMessage
 from bot.domain.registration import (
     AlreadyMember,
     Answer,
@@ -111,3 +113,22 @@ async def test_codes_are_unique_and_unambiguous(
         codes.update({done.customer.member_code, done.customer.referral_code})
     assert len(codes) == 100
     assert not any(set(code) & set("01IOL") for code in codes)
+
+
+def test_a_survey_keyboard_is_stored_as_a_rule_and_read_back_the_same() -> None:
+    """New pushes store the NPS keyboard as a rule; pushes queued by earlier versions spelled
+    every button out, and both give the customer the same buttons."""
+    compact = PushMessage("pushes/nps", {"shop": "B"}, Choice("survey:7:", tuple(range(11)), 6))
+    spelled = {
+        "context": {"shop": "B"},
+        "buttons": [
+            [{"data": f"survey:7:{score}", "text": str(score), "label": None} for score in row]
+            for row in (range(0, 6), range(6, 11))
+        ],
+    }
+    stored = PushMessage.from_outbox("pushes/nps", json.loads(json.dumps(compact.payload())))
+    legacy = PushMessage.from_outbox("pushes/nps", spelled)
+    assert stored.keyboard() == legacy.keyboard() == compact.keyboard()
+    assert [len(row) for row in stored.keyboard()] == [6, 5]
+    assert stored.keyboard()[1][0] == ("6", "survey:7:6")
+    assert len(json.dumps(compact.payload())) < len(json.dumps(spelled)) / 4

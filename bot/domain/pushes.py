@@ -27,35 +27,56 @@ PER_CHAT_INTERVAL = 1.0  # Telegram: about one message a second to the same chat
 
 
 @dataclass(frozen=True)
-class Button:
-    """An inline button: `text` as it is (a score), or `label` from the labels template."""
+class Choice:
+    """A row of buttons to answer with one value (a score): each sends `prefix` + its value.
 
-    data: str
-    text: str | None = None
-    label: str | None = None
+    Stored as this rule rather than button by button: a first survey run in a large shop
+    queues tens of thousands of them at once."""
+
+    prefix: str
+    values: tuple[int, ...]
+    per_row: int
+
+    def rows(self) -> list[list[tuple[str, str]]]:
+        """(label, data) of each button, row by row."""
+        buttons = [(str(value), f"{self.prefix}{value}") for value in self.values]
+        return [buttons[at : at + self.per_row] for at in range(0, len(buttons), self.per_row)]
 
 
 @dataclass(frozen=True)
 class PushMessage:
     template: str
     context: dict[str, Any] = field(default_factory=dict)
-    buttons: list[list[Button]] = field(default_factory=list)
+    choice: Choice | None = None
+    # Pushes queued by earlier versions spell each button out: (label, data), row by row.
+    spelled_out: list[list[tuple[str, str]]] = field(default_factory=list)
+
+    def keyboard(self) -> list[list[tuple[str, str]]]:
+        return self.choice.rows() if self.choice else self.spelled_out
 
     def payload(self) -> dict[str, Any]:
-        return {
-            "context": self.context,
-            "buttons": [
-                [{"data": b.data, "text": b.text, "label": b.label} for b in row]
-                for row in self.buttons
-            ],
-        }
+        payload: dict[str, Any] = {"context": self.context}
+        if self.choice is not None:
+            payload["choice"] = {
+                "prefix": self.choice.prefix,
+                "values": list(self.choice.values),
+                "per_row": self.choice.per_row,
+            }
+        return payload
 
     @classmethod
     def from_outbox(cls, template: str, payload: dict[str, Any]) -> PushMessage:
+        choice = payload.get("choice")
         return cls(
             template=template,
             context=payload.get("context", {}),
-            buttons=[[Button(**button) for button in row] for row in payload.get("buttons", [])],
+            choice=Choice(choice["prefix"], tuple(choice["values"]), choice["per_row"])
+            if choice
+            else None,
+            spelled_out=[
+                [(button["text"], button["data"]) for button in row]
+                for row in payload.get("buttons", [])
+            ],
         )
 
 

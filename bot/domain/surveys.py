@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain.churn import ChurnService
 from bot.domain.models import Customer, Identity, Refused
-from bot.domain.pushes import Button, PushMessage
+from bot.domain.pushes import Choice, PushMessage
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -30,7 +30,7 @@ class SurveyKind(StrEnum):
     NPS = "nps"
 
 
-SCORES = {SurveyKind.SATISFACTION: range(1, 6), SurveyKind.NPS: range(0, 11)}
+SCORES = {SurveyKind.SATISFACTION: tuple(range(1, 6)), SurveyKind.NPS: tuple(range(0, 11))}
 
 
 def is_detractor(kind: str, score: int) -> bool:
@@ -119,13 +119,12 @@ class SurveyService:
         )
         pushes = []
         for survey, survey_id in zip(due, ids, strict=True):
-            scores = [
-                Button(f"survey:{survey_id}:{score}", text=str(score))
-                for score in SCORES[survey.kind]
-            ]
-            rows = [scores] if survey.kind is SurveyKind.SATISFACTION else [scores[:6], scores[6:]]
+            scores = SCORES[survey.kind]
+            per_row = len(scores) if survey.kind is SurveyKind.SATISFACTION else 6
             message = PushMessage(
-                f"pushes/{survey.kind.value}", {"shop": self._program.shop.name}, rows
+                f"pushes/{survey.kind.value}",
+                {"shop": self._program.shop.name},
+                Choice(f"survey:{survey_id}:", scores, per_row),
             )
             pushes.append(
                 NewPush(
