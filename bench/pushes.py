@@ -17,9 +17,8 @@ import argparse
 import asyncio
 import tempfile
 import time
-import warnings
 from collections import Counter, deque
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,9 +28,12 @@ from telegram.error import RetryAfter
 
 from bench.common import TOKEN, show, standin
 from bench.dataset import build, customer_user_id, fixed_now
+from bot.aiohttp_request import AiohttpRequest
+from bot.app import REQUEST_POOL_SIZE
 from bot.clock import SystemClock
-from bot.domain.pushes import PushDispatcher, PushMessage
+from bot.domain.pushes import Choice, PushDispatcher, PushMessage
 from bot.messages import Messages
+from bot.polling import retry_after_seconds
 from bot.program import load_program
 from bot.storage.database import Database
 from bot.storage.outbox import NewPush, OutboxRepository
@@ -65,7 +67,9 @@ class Strict:
 async def dispatcher_run(api: FakeTelegram, database: Path, customers: int, rate: int) -> None:
     program = load_program(None)
     db = await Database.open(database)
-    message = PushMessage("pushes/nps", {"shop": program.shop.name})
+    # The NPS question as the surveys job queues it, its eleven score buttons included.
+    scores = Choice("survey:1:", tuple(range(11)), 6)
+    message = PushMessage("pushes/nps", {"shop": program.shop.name}, scores)
     async with db.transaction() as tx:
         await OutboxRepository(tx).enqueue_many(
             [
@@ -74,7 +78,8 @@ async def dispatcher_run(api: FakeTelegram, database: Path, customers: int, rate
             ],
             datetime.now(UTC),  # due at once
         )
-    async with Bot(TOKEN, base_url=f"{api.url}/bot") as bot:
+    client = AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE)  # as the bot has it
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=client) as bot:
         channel = TelegramPushChannel(bot, Messages(ZoneInfo("Europe/Madrid"), program.shop.money))
         # A little under the allowed rate, as the bot's own setting (25 of 30) is.
         dispatcher = PushDispatcher(db, SystemClock(), channel, rate_per_second=rate * 0.97)
@@ -110,7 +115,7 @@ async def floor_run(api: FakeTelegram, customers: int, rate: int) -> None:
             try:
                 await bot.send_message(5_000_000 + number, "hola")
             except RetryAfter as flood:
-                await asyncio.sleep(_seconds(flood))
+                await asyncio.sleep(retry_after_seconds(flood))
                 await bot.send_message(5_000_000 + number, "hola")
             next_slot = started + (number + 1) * interval
             await asyncio.sleep(max(0.0, next_slot - time.perf_counter()))
@@ -120,13 +125,6 @@ async def floor_run(api: FakeTelegram, customers: int, rate: int) -> None:
         "floor: bare Bot at the same pace",
         f"{customers / elapsed:.1f}/s, 429s met: {strict.refused}",
     )
-
-
-def _seconds(flood: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta
-        warnings.simplefilter("ignore")
-        wait = flood.retry_after
-    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
 async def main() -> None:
