@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import sqlite3
 import sys
@@ -36,9 +37,11 @@ CUSTOMER_CHATS = frozenset(customer_user_id(number) for number in range(1, PUSHE
 
 @asynccontextmanager
 async def bot_process(
-    api: FakeTelegram, database: Path
+    api: FakeTelegram, database: Path, log: list[str] | None = None
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m bot` (the timetable included) on the stand-in, ready once it has answered."""
+    """`python -m bot` (the timetable included) on the stand-in, ready once it has answered;
+    its log lines (stderr, through a pipe: a full disk could not take a log file) go to
+    `log` if given."""
     env = {
         **os.environ,
         "BOT_TOKEN": "123456:DRILL",
@@ -55,8 +58,9 @@ async def bot_process(
         "bot",
         cwd=ROOT,
         env=env,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL if log is None else asyncio.subprocess.PIPE,
     )
+    reading = asyncio.create_task(_read_lines(process, log))
     try:
         probe = api.user(999_999, "Probe", "es")
         mark = len(api.calls)
@@ -67,6 +71,14 @@ async def bot_process(
         if process.returncode is None:
             process.terminate()
         await process.wait()
+        await reading
+
+
+async def _read_lines(process: asyncio.subprocess.Process, into: list[str] | None) -> None:
+    if process.stderr is None or into is None:
+        return
+    async for line in process.stderr:
+        into.append(line.decode(errors="replace"))
 
 
 def _receipt(call: ApiCall) -> bool:
@@ -250,6 +262,39 @@ async def test_chat_not_found_marks_the_customer_unreachable_and_the_run_goes_on
         ("331", "failed"),
         ("332", "sent"),
     ]
+
+
+async def test_a_full_disk_loses_nothing_silently(api: FakeTelegram, tmp_path: Path) -> None:
+    """The real process with its file size limit cut to one byte, so every write to the
+    database fails as on a disk with no room (SQLite says "disk I/O error" for this, and
+    "database or disk is full" for a full disk: the bot treats both alike). The clerk's tap is
+    answered with "try again", never with a receipt; nothing is half-written; the operator's
+    log says what to check; once there is room again, the same tap records the sale once."""
+    database, log = tmp_path / "full.db", list[str]()
+    await asyncio.to_thread(build, database, 1, 0, datetime.now(UTC), clerks=1)
+    clerk = api.user(clerk_user_id(1), "Clerk 1", "es")
+    async with bot_process(api, database, log) as process:
+        await clerk.send(f"/sale {member_code(1)} 10 1")
+        prompt = await clerk.receive_with_button("sale:ok:", timeout=30)
+        unlimited = resource.prlimit(process.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (1, unlimited[1]))
+        await clerk.press(prompt, "✅")
+        apology = await clerk.receive_containing("algo ha fallado", timeout=30)
+        assert "registrada" not in apology.text
+        assert _sales_and_ledger_rows_in(database) == (0, 0)
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, unlimited)
+        await clerk.press(prompt, "✅")
+        assert "#" in (await clerk.receive_containing("registrada", timeout=30)).text
+    assert _sales_and_ledger_rows_in(database) == (1, 1)
+    assert any("CRITICAL" in line and "cannot be written" in line for line in log)
+
+
+def _sales_and_ledger_rows_in(database: Path) -> tuple[int, int]:
+    with closing(sqlite3.connect(database)) as connection:
+        row = connection.execute(
+            "SELECT (SELECT COUNT(*) FROM sales), (SELECT COUNT(*) FROM points_ledger)"
+        ).fetchone()
+    return row[0], row[1]
 
 
 async def test_a_database_that_cannot_be_written_loses_nothing_silently(
