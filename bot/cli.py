@@ -7,6 +7,8 @@ import asyncio
 import logging
 import sys
 
+from telegram.error import InvalidToken
+
 from bot.app import build_application, run_job, serve_until_stopped
 from bot.config import load_settings
 from bot.errors import ConfigError
@@ -52,5 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve_until_stopped(build_application(settings, program)))
     except (ConfigError, StorageError) as error:
         print(f"loyalty-bot: {error}", file=sys.stderr)
+        return 2
+    except InvalidToken:
+        print(
+            "loyalty-bot: Telegram refused BOT_TOKEN; copy it again from @BotFather",
+            file=sys.stderr,
+        )
         return 2
     return 0

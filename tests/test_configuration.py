@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,9 @@ from bot.cli import main
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.program import EarningMode, load_program
+from tests.standin import FakeTelegram, api_error
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLE = (Path(__file__).parent.parent / "bot" / "data" / "program.toml").read_text(
     encoding="utf-8"
@@ -113,3 +119,21 @@ def test_program_file_problems_reach_the_operator(
     monkeypatch.setenv("PROGRAM_FILE", str(tmp_path / "missing.toml"))
     assert main(["check-config"]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+async def test_a_token_telegram_refuses_stops_the_bot_with_a_clear_message(
+    api: FakeTelegram, tmp_path: Path
+) -> None:
+    api.override = lambda call: api_error(401, "Unauthorized") if call.method == "getMe" else None
+    env = {
+        **os.environ,
+        "BOT_TOKEN": "123456:REVOKED",
+        "TELEGRAM_API_URL": api.url,
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, error = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert "Telegram refused BOT_TOKEN" in error.decode() and "Traceback" not in error.decode()
