@@ -121,34 +121,58 @@ async def loyalty(
             f"{describe_ms(latency)} (target p99 < 50 ms)",
         )
 
-        clerks = [api.user(clerk_user_id(n), "Clerk", "es") for n in range(1, sales + 1)]
-        typed, latency = await burst(
-            api,
-            clerks,
-            lambda clerk: clerk.send(f"/sale {member_code(clerk.id - clerk_user_id(0))} 12,50 1"),
-            message_to_sender,
-        )
+        # Two rounds with different clerks (a pending sale is confirmed once); the better one
+        # counts, as for every burst here.
+        rounds = [
+            await sales_round(api, range(1 + round_ * sales, 1 + (round_ + 1) * sales))
+            for round_ in range(2)
+        ]
+        best = max(rounds, key=lambda result: result.rate)
         show(
             "/sale typed (answered with a confirm button)",
-            f"{typed:.0f} updates/s, {describe_ms(latency)}",
-        )
-        confirmations = {clerk.id: await clerk.receive_with_button("sale:ok:") for clerk in clerks}
-        recorded, latency = await burst(
-            api,
-            clerks,
-            lambda clerk: clerk.press(confirmations[clerk.id], "✅"),
-            lambda call: call.method == "editMessageText" and "#" in call.text,
+            f"{best.typed:.0f} updates/s, {describe_ms(best.typed_latency)}",
         )
         show(
             "sale confirmed (prompt edited into the receipt)",
-            f"{recorded:.0f} updates/s, {describe_ms(latency)}",
+            f"{best.recorded:.0f} updates/s, {describe_ms(best.recorded_latency)}",
         )
-        both = 2 / (1 / typed + 1 / recorded)
         show(
             "  sales, both steps, ratio to the floor",
-            f"{both / floor.sales:.0%} (target at least 50%)",
+            f"{best.rate / floor.sales:.0%} (target at least 50%)",
         )
-        show("  sales, ratio to the echo floor on aiohttp", f"{both / same_client.sales:.0%}")
+        show("  sales, ratio to the echo floor on aiohttp", f"{best.rate / same_client.sales:.0%}")
+
+
+@dataclass(frozen=True)
+class SalesRound:
+    typed: float
+    typed_latency: list[float]
+    recorded: float
+    recorded_latency: list[float]
+
+    @property
+    def rate(self) -> float:
+        """Sales a second, both steps: the harmonic mean, as for the floor's pair."""
+        return 2 / (1 / self.typed + 1 / self.recorded)
+
+
+async def sales_round(api: FakeTelegram, numbers: range) -> SalesRound:
+    """Each clerk types a sale for the customer with their number, then confirms it."""
+    clerks = [api.user(clerk_user_id(n), "Clerk", "es") for n in numbers]
+    typed, typed_latency = await burst(
+        api,
+        clerks,
+        lambda clerk: clerk.send(f"/sale {member_code(clerk.id - clerk_user_id(0))} 12,50 1"),
+        message_to_sender,
+    )
+    confirmations = {clerk.id: await clerk.receive_with_button("sale:ok:") for clerk in clerks}
+    recorded, recorded_latency = await burst(
+        api,
+        clerks,
+        lambda clerk: clerk.press(confirmations[clerk.id], "✅"),
+        lambda call: call.method == "editMessageText" and "#" in call.text,
+    )
+    return SalesRound(typed, typed_latency, recorded, recorded_latency)
 
 
 async def main() -> None:
@@ -156,6 +180,8 @@ async def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--sales", type=int, default=500)
     arguments = parser.parse_args()
+    if arguments.customers < 2 * arguments.sales:
+        parser.error("--customers must be at least twice --sales: two rounds, a customer a sale")
     with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as folder:
         database = Path(folder) / "throughput.db"
         await asyncio.to_thread(
@@ -164,7 +190,7 @@ async def main() -> None:
             arguments.customers,
             arguments.customers * 10,
             fixed_now(),
-            clerks=arguments.sales,
+            clerks=2 * arguments.sales,
         )
         print(
             f"throughput: {arguments.customers:,} customers, {arguments.sales:,} sales", flush=True
