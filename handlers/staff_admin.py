@@ -194,5 +194,6 @@ async def coupon(update: Update, context: Context, actor: Actor) -> None:
         return  # this very message granted it already
     await reply(update, context, language, "coupons/granted", customer=customer, coupon=granted)
     if customer.promotions_consent:
-        identity = await svc.lookup.identity_of(customer)
-        await notify(context, identity, customer.language, "coupons/received", coupon=granted)
+        await notify(
+            context, customer.identity, customer.language, "coupons/received", coupon=granted
+        )

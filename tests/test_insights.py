@@ -72,7 +72,7 @@ async def _answer(bot: RunningBot, customer: Customer, kind: str, score: int | N
                 [(customer.id, kind, None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
             )
         )[0]
-    identity = await bot.services.lookup.identity_of(customer)
+    identity = customer.identity
     if score is not None and identity is not None:
         await bot.services.surveys.answer(identity, survey_id, score)
 

@@ -8,7 +8,6 @@ from bot.clock import Clock
 from bot.domain.lookup import find_by_code_or_phone
 from bot.domain.models import Actor, Customer, Identity, LedgerReason, Refused
 from bot.program import Program
-from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
 from bot.storage.ledger import LedgerRepository
 from bot.storage.staff import AuditLog
@@ -68,7 +67,7 @@ class AdjustmentService:
                 )
             return Adjusted(
                 customer=customer,
-                customer_identity=await CustomerRepository(tx).identity_of(customer.id),
+                customer_identity=customer.identity,
                 delta=delta,
                 balance=await ledger.balance(customer.id),
                 first_time=first_time,

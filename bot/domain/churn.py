@@ -136,4 +136,4 @@ class ChurnService:
             await AuditLog(tx).record(
                 owner.label, "winback", now, subject=f"coupon:{coupon.id}", customer=customer_id
             )
-            return WinBack(customer, await customers.identity_of(customer_id), coupon)
+            return WinBack(customer, customer.identity, coupon)

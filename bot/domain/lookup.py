@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.clock import Clock
 from bot.domain.codes import normalise_code
 from bot.domain.membership import Standing, standing_of
-from bot.domain.models import Coupon, Customer, Identity
+from bot.domain.models import Coupon, Customer
 from bot.domain.parsing import InvalidInput, normalise_phone
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
@@ -60,10 +60,6 @@ class CustomerLookup:
     async def find_by_code_or_phone(self, query: str) -> list[Customer]:
         async with self._db.reading() as tx:
             return await find_by_code_or_phone(tx, query, self._program.shop.phone_region)
-
-    async def identity_of(self, customer: Customer) -> Identity | None:
-        async with self._db.reading() as tx:
-            return await CustomerRepository(tx).identity_of(customer.id)
 
     async def profile(self, customer: Customer) -> CustomerProfile:
         now = self._clock.now()

@@ -45,6 +45,7 @@ class Language(StrEnum):
 @dataclass(frozen=True)
 class Customer:
     id: int
+    identity: Identity
     member_code: str
     referral_code: str
     name: str

@@ -178,7 +178,7 @@ class RewardsService:
         return RedemptionView(
             redemption=redemption,
             customer=customer,
-            customer_identity=await customers.identity_of(customer.id),
+            customer_identity=customer.identity,
             reward=self._program.reward(redemption.reward_key) if redemption.reward_key else None,
             coupon=coupon,
             balance=balance,

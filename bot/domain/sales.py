@@ -215,7 +215,7 @@ class SalesService:
             return SaleRecorded(
                 sale=sale,
                 customer=customer,
-                customer_identity=await CustomerRepository(tx).identity_of(customer.id),
+                customer_identity=customer.identity,
                 standing=after,
                 tier_up=tier_up,
                 referral=referral,
@@ -262,7 +262,7 @@ class SalesService:
             return SaleVoided(
                 sale=voided,
                 customer=customer,
-                customer_identity=await customers.identity_of(customer.id),
+                customer_identity=customer.identity,
                 balance=await LedgerRepository(tx).balance(customer.id),
             )
 
@@ -332,7 +332,7 @@ class SalesService:
             return None
         return ReferralPayout(
             referrer=referrer,
-            referrer_identity=await customers.identity_of(referrer.id),
+            referrer_identity=referrer.identity,
             referrer_points=referrer_points,
             referred_points=referred_points,
         )

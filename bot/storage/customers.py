@@ -19,8 +19,9 @@ from bot.domain.models import (
 from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
 _CUSTOMER_COLUMNS = (
-    "id, member_code, referral_code, name, phone, birthday_day, birthday_month, birthday_year,"
-    " language, promotions_consent, surveys_enabled, referred_by, created_at"
+    "id, channel, channel_user_id, member_code, referral_code, name, phone, birthday_day,"
+    " birthday_month, birthday_year, language, promotions_consent, surveys_enabled,"
+    " referred_by, created_at"
 )
 _ACTIVE = "erased_at IS NULL"
 
@@ -34,6 +35,7 @@ def birthday_of(row: aiosqlite.Row) -> Birthday | None:
 def _customer(row: aiosqlite.Row) -> Customer:
     return Customer(
         id=row["id"],
+        identity=Identity(row["channel"], row["channel_user_id"]),
         member_code=row["member_code"],
         referral_code=row["referral_code"],
         name=row["name"],
@@ -99,13 +101,6 @@ class CustomerRepository:
             (today.month, today.day, int((today.month, today.day) == (2, 28))),
         )
         return [_customer(row) for row in rows]
-
-    async def identity_of(self, customer_id: int) -> Identity | None:
-        row = await self._tx.fetch_one(
-            f"SELECT channel, channel_user_id FROM customers WHERE {_ACTIVE} AND id = ?",
-            (customer_id,),
-        )
-        return Identity(row["channel"], row["channel_user_id"]) if row else None
 
     async def code_taken(self, code: str) -> bool:
         row = await self._tx.fetch_one(
