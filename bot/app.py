@@ -181,8 +181,10 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
                 yield polling
             finally:
                 stop.set()
-                await polling
-                await application.stop()
+                try:
+                    await polling  # re-raises what ended it, such as a revoked token
+                finally:
+                    await application.stop()
         finally:
             # Also after a failed start: an open database keeps threads (and the process) alive.
             await application.post_shutdown(application)
