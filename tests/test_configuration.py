@@ -121,10 +121,11 @@ def test_program_file_problems_reach_the_operator(
     assert "cannot be read" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("refused", ["getMe", "getUpdates"])  # at start, or revoked later
 async def test_a_token_telegram_refuses_stops_the_bot_with_a_clear_message(
-    api: FakeTelegram, tmp_path: Path
+    api: FakeTelegram, tmp_path: Path, refused: str
 ) -> None:
-    api.override = lambda call: api_error(401, "Unauthorized") if call.method == "getMe" else None
+    api.override = lambda call: api_error(401, "Unauthorized") if call.method == refused else None
     env = {
         **os.environ,
         "BOT_TOKEN": "123456:REVOKED",
