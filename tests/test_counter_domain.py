@@ -122,3 +122,35 @@ async def test_void_after_the_points_were_spent_is_recorded_in_full(
     voided = await sales.void(owner, recorded.sale.id, "returned the bottles")
     assert not isinstance(voided, Refused)
     assert voided.balance == -10 == await _ledger_total(database, customer)
+
+
+async def test_a_void_racing_a_redemption_of_its_points_never_leaves_them_spent_twice(
+    database: Database, clock: FakeClock, program: Program
+) -> None:
+    """The void always stands (the bottles came back). If it lands first, the redemption finds
+    no points and is refused; if the redemption lands first, the void still reverses what the
+    sale earned and the balance shows what the customer owes. Both orders are played."""
+    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    rewards = RewardsService(database, clock, program)
+    owner = Actor(Identity("telegram", "1"), Role.OWNER)
+    seen = set()
+    for user_id, void_first in (("6", True), ("7", False)):
+        customer = await _member(database, clock, program, user_id)
+        recorded = await _sell(sales, customer, 10)
+        code = await rewards.request_reward(customer, "free_bottle")
+        assert isinstance(code, Redemption)
+        void = sales.void(owner, recorded.sale.id, "returned the bottles")
+        redeem = rewards.confirm(CLERK, code.code)
+        voided, redeemed = (
+            await asyncio.gather(void, redeem)
+            if void_first
+            else reversed(await asyncio.gather(redeem, void))
+        )
+        assert not isinstance(voided, Refused)
+        balance = await _ledger_total(database, customer)
+        if isinstance(redeemed, Refused):
+            assert (redeemed.problem, balance) == ("redemption_not_affordable", 0)
+        else:
+            assert isinstance(redeemed, RedemptionView) and balance == -10
+        seen.add(isinstance(redeemed, Refused))
+    assert seen == {True, False}  # each order was played, each ended one of the two ways
