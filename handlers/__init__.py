@@ -29,9 +29,9 @@ from handlers import (
 )
 from handlers.context import BotApplication
 
-# Updates are handled one at a time, so that each person's messages keep their order. These
-# reports take seconds in a large shop and only read (through their own connection), so they
-# run beside the queue instead of holding up every customer behind them.
+# bot.polling fetches the next batch of updates once this one is handled. These reports take
+# seconds in a large shop and only read (through their own connection), so they run beside
+# the batch instead of holding up every customer who wrote after the owner.
 LONG_REPORTS = frozenset({"stats", "export"})
 
 
