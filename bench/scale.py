@@ -106,6 +106,9 @@ async def served(api: FakeTelegram, database: Path, customers: int) -> None:
         busy = await probe_during_stats(api, customer_user_id(customers // 2), "/balance")
         rss, peak = bot.memory_kib()
         show("bot memory after /stats", f"{rss / 1024:.0f} MB (peak {peak / 1024:.0f} MB)")
+        await export_both(api)
+        rss, peak = bot.memory_kib()
+        show("bot memory after /export", f"{rss / 1024:.0f} MB (peak {peak / 1024:.0f} MB)")
     async with bot_process(api, "bench.echo_bot"):
         idle = await probe_during_stats(api, 42, "hello", stats=False)
     show("/balance while /stats runs", describe_ms(busy))
@@ -144,6 +147,23 @@ async def probe_during_stats(
             f"{photos[-1]:.2f} s" if photos else "timed out",
         )
     return latencies.seconds
+
+
+async def export_both(api: FakeTelegram) -> None:
+    """/export: the customers and the whole ledger as files, uploaded to the owner's chat."""
+    owner = api.user(OWNER_ID, "Owner", "es")
+    started, mark = time.perf_counter(), len(api.calls)
+    await owner.send("/export")
+    for _ in range(2):
+        mark, upload = await api.wait_for(
+            lambda call: call.chat_id == OWNER_ID and call.method == "sendDocument",
+            start=mark,
+            timeout=120,
+        )
+        mark += 1
+        size = sum(len(content) for content in upload.files.values()) / 1024 / 1024
+        show(f"  {upload.params.get('caption', '').split(':')[0]}", f"{size:.0f} MB uploaded")
+    show("/export end to end (customers and ledger)", f"{time.perf_counter() - started:.1f} s")
 
 
 class _NoBot:

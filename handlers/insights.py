@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import Update
+from telegram import InputFile, Update
 from telegram.constants import ChatAction, ParseMode
 
 from bot.domain.insights import DEFAULT_DAYS, Trends, parse_days
@@ -86,12 +86,13 @@ async def export(update: Update, context: Context, actor: Actor) -> None:
                 delimiter=svc.exports.delimiter,
                 currency=svc.program.shop.currency,
             )
-            await context.bot.send_document(
-                chat.id,
-                document=file.path,
-                filename=file.path.name,
-                caption=caption,
-                parse_mode=ParseMode.HTML,
-                write_timeout=UPLOAD_TIMEOUT,
-                read_timeout=UPLOAD_TIMEOUT,
-            )
+            # Streamed from disk as it is uploaded: a ledger export can be tens of megabytes.
+            with file.path.open("rb") as handle:
+                await context.bot.send_document(
+                    chat.id,
+                    document=InputFile(handle, filename=file.path.name, read_file_handle=False),
+                    caption=caption,
+                    parse_mode=ParseMode.HTML,
+                    write_timeout=UPLOAD_TIMEOUT,
+                    read_timeout=UPLOAD_TIMEOUT,
+                )
