@@ -22,9 +22,10 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -179,6 +180,25 @@ async def test_an_empty_shop_has_no_figures_to_divide(bot: RunningBot) -> None:
     assert [week.sales for week in trends.weeks] == [0] * 12
     assert [month.answers for month in trends.months] == [0] * 12
     assert trends.months[-1].month == T0.strftime("%Y-%m") and report.quadrants == {}
+
+
+async def test_nps_months_follow_the_shops_calendar(bot: RunningBot) -> None:
+    """Half an hour after midnight on 1 November in Madrid it is still 31 October in UTC: that
+    answer belongs to November, as the owner reads the chart; one half an hour before
+    midnight belongs to October."""
+    _, ana = await join(bot, 80)
+    _, bruno = await join(bot, 81)
+    madrid = ZoneInfo("Europe/Madrid")
+    for moment, customer, score in (
+        (datetime(2026, 10, 31, 23, 30, tzinfo=madrid), ana, 10),
+        (datetime(2026, 11, 1, 0, 30, tzinfo=madrid), bruno, 3),
+    ):
+        bot.clock.advance(moment.astimezone(UTC) - bot.clock.now())
+        await _answer(bot, customer, "nps", score)
+    bot.clock.advance(timedelta(days=20))
+    october, november = (await bot.services.insights.trends()).months[-2:]
+    assert (october.month, october.answers, october.nps) == ("2026-10", 1, 100)
+    assert (november.month, november.answers, november.nps) == ("2026-11", 1, -100)
 
 
 def _assert_nothing_to_divide(report: Report) -> None:

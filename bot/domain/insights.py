@@ -204,22 +204,21 @@ class InsightsService:
     async def trends(self) -> Trends:
         rules = self._program.insights
         end = self._clock.now()
-        months_back = _month_start(end, rules.chart_months - 1)
+        months = _local_months(end, self._zone, rules.chart_months)
         async with self._db.reading() as tx:
             insights = InsightsRepository(tx)
             weekly = {row.weeks_ago: row for row in await insights.weekly(end, rules.chart_weeks)}
-            monthly = await insights.nps_monthly(months_back, end)
+            monthly = await insights.nps_monthly(months)
         weeks = []
         for weeks_ago in range(rules.chart_weeks - 1, -1, -1):
             row = weekly.get(weeks_ago)
             starts = (end - timedelta(weeks=weeks_ago + 1)).astimezone(self._zone).date()
             weeks.append(WeekPoint(starts, row.sales if row else 0, row.buyers if row else 0))
         answered = {row.month: row for row in monthly}
-        months = []
-        for back in range(rules.chart_months - 1, -1, -1):
-            label = _month_start(end, back).strftime("%Y-%m")
+        points = []
+        for label, _, _ in months:
             month = answered.get(label)
-            months.append(
+            points.append(
                 MonthPoint(label, None, 0)
                 if month is None
                 else MonthPoint(
@@ -228,18 +227,21 @@ class InsightsService:
                     month.answers,
                 )
             )
-        return Trends(weeks=weeks, months=months)
+        return Trends(weeks=weeks, months=points)
 
 
-def _month_start(moment: datetime, months_back: int) -> datetime:
-    """The first instant (UTC) of the month `months_back` months before `moment`'s month."""
-    month_index = moment.year * 12 + moment.month - 1 - months_back
-    return moment.replace(
-        year=month_index // 12,
-        month=month_index % 12 + 1,
-        day=1,
-        hour=0,
-        minute=0,
-        second=0,
-        microsecond=0,
-    )
+def _local_months(
+    end: datetime, zone: ZoneInfo, count: int
+) -> list[tuple[str, datetime, datetime]]:
+    """The last `count` calendar months of the shop's time zone, up to `end`, oldest first:
+    ("YYYY-MM", first instant, the next month's first instant or `end` for this month)."""
+    local = end.astimezone(zone)
+    this_month = local.year * 12 + local.month - 1
+    firsts = [
+        datetime(index // 12, index % 12 + 1, 1, tzinfo=zone)
+        for index in range(this_month - count + 1, this_month + 1)
+    ]
+    ends = [*firsts[1:], end]
+    return [
+        (first.strftime("%Y-%m"), first, until) for first, until in zip(firsts, ends, strict=True)
+    ]

@@ -215,14 +215,22 @@ class InsightsRepository:
         )
         return [WeekRow(row["weeks_ago"], row["sales"], row["buyers"]) for row in rows]
 
-    async def nps_monthly(self, since: datetime, end: datetime) -> list[MonthRow]:
-        """NPS answers per calendar month (UTC), oldest first."""
+    async def nps_monthly(self, months: list[tuple[str, datetime, datetime]]) -> list[MonthRow]:
+        """NPS answers in each (label, from, until) month, as the caller's calendar draws
+        them (the shop's, not UTC's), oldest first; months without answers are left out."""
+        bounds = ", ".join("(?, ?, ?)" for _ in months)
         rows = await self._tx.fetch_all(
-            "SELECT strftime('%Y-%m', answered_at) AS month,"
-            " SUM(score >= 9) AS promoters, SUM(score <= 6) AS detractors, COUNT(*) AS answers"
-            " FROM surveys WHERE kind = 'nps' AND answered_at >= :start AND answered_at < :end"
-            " GROUP BY month ORDER BY month",
-            {"start": to_sql_time(since), "end": to_sql_time(end)},
+            f"WITH months (label, starts, ends) AS (VALUES {bounds})"
+            " SELECT months.label AS month, SUM(score >= 9) AS promoters,"
+            " SUM(score <= 6) AS detractors, COUNT(*) AS answers"
+            " FROM months JOIN surveys ON surveys.kind = 'nps'"
+            " AND surveys.answered_at >= months.starts AND surveys.answered_at < months.ends"
+            " GROUP BY months.label ORDER BY months.starts",
+            [
+                value
+                for label, starts, ends in months
+                for value in (label, to_sql_time(starts), to_sql_time(ends))
+            ],
         )
         return [
             MonthRow(row["month"], row["promoters"], row["detractors"], row["answers"])
