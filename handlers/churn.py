@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.models import Actor, Refused, Role
+from bot.domain.parsing import WHOLE_NUMBER_PATTERN
 from handlers.context import (
     Context,
     for_owner,
@@ -16,7 +17,7 @@ from handlers.context import (
     services,
 )
 
-WINBACK_CALLBACK = r"^winback:(\d+)$"
+WINBACK_CALLBACK = rf"^winback:({WHOLE_NUMBER_PATTERN})$"
 
 
 @for_staff

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.models import Actor, Refused
+from bot.domain.parsing import WHOLE_NUMBER_PATTERN, whole_number
 from bot.domain.sales import SaleDraft, SaleRecorded
 from handlers.context import (
     Context,
@@ -18,7 +19,7 @@ from handlers.context import (
     services,
 )
 
-SALE_CALLBACK = r"^sale:(ok|no):(\d+)$"
+SALE_CALLBACK = rf"^sale:(ok|no):({WHOLE_NUMBER_PATTERN})$"
 
 
 async def open_sale_from_card(
@@ -194,12 +195,11 @@ async def _announce_sale(update: Update, context: Context, recorded: SaleRecorde
 async def void(update: Update, context: Context, actor: Actor) -> None:
     """/void <sale id> <reason>"""
     args = context.args or []
-    if not args or not args[0].lstrip("#").isdigit():
+    sale_id = whole_number(args[0].removeprefix("#")) if args else None
+    if sale_id is None:
         await reply(update, context, sender_language(update, context), "counter/void_usage")
         return
-    outcome = await services(context).sales.void(
-        actor, int(args[0].lstrip("#")), " ".join(args[1:])
-    )
+    outcome = await services(context).sales.void(actor, sale_id, " ".join(args[1:]))
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return

@@ -6,6 +6,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
 from bot.domain.models import Actor, Customer, Redemption, Refused
+from bot.domain.parsing import WHOLE_NUMBER_PATTERN
 from bot.domain.rewards import RedemptionView
 from bot.qr import qr_png
 from handlers.cards import deep_link
@@ -22,7 +23,7 @@ from handlers.context import (
 
 REDEMPTION_PREFIX = "r_"
 REWARD_CALLBACK = r"^reward:([a-z0-9_]{1,32})$"
-COUPON_CALLBACK = r"^coupon:(\d+)$"
+COUPON_CALLBACK = rf"^coupon:({WHOLE_NUMBER_PATTERN})$"
 REDEEM_CALLBACK = r"^redeem:([A-Z0-9]{1,16})$"
 
 

@@ -8,6 +8,7 @@ from telegram import BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMa
 from telegram.error import BadRequest
 
 from bot.domain.models import Actor, CouponKind, Language, Refused, Role
+from bot.domain.parsing import WHOLE_NUMBER_PATTERN, whole_number
 from bot.domain.staff import StaffJoined
 from handlers.cards import deep_link
 from handlers.context import (
@@ -27,7 +28,7 @@ from handlers.context import (
 from handlers.help_menu import staff_menu
 
 STAFF_PREFIX = "staff_"
-STAFF_CALLBACK = r"^staff:(invite|remove:\d+)$"
+STAFF_CALLBACK = rf"^staff:(invite|remove:{WHOLE_NUMBER_PATTERN})$"
 LARGEST_COUPON_DAYS = 365
 
 
@@ -139,11 +140,12 @@ async def adjust(update: Update, context: Context, actor: Actor) -> None:
     """/adjust <member code or phone> <+points or -points> <reason>"""
     args = context.args or []
     language = sender_language(update, context)
-    if len(args) < 2 or not args[1].lstrip("+-").isdigit():
+    delta = whole_number(args[1], signed=True) if len(args) >= 2 else None
+    if delta is None:
         await reply(update, context, language, "adjustments/usage")
         return
     outcome = await services(context).adjustments.adjust(
-        actor, args[0], int(args[1]), " ".join(args[2:]), f"adjust:{CHANNEL}:{update.update_id}"
+        actor, args[0], delta, " ".join(args[2:]), f"adjust:{CHANNEL}:{update.update_id}"
     )
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
@@ -164,13 +166,13 @@ async def coupon(update: Update, context: Context, actor: Actor) -> None:
     """/coupon <member code or phone> <percent off> [days valid]"""
     args = context.args or []
     language = sender_language(update, context)
-    valid_form = (
-        len(args) in (2, 3)
-        and args[1].rstrip("%").isdigit()
-        and 1 <= int(args[1].rstrip("%")) <= 100
-        and (len(args) == 2 or (args[2].isdigit() and 1 <= int(args[2]) <= LARGEST_COUPON_DAYS))
-    )
-    if not valid_form:
+    percent = whole_number(args[1].removesuffix("%")) if len(args) in (2, 3) else None
+    typed_days = whole_number(args[2]) if len(args) == 3 else None
+    if (
+        percent is None
+        or not 1 <= percent <= 100
+        or (len(args) == 3 and (typed_days is None or not 1 <= typed_days <= LARGEST_COUPON_DAYS))
+    ):
         await reply(update, context, language, "coupons/usage")
         return
     svc = services(context)
@@ -181,12 +183,12 @@ async def coupon(update: Update, context: Context, actor: Actor) -> None:
         )
         return
     customer = found[0]
-    days = int(args[2]) if len(args) == 3 else svc.program.birthday.valid_days
+    days = typed_days if typed_days is not None else svc.program.birthday.valid_days
     granted = await svc.rewards.grant(
         actor,
         customer,
         CouponKind.GRANTED,
-        percent_off=int(args[1].rstrip("%")),
+        percent_off=percent,
         valid_days=days,
         idempotency_key=f"coupon:{CHANNEL}:{update.update_id}",
     )

@@ -1,8 +1,9 @@
 """Bad input, fuzzed: whatever people type or whatever callback data arrives, the bot answers,
 never fails with an unhandled error, and never moves a point it should not.
 
-Each example starts a fresh bot on the stand-in and plays a customer, a stranger and a staff
-member sending drawn messages, then the customer and the stranger tapping forged buttons.
+Each example starts a fresh bot on the stand-in and plays a customer, a stranger, a staff
+member and the owner sending drawn messages, then the customer and the stranger tapping forged
+buttons.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from bot.app import build_application
 from bot.domain.models import Actor, Identity, Language, Role
+from bot.domain.parsing import whole_number
 from bot.program import load_program
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import join
@@ -38,7 +40,26 @@ CALLBACK_PREFIXES = (
 )
 
 words = st.text(max_size=40)
+# What a number typed on a phone can look like: huge ones, signed ones, other scripts' digits.
+numbers = st.one_of(
+    st.integers().map(str),
+    st.integers().map(lambda n: f"{n:+d}"),
+    st.text(alphabet=st.characters(categories=("Nd", "No")) | st.sampled_from("+-#%"), max_size=25),
+)
 messages = st.one_of(
+    # MEMBER stands for the customer's real member code, filled in when sent.
+    st.builds(
+        lambda name, number, rest: f"/{name} MEMBER {number} {rest}",
+        st.sampled_from(("coupon", "sale")),
+        numbers,
+        words,
+    ),
+    # Only numbers that are not numbers: a real one would move points, as the owner meant.
+    st.builds(
+        lambda number: f"/adjust MEMBER {number} fuzz",
+        numbers.filter(lambda text: whole_number(text, signed=True) is None),
+    ),
+    st.builds(lambda name, number: f"/{name} {number} x", st.sampled_from(COMMANDS), numbers),
     st.text(min_size=1, max_size=300),  # Telegram delivers no empty message
     st.text(min_size=3000, max_size=4096),  # Telegram's longest message
     st.builds(lambda name, args: f"/{name} {args}", st.sampled_from(COMMANDS), words),
@@ -92,8 +113,9 @@ async def _fuzz(database: Path, typed: list[str], tapped: list[str]) -> None:
             on = await customer.receive("sendMessage")
             ledger_before = await _ledger(bot)
             stranger, clerk = api.user(62, "Extraño", "es"), api.user(61, "Pepe", "es")
+            senders = (customer, stranger, clerk, api.user(1, "Dueña", "es"))
             for index, text in enumerate(typed):
-                await (customer, stranger, clerk)[index % 3].send(text)
+                await senders[index % 4].send(text.replace("MEMBER", member.member_code))
             for index, data in enumerate(tapped):
                 last = await (customer, stranger)[index % 2].press_data(on, data)
             await api.handled(last)  # and so every update before it

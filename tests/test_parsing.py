@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain.models import Birthday
-from bot.domain.parsing import InvalidInput, clean_name, normalise_phone, parse_birthday
+from bot.domain.parsing import (
+    WHOLE_NUMBER_DIGITS,
+    InvalidInput,
+    clean_name,
+    normalise_phone,
+    parse_birthday,
+    whole_number,
+)
 
 TODAY = date(2026, 11, 24)
 dates = st.dates(min_value=date(1900, 1, 1), max_value=TODAY)
@@ -149,3 +156,28 @@ def test_name_examples() -> None:
         clean_name("/balance")
     with pytest.raises(InvalidInput):
         clean_name("Ana\u0000")
+
+
+@given(st.integers(min_value=0, max_value=10**WHOLE_NUMBER_DIGITS - 1))
+def test_a_whole_number_reads_back(number: int) -> None:
+    assert whole_number(str(number)) == number
+    assert whole_number(f" {number} ") == number
+    assert whole_number(f"+{number}", signed=True) == number
+    assert whole_number(f"-{number}", signed=True) == -number
+    assert whole_number(f"-{number}") is None  # a sign only where one is expected
+
+
+@given(st.text(max_size=30))
+def test_anything_else_is_not_a_whole_number_and_never_an_error(text: str) -> None:
+    """Superscripts ("²" passes str.isdigit), other scripts' digits, 16 digits and more (beyond
+    what SQLite's integers hold safely): all None, for a usage message instead of a crash."""
+    read = whole_number(text, signed=True)
+    digits = text.strip().lstrip("+-")
+    if read is not None:
+        assert digits.isascii() and digits.isdigit() and len(digits) <= WHOLE_NUMBER_DIGITS
+        assert abs(read) < 2**63
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "1²", "9" * 16, "1.5", "1e3", "", " ", "+", "--1"])
+def test_look_alike_numbers_are_refused(text: str) -> None:
+    assert whole_number(text, signed=True) is None

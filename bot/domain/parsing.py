@@ -13,6 +13,11 @@ from bot.domain.models import Birthday
 
 NAME_MAX_LENGTH = 64
 OLDEST_BIRTH_YEAR = 1900
+# Ids and counts people type or buttons carry: ASCII digits only (str.isdigit also accepts
+# "²", which int() refuses), and few enough that SQLite's 64-bit integers hold them.
+WHOLE_NUMBER_DIGITS = 15
+WHOLE_NUMBER_PATTERN = rf"[0-9]{{1,{WHOLE_NUMBER_DIGITS}}}"
+_WHOLE_NUMBER = re.compile(rf"[+-]?{WHOLE_NUMBER_PATTERN}")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,14 @@ def clean_name(text: str) -> str:
     if folded.startswith("/"):
         raise InvalidInput("name_invalid")
     return folded
+
+
+def whole_number(text: str, *, signed: bool = False) -> int | None:
+    """`42` (or `+3`, `-3` when `signed`) as an int; None for anything else."""
+    candidate = text.strip()
+    if not _WHOLE_NUMBER.fullmatch(candidate) or (not signed and candidate[0] in "+-"):
+        return None
+    return int(candidate)
 
 
 def normalise_phone(text: str, default_region: str) -> str:
