@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain.models import Customer, Language, Refused
+from bot.domain.parsing import WHOLE_NUMBER_PATTERN
 from bot.domain.surveys import Answered
 from handlers.context import Context, for_members, identity_of, notify, reply, services
 
-SURVEY_CALLBACK = r"^survey:(\d+):(\d{1,2}|skip)$"
+SURVEY_CALLBACK = rf"^survey:({WHOLE_NUMBER_PATTERN}):([0-9]{{1,2}}|skip)$"
 
 
 @for_members

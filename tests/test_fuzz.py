@@ -80,7 +80,12 @@ callbacks = st.one_of(
     deadline=None,
     # Each example starts a bot: shrinking would take minutes. A failure is shown as drawn.
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    # Telegram's longest messages are drawn on purpose: large inputs are the point.
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(
     typed=st.lists(messages, min_size=12, max_size=12),
@@ -133,3 +138,20 @@ async def _ledger(bot: RunningBot) -> list[tuple[int, int, str]]:
             "SELECT customer_id, delta, reason FROM points_ledger ORDER BY id"
         )
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [f"{prefix}{'9' * 20}" for prefix in ("sale:ok:", "coupon:", "winback:", "staff:remove:")]
+    + ["survey:99999999999999999999:7", "survey:1:٣"],
+)
+async def test_a_forged_button_with_a_number_too_large_is_an_old_button(
+    bot: RunningBot, data: str
+) -> None:
+    customer, _ = await join(bot, 64)
+    await customer.send("/balance")
+    on = await customer.receive("sendMessage")
+    await bot.api.handled(await customer.press_data(on, data))
+    answers = bot.api.calls_to("answerCallbackQuery")
+    assert answers and answers[-1].params.get("show_alert") == "true"
+    assert not [call for call in bot.api.calls if APOLOGY in call.text]
