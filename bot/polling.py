@@ -14,6 +14,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
@@ -23,6 +24,7 @@ from bot.clock import Clock
 from bot.incoming import IncomingUpdates
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FIRST_BACKOFF = 1.0
 LONGEST_BACKOFF = 30.0
@@ -89,19 +91,14 @@ class ConfirmingPoller:
         self._offset = max(self._offset or 0, following)
 
     async def _fetch_unless_stopped(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
-        fetch = asyncio.ensure_future(
+        fetched = await _until_stopped(
             self._bot.get_updates(
                 offset=self._offset, timeout=self._timeout, allowed_updates=Update.ALL_TYPES
-            )
+            ),
+            stop,
         )
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not fetch.done():
-            # Nothing fetched counts as confirmed: the offset has not moved.
-            fetch.cancel()
-            return None
-        return fetch.result()
+        # Nothing fetched counts as confirmed: the offset has not moved.
+        return fetched.result() if fetched else None
 
     async def _handle(self, update: Update) -> None:
         if not await self._incoming.is_new(update.update_id):
@@ -123,11 +120,19 @@ class ConfirmingPoller:
             log.warning("could not confirm the last updates (%s): they will come again", error)
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        sleeping = asyncio.ensure_future(self._clock.sleep(seconds))
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        sleeping.cancel()
-        stopping.cancel()
+        await _until_stopped(self._clock.sleep(seconds), stop)
+
+
+async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> asyncio.Future[T] | None:
+    """`work`, finished; or None, and `work` cancelled, if `stop` is set first."""
+    running = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if running.done():
+        return running
+    running.cancel()
+    return None
 
 
 def _person(update: Update) -> int:
