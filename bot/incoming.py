@@ -61,7 +61,11 @@ class IncomingUpdates:
             await self._record(claim)
             self._highest = max(self._highest, update_id)
         if self._clock.now() - self._pruned_at >= PRUNE_EVERY:
-            await self._prune()
+            try:
+                await self._prune()
+            except sqlite3.Error as error:  # the update itself was handled: try again tomorrow
+                log.warning("could not forget old update ids: %s", error)
+                self._pruned_at = self._clock.now()
 
     async def _record(self, claim: UpdateClaim) -> None:
         if claim.recorded:

@@ -110,3 +110,15 @@ async def test_polling_rides_out_bot_api_trouble_on_the_clock(bot: RunningBot) -
     assert "10 puntos" in await ana.receive_text()
     assert not troubles
     assert bot.clock.slept == [1.0, 2.0, 9.0]
+
+
+async def test_forgetting_old_ids_on_a_full_disk_does_not_fail_the_update(
+    database: Database, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    incoming = await _opened(database, clock, ids_only_grow=True)
+    clock.advance(REDELIVERY_WINDOW)
+    async with database.reading() as tx:
+        await tx.execute("PRAGMA query_only = ON")  # every write now fails, as on a full disk
+    async with incoming.handling(9):  # no error escapes: the person was already answered
+        pass
+    assert any("could not forget old update ids" in record.message for record in caplog.records)
