@@ -4,15 +4,15 @@ not land in the middle of a measurement (the benchmarks time the jobs themselves
 
 import asyncio
 
-from bot.app import build_application, serve_until_stopped
+from bot.app import serve_until_stopped
 from bot.config import load_settings
 from bot.program import load_program
 
 
 def main() -> None:
     settings = load_settings()
-    application = build_application(settings, load_program(settings.program_file), background=False)
-    asyncio.run(serve_until_stopped(application))
+    program = load_program(settings.program_file)
+    asyncio.run(serve_until_stopped(settings, program, background=False))
 
 
 if __name__ == "__main__":

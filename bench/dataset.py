@@ -98,15 +98,17 @@ def build(
             " reason_state) VALUES (?, ?, ?, ?, ?, ?, 'skipped')",
             _surveys(random_, joined, now),
         )
-        connection.executemany(
-            "INSERT INTO invite_requests (customer_id, requested_at) VALUES (?, ?)",
+        requested = (
             (
-                (
-                    random_.randint(1, customers),
-                    to_sql_time(now - timedelta(days=random_.random() * 700)),
-                )
-                for _ in range(customers // 5)
-            ),
+                random_.randint(1, customers),
+                to_sql_time(now - timedelta(days=random_.random() * 700)),
+            )
+            for _ in range(customers // 5)
+        )
+        connection.executemany(
+            "INSERT INTO invite_requests (customer_id, day, requested_at, times)"
+            " VALUES (?, substr(?2, 1, 10), ?2, 1) ON CONFLICT DO UPDATE SET times = times + 1",
+            requested,
         )
     connection.execute("PRAGMA optimize")
     connection.close()

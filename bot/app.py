@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from telegram import Bot
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder
 
 from bot.aiohttp_request import AiohttpRequest
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
+from bot.domain.backups import DailyBackup
 from bot.domain.birthdays import BirthdayJob
 from bot.domain.churn import ChurnService
 from bot.domain.exports import ExportService
@@ -29,12 +32,15 @@ from bot.domain.rewards import RewardsService
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
+from bot.errors import ConfigError
 from bot.incoming import IncomingUpdates
 from bot.messages import Messages
-from bot.polling import ConfirmingPoller
+from bot.polling import FIRST_BACKOFF, LONGEST_BACKOFF, ConfirmingPoller
 from bot.program import Program
-from bot.scheduler import JobResult, Jobs, start_scheduler
+from bot.scheduler import JobResult, Jobs, start_scheduler, timetable
+from bot.storage.backups import exclusive_use
 from bot.storage.database import Database
+from bot.storage.program_history import ProgramHistory
 from handlers import register_handlers
 from handlers.context import CHANNEL, SERVICES_KEY, BotApplication, Services
 from handlers.help_menu import publish_command_menu
@@ -111,7 +117,9 @@ async def open_services(
     clock: Clock,
     messages: Messages,
 ) -> Services:
-    database = await Database.open(settings.database_path)
+    database = await Database.open(settings.database_path, backups=settings.backups)
+    async with database.transaction() as tx:
+        await ProgramHistory(tx).record_if_changed(program.model_dump_json(), clock.now())
     reader = await Database.open_reader(settings.database_path)
     incoming = IncomingUpdates(database, clock, CHANNEL, ids_only_grow=True)
     await incoming.open()
@@ -144,11 +152,22 @@ async def open_services(
         surveys=surveys,
         jobs=Jobs(
             clock,
-            program,
             zone,
-            BirthdayJob(database, clock, program, zone),
-            surveys,
-            churn,
+            timetable(
+                program,
+                zone,
+                BirthdayJob(database, clock, program, zone),
+                surveys,
+                churn,
+                DailyBackup(
+                    clock,
+                    zone,
+                    settings.database_path,
+                    settings.backups,
+                    settings.backup_keep,
+                    settings.backup_hour,
+                ),
+            ),
             dispatcher,
         ),
         insights=InsightsService(reader, clock, program, zone),
@@ -157,11 +176,14 @@ async def open_services(
 
 
 @asynccontextmanager
-async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[None]]:
+async def serving(
+    application: BotApplication, clock: Clock | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
     """The bot running, as the polling task: start-up, and on leaving the block an orderly
     shutdown that finishes the update in hand (Application.run_polling's steps, bot.polling's
     poller instead of PTB's Updater)."""
-    async with application:
+    await connect(application, clock or SystemClock())
+    try:
         assert application.post_init is not None and application.post_shutdown is not None
         await application.post_init(application)
         try:
@@ -188,29 +210,88 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
         finally:
             # Also after a failed start: an open database keeps threads (and the process) alive.
             await application.post_shutdown(application)
+    finally:
+        await application.shutdown()
 
 
-async def serve_until_stopped(application: BotApplication) -> None:
+async def connect(application: BotApplication, clock: Clock) -> None:
+    """Initialise the bot (it asks Telegram who it is), waiting for Telegram as long as it
+    cannot be reached: a shop's router coming up after the computer must not stop the bot."""
+    backoff = FIRST_BACKOFF
+    while True:
+        try:
+            await application.initialize()
+            return
+        except (NetworkError, InvalidToken) as error:
+            await application.bot.shutdown()  # its HTTP sessions, or they leak and warn
+            if isinstance(error, InvalidToken | BadRequest):
+                raise
+            log.warning("Telegram cannot be reached (%s); trying again in %.0f s", error, backoff)
+        await clock.sleep(backoff)
+        backoff = min(backoff * 2, LONGEST_BACKOFF)
+
+
+async def serve_until_stopped(
+    settings: Settings, program: Program, *, background: bool = True
+) -> None:
     """`loyalty-bot run`: serve until SIGINT or SIGTERM (or until polling gives up)."""
     # Each database statement ends on aiosqlite's thread, which then needs the GIL back from
     # a busy event loop; by default the loop yields it only every 5 ms. A sale holds the
     # database for a dozen statements, so under load those waits queued every sale behind it.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    stopped = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, stopped.set)
-    async with serving(application) as polling:
-        signalled = asyncio.ensure_future(stopped.wait())
-        await asyncio.wait({polling, signalled}, return_when=asyncio.FIRST_COMPLETED)
-        signalled.cancel()
+    with exclusive_use(settings.database_path):
+        log_start_up(settings)
+        application = build_application(settings, program, background=background)
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stopped.set)
+        async with serving(application) as polling:
+            signalled = asyncio.ensure_future(stopped.wait())
+            await asyncio.wait({polling, signalled}, return_when=asyncio.FIRST_COMPLETED)
+            signalled.cancel()
     log.info("stopped")
+
+
+def log_start_up(settings: Settings) -> None:
+    """What an operator needs to know the bot is the one they meant to start."""
+    log.info("database: %s", settings.database_path)
+    log.info("program file: %s", settings.program_file or "the built-in sample")
+    log.info("channels: telegram (Bot API at %s)", settings.telegram_api_url)
+    log.info("daily backups: %s", settings.backups if settings.backup_keep else "off")
+    if not settings.owner_ids:
+        log.warning(
+            "OWNER_IDS is empty: nobody can use the owner's commands. Send /start to the bot"
+            " from your Telegram account; it answers with your user id to put in OWNER_IDS"
+        )
+
+
+async def check_online(settings: Settings) -> str:
+    """`check-config --online`: Telegram knows the token, and which bot it belongs to."""
+    bot = Bot(
+        settings.require_token(),
+        base_url=f"{settings.telegram_api_url}/bot",
+        request=AiohttpRequest(),
+        get_updates_request=AiohttpRequest(),
+    )
+    try:
+        await bot.initialize()
+    except InvalidToken:
+        raise
+    except TelegramError as error:
+        raise ConfigError(
+            f"Telegram cannot be reached at {settings.telegram_api_url} ({error})"
+        ) from error
+    finally:
+        await bot.shutdown()
+    return f"Telegram knows the token: the bot is @{bot.username}"
 
 
 async def run_job(settings: Settings, program: Program, name: str) -> JobResult:
     """`loyalty-bot run-job NAME`: one job, once, now, with its pushes delivered."""
     application = build_application(settings, program, background=False)
-    async with application:
+    await connect(application, SystemClock())
+    try:
         assert application.post_init is not None
         await application.post_init(application)
         try:
@@ -221,3 +302,5 @@ async def run_job(settings: Settings, program: Program, name: str) -> JobResult:
         finally:
             assert application.post_shutdown is not None
             await application.post_shutdown(application)
+    finally:
+        await application.shutdown()

@@ -1,4 +1,7 @@
-"""`loyalty-bot`: start the bot (the default), or check the configuration without starting it."""
+"""`loyalty-bot`: start the bot (the default), check the setup, run a job, back up or restore.
+
+Every failure an operator can act on ends in one sentence on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +9,54 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 from telegram.error import InvalidToken
 
-from bot.app import build_application, run_job, serve_until_stopped
-from bot.config import load_settings
-from bot.errors import ConfigError
-from bot.program import load_program
+from bot.app import check_online, run_job, serve_until_stopped
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError, StorageError
+from bot.program import Program, load_program
 from bot.scheduler import JOB_NAMES
-from bot.storage.database import StorageError
+from bot.setup_check import check_setup
+from bot.storage.backups import exclusive_use, make_backup, restore_backup
+
+log = logging.getLogger("loyalty-bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty-bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="start the bot (what plain `loyalty-bot` does)")
+    check = commands.add_parser(
+        "check-config", help="check .env, the program file and the database without starting"
+    )
+    check.add_argument("--online", action="store_true", help="also ask Telegram for the bot")
+    job = commands.add_parser("run-job", help="run one scheduled job once, now")
+    job.add_argument("job", choices=JOB_NAMES)
+    backup = commands.add_parser(
+        "backup", help="a consistent copy of the database, safe while the bot runs"
+    )
+    backup.add_argument("path", nargs="?", type=Path, help="file or folder (default: BACKUP_DIR)")
+    restore = commands.add_parser(
+        "restore", help="put a backup in place of the database (the bot must be stopped)"
+    )
+    restore.add_argument("path", type=Path)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="loyalty-bot", description=__doc__)
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="run",
-        choices=["run", "check-config", "run-job"],
-        help="run: start the bot (default); check-config: validate .env and the program file;"
-        " run-job JOB: run one scheduled job once, now",
-    )
-    parser.add_argument("job", nargs="?", choices=JOB_NAMES, help="with run-job: which job")
-    arguments = parser.parse_args(argv)
+    arguments = _parser().parse_args(argv)
+    command = arguments.command or "run"
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         program = load_program(settings.program_file)
-        if arguments.command == "run-job":
-            if arguments.job is None:
-                parser.error("run-job needs a job: " + ", ".join(JOB_NAMES))
-            result = asyncio.run(run_job(settings, program, arguments.job))
-            delivery = result.delivery
-            print(
-                f"{result.job}: {result.queued} queued; delivered {delivery.sent},"
-                f" unreachable {delivery.unreachable}, failed {delivery.failed},"
-                f" to retry {delivery.retried}"
-            )
-            return 0
-        if arguments.command == "check-config":
-            settings.require_token()
-            print(f"configuration is valid: {program.shop.name}, database {settings.database_path}")
-            return 0
-        asyncio.run(serve_until_stopped(build_application(settings, program)))
+        return _run(command, arguments, settings, program)
     except (ConfigError, StorageError) as error:
         print(f"loyalty-bot: {error}", file=sys.stderr)
         return 2
@@ -61,4 +66,35 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def _run(command: str, arguments: argparse.Namespace, settings: Settings, program: Program) -> int:
+    if command == "check-config":
+        settings.require_token()
+        for line in asyncio.run(check_setup(settings, program, datetime.now(UTC))):
+            print(line)
+        if arguments.online:
+            print(asyncio.run(check_online(settings)))
+        return 0
+    if command == "run-job":
+        result = asyncio.run(run_job(settings, program, arguments.job))
+        delivery = result.delivery
+        print(
+            f"{result.job}: {result.queued} queued; delivered {delivery.sent},"
+            f" unreachable {delivery.unreachable}, failed {delivery.failed},"
+            f" to retry {delivery.retried}"
+        )
+        return 0
+    if command == "backup":
+        backup = make_backup(settings.database_path, arguments.path or settings.backups)
+        print(f"backup written to {backup.path} ({backup.size_bytes} bytes), checked")
+        return 0
+    if command == "restore":
+        with exclusive_use(settings.database_path):
+            kept = restore_backup(arguments.path, settings.database_path, settings.backups)
+        print(f"restored {arguments.path} into {settings.database_path}")
+        if kept is not None:
+            print(f"the database as it was is kept at {kept}")
+        return 0
+    asyncio.run(serve_until_stopped(settings, program))
     return 0

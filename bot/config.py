@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,8 +21,15 @@ MISSING_TOKEN_HELP = """BOT_TOKEN is not set. To get one:
 """
 
 
+# What @BotFather hands out: the bot's numeric id, a colon, then letters, digits, "_" and "-".
+TOKEN_SHAPE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{1,100}$")
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty line in .env (`PROGRAM_FILE=`) means "the default", as .env.example promises.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     bot_token: SecretStr | None = None
     telegram_api_url: str = OFFICIAL_API_URL
@@ -36,6 +44,10 @@ class Settings(BaseSettings):
     push_rate_per_second: float = Field(default=25, gt=0, le=30)
     # Hold all outgoing requests under Telegram's overall limit (about 30 a second).
     limit_outgoing_rate: bool = True
+    # Daily copies of the database; None: a `backups` folder beside it. 0 copies: none made.
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=14, ge=0, le=3650)
+    backup_hour: int = Field(default=3, ge=0, le=23)
 
     @field_validator("owner_ids", mode="before")
     @classmethod
@@ -47,6 +59,12 @@ class Settings(BaseSettings):
                     raise ValueError(f"{part!r} is not a Telegram user id (digits only)")
             return frozenset(int(part) for part in parts)
         return value
+
+    @field_validator("database_path")
+    @classmethod
+    def _absolute_database_path(cls, value: Path) -> Path:
+        # Resolved once, at start: the log names the very file, wherever the bot was started.
+        return value.expanduser().absolute()
 
     @field_validator("telegram_api_url")
     @classmethod
@@ -65,13 +83,24 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def backups(self) -> Path:
+        folder = self.backup_dir or self.database_path.parent / "backups"
+        return folder.expanduser().absolute()
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
             raise ConfigError(MISSING_TOKEN_HELP)
-        return self.bot_token.get_secret_value().strip()
+        token = self.bot_token.get_secret_value().strip()
+        if not TOKEN_SHAPE.match(token):
+            raise ConfigError(
+                "BOT_TOKEN does not look like a token from @BotFather (digits, a colon, then"
+                " letters and digits, e.g. 123456789:AAH...); copy it again"
+            )
+        return token
 
 
 def load_settings(**overrides: object) -> Settings:

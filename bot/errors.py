@@ -13,3 +13,7 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
         location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         lines.append(f"  - {location}: {problem['msg']}")
     return "\n".join(lines)
+
+
+class StorageError(Exception):
+    """The database cannot be opened or written; the message says what to check."""

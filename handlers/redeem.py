@@ -57,7 +57,7 @@ async def _send_code(
         await refuse(update, context, outcome, customer.language)
         return
     svc = services(context)
-    reward = svc.program.reward(outcome.reward_key) if outcome.reward_key else None
+    reward = svc.rewards.reward_of(outcome)
     caption = svc.messages.render(
         customer.language,
         "redeem/code",

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Install the bot into .venv (created if missing) and start it with the settings in .env.
+# Install the bot into .venv when needed (see scripts/install.sh) and start it with the settings
+# in .env; arguments go to loyalty-bot (e.g. `bash scripts/run.sh check-config`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+bash scripts/install.sh
 exec .venv/bin/loyalty-bot "$@"

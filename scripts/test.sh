@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# Install the bot with its development tools into .venv (created if missing), then run the whole
-# test suite and the linters. Usage: bash scripts/test.sh [extra pytest arguments]
+# Install the bot with its development tools into .venv when needed, then run the whole test
+# suite and the linters. Usage: bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+bash scripts/install.sh dev
 .venv/bin/python -m pytest "$@"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -46,7 +46,7 @@ def test_defaults_and_dotenv(tmp_path: Path) -> None:
     assert settings.require_token() == "1:abc"
     assert settings.owner_ids == frozenset({11, 22})
     assert settings.telegram_api_url == "http://127.0.0.1:8081"
-    assert settings.database_path == Path("loyalty.db")
+    assert settings.database_path == tmp_path / "loyalty.db"  # absolute: the log names it
     assert settings.default_language == "es"
     assert settings.timezone == "Europe/Madrid"
 

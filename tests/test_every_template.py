@@ -242,12 +242,13 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
     stale = await reward_code("reward:free_bottle")
     clock.advance(timedelta(minutes=16))
     await clerk.send(f"/redeem {stale}")  # expired
-    codes = [await reward_code("reward:free_bottle") for _ in range(3)]  # 20 points, 3 codes
-    for code in codes[:2]:
-        await clerk.send(f"/redeem {code}")
-        review = await clerk.receive_with_button("redeem:")
-        await clerk.press_data(review, _button(review, "redeem:"))
-    await clerk.send(f"/redeem {codes[2]}")  # the points are gone
+    code = await reward_code("reward:free_bottle")  # 20 points
+    assert await reward_code("reward:free_bottle") == code  # one open code per reward
+    await clerk.send(f"/redeem {code}")
+    review = await clerk.receive_with_button("redeem:")
+    await api.handled(await owner.send(f"/adjust {carla_code} -15 spent"))
+    await api.handled(await clerk.press_data(review, _button(review, "redeem:")))  # too few
+    await api.handled(await owner.send(f"/adjust {carla_code} +15 back"))
 
     for command in ("/adjust", f"/adjust {carla_code} +2 fair", f"/adjust {carla_code} -999 x"):
         await owner.send(command)

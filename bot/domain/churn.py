@@ -78,6 +78,11 @@ class ChurnService:
                 customer_id=customer_id,
             )
 
+    async def recompute_count(self) -> int:
+        """The daily run, as the timetable counts it: how many flags it raised."""
+        raised, _ = await self.recompute()
+        return raised
+
     async def flags_of(self, customer: Customer) -> list[Flag]:
         async with self._db.reading() as tx:
             return await FlagRepository(tx).open_for(customer.id)

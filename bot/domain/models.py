@@ -199,6 +199,7 @@ class Redemption:
     code: str
     customer_id: int
     reward_key: str | None
+    reward_snapshot: str | None  # the reward as it was when the code was issued, as JSON
     cost: int
     coupon_id: int | None
     created_at: datetime

@@ -22,7 +22,7 @@ from bot.domain.models import (
     Redemption,
     Refused,
 )
-from bot.program import Program, Reward
+from bot.program import LocalisedText, Program, Reward
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.ledger import LedgerRepository
@@ -59,7 +59,7 @@ class RewardsService:
         async with self._db.transaction() as tx:
             if await LedgerRepository(tx).balance(customer.id) < reward.cost:
                 return Refused("reward_not_affordable")
-            return await self._new_code(tx, customer, reward.key, reward.cost, None, now)
+            return await self._new_code(tx, customer, reward, None, now)
 
     async def request_coupon(self, customer: Customer, coupon_id: int) -> Redemption | Refused:
         now = self._clock.now()
@@ -71,7 +71,7 @@ class RewardsService:
                 return Refused("coupon_used")
             if coupon.valid_until <= now:
                 return Refused("coupon_expired")
-            return await self._new_code(tx, customer, None, 0, coupon.id, now)
+            return await self._new_code(tx, customer, None, coupon.id, now)
 
     async def open_coupons(self, customer: Customer) -> list[Coupon]:
         async with self._db.reading() as tx:
@@ -179,29 +179,47 @@ class RewardsService:
             redemption=redemption,
             customer=customer,
             customer_identity=customer.identity,
-            reward=self._program.reward(redemption.reward_key) if redemption.reward_key else None,
+            reward=self.reward_of(redemption),
             coupon=coupon,
             balance=balance,
+        )
+
+    def reward_of(self, redemption: Redemption) -> Reward | None:
+        """What the code was issued for, even if the program has changed since."""
+        if redemption.reward_snapshot is not None:
+            return Reward.model_validate_json(redemption.reward_snapshot)
+        if redemption.reward_key is None:
+            return None
+        # Codes issued before snapshots were kept: the reward as the program has it now.
+        return self._program.reward(redemption.reward_key) or Reward(
+            key=redemption.reward_key,
+            cost=redemption.cost,
+            name=LocalisedText(es=redemption.reward_key, en=redemption.reward_key),
         )
 
     async def _new_code(
         self,
         tx: Transaction,
         customer: Customer,
-        reward_key: str | None,
-        cost: int,
+        reward: Reward | None,
         coupon_id: int | None,
         now: datetime,
     ) -> Redemption:
         redemptions = RedemptionRepository(tx)
+        # A second tap on the same reward shows the same code: one open code per reward.
+        reward_key = reward.key if reward else None
+        existing = await redemptions.still_open(customer.id, reward_key, coupon_id, now)
+        if existing is not None:
+            return existing
         for _ in range(_CODE_ATTEMPTS):
             code = new_code()
             if not await redemptions.code_taken(code):
                 return await redemptions.create(
                     code,
                     customer.id,
-                    reward_key=reward_key,
-                    cost=cost,
+                    reward_key=reward.key if reward else None,
+                    reward_snapshot=reward.model_dump_json() if reward else None,
+                    cost=reward.cost if reward else 0,
                     coupon_id=coupon_id,
                     at=now,
                     expires_at=now + REDEMPTION_VALIDITY,

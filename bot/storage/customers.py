@@ -181,9 +181,12 @@ class CustomerRepository:
 
     async def note_invite_request(self, customer_id: int, at: datetime) -> None:
         """The customer asked for their referral link: the owner's "links shared" counts these."""
+        moment = to_sql_time(at)
         await self._tx.execute(
-            "INSERT INTO invite_requests (customer_id, requested_at) VALUES (?, ?)",
-            (customer_id, to_sql_time(at)),
+            "INSERT INTO invite_requests (customer_id, day, requested_at, times)"
+            " VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (customer_id, day) DO UPDATE SET times = times + 1",
+            (customer_id, moment[:10], moment),
         )
 
     async def erase(self, customer_id: int, at: datetime) -> None:

@@ -18,15 +18,14 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from bot.errors import StorageError as StorageError  # where callers have always found it
+from bot.storage.backups import dated_backup_path, make_backup_in_thread
+
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 SQL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 STREAM_CHUNK = 2000
-
-
-class StorageError(Exception):
-    """The database cannot be opened or written; the message says what to check."""
 
 
 class Enlisted(Protocol):
@@ -84,7 +83,10 @@ class Database:
         self._snapshot_reads = snapshot_reads
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
+    async def open(cls, path: Path, *, backups: Path | None = None) -> Database:
+        """Open (or create) and migrate; before migrating a database that has data, copy it
+        into `backups` (default: a `backups` folder beside it)."""
+        existed = _has_data(path)
         try:
             connection = await aiosqlite.connect(str(path), isolation_level=None)
         except Exception as error:
@@ -93,8 +95,18 @@ class Database:
         # Every write of this process goes through this connection's lock, so reads under the
         # lock see no change midway and need no transaction of their own.
         database = cls(connection, snapshot_reads=False)
-        await database._configure()
-        await database.migrate()
+        try:
+            await database._configure()
+            if existed and await database._pending_migrations():
+                await _backup_before_migrating(path, backups or path.parent / "backups")
+            await database.migrate()
+        except (sqlite3.Error, StorageError) as error:
+            await connection.close()  # its thread would keep the process alive
+            if isinstance(error, StorageError):
+                raise
+            raise StorageError(_explain(path, error)) from error
+        if not existed:
+            log.warning("created a new, empty database at %s", path)
         return database
 
     @classmethod
@@ -115,9 +127,26 @@ class Database:
 
     async def _configure(self) -> None:
         await self._connection.execute("PRAGMA busy_timeout = 5000")
+        # Deleted rows are overwritten with zeros: an erased customer's data leaves the file.
+        await self._connection.execute("PRAGMA secure_delete = ON")
         await self._connection.execute("PRAGMA journal_mode = WAL")
         await self._connection.execute("PRAGMA foreign_keys = ON")
         await self._connection.execute("PRAGMA synchronous = NORMAL")
+
+    async def _pending_migrations(self) -> list[int]:
+        """Bundled migrations not yet applied; none for a database that has no schema yet."""
+        rows = await self._connection.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE name = 'schema_migrations'"
+        )
+        if not list(rows):
+            return []
+        done = {
+            row[0]
+            for row in await self._connection.execute_fetchall(
+                "SELECT version FROM schema_migrations"
+            )
+        }
+        return [version for version, _, _ in bundled_migrations() if version not in done]
 
     async def migrate(self) -> list[int]:
         """Apply every bundled migration not yet recorded; returns the versions applied now."""
@@ -218,6 +247,30 @@ class Transaction:
 
 
 Parameters = Iterable[Any] | Mapping[str, Any]
+
+
+async def _backup_before_migrating(path: Path, folder: Path) -> None:
+    target = dated_backup_path(folder, datetime.now().astimezone(), "before-upgrade")
+    backup = await make_backup_in_thread(path, target)
+    log.warning("upgrading the database; a copy as it was is at %s", backup.path)
+
+
+def _has_data(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+def _explain(path: Path, error: sqlite3.Error) -> str:
+    """One sentence an operator can act on, for a database that cannot be opened or written."""
+    text = str(error)
+    if "readonly" in text or "read-only" in text:
+        hint = "it cannot be written: check the permissions of the file and of its folder"
+    elif "full" in text:
+        hint = "the disk is full: free some space"
+    elif "not a database" in text or "malformed" in text:
+        hint = "it is not a loyalty-bot database, or it is damaged: restore a backup"
+    else:
+        hint = "check that the path is right and the folder exists"
+    return f"DATABASE_PATH {path}: {hint} ({text})"
 
 
 def _read_only_uri(path: Path | str) -> str:

@@ -27,6 +27,7 @@ def _redemption(row: aiosqlite.Row) -> Redemption:
         code=row["code"],
         customer_id=row["customer_id"],
         reward_key=row["reward_key"],
+        reward_snapshot=row["reward_snapshot"],
         cost=row["cost"],
         coupon_id=row["coupon_id"],
         created_at=from_sql_time(row["created_at"]),
@@ -101,18 +102,20 @@ class RedemptionRepository:
         customer_id: int,
         *,
         reward_key: str | None,
+        reward_snapshot: str | None,
         cost: int,
         coupon_id: int | None,
         at: datetime,
         expires_at: datetime,
     ) -> Redemption:
         await self._tx.execute(
-            "INSERT INTO redemptions (code, customer_id, reward_key, cost, coupon_id, created_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO redemptions (code, customer_id, reward_key, reward_snapshot, cost,"
+            " coupon_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 code,
                 customer_id,
                 reward_key,
+                reward_snapshot,
                 cost,
                 coupon_id,
                 to_sql_time(at),
@@ -129,6 +132,27 @@ class RedemptionRepository:
 
     async def code_taken(self, code: str) -> bool:
         return await self.by_code(code) is not None
+
+    async def still_open(
+        self, customer_id: int, reward_key: str | None, coupon_id: int | None, now: datetime
+    ) -> Redemption | None:
+        """The customer's unused, unexpired code for this reward or coupon, if there is one."""
+        row = await self._tx.fetch_one(
+            "SELECT * FROM redemptions WHERE customer_id = ? AND reward_key IS ?"
+            " AND coupon_id IS ? AND redeemed_at IS NULL AND expires_at > ?"
+            " ORDER BY expires_at DESC LIMIT 1",
+            (customer_id, reward_key, coupon_id, to_sql_time(now)),
+        )
+        return _redemption(row) if row else None
+
+    async def open_reward_keys(self, now: datetime) -> dict[str, int]:
+        """Rewards that codes still open were issued for, with how many codes each."""
+        rows = await self._tx.fetch_all(
+            "SELECT reward_key, COUNT(*) AS codes FROM redemptions WHERE redeemed_at IS NULL"
+            " AND expires_at > ? AND reward_key IS NOT NULL GROUP BY reward_key",
+            (to_sql_time(now),),
+        )
+        return {row["reward_key"]: row["codes"] for row in rows}
 
     async def mark_redeemed(self, code: str, by: str, at: datetime) -> bool:
         """False when the code was redeemed already: the second of two racing taps loses."""

@@ -1,0 +1,49 @@
+"""The daily backup: a consistent copy of the database in the backup folder, the oldest pruned."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.storage.backups import dated_backup_path, make_backup_in_thread, prune_backups
+
+log = logging.getLogger(__name__)
+DAILY = "daily"  # pruning keeps the copies made before an upgrade or a restore
+
+
+class DailyBackup:
+    def __init__(
+        self, clock: Clock, zone: ZoneInfo, database: Path, folder: Path, keep: int, hour: int
+    ) -> None:
+        self._clock = clock
+        self._zone = zone
+        self._database = database
+        self._folder = folder
+        self._keep = keep
+        self.hour = hour
+
+    async def run(self) -> int:
+        """Make today's copy (none when BACKUP_KEEP is 0); it queues no pushes, hence 0."""
+        if self._keep == 0:
+            return 0
+        local = self._clock.now().astimezone(self._zone)
+        backup = await make_backup_in_thread(
+            self._database, dated_backup_path(self._folder, local, DAILY)
+        )
+        removed = prune_backups(self._folder, DAILY, self._keep)
+        log.info(
+            "backup written to %s (%d bytes); %d old ones removed",
+            backup.path,
+            backup.size_bytes,
+            len(removed),
+        )
+        return 0
+
+    def missing_today(self, local: datetime) -> bool:
+        """For start-up: a machine switched off at night still gets its daily copy."""
+        if self._keep == 0:
+            return False
+        return not any(self._folder.glob(f"loyalty-{local:%Y%m%d}-*-{DAILY}.db"))

@@ -1,0 +1,71 @@
+"""`loyalty-bot check-config`: what an operator should know before starting the bot.
+
+It opens (or creates) the database, so a path that cannot be written fails here rather than
+at the first sale, and compares the program file with the one the bot last ran with.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.config import Settings
+from bot.program import Program
+from bot.storage.database import Database
+from bot.storage.program_history import ProgramHistory
+from bot.storage.rewards import RedemptionRepository
+
+
+async def check_setup(settings: Settings, program: Program, now: datetime) -> list[str]:
+    lines = [f"configuration is valid: {program.shop.name}"]
+    database = await Database.open(settings.database_path, backups=settings.backups)
+    try:
+        async with database.reading() as tx:
+            previous = await ProgramHistory(tx).latest()
+            open_codes = await RedemptionRepository(tx).open_reward_keys(now)
+    finally:
+        await database.close()
+    lines.append(f"database: {settings.database_path} (opened and up to date)")
+    lines.append(f"program file: {settings.program_file or 'the built-in sample'}")
+    if not settings.owner_ids:
+        lines.append(
+            "warning: OWNER_IDS is empty, so nobody can use the owner's commands; send /start"
+            " to the bot and it tells you your user id"
+        )
+    before = Program.model_validate_json(previous) if previous else None
+    lines.extend(f"warning: {change}" for change in rules_changes(before, program, open_codes))
+    return lines
+
+
+def rules_changes(before: Program | None, after: Program, open_codes: dict[str, int]) -> list[str]:
+    """What starting with `after` changes for customers, said so the owner can decide."""
+    changes = []
+    for key, codes in sorted(open_codes.items()):
+        if after.reward(key) is None:
+            changes.append(
+                f"reward {key!r} is not in the program file, and {codes} open code(s) were"
+                " issued for it: they stay valid for what they promised"
+            )
+    if before is None:
+        return changes
+    old_tiers = {tier.key: tier for tier in before.tiers}
+    new_tiers = {tier.key: tier for tier in after.tiers}
+    for key in old_tiers.keys() - new_tiers.keys():
+        changes.append(f"tier {key!r} is gone: its members move to the tier their points reach")
+    for key in old_tiers.keys() & new_tiers.keys():
+        if old_tiers[key].threshold != new_tiers[key].threshold:
+            changes.append(
+                f"tier {key!r} now starts at {new_tiers[key].threshold} points"
+                f" (was {old_tiers[key].threshold}): some members may change tier"
+            )
+        if old_tiers[key].name != new_tiers[key].name:
+            changes.append(f"tier {key!r} is renamed to {new_tiers[key].name.es!r}")
+    for reward in before.rewards:
+        replacement = after.reward(reward.key)
+        if replacement is None:
+            changes.append(f"reward {reward.key!r} is removed from the catalogue")
+        elif replacement.cost != reward.cost:
+            changes.append(
+                f"reward {reward.key!r} now costs {replacement.cost} points (was {reward.cost});"
+                " codes already issued keep their price"
+            )
+    return changes

@@ -1,0 +1,295 @@
+"""Running a real shop: the quick start as the README gives it, start-up failures an operator
+can act on, backups and restores, and changes to the program file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench.dataset import build, clerk_user_id, member_code
+from bot.domain.models import Refused
+from bot.domain.rewards import RewardsService
+from bot.setup_check import check_setup
+from bot.storage.backups import exclusive_use
+from tests.conftest import RunningBot
+from tests.flows import CLERK, buy, join
+from tests.standin import FakeTelegram, api_error
+from tests.test_fault_drills import bot_process
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456789:AAHk2xYzExampleTokenOfTheRightShape00"
+# Settings the tests' own environment must not leak into a process that reads .env.
+SETTINGS = ("BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_PATH", "OWNER_IDS", "PROGRAM_FILE")
+
+
+def _environment(**values: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS}
+    return {**env, **values}
+
+
+def _quick_start_folder(tmp_path: Path) -> Path:
+    """The README's step 2: `.env.example` copied to `.env`, only the token filled in."""
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    lines = [
+        f"BOT_TOKEN={TOKEN}" if line == "BOT_TOKEN=" else line for line in example.splitlines()
+    ]
+    assert f"BOT_TOKEN={TOKEN}" in lines
+    (tmp_path / ".env").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+async def _loyalty_bot(
+    *arguments: str, cwd: Path, env: dict[str, str], timeout: float = 60
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *arguments,
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_quick_start_works_from_env_example_as_the_readme_says(tmp_path: Path) -> None:
+    folder = _quick_start_folder(tmp_path)
+    code, out, err = await _loyalty_bot("check-config", cwd=folder, env=_environment())
+    assert code == 0, err
+    assert "configuration is valid" in out
+    assert f"database: {folder / 'loyalty.db'}" in out  # created, and named in full
+    assert "OWNER_IDS is empty" in out and "/start" in out
+    assert (folder / "loyalty.db").exists()
+
+
+async def test_the_quick_start_serves_customers(api: FakeTelegram, tmp_path: Path) -> None:
+    """The same .env, with the stand-in's address in the environment (which wins over .env)."""
+    folder = _quick_start_folder(tmp_path)
+    env = {**_environment(TELEGRAM_API_URL=api.url, POLLING_TIMEOUT="1"), "PYTHONPATH": str(ROOT)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=folder, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        customer = api.user(42, "Lucía", "es")
+        await customer.send("/start")
+        await customer.receive_containing("1/4", timeout=60)
+    finally:
+        process.terminate()
+        _, err = await process.communicate()
+    log = err.decode()
+    assert f"database: {folder / 'loyalty.db'}" in log
+    assert "program file: the built-in sample" in log and "channels: telegram" in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("token", ["hello world", "123456", "abc:def"])
+async def test_check_config_refuses_a_token_of_the_wrong_shape(tmp_path: Path, token: str) -> None:
+    code, _, err = await _loyalty_bot(
+        "check-config", cwd=tmp_path, env=_environment(BOT_TOKEN=token)
+    )
+    assert code == 2
+    assert "BOT_TOKEN does not look like a token" in err and "Traceback" not in err
+
+
+async def test_check_config_online_asks_telegram(api: FakeTelegram, tmp_path: Path) -> None:
+    env = _environment(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api.url)
+    code, out, err = await _loyalty_bot("check-config", "--online", cwd=tmp_path, env=env)
+    assert code == 0, err
+    assert "the bot is @bodega_loyalty_bot" in out
+    api.override = lambda call: api_error(401, "Unauthorized")
+    code, _, err = await _loyalty_bot("check-config", "--online", cwd=tmp_path, env=env)
+    assert code == 2 and "Telegram refused BOT_TOKEN" in err
+    assert "Traceback" not in err and "Unclosed" not in err
+
+
+def _read_only_mount_available() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "true"], capture_output=True, check=False, timeout=10
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _read_only_mount_available(), reason="needs a private mount namespace")
+async def test_a_database_on_a_read_only_disk_is_one_clear_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with closing(sqlite3.connect(data / "loyalty.db")) as connection:
+        connection.execute("CREATE TABLE placeholder (x)")
+    mounted = (
+        f"mount --bind {data} {data} && mount -o remount,ro,bind {data} {data} &&"
+        f" exec {sys.executable} -m bot"
+    )
+    env = {
+        **_environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(data / "loyalty.db")),
+        "PYTHONPATH": str(ROOT),
+    }
+    for command in ("check-config", "run"):
+        process = await asyncio.create_subprocess_exec(
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            f"{mounted} {command}",
+            cwd=tmp_path,
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        text = err.decode()
+        assert process.returncode == 2, text
+        assert "loyalty-bot: DATABASE_PATH" in text and "cannot be written" in text
+        assert "Traceback" not in text
+
+
+async def test_telegram_unreachable_at_start_is_waited_for(tmp_path: Path) -> None:
+    with closing(socket.socket()) as probe:  # a port nobody listens on, for now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **_environment(
+            BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=f"http://127.0.0.1:{port}",
+            DATABASE_PATH=str(tmp_path / "bot.db"),
+            POLLING_TIMEOUT="1",
+        ),
+        "PYTHONPATH": str(ROOT),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    api = FakeTelegram()
+    try:
+        while b"Telegram cannot be reached" not in await process.stderr.readline():
+            pass
+        await api.start(port)
+        customer = api.user(43, "Tomás", "es")
+        await customer.send("/start")
+        await customer.receive_containing("1/4", timeout=60)
+    finally:
+        process.terminate()
+        rest = await process.stderr.read()
+        await process.wait()
+        await api.stop()
+    assert b"Traceback" not in rest
+
+
+async def test_a_backup_taken_during_a_burst_of_sales_has_every_acknowledged_sale(
+    api: FakeTelegram, tmp_path: Path
+) -> None:
+    database, clerks = tmp_path / "shop.db", 40
+    await asyncio.to_thread(build, database, clerks, 0, datetime.now(UTC), clerks=clerks)
+    receipts: list[int] = []
+    half_served = asyncio.Event()
+    async with bot_process(api, database):
+        users = [api.user(clerk_user_id(n), f"Clerk {n}", "es") for n in range(1, clerks + 1)]
+
+        async def sell(number: int) -> None:
+            clerk = users[number - 1]
+            await clerk.send(f"/sale {member_code(number)} 10 1")
+            prompt = await clerk.receive_with_button("sale:ok:", timeout=60)
+            await clerk.press(prompt, "✅")
+            await clerk.receive_containing("#", timeout=60)
+            receipts.append(number)
+            if len(receipts) >= clerks // 2:
+                half_served.set()
+
+        selling = asyncio.gather(*(sell(n) for n in range(1, clerks + 1)))
+        await asyncio.wait_for(half_served.wait(), 60)
+        acknowledged = len(receipts)
+        code, out, err = await _loyalty_bot(
+            "backup",
+            str(tmp_path / "copy.db"),
+            cwd=tmp_path,
+            env=_environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(database)),
+        )
+        await selling
+    assert code == 0, err
+    assert "checked" in out
+    with closing(sqlite3.connect(tmp_path / "copy.db")) as copy:
+        (sales,) = copy.execute("SELECT COUNT(*) FROM sales").fetchone()
+        (integrity,) = copy.execute("PRAGMA integrity_check").fetchone()
+    assert sales >= acknowledged and integrity == "ok"
+
+
+async def test_restore_refuses_while_a_bot_runs_and_keeps_the_replaced_database(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "shop.db"
+    await asyncio.to_thread(build, database, 3, 30, datetime.now(UTC))
+    env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(database))
+    code, _, err = await _loyalty_bot("backup", str(tmp_path / "good.db"), cwd=tmp_path, env=env)
+    assert code == 0, err
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("DELETE FROM sales")  # a mistake to undo
+    with exclusive_use(database):  # what a running bot holds
+        code, _, err = await _loyalty_bot(
+            "restore", str(tmp_path / "good.db"), cwd=tmp_path, env=env
+        )
+    assert code == 2 and "another loyalty-bot is running" in err
+    code, out, err = await _loyalty_bot("restore", str(tmp_path / "good.db"), cwd=tmp_path, env=env)
+    assert code == 0, err
+    assert "the database as it was is kept at" in out
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM sales").fetchone()[0] > 0
+    assert list((tmp_path / "backups").glob("loyalty-*-replaced.db"))
+    code, _, err = await _loyalty_bot(
+        "restore", str(tmp_path / "nothing.db"), cwd=tmp_path, env=env
+    )
+    assert code == 2 and "no such backup file" in err
+
+
+async def test_the_daily_backup_keeps_the_newest_copies(bot: RunningBot, tmp_path: Path) -> None:
+    folder = bot.services.settings.backups
+    await join(bot, 500)
+    for _ in range(16):
+        await bot.services.jobs.run("backup")
+    kept = sorted(folder.glob("loyalty-*-daily.db"))
+    assert len(kept) == bot.services.settings.backup_keep == 14
+    with closing(sqlite3.connect(kept[-1])) as copy:
+        assert copy.execute("SELECT name FROM customers").fetchone()[0] == "Cliente 500"
+
+
+async def test_a_removed_reward_still_redeems_what_its_open_code_promised(
+    bot: RunningBot,
+) -> None:
+    _, customer = await join(bot, 510)
+    await buy(bot, customer, items=12)
+    code = await bot.services.rewards.request_reward(customer, "free_bottle")
+    assert not isinstance(code, Refused)
+    program = bot.services.program
+    changed = program.model_copy(
+        update={"rewards": [reward for reward in program.rewards if reward.key != "free_bottle"]}
+    )
+    warnings = await check_setup(bot.services.settings, changed, bot.clock.now())
+    assert any("'free_bottle' is not in the program file, and 1 open code" in w for w in warnings)
+    restarted = RewardsService(bot.services.database, bot.clock, changed)
+    view = await restarted.confirm(CLERK, code.code)
+    assert not isinstance(view, Refused)
+    assert view.reward is not None and view.reward.name.es == "una botella gratis"
+    assert view.balance == 2
+
+
+def test_starting_the_bot_does_not_import_matplotlib() -> None:
+    """matplotlib costs most of a second and tens of megabytes: only /stats needs it."""
+    probe = "import sys, bot.cli, bot.app, handlers; print('matplotlib' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
