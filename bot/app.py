@@ -17,6 +17,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder
 from bot.aiohttp_request import AiohttpRequest
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.courteous_bot import CourteousBot
 from bot.domain.adjustments import AdjustmentService
 from bot.domain.backups import DailyBackup
 from bot.domain.birthdays import BirthdayJob
@@ -91,20 +92,22 @@ def build_application(
             await services.database.close()
 
     api = settings.telegram_api_url
+    bot = CourteousBot(
+        settings.require_token(),
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE),
+        get_updates_request=AiohttpRequest(),
+        # No retries here: the push dispatcher honours a 429 itself, on the shop's clock.
+        rate_limiter=AIORateLimiter(max_retries=0) if settings.limit_outgoing_rate else None,
+    )
     builder: Any = (
         ApplicationBuilder()
-        .token(settings.require_token())
-        .base_url(f"{api}/bot")
-        .base_file_url(f"{api}/file/bot")
+        .bot(bot)
         .post_init(start)
         .post_shutdown(stop)
         .updater(None)  # bot.polling fetches updates instead: see why there
-        .request(AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE))
-        .get_updates_request(AiohttpRequest())
     )
-    if settings.limit_outgoing_rate:
-        # No retries here: the push dispatcher honours a 429 itself, on the shop's clock.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=0))
     application: BotApplication = builder.build()
     register_handlers(application)
     return application

@@ -1,0 +1,86 @@
+"""Acknowledging a tap is a courtesy: Telegram refusing it (a tap too old, as after a restart)
+or refusing an edit that changes nothing (a double tap) never stops the work or reads as a
+failure."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.domain.models import Refused
+from tests.conftest import RunningBot
+from tests.flows import register, sell_by_scan
+from tests.standin import ApiCall, api_error
+from tests.test_counter import _customer, _team
+from tests.test_pushes import _survey_after_purchase
+
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are"
+    " exactly the same as a current content and reply markup of the message"
+)
+FAILED = "algo ha fallado"
+
+
+def _refuse_acknowledgements(call: ApiCall) -> web.Response | None:
+    return api_error(400, TOO_OLD) if call.method == "answerCallbackQuery" else None
+
+
+def _nothing_to_change(call: ApiCall) -> web.Response | None:
+    if call.method in {"editMessageText", "editMessageReplyMarkup"}:
+        return api_error(400, NOT_MODIFIED)
+    return None
+
+
+def _said_to(bot: RunningBot, chat_id: int) -> str:
+    return "\n".join(call.text for call in bot.api.calls if call.chat_id == chat_id)
+
+
+async def test_a_sale_confirmed_by_a_tap_too_old_to_acknowledge_is_recorded(
+    bot: RunningBot,
+) -> None:
+    _, clerk = await _team(bot)
+    _, customer = await _customer(bot, 120)
+    await clerk.send(f"/sale {customer.member_code} 20 2")
+    prompt = await clerk.receive_with_button("sale:ok:")
+    bot.api.override = _refuse_acknowledgements
+    await clerk.press(prompt, "✅")
+    receipt = await clerk.receive_containing("#")
+    assert "registrada" in receipt.text
+    assert FAILED not in _said_to(bot, clerk.id)
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one("SELECT COUNT(*) AS n FROM sales")
+    assert row is not None and row["n"] == 1
+
+
+async def test_consent_tapped_while_the_bot_was_down_still_registers(bot: RunningBot) -> None:
+    bot.api.override = _refuse_acknowledgements
+    user = bot.api.user(121, "Rosa", "es")
+    card = await register(user)  # the last step is the consent tap
+    assert card.method == "sendPhoto"
+    assert FAILED not in _said_to(bot, user.id)
+
+
+async def test_a_double_tap_on_a_redemption_is_not_called_a_failure(bot: RunningBot) -> None:
+    _, clerk = await _team(bot)
+    customer_user, customer = await _customer(bot, 122)
+    await sell_by_scan(clerk, customer.member_code, "100 10")
+    code = await bot.services.rewards.request_reward(customer, "free_bottle")
+    assert not isinstance(code, Refused)
+    await clerk.send(f"/redeem {code.code}")
+    review = await clerk.receive_with_button("redeem:")
+    await clerk.press(review, "Confirmar")
+    assert "✅ Canjeado" in (await clerk.receive("sendMessage")).text
+    bot.api.override = _nothing_to_change  # the buttons are gone already
+    await bot.api.handled(await clerk.press(review, "Confirmar"))
+    assert "ya se ha canjeado" in (await clerk.receive("sendMessage")).text
+    assert FAILED not in _said_to(bot, clerk.id)
+    assert FAILED not in _said_to(bot, customer_user.id)
+
+
+async def test_a_double_tap_on_a_survey_score_is_not_called_a_failure(bot: RunningBot) -> None:
+    user, _, survey = await _survey_after_purchase(bot, 123)
+    await user.press(survey, "4")
+    await user.receive_containing("motivo principal")
+    bot.api.override = _nothing_to_change
+    await bot.api.handled(await user.press(survey, "4"))
+    assert FAILED not in _said_to(bot, user.id)
