@@ -146,7 +146,7 @@ async def open_services(
         incoming=incoming,
         registration=RegistrationService(database, clock, program),
         membership=MembershipService(database, clock, program),
-        staff=StaffService(database, clock, owners),
+        staff=StaffService(database, clock, owners, Language(settings.default_language)),
         sales=SalesService(database, clock, program, zone),
         rewards=RewardsService(database, clock, program),
         lookup=CustomerLookup(database, clock, program),

@@ -207,7 +207,7 @@ def _for_role(
             if user is None:
                 return
             staff = services(context).staff
-            actor = await staff.actor(identity_of(user))
+            actor = await staff.actor(identity_of(user), fallback_language(context, user))
             if not allowed(actor):
                 await staff.refuse(actor, f"{action}:{handler.__name__}")
                 if update.callback_query:

@@ -59,8 +59,8 @@ async def help_command(update: Update, context: Context) -> None:
     svc = services(context)
     identity = identity_of(user)
     member = await svc.membership.member(identity)
-    actor = await svc.staff.actor(identity)
     language = member.language if member else fallback_language(context, user)
+    actor = await svc.staff.actor(identity, fallback_language(context, user))
     names = commands_for(actor.role, member is not None)
     descriptions = svc.messages.command_descriptions(language)
     await reply(

@@ -11,7 +11,7 @@ from telegram import Update
 
 from handlers import registration, surveys
 from handlers.cards import CARD_PREFIX, REFERRAL_PREFIX
-from handlers.context import Context, identity_of, services
+from handlers.context import Context, fallback_language, identity_of, services
 from handlers.counter import amount_awaited, on_amount, open_sale_from_card
 from handlers.redeem import REDEMPTION_PREFIX, review_code
 from handlers.staff_admin import STAFF_PREFIX, join_staff
@@ -26,7 +26,9 @@ async def start(update: Update, context: Context) -> None:
         await join_staff(update, context, payload.removeprefix(STAFF_PREFIX))
         return
     if payload.startswith((CARD_PREFIX, REDEMPTION_PREFIX)):
-        actor = await services(context).staff.actor(identity_of(user))
+        actor = await services(context).staff.actor(
+            identity_of(user), fallback_language(context, user)
+        )
         if actor.is_staff:
             if payload.startswith(CARD_PREFIX):
                 await open_sale_from_card(update, context, actor, payload.removeprefix(CARD_PREFIX))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.domain.models import Customer, Language, Refused
+from bot.domain.models import Customer, Refused
 from bot.domain.parsing import WHOLE_NUMBER_PATTERN
 from bot.domain.surveys import Answered
 from handlers.context import Context, for_members, identity_of, notify, reply, services
@@ -62,21 +62,21 @@ async def on_reason(update: Update, context: Context, text: str) -> bool:
         return False
     await reply(update, context, answered.customer.language, "surveys/thanks", gave_reason=True)
     if answered.detractor:
-        await alert_team(context, answered)
+        # The team heard of the score already: this adds the customer's words.
+        await alert_team(context, answered, "alerts/detractor_comment")
     return True
 
 
-async def alert_team(context: Context, answered: Answered) -> None:
+async def alert_team(
+    context: Context, answered: Answered, template: str = "alerts/detractor"
+) -> None:
     """Close the loop: owners and staff hear about an unhappy customer at once."""
-    svc = services(context)
-    recipients = {owner: Language(svc.settings.default_language) for owner in svc.staff.owners}
-    recipients |= {member.identity: member.language for member in await svc.staff.members()}
-    for identity, language in recipients.items():
+    for identity, language in (await services(context).staff.team()).items():
         await notify(
             context,
             identity,
             language,
-            "alerts/detractor",
+            template,
             customer=answered.customer,
             survey=answered.survey,
         )

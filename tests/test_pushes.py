@@ -206,16 +206,21 @@ async def test_a_detractor_alerts_owner_and_staff_at_once(bot: RunningBot) -> No
         "Pepe",
         Language.ES,
     )
+    owner = bot.api.user(1, "Owner", "en")
+    await bot.api.handled(await owner.send("/help"))  # the owner writes in English
     user, customer, survey = await _survey_after_purchase(bot, 313)
     await user.press(survey, "2")
-    for chat in (1, 50):  # the owner and the staff member
-        _, alert = await bot.api.wait_for(_alert_to(chat))
-        assert "Satisfacción: <b>2</b>" in alert.text
-    await user.send("El vino estaba picado")
+    _, alert = await bot.api.wait_for(_alert_to(50))
+    assert "Satisfacción: <b>2</b>" in alert.text
+    _, alert = await bot.api.wait_for(lambda call: call.chat_id == 1 and "Unhappy" in call.text)
+    assert "Satisfaction: <b>2</b>\n" in alert.text
+    await bot.api.handled(await user.send("El vino estaba picado"))
     _, with_comment = await bot.api.wait_for(
         lambda call: call.chat_id == 1 and "El vino estaba picado" in call.text
     )
-    assert "Cliente 313" in with_comment.text
+    assert "Cliente 313" in with_comment.text and "explains" in with_comment.text
+    to_owner = [call.text for call in bot.api.calls if call.chat_id == 1]
+    assert sum("Unhappy customer" in text for text in to_owner) == 1  # once, not per answer
     flags = await bot.services.churn.flags_of(customer)
     assert [flag.flag for flag in flags] == ["detractor"]
 

@@ -3,12 +3,12 @@
 Written the way the shop's spreadsheet reads them: UTF-8 with a byte-order mark (so Excel
 does not guess another encoding), dates in ISO 8601 in the shop's time zone, money as plain
 decimals in the shop currency, and ";" between columns where the decimal mark is "," (as a
-Spanish spreadsheet expects), else ",". A file too large for a chat upload is zipped.
+Spanish spreadsheet expects), else ",". A file too large for a chat upload is zipped. Text a
+spreadsheet would run as a formula is written so it is shown, not run.
 """
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +18,10 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
+
+# csv, except that a cell a spreadsheet would run as a formula (=, +, -, @ and the like, from
+# a customer's name or a staff note) is written as text: the owner opens these files.
+from defusedcsv import csv
 
 from bot.clock import Clock
 from bot.domain.churn import map_lines

@@ -29,17 +29,29 @@ class StaffJoined:
 
 
 class StaffService:
-    def __init__(self, database: Database, clock: Clock, owners: frozenset[Identity]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        owners: frozenset[Identity],
+        default_language: Language,
+    ) -> None:
         self._db = database
         self._clock = clock
         self._owners = owners
+        self._default_language = default_language
+        self._owner_languages: dict[Identity, Language] | None = None  # read once, then kept
 
     @property
     def owners(self) -> frozenset[Identity]:
         return self._owners
 
-    async def actor(self, identity: Identity) -> Actor:
+    async def actor(self, identity: Identity, language: Language | None = None) -> Actor:
+        """Who this is; an owner's `language` (the one they write in) is remembered, so that
+        what the bot tells owners on its own is in their language."""
         if identity in self._owners:
+            if language is not None:
+                await self._remember_owner_language(identity, language)
             return Actor(identity, Role.OWNER)
         async with self._db.reading() as tx:
             member = await StaffRepository(tx).by_identity(identity)
@@ -86,6 +98,29 @@ class StaffService:
                 name=name,
             )
         return StaffJoined(member)
+
+    async def _known_owner_languages(self) -> dict[Identity, Language]:
+        if self._owner_languages is None:
+            async with self._db.reading() as tx:
+                self._owner_languages = await StaffRepository(tx).owner_languages()
+        return self._owner_languages
+
+    async def _remember_owner_language(self, identity: Identity, language: Language) -> None:
+        known = await self._known_owner_languages()
+        if known.get(identity) == language:
+            return
+        # One statement outside the update's unit of work: it must not carry the update's
+        # "handled" record (bot/incoming.py) in a commit before the update's real change.
+        async with self._db.single_write() as tx:
+            await StaffRepository(tx).set_owner_language(identity, language)
+        known[identity] = language
+
+    async def team(self) -> dict[Identity, Language]:
+        """Owners and staff, each with the language to write to them in."""
+        known = await self._known_owner_languages()
+        team = {owner: known.get(owner, self._default_language) for owner in self._owners}
+        team |= {member.identity: member.language for member in await self.members()}
+        return team
 
     async def members(self) -> list[StaffMember]:
         async with self._db.reading() as tx:

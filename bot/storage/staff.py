@@ -39,6 +39,20 @@ class StaffRepository:
         )
         return _member(row) if row else None
 
+    async def owner_languages(self) -> dict[Identity, Language]:
+        rows = await self._tx.fetch_all("SELECT * FROM owner_languages")
+        return {
+            Identity(row["channel"], row["channel_user_id"]): Language(row["language"])
+            for row in rows
+        }
+
+    async def set_owner_language(self, identity: Identity, language: Language) -> None:
+        await self._tx.execute(
+            "INSERT INTO owner_languages (channel, channel_user_id, language) VALUES (?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET language = excluded.language",
+            (identity.channel, identity.user_id, language.value),
+        )
+
     async def by_id(self, staff_id: int) -> StaffMember | None:
         row = await self._tx.fetch_one(
             "SELECT * FROM staff WHERE removed_at IS NULL AND id = ?", (staff_id,)
