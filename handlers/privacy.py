@@ -96,7 +96,9 @@ async def on_notifications(update: Update, context: Context, customer: Customer)
 
 @for_members
 async def my_data(update: Update, context: Context, customer: Customer) -> None:
-    document = await services(context).membership.personal_data(customer)
+    svc = services(context)
+    quadrant = await svc.churn.quadrant_of(customer)
+    document = await svc.membership.personal_data(customer, quadrant.value if quadrant else None)
     chat = update.effective_chat
     assert chat is not None
     await context.bot.send_document(

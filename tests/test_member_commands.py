@@ -15,6 +15,7 @@ from bot.storage.ledger import LedgerRepository
 from tests.conftest import RunningBot
 from tests.flows import register
 from tests.standin import BOT_USERNAME, ChatUser
+from tests.test_pushes import _survey_after_purchase
 
 
 async def _join(
@@ -346,3 +347,33 @@ async def test_command_menu_is_published_per_language(bot: RunningBot) -> None:
         "command": "balance",
         "description": "Mis puntos, mi nivel y mis últimos movimientos",
     } in menus["es"]
+
+
+async def test_forget_leaves_no_personal_data_in_the_database_files(bot: RunningBot) -> None:
+    """Survey comments, rendered pushes and audit rows included, and not in the bytes of the
+    database or its write-ahead log either."""
+    user, customer, survey = await _survey_after_purchase(bot, 3020)
+    await user.press(survey, "2")
+    await user.receive_containing("motivo principal")
+    comment = "llamadme al +593 99 111 0001"
+    await user.send(comment)
+    await user.receive_containing("Gracias")
+    await user.send("/stats")  # refused, and written to the audit log
+    await user.receive_containing("permiso")
+    phone = customer.phone
+    assert phone is not None
+    everything = await bot.services.membership.personal_data(customer, "terrorist")
+    assert everything["surveys"][0]["reason"] == comment
+    assert everything["sales"] and everything["outbox"] and everything["risk_flags"]
+    assert everything["relationship_map_quadrant"] == "terrorist"
+    await user.send("/forget")
+    await user.press(await user.receive("sendMessage"), "Sí")
+    await user.receive_containing("hemos borrado")
+    database = bot.services.settings.database_path
+    stored = b"".join(
+        path.read_bytes()
+        for path in (database, database.with_name(database.name + "-wal"))
+        if path.exists()
+    )
+    for trace in (customer.name, phone, comment, f"customer:telegram:{user.id}"):
+        assert trace.encode() not in stored, trace

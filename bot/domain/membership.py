@@ -19,6 +19,7 @@ from bot.program import Program, Reward, Tier
 from bot.storage.customers import CustomerRepository, DraftRepository
 from bot.storage.database import Database, Transaction, to_sql_time
 from bot.storage.ledger import LedgerRepository
+from bot.storage.personal_data import PersonalData
 
 TIER_WINDOW = timedelta(days=365)
 LATEST_MOVEMENTS = 5
@@ -119,7 +120,9 @@ class MembershipService:
         async with self._db.transaction() as tx:
             await CustomerRepository(tx).set_consent(customer.id, topic, granted, self._clock.now())
 
-    async def personal_data(self, customer: Customer) -> dict[str, Any]:
+    async def personal_data(
+        self, customer: Customer, quadrant: str | None = None
+    ) -> dict[str, Any]:
         """Everything stored about the member, as a JSON-ready document (right of access)."""
         async with self._db.reading() as tx:
             consent = await CustomerRepository(tx).consent_history(customer.id)
@@ -127,6 +130,7 @@ class MembershipService:
             entries = await ledger.all_for(customer.id)
             balance = await ledger.balance(customer.id)
             joined = await CustomerRepository(tx).referred_count(customer.id)
+            other_rows = await PersonalData(tx).rows_about(customer.id)
         profile = asdict(customer)
         profile["language"] = customer.language.value
         profile["created_at"] = customer.created_at.isoformat()
@@ -147,10 +151,16 @@ class MembershipService:
                 }
                 for entry in entries
             ],
+            "relationship_map_quadrant": quadrant,
+            **other_rows,
         }
 
     async def forget(self, customer: Customer, identity: Identity) -> None:
-        """Erase personal data; ledger rows stay, tied to an anonymous row, so accounts add up."""
+        """Erase personal data; ledger rows stay, tied to an anonymous row, so accounts add up.
+        The database overwrites what it deletes (secure_delete), and the write-ahead log is
+        emptied afterwards, so the erased bytes are gone from the files too."""
         async with self._db.transaction() as tx:
             await CustomerRepository(tx).erase(customer.id, self._clock.now())
             await DraftRepository(tx).delete(identity)
+            await PersonalData(tx).erase_traces(customer.id, identity)
+        await self._db.checkpoint()

@@ -210,6 +210,12 @@ class Database:
             finally:
                 await self._connection.execute("ROLLBACK")
 
+    async def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database and empty it (old page images included);
+        if a reader holds it, what is left goes at the next checkpoint."""
+        async with self._lock:
+            await self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def close(self) -> None:
         # SQLite's advice for long-lived connections: refresh the planner's statistics on close.
         with contextlib.suppress(sqlite3.Error):
