@@ -34,6 +34,7 @@ from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
 from bot.errors import ConfigError
+from bot.flood import FloodGuard
 from bot.incoming import IncomingUpdates
 from bot.messages import Messages
 from bot.polling import FIRST_BACKOFF, LONGEST_BACKOFF, ConfirmingPoller
@@ -175,6 +176,7 @@ async def open_services(
         ),
         insights=InsightsService(reader, clock, program, zone),
         exports=ExportService(database, reader, clock, program, zone),
+        flood=FloodGuard(clock, settings.flood_burst, settings.flood_refill_per_second),
     )
 
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     push_rate_per_second: float = Field(default=25, gt=0, le=30)
     # Hold all outgoing requests under Telegram's overall limit (about 30 a second).
     limit_outgoing_rate: bool = True
+    # Per person: a burst of this many updates, then FLOOD_REFILL_PER_SECOND; beyond it the
+    # person is told to slow down and the rest is dropped, so one person cannot hold up others.
+    flood_burst: int = Field(default=20, ge=1, le=100_000)
+    flood_refill_per_second: float = Field(default=1.0, gt=0, le=1000)
     # Daily copies of the database; None: a `backups` folder beside it. 0 copies: none made.
     backup_dir: Path | None = None
     backup_keep: int = Field(default=14, ge=0, le=3650)

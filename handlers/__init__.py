@@ -5,10 +5,12 @@ No rule and no SQL lives here; see bot/domain and bot/storage.
 
 from __future__ import annotations
 
+from telegram import Update
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -36,6 +38,7 @@ LONG_REPORTS = frozenset({"stats", "export"})
 
 
 def register_handlers(application: BotApplication) -> None:
+    application.add_handler(TypeHandler(Update, plumbing.guard_flood), group=-1)
     private = filters.ChatType.PRIVATE
     commands = {
         "start": start.start,

@@ -26,6 +26,7 @@ from bot.domain.rewards import RewardsService
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
+from bot.flood import FloodGuard
 from bot.incoming import IncomingUpdates
 from bot.messages import Messages, pick_language
 from bot.program import Program
@@ -63,6 +64,7 @@ class Services:
     jobs: Jobs
     insights: InsightsService
     exports: ExportService
+    flood: FloodGuard
 
 
 def services(context: Context) -> Services:

@@ -40,6 +40,9 @@ class RecordingMessages(Messages):
         return super().render(language, template_name, **context)
 
 
+FLOOD = 60  # each person's allowance in the tour (its clock mostly stands still)
+
+
 def _all_templates(language: str) -> set[str]:
     folder = MESSAGES / language
     names = {str(path.relative_to(folder)).removesuffix(".j2") for path in folder.rglob("*.j2")}
@@ -52,7 +55,9 @@ async def test_every_template_is_rendered_by_the_handlers(
     api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path, language: str
 ) -> None:
     messages = RecordingMessages()
-    settings = settings_for(api, tmp_path / "tour.db", default_language=language, owner_ids="900")
+    settings = settings_for(
+        api, tmp_path / "tour.db", default_language=language, owner_ids="900", flood_burst=FLOOD
+    )
     application = build_application(settings, program, clock, messages, background=False)
     async with running(application):
         ana = api.user(1, "Ana", language)
@@ -137,6 +142,10 @@ async def test_every_template_is_rendered_by_the_handlers(
         assert isinstance(services, Services)
         await _pushes_tour(api, clock, services.jobs, language)
         await _insights_tour(api)
+        flooder = api.user(4, "Flo", language)
+        for _ in range(FLOOD + 1):
+            sent = await flooder.send("/help")
+        await api.handled(sent)
 
     rendered = {name for lang, name in messages.seen if lang == language}
     assert _all_templates(language) - rendered == set()

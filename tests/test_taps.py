@@ -4,12 +4,17 @@ failure."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 from aiohttp import web
 
+from bot.app import build_application
 from bot.domain.models import Refused
-from tests.conftest import RunningBot
-from tests.flows import register, sell_by_scan
-from tests.standin import ApiCall, api_error
+from bot.program import Program
+from tests.conftest import FakeClock, RunningBot, running, settings_for
+from tests.flows import join, register, sell_by_scan
+from tests.standin import ApiCall, FakeTelegram, api_error
 from tests.test_counter import _customer, _team
 from tests.test_pushes import _survey_after_purchase
 
@@ -84,3 +89,28 @@ async def test_a_double_tap_on_a_survey_score_is_not_called_a_failure(bot: Runni
     bot.api.override = _nothing_to_change
     await bot.api.handled(await user.press(survey, "4"))
     assert FAILED not in _said_to(bot, user.id)
+
+
+async def test_a_flooding_person_is_slowed_down_and_holds_up_nobody(
+    api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    settings = settings_for(api, tmp_path / "flood.db", flood_burst=5, flood_refill_per_second=1)
+    async with running(build_application(settings, program, clock, background=False)) as app:
+        bot = RunningBot(app, api, clock)
+        flooder, _ = await join(bot, 130)
+        other, _ = await join(bot, 131)
+        for _ in range(30):
+            await flooder.send("/card")
+        tap = await flooder.press_data(ApiCall("sendMessage", {}, message_id=1), "language:en")
+        await api.handled(await other.send("/balance"))
+        assert "punto" in (await other.receive("sendMessage")).text
+        await api.handled(tap)
+        to_flooder = [call for call in api.calls if call.chat_id == flooder.id]
+        assert [call.method for call in to_flooder].count("sendPhoto") == 5
+        assert sum("muy deprisa" in call.text for call in to_flooder) == 1  # told once
+        assert len(api.calls_to("answerCallbackQuery")) == 1  # the dropped tap, acknowledged
+        clock.advance(timedelta(seconds=3))
+        await api.handled(await flooder.send("/card"))  # the allowance refills with time
+        assert [call.method for call in api.calls if call.chat_id == flooder.id].count(
+            "sendPhoto"
+        ) == 6

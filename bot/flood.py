@@ -1,0 +1,57 @@
+"""A per-person allowance of updates, so one person flooding the bot cannot hold up the others.
+
+A token bucket per person: a burst of FLOOD_BURST updates, then FLOOD_REFILL_PER_SECOND. Over it,
+the person hears "slow down" once per flood and the rest of the flood is dropped unhandled.
+Written here rather than taken from a library because it must run on the injected clock (so
+tests control time) and keep its state per person in a bounded dict.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from bot.clock import Clock
+
+TRACKED_PEOPLE = 10_000  # the least recently seen are forgotten beyond this
+
+
+class Verdict(Enum):
+    HANDLE = "handle"
+    WARN = "warn"  # the first update over the allowance: say "slow down"
+    DROP = "drop"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: datetime
+    warned: bool = False
+
+
+class FloodGuard:
+    def __init__(self, clock: Clock, burst: int, refill_per_second: float) -> None:
+        self._clock = clock
+        self._burst = burst
+        self._refill_per_second = refill_per_second
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def check(self, person: str) -> Verdict:
+        now = self._clock.now()
+        bucket = self._buckets.pop(person, None) or _Bucket(float(self._burst), now)
+        self._buckets[person] = bucket
+        if len(self._buckets) > TRACKED_PEOPLE:
+            self._buckets.popitem(last=False)
+        elapsed = (now - bucket.updated).total_seconds()
+        bucket.tokens = min(float(self._burst), bucket.tokens + elapsed * self._refill_per_second)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            bucket.warned = False
+            return Verdict.HANDLE
+        if bucket.warned:
+            return Verdict.DROP
+        bucket.warned = True
+        return Verdict.WARN
