@@ -266,7 +266,7 @@ def log_start_up(settings: Settings) -> None:
     log.info("daily backups: %s", settings.backups if settings.backup_keep else "off")
     if not settings.owner_ids:
         log.warning(
-            "OWNER_IDS is empty: nobody can use the owner's commands. Send /start to the bot"
+            "OWNER_IDS is empty: nobody can use the owner's commands. Send /help to the bot"
             " from your Telegram account; it answers with your user id to put in OWNER_IDS"
         )
 

@@ -28,7 +28,7 @@ async def check_setup(settings: Settings, program: Program, now: datetime) -> li
     lines.append(f"program file: {settings.program_file or 'the built-in sample'}")
     if not settings.owner_ids:
         lines.append(
-            "warning: OWNER_IDS is empty, so nobody can use the owner's commands; send /start"
+            "warning: OWNER_IDS is empty, so nobody can use the owner's commands; send /help"
             " to the bot and it tells you your user id"
         )
     before = Program.model_validate_json(previous) if previous else None

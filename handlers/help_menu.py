@@ -70,6 +70,8 @@ async def help_command(update: Update, context: Context) -> None:
         "help",
         commands=[(name, descriptions[name]) for name in names],
         is_member=member is not None,
+        # With no owner configured yet, whoever sets the bot up learns the id to put there.
+        user_id=user.id if not svc.staff.owners else None,
     )
 
 

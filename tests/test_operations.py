@@ -72,7 +72,7 @@ async def test_the_quick_start_works_from_env_example_as_the_readme_says(tmp_pat
     assert code == 0, err
     assert "configuration is valid" in out
     assert f"database: {folder / 'loyalty.db'}" in out  # created, and named in full
-    assert "OWNER_IDS is empty" in out and "/start" in out
+    assert "OWNER_IDS is empty" in out and "/help" in out
     assert (folder / "loyalty.db").exists()
 
 
@@ -87,6 +87,8 @@ async def test_the_quick_start_serves_customers(api: FakeTelegram, tmp_path: Pat
         customer = api.user(42, "Lucía", "es")
         await customer.send("/start")
         await customer.receive_containing("1/4", timeout=60)
+        await customer.send("/help")  # with no owner yet, the reply gives the id to put there
+        await customer.receive_containing("<code>42</code>", timeout=60)
     finally:
         process.terminate()
         _, err = await process.communicate()
