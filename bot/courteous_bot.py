@@ -10,6 +10,7 @@ every handler, means no handler can forget it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from telegram import Message
@@ -30,17 +31,17 @@ class CourteousBot(ExtBot[Any]):
             return False
 
     async def edit_message_text(self, *args: Any, **kwargs: Any) -> Message | bool:
-        try:
-            return await super().edit_message_text(*args, **kwargs)
-        except BadRequest as error:
-            if NOT_MODIFIED not in str(error).lower():
-                raise
-            return True  # it already says this: a second tap on the same button
+        return await _unless_unchanged(super().edit_message_text(*args, **kwargs))
 
     async def edit_message_reply_markup(self, *args: Any, **kwargs: Any) -> Message | bool:
-        try:
-            return await super().edit_message_reply_markup(*args, **kwargs)
-        except BadRequest as error:
-            if NOT_MODIFIED not in str(error).lower():
-                raise
-            return True
+        return await _unless_unchanged(super().edit_message_reply_markup(*args, **kwargs))
+
+
+async def _unless_unchanged(edit: Awaitable[Message | bool]) -> Message | bool:
+    """The edit's result; True when the message already said this (a second tap)."""
+    try:
+        return await edit
+    except BadRequest as error:
+        if NOT_MODIFIED not in str(error).lower():
+            raise
+        return True
