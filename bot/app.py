@@ -181,13 +181,11 @@ async def open_services(
 
 
 @asynccontextmanager
-async def serving(
-    application: BotApplication, clock: Clock | None = None
-) -> AsyncIterator[asyncio.Task[None]]:
+async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[None]]:
     """The bot running, as the polling task: start-up, and on leaving the block an orderly
     shutdown that finishes the update in hand (Application.run_polling's steps, bot.polling's
     poller instead of PTB's Updater)."""
-    await connect(application, clock or SystemClock())
+    await connect(application, SystemClock())
     try:
         assert application.post_init is not None and application.post_shutdown is not None
         await application.post_init(application)

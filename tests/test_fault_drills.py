@@ -215,6 +215,8 @@ def test_a_database_from_every_earlier_version_upgrades_cleanly(tmp_path: Path) 
                 " '2026-01-01 00:00:00')"
             )
         assert asyncio.run(_upgrade(path)) == [], stop
+        before = list((tmp_path / "backups").glob("loyalty-*-before-upgrade.db"))
+        assert len(before) == stop  # a copy before each upgrade, as it was
         with sqlite3.connect(path) as connection:
             row = connection.execute(
                 "SELECT c.name, SUM(l.delta) FROM customers c JOIN points_ledger l"
