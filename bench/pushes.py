@@ -37,8 +37,8 @@ from bot.polling import retry_after_seconds
 from bot.program import load_program
 from bot.storage.database import Database
 from bot.storage.outbox import NewPush, OutboxRepository
+from bot.telegram_standin import ApiCall, FakeTelegram, api_error
 from handlers.push_channel import TelegramPushChannel
-from tests.standin import ApiCall, FakeTelegram, api_error
 
 
 class Strict:

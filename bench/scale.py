@@ -30,8 +30,8 @@ from bot.config import Settings
 from bot.domain.models import Language
 from bot.messages import Messages
 from bot.program import load_program
+from bot.telegram_standin import ApiCall, FakeTelegram
 from handlers.context import BotApplication, Services
-from tests.standin import ApiCall, FakeTelegram
 
 T = TypeVar("T")
 PROBE_EVERY = 0.05  # seconds between /balance probes while /stats runs

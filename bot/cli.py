@@ -21,6 +21,7 @@ from bot.program import Program, load_program
 from bot.scheduler import JOB_NAMES
 from bot.setup_check import check_setup
 from bot.storage.backups import exclusive_use, make_backup, restore_backup
+from bot.tryout import try_in_terminal
 
 log = logging.getLogger("loyalty-bot")
 
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         "restore", help="put a backup in place of the database (the bot must be stopped)"
     )
     restore.add_argument("path", type=Path)
+    commands.add_parser("try", help="chat with the bot in this terminal, no Telegram needed")
     return parser
 
 
@@ -50,10 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     command = arguments.command or "run"
     logging.basicConfig(
-        level=logging.INFO,
+        # `try` shares the terminal with a conversation: only what needs a look.
+        level=logging.ERROR if command == "try" else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if command == "try":
+            return try_in_terminal()
         settings = load_settings()
         program = load_program(settings.program_file)
         return _run(command, arguments, settings, program)

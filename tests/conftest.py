@@ -15,8 +15,8 @@ from bot.app import build_application, serving
 from bot.config import Settings
 from bot.program import Program, load_program
 from bot.storage.database import Database
+from bot.telegram_standin import FakeTelegram
 from handlers.context import SERVICES_KEY, BotApplication, Services
-from tests.standin import FakeTelegram
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.models import Customer, Identity
+from bot.telegram_standin import ChatUser
 from tests.conftest import RunningBot
 from tests.flows import hire, register, sell_by_scan
-from tests.standin import ChatUser
 
 OWNER_ID = 1  # settings_for() makes user 1 the owner
 

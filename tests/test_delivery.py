@@ -11,9 +11,9 @@ from aiohttp import web
 from bot.incoming import REDELIVERY_WINDOW, IncomingUpdates
 from bot.storage.database import Database
 from bot.storage.updates import ProcessedUpdates
+from bot.telegram_standin import ApiCall, api_error
 from tests.conftest import FakeClock, RunningBot
 from tests.flows import join
-from tests.standin import ApiCall, api_error
 
 
 async def test_an_update_is_recorded_in_the_same_commit_as_its_change(

@@ -20,10 +20,10 @@ from bot.domain.money import Currency
 from bot.messages import Messages
 from bot.program import Program
 from bot.scheduler import Jobs
+from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram, api_error
 from handlers.context import SERVICES_KEY, Services
 from tests.conftest import FakeClock, running, settings_for
 from tests.flows import CONSENT_YES, register
-from tests.standin import ApiCall, ChatUser, FakeTelegram, api_error
 
 MESSAGES = Path(__file__).parent.parent / "messages"
 

@@ -23,9 +23,9 @@ from bench.dataset import build, clerk_user_id, customer_user_id, member_code
 from bot.domain.models import Actor, Identity, Language, Role
 from bot.domain.pushes import PushMessage
 from bot.storage.database import Database, bundled_migrations
+from bot.telegram_standin import ApiCall, FakeTelegram, api_error
 from tests.conftest import RunningBot
 from tests.flows import join
-from tests.standin import ApiCall, FakeTelegram, api_error
 
 ROOT = Path(__file__).resolve().parent.parent
 CLERKS = 200  # and as many customers, one sale each

@@ -19,9 +19,9 @@ from bot.app import build_application
 from bot.domain.models import Actor, Identity, Language, Role
 from bot.domain.parsing import whole_number
 from bot.program import load_program
+from bot.telegram_standin import FakeTelegram
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import join
-from tests.standin import FakeTelegram
 
 APOLOGY = "algo ha fallado"
 COMMANDS = ("sale", "void", "redeem", "customer", "stats", "adjust", "coupon", "churn", "start")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -21,9 +22,9 @@ from bot.domain.models import Refused
 from bot.domain.rewards import RewardsService
 from bot.setup_check import check_setup
 from bot.storage.backups import exclusive_use
+from bot.telegram_standin import FakeTelegram, api_error
 from tests.conftest import RunningBot
 from tests.flows import CLERK, buy, join
-from tests.standin import FakeTelegram, api_error
 from tests.test_fault_drills import bot_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,3 +296,36 @@ def test_starting_the_bot_does_not_import_matplotlib() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+async def test_try_chats_with_the_real_bot_in_the_terminal(tmp_path: Path) -> None:
+    """`loyalty-bot try` with no .env and no token: join as a customer by typing and tapping
+    numbers, then as staff scan her card and sell; the card's photo is saved to a file."""
+    script = "\n".join(
+        ["/start", "1", "2", "24/12", "1", ":staff", ":scan", "12,50 1", "1", ":quit", ""]
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "try",
+        cwd=tmp_path,
+        env={**_environment(), "PYTHONPATH": str(ROOT)},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(script.encode()), 120)
+    text = out.decode()
+    assert process.returncode == 0, err.decode()
+    assert "1/4" in text and "¡Ya eres socio, Ana!" in text
+    assert "1) Sí, quiero" in text  # buttons as numbered choices
+    saved = re.search(r"\[photo saved: (\S+)\]", text)
+    assert saved is not None and _is_png(Path(saved.group(1)))
+    assert "Escribe el importe" in text  # the scan opened a sale for her
+    assert "registrada" in text and text.rstrip().endswith("bye")
+    assert "Traceback" not in err.decode()
+
+
+def _is_png(path: Path) -> bool:
+    return path.read_bytes().startswith(b"\x89PNG")

@@ -19,9 +19,9 @@ from bot.scheduler import daily_at
 from bot.storage.flags import FlagRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.surveys import SurveyRepository
+from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import buy, join
-from tests.standin import ApiCall, ChatUser, FakeTelegram, api_error
 
 MADRID = ZoneInfo("Europe/Madrid")
 

@@ -9,9 +9,9 @@ import pytest
 from bot.app import build_application
 from bot.domain.models import Birthday, Customer, Identity, Language
 from bot.program import Program
+from bot.telegram_standin import FakeTelegram
 from tests.conftest import START, FakeClock, RunningBot, running, settings_for
 from tests.flows import register
-from tests.standin import FakeTelegram
 
 
 async def _member(bot: RunningBot, user_id: int) -> Customer | None:

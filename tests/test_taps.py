@@ -12,9 +12,9 @@ from aiohttp import web
 from bot.app import build_application
 from bot.domain.models import Refused
 from bot.program import Program
+from bot.telegram_standin import ApiCall, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import join, register, sell_by_scan
-from tests.standin import ApiCall, FakeTelegram, api_error
 from tests.test_counter import _customer, _team
 from tests.test_pushes import _survey_after_purchase
 

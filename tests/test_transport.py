@@ -15,8 +15,8 @@ from bot.domain.models import Identity, Language
 from bot.domain.pushes import Delivered, Failed, PushMessage
 from bot.messages import Messages
 from bot.program import load_program
+from bot.telegram_standin import FakeTelegram
 from handlers.push_channel import TelegramPushChannel
-from tests.standin import FakeTelegram
 
 TOKEN = "123456:TRANSPORT"
 

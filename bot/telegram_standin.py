@@ -2,8 +2,9 @@
 
 An aiohttp server on 127.0.0.1 that answers the bot's real HTTP requests: it hands out updates
 through getUpdates (long polling, offsets confirmed the way Telegram does), records every other
-call with its parameters and uploaded files, and answers them with plausible objects. Tests play
-Telegram users through `ChatUser`, which builds the updates a real client would cause.
+call with its parameters and uploaded files, and answers them with plausible objects. Tests,
+benchmarks and `loyalty-bot try` play Telegram users through `ChatUser`, which builds the
+updates a real client would cause.
 """
 
 from __future__ import annotations

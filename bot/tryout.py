@@ -1,0 +1,220 @@
+"""`loyalty-bot try`: chat with the real bot in this terminal, no Telegram and no token needed.
+
+The bot runs as it does for a shop, against the loopback Bot API stand-in in this process. You
+speak as a customer, a staff member or the owner (`:customer`, `:staff`, `:owner`); buttons are
+numbered, and typing the number taps one; photos and documents are saved to files whose paths
+are printed. The database is temporary unless DATABASE_PATH is set in the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import SecretStr
+
+from bot.app import build_application, serving
+from bot.config import load_settings
+from bot.domain.models import Actor, Identity, Language, Role
+from bot.program import load_program
+from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram
+from handlers.context import SERVICES_KEY, Services
+
+TRY_TOKEN = "123456789:TRY-IN-THE-TERMINAL"
+REPLY_WAIT = 30.0
+_TAG = re.compile(r"<[^>]+>")
+
+HELP = """Type as the person would; a number taps that button of the last message.
+  :customer  :staff  :owner   speak as someone else (the owner invited the staff member)
+  :scan      as staff, scan the customer's member card
+  :help      this text
+  :quit      leave (Ctrl-D too)"""
+
+
+@dataclass
+class Person:
+    role: str
+    user: ChatUser
+    choices: list[tuple[str, Any]] = field(default_factory=list)  # (label, what a tap sends)
+
+
+class Terminal:
+    def __init__(self, api: FakeTelegram, services: Services, files: Path, out: TextIO) -> None:
+        self._api = api
+        self._services = services
+        self._files = files
+        self._out = out
+        self._shown = 0
+        self.people = {
+            "customer": Person("customer", api.user(1001, "Ana", "es")),
+            "staff": Person("staff", api.user(2001, "Pepe", "es")),
+            "owner": Person("owner", api.user(1, "Dueña", "es")),
+        }
+        self.speaker = self.people["customer"]
+
+    async def hire_the_staff_member(self) -> None:
+        staff = self._services.staff
+        owner = Actor(Identity("telegram", "1"), Role.OWNER)
+        invite = await staff.invite(owner)
+        await staff.accept(Identity("telegram", "2001"), invite.token, "Pepe", Language.ES)
+
+    async def handle(self, line: str) -> bool:
+        """One line typed at the prompt; False when the person wants to leave."""
+        text = line.strip()
+        if text in (":quit", ":exit"):
+            return False
+        if text == ":help":
+            self._say(HELP)
+        elif text.startswith(":") and text[1:] in self.people:
+            self.speaker = self.people[text[1:]]
+            self._say(f"(you are now the {self.speaker.role})")
+        elif text == ":scan":
+            await self._scan()
+        elif text.isdigit() and 1 <= int(text) <= len(self.speaker.choices):
+            await self._tap(int(text) - 1)
+        elif text:
+            await self._send(await self.speaker.user.send(text))
+        return True
+
+    async def _scan(self) -> None:
+        member = await self._services.membership.member(Identity("telegram", "1001"))
+        if member is None:
+            self._say("(the customer has not joined yet: join as :customer first)")
+            return
+        staff = self.people["staff"]
+        self.speaker = staff
+        await self._send(await staff.user.send(f"/start c_{member.member_code}"))
+
+    async def _tap(self, index: int) -> None:
+        user = self.speaker.user
+        _, action = self.speaker.choices[index]
+        if isinstance(action, tuple):  # an inline button: (message, callback data)
+            update = await user.press_data(action[0], action[1])
+        elif isinstance(action, dict) and action.get("request_contact"):
+            update = await user.share_contact("+34 612 345 678")
+        else:
+            update = await user.send(str(action["text"]))
+        await self._send(update)
+
+    async def _send(self, update: dict[str, Any]) -> None:
+        try:
+            await self._api.handled(update, timeout=REPLY_WAIT)
+        except TimeoutError:
+            self._say("(the bot has not answered yet)")
+        self.show_new()
+
+    def show_new(self) -> None:
+        for call in self._api.calls[self._shown :]:
+            self._show(call)
+        self._shown = len(self._api.calls)
+
+    def _show(self, call: ApiCall) -> None:
+        person = next((p for p in self.people.values() if p.user.id == call.chat_id), None)
+        if call.method == "answerCallbackQuery" and call.params.get("text"):
+            self._say(f"  [pop-up] {call.params['text']}")
+            return
+        if person is None or call.method not in {
+            "sendMessage",
+            "sendPhoto",
+            "sendDocument",
+            "editMessageText",
+        }:
+            return
+        lines = [f"bot → {person.role} ({person.user.first_name}):"]
+        lines += [f"  {line}" for line in _plain(call.text).splitlines()]
+        for name, content in call.files.items():
+            path = self._files / f"{call.method}-{len(self._api.calls)}-{name}"
+            path = path.with_suffix(".png" if call.method == "sendPhoto" else "")
+            path.write_bytes(content)
+            lines.append(f"  [{'photo' if call.method == 'sendPhoto' else 'file'} saved: {path}]")
+        choices: list[tuple[str, Any]] = [
+            (button["text"], (call, button["callback_data"]))
+            for button in call.inline_buttons()
+            if "callback_data" in button
+        ]
+        choices += [(button["text"], button) for button in call.keyboard_buttons()]
+        if choices:
+            person.choices = choices
+            lines += [f"  {number}) {label}" for number, (label, _) in enumerate(choices, 1)]
+        self._say("\n".join(lines))
+
+    def _say(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+
+def _plain(text: str) -> str:
+    return html.unescape(_TAG.sub("", text))
+
+
+def _database_path(scratch: str) -> Path:
+    """The environment's DATABASE_PATH only: the one in .env is the shop's real database."""
+    chosen = os.environ.get("DATABASE_PATH")
+    return Path(chosen).absolute() if chosen else Path(scratch) / "try.db"
+
+
+async def _chat(lines: asyncio.Queue[str | None], out: TextIO) -> None:
+    settings = load_settings()
+    files = Path(tempfile.mkdtemp(prefix="loyalty-try-files-"))  # kept, to look at afterwards
+    with tempfile.TemporaryDirectory(prefix="loyalty-try-") as folder:
+        api = FakeTelegram()
+        await api.start()
+        try:
+            settings = settings.model_copy(
+                update={
+                    "bot_token": SecretStr(TRY_TOKEN),
+                    "telegram_api_url": api.url,
+                    "database_path": _database_path(folder),
+                    "owner_ids": frozenset({1}),
+                    "polling_timeout": 1,
+                    "limit_outgoing_rate": False,
+                }
+            )
+            program = load_program(settings.program_file)
+            application = build_application(settings, program, background=False)
+            async with serving(application):
+                services = application.bot_data[SERVICES_KEY]
+                assert isinstance(services, Services)
+                terminal = Terminal(api, services, files, out)
+                await terminal.hire_the_staff_member()
+                await asyncio.sleep(0)
+                terminal.show_new()
+                print(
+                    f"Trying {program.shop.name} (database {settings.database_path};"
+                    f" photos and files go to {files}).\n{HELP}",
+                    file=out,
+                    flush=True,
+                )
+                while True:
+                    print(f"{terminal.speaker.role}> ", end="", file=out, flush=True)
+                    line = await lines.get()
+                    if line is None or not await terminal.handle(line):
+                        break
+        finally:
+            await api.stop()
+        print("bye", file=out)
+
+
+def try_in_terminal() -> int:
+    async def run() -> None:
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def read() -> None:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+
+        # A daemon thread: a line still being waited for must not keep the process alive.
+        threading.Thread(target=read, daemon=True).start()
+        await _chat(lines, sys.stdout)
+
+    asyncio.run(run())
+    return 0
