@@ -198,6 +198,7 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
                 services.incoming,
                 services.clock,
                 services.settings.polling_timeout,
+                services.flood,
             )
             await application.start()
             stop = asyncio.Event()

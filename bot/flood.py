@@ -1,7 +1,9 @@
 """A per-person allowance of updates, so one person flooding the bot cannot hold up the others.
 
 A token bucket per person: a burst of FLOOD_BURST updates, then FLOOD_REFILL_PER_SECOND. Over it,
-the person hears "slow down" once per flood and the rest of the flood is dropped unhandled.
+the person hears "slow down" once per flood and the rest of the flood is dropped unhandled. The
+poller judges each update as it is fetched, so a dropped one costs nothing; the one that earns
+a warning is remembered here for the handlers to say so.
 Written here rather than taken from a library because it must run on the injected clock (so
 tests control time) and keep its state per person in a bounded dict.
 """
@@ -37,6 +39,20 @@ class FloodGuard:
         self._burst = burst
         self._refill_per_second = refill_per_second
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._warnings: set[int] = set()
+
+    def judge(self, person: str, update_id: int) -> Verdict:
+        verdict = self.check(person)
+        if verdict is Verdict.WARN:
+            self._warnings.add(update_id)
+        return verdict
+
+    def take_warning(self, update_id: int) -> bool:
+        """Whether this update is the one its sender must be told to slow down with."""
+        if update_id in self._warnings:
+            self._warnings.discard(update_id)
+            return True
+        return False
 
     def check(self, person: str) -> Verdict:
         now = self._clock.now()

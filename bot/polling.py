@@ -21,6 +21,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.clock import Clock
+from bot.flood import FloodGuard, Verdict
 from bot.incoming import IncomingUpdates
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ class ConfirmingPoller:
         incoming: IncomingUpdates,
         clock: Clock,
         timeout: int,
+        flood: FloodGuard,
     ) -> None:
         self._bot = bot
+        self._flood = flood
         self._process = process
         self._incoming = incoming
         self._clock = clock
@@ -75,8 +78,12 @@ class ConfirmingPoller:
         so one person's wait on the database or on Telegram does not hold up the others."""
         by_person: dict[int, list[Update]] = {}
         for update in updates:
-            by_person.setdefault(_person(update), []).append(update)
-        unhandled = {update.update_id for update in updates}
+            person = _person(update)
+            if self._flood.judge(str(person), update.update_id) is Verdict.DROP:
+                await self._drop(update)
+                continue
+            by_person.setdefault(person, []).append(update)
+        unhandled = {update.update_id for own in by_person.values() for update in own}
 
         async def in_order(own: list[Update]) -> None:
             for update in own:
@@ -89,6 +96,12 @@ class ConfirmingPoller:
         # The offset confirms every id below it: never past one still unhandled.
         following = min(unhandled) if unhandled else updates[-1].update_id + 1
         self._offset = max(self._offset or 0, following)
+
+    async def _drop(self, update: Update) -> None:
+        """Past its sender's allowance: not handled, and confirmed with the batch. A tap is
+        still acknowledged, or the person's button would spin."""
+        if update.callback_query is not None:
+            await self._bot.answer_callback_query(update.callback_query.id)
 
     async def _fetch_unless_stopped(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
         fetched = await _until_stopped(

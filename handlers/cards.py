@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 
 from bot.domain.models import Customer
 from bot.qr import qr_png
 from handlers.context import Context, for_members, reply, services
 
 CARD_PREFIX = "c_"
+CARD_PHOTOS_KEY = "card_photos"  # member code -> Telegram's id of the card photo
+CARD_PHOTOS_KEPT = 100_000
 REFERRAL_PREFIX = "ref_"
 
 
@@ -19,18 +22,32 @@ def deep_link(context: Context, payload: str) -> str:
 
 
 async def send_member_card(update: Update, context: Context, customer: Customer) -> None:
+    """The card's QR never changes, so after its first upload Telegram's id for the photo is
+    sent instead of the image: no QR drawn, no upload, when a customer asks again."""
     chat = update.effective_chat
     assert chat is not None
     caption = services(context).messages.render(
         customer.language, "card", name=customer.name, member_code=customer.member_code
     )
-    await context.bot.send_photo(
+    uploaded: dict[str, str] = context.bot_data.setdefault(CARD_PHOTOS_KEY, {})
+    known = uploaded.get(customer.member_code)
+    if known is not None:
+        try:
+            await context.bot.send_photo(
+                chat.id, photo=known, caption=caption, parse_mode=ParseMode.HTML
+            )
+            return
+        except BadRequest:  # Telegram no longer knows that photo: upload it again
+            del uploaded[customer.member_code]
+    sent = await context.bot.send_photo(
         chat.id,
         photo=qr_png(deep_link(context, CARD_PREFIX + customer.member_code)),
         caption=caption,
         parse_mode=ParseMode.HTML,
         filename="member-card.png",
     )
+    if sent.photo and len(uploaded) < CARD_PHOTOS_KEPT:
+        uploaded[customer.member_code] = sent.photo[-1].file_id
 
 
 @for_members

@@ -9,7 +9,6 @@ import sqlite3
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.flood import Verdict
 from bot.storage.updates import AlreadyHandled
 from handlers.context import Context, fallback_language, reply, services
 
@@ -18,23 +17,18 @@ _STORAGE_TROUBLE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE
 
 
 async def guard_flood(update: Update, context: Context) -> None:
-    """Before every other handler: a person over their allowance is told to slow down once,
-    and the rest of their flood is dropped, so everyone else is answered meanwhile."""
+    """Before every other handler: the update the poller marked as the first over its sender's
+    allowance is answered with "slow down" and goes no further (the rest of the flood was
+    dropped as it was fetched), so everyone else is answered meanwhile."""
     user = update.effective_user
-    if user is None:
+    if user is None or not services(context).flood.take_warning(update.update_id):
         return
-    verdict = services(context).flood.check(str(user.id))
-    if verdict is Verdict.HANDLE:
-        return
-    if verdict is Verdict.WARN:
-        language = fallback_language(context, user)
-        if update.callback_query is not None:
-            text = services(context).messages.plain(language, "problems/slow_down")
-            await update.callback_query.answer(text, show_alert=True)
-        elif update.effective_chat is not None:
-            await reply(update, context, language, "problems/slow_down")
-    elif update.callback_query is not None:
-        await update.callback_query.answer()  # a tap is always acknowledged
+    language = fallback_language(context, user)
+    if update.callback_query is not None:
+        text = services(context).messages.plain(language, "problems/slow_down")
+        await update.callback_query.answer(text, show_alert=True)
+    elif update.effective_chat is not None:
+        await reply(update, context, language, "problems/slow_down")
     raise ApplicationHandlerStop
 
 
