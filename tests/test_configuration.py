@@ -137,4 +137,6 @@ async def test_a_token_telegram_refuses_stops_the_bot_with_a_clear_message(
     )
     _, error = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
-    assert "Telegram refused BOT_TOKEN" in error.decode() and "Traceback" not in error.decode()
+    text = error.decode()
+    assert "Telegram refused BOT_TOKEN" in text
+    assert "Traceback" not in text and "Unclosed" not in text  # no leaked HTTP session

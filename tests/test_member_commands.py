@@ -380,3 +380,17 @@ async def test_forget_leaves_no_personal_data_in_the_database_files(bot: Running
     )
     for trace in (customer.name, phone, comment, f"customer:telegram:{user.id}"):
         assert trace.encode() not in stored, trace
+
+
+async def test_asking_for_the_invite_link_again_is_counted_not_stored_again(
+    bot: RunningBot,
+) -> None:
+    user, member = await _join(bot, 3021, "es")
+    for _ in range(5):
+        await user.send("/invite")
+        await user.receive_containing("ref_")
+    async with bot.services.database.reading() as tx:
+        rows = await tx.fetch_all(
+            "SELECT times FROM invite_requests WHERE customer_id = ?", (member.id,)
+        )
+    assert [row["times"] for row in rows] == [5]
