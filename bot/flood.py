@@ -42,7 +42,7 @@ class FloodGuard:
         self._warnings: set[int] = set()
 
     def judge(self, person: str, update_id: int) -> Verdict:
-        verdict = self.check(person)
+        verdict = self._spend(person)
         if verdict is Verdict.WARN:
             self._warnings.add(update_id)
         return verdict
@@ -54,7 +54,7 @@ class FloodGuard:
             return True
         return False
 
-    def check(self, person: str) -> Verdict:
+    def _spend(self, person: str) -> Verdict:
         now = self._clock.now()
         bucket = self._buckets.pop(person, None) or _Bucket(float(self._burst), now)
         self._buckets[person] = bucket
