@@ -111,10 +111,27 @@ class Terminal:
             self._say("(the bot has not answered yet)")
         self.show_new()
 
-    def show_new(self) -> None:
-        for call in self._api.calls[self._shown :]:
+    def show_new(self) -> bool:
+        """Print what the bot sent since last time; whether there was anything."""
+        new = self._api.calls[self._shown :]
+        for call in new:
             self._show(call)
-        self._shown = len(self._api.calls)
+        self._shown += len(new)
+        return bool(new)
+
+    async def follow(self) -> None:
+        """What arrives while the person is typing (a report worked out beside the chat, as
+        /stats is) is printed as it comes, followed by the prompt again."""
+        while True:
+            try:
+                await self._api.wait_until(lambda: len(self._api.calls) > self._shown, 3600)
+            except TimeoutError:
+                continue
+            if self.show_new():
+                self.prompt()
+
+    def prompt(self) -> None:
+        print(f"{self.speaker.role}> ", end="", file=self._out, flush=True)
 
     def _show(self, call: ApiCall) -> None:
         person = next((p for p in self.people.values() if p.user.id == call.chat_id), None)
@@ -192,11 +209,15 @@ async def _chat(lines: asyncio.Queue[str | None], out: TextIO) -> None:
                     file=out,
                     flush=True,
                 )
-                while True:
-                    print(f"{terminal.speaker.role}> ", end="", file=out, flush=True)
-                    line = await lines.get()
-                    if line is None or not await terminal.handle(line):
-                        break
+                following = asyncio.create_task(terminal.follow())
+                try:
+                    while True:
+                        terminal.prompt()
+                        line = await lines.get()
+                        if line is None or not await terminal.handle(line):
+                            break
+                finally:
+                    following.cancel()
         finally:
             await api.stop()
         print("bye", file=out)
