@@ -258,7 +258,7 @@ async def test_restore_refuses_while_a_bot_runs_and_keeps_the_replaced_database(
     assert code == 2 and "no such backup file" in err
 
 
-async def test_the_daily_backup_keeps_the_newest_copies(bot: RunningBot, tmp_path: Path) -> None:
+async def test_the_daily_backup_keeps_the_newest_copies(bot: RunningBot) -> None:
     folder = bot.services.settings.backups
     await join(bot, 500)
     for _ in range(16):
