@@ -108,6 +108,7 @@ def build_application(
         .post_init(start)
         .post_shutdown(stop)
         .updater(None)  # bot.polling fetches updates instead: see why there
+        .job_queue(None)  # bot.scheduler is the one timetable
     )
     application: BotApplication = builder.build()
     register_handlers(application)

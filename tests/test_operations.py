@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from telegram.warnings import PTBUserWarning
 
 from bench.dataset import build, clerk_user_id, member_code
 from bot.domain.models import Refused
@@ -329,3 +330,10 @@ async def test_try_chats_with_the_real_bot_in_the_terminal(tmp_path: Path) -> No
 
 def _is_png(path: Path) -> bool:
     return path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_one_scheduler_not_two(bot: RunningBot) -> None:
+    """bot.scheduler keeps the timetable; PTB's own JobQueue (APScheduler is installed for
+    ours, so PTB would start one) is not created beside it."""
+    with pytest.warns(PTBUserWarning, match="No `JobQueue` set up"):
+        assert bot.application.job_queue is None
