@@ -17,7 +17,7 @@ from bot.domain.surveys import Answered
 from bot.program import Program
 from bot.scheduler import daily_at
 from bot.storage.flags import FlagRepository
-from bot.storage.outbox import OutboxRepository
+from bot.storage.outbox import OutboxRepository, OutboxStatus
 from bot.storage.surveys import SurveyRepository
 from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
@@ -99,7 +99,7 @@ async def test_a_push_caught_mid_send_by_a_crash_is_never_resent(bot: RunningBot
         )
         row = await tx.fetch_one("SELECT id FROM outbox WHERE dedupe_key = 'crash-test'")
         assert row is not None
-        await outbox.set_status(row["id"], "sending", bot.clock.now())
+        await outbox.set_status(row["id"], OutboxStatus.SENDING, bot.clock.now())
     assert await jobs.catch_up_interrupted() == 1
     report = await jobs.deliver()
     async with bot.services.database.reading() as tx:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.domain.models import Identity, Language
 from bot.storage.database import Database
-from bot.storage.outbox import OutboxItem, OutboxRepository
+from bot.storage.outbox import OutboxItem, OutboxRepository, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class PushDispatcher:
 
     async def _deliver_one(self, item: OutboxItem, report: DeliveryReport) -> None:
         async with self._db.transaction() as tx:
-            await OutboxRepository(tx).set_status(item.id, "sending", self._clock.now())
+            await OutboxRepository(tx).set_status(item.id, OutboxStatus.SENDING, self._clock.now())
         message = PushMessage.from_outbox(item.template, item.payload)
         outcome: Outcome = Failed("not attempted", transient=True)
         for _ in range(MAX_RETRY_AFTER_WAITS + 1):
@@ -188,10 +188,12 @@ class PushDispatcher:
         async with self._db.transaction() as tx:
             outbox = OutboxRepository(tx)
             if isinstance(outcome, Delivered):
-                await outbox.set_status(item.id, "sent", now)
+                await outbox.set_status(item.id, OutboxStatus.SENT, now)
                 report.sent += 1
             elif isinstance(outcome, Unreachable):
-                await outbox.set_status(item.id, "unreachable", now, error=outcome.reason)
+                await outbox.set_status(
+                    item.id, OutboxStatus.UNREACHABLE, now, error=outcome.reason
+                )
                 await outbox.mark_customer_unreachable(item.customer_id, now)
                 report.unreachable += 1
             else:
@@ -202,7 +204,7 @@ class PushDispatcher:
                     retry_at = now + RETRY_BACKOFF * 2 ** (attempts - 1)
                     await outbox.set_status(
                         item.id,
-                        "pending",
+                        OutboxStatus.PENDING,
                         now,
                         error=reason,
                         next_attempt_at=retry_at,
@@ -210,7 +212,9 @@ class PushDispatcher:
                     )
                     report.retried += 1
                 else:
-                    await outbox.set_status(item.id, "failed", now, error=reason, attempts=attempts)
+                    await outbox.set_status(
+                        item.id, OutboxStatus.FAILED, now, error=reason, attempts=attempts
+                    )
                     report.failed += 1
 
     async def _pace(self, identity: Identity) -> None:

@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.domain.churn import ChurnService
 from bot.domain.models import Customer, Identity, Refused
 from bot.domain.pushes import Choice, PushMessage
+from bot.domain.scores import is_detractor
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -31,10 +32,6 @@ class SurveyKind(StrEnum):
 
 
 SCORES = {SurveyKind.SATISFACTION: tuple(range(1, 6)), SurveyKind.NPS: tuple(range(0, 11))}
-
-
-def is_detractor(kind: str, score: int) -> bool:
-    return score <= 6 if kind == SurveyKind.NPS else score <= 2
 
 
 @dataclass(frozen=True)

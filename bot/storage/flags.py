@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from bot.domain.scores import CUT_OFFS
 from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
 # Each query takes :one, a customer id to look at alone, or NULL for everyone; filtering
@@ -68,7 +69,8 @@ _DESIRED = f"""
         SELECT a.customer_id, json_object('survey', a.kind, 'score', a.score) AS details,
                MAX(a.answered_at)
         FROM answers a JOIN people ON people.id = a.customer_id
-        WHERE (a.kind = 'nps' AND a.score <= 6) OR (a.kind = 'satisfaction' AND a.score <= 2)
+        WHERE (a.kind = 'nps' AND a.score <= :nps_detractor_up_to)
+            OR (a.kind = 'satisfaction' AND a.score <= :satisfaction_detractor_up_to)
         GROUP BY a.customer_id)
     UNION ALL
     SELECT p.customer_id, 'lost', json_object('days_since', CAST(p.days_since AS INTEGER))
@@ -137,6 +139,7 @@ class FlagRepository:
             "lost_after": lost_after_days,
             "floor": lapsing_floor_days,
             "factor": float(lapsing_factor),
+            **CUT_OFFS,
         }
         await self._tx.execute("DROP TABLE IF EXISTS temp.desired_flags")
         await self._tx.execute(

@@ -6,9 +6,11 @@ count a row twice. Ratios and scores are left to the domain; this layer only cou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.domain.scores import CUT_OFFS, NPS_DETRACTOR_UP_TO, NPS_PROMOTER_FROM
 from bot.storage.database import Transaction, to_sql_time
 
 _VALID_SALE = "voided_at IS NULL"
@@ -85,6 +87,7 @@ class InsightsRepository:
             "end": to_sql_time(end),
             "previous_start": to_sql_time(previous_start),
             "active_from": to_sql_time(active_from),
+            **CUT_OFFS,
         }
         sales = await self._one(
             _SALES_IN_WINDOW,
@@ -135,9 +138,10 @@ class InsightsRepository:
             window,
         )
         nps = await self._one(
-            "SELECT COALESCE(SUM(score >= 9), 0) AS promoters,"
-            " COALESCE(SUM(score BETWEEN 7 AND 8), 0) AS passives,"
-            " COALESCE(SUM(score <= 6), 0) AS detractors FROM surveys"
+            "SELECT COALESCE(SUM(score >= :nps_promoter_from), 0) AS promoters,"
+            " COALESCE(SUM(score > :nps_detractor_up_to AND score < :nps_promoter_from), 0)"
+            " AS passives, COALESCE(SUM(score <= :nps_detractor_up_to), 0) AS detractors"
+            " FROM surveys"
             " WHERE kind = 'nps' AND answered_at >= :start AND answered_at < :end",
             window,
         )
@@ -221,15 +225,19 @@ class InsightsRepository:
         bounds = ", ".join("(?, ?, ?)" for _ in months)
         rows = await self._tx.fetch_all(
             f"WITH months (label, starts, ends) AS (VALUES {bounds})"
-            " SELECT months.label AS month, SUM(score >= 9) AS promoters,"
-            " SUM(score <= 6) AS detractors, COUNT(*) AS answers"
+            " SELECT months.label AS month, SUM(score >= ?) AS promoters,"
+            " SUM(score <= ?) AS detractors, COUNT(*) AS answers"
             " FROM months JOIN surveys ON surveys.kind = 'nps'"
             " AND surveys.answered_at >= months.starts AND surveys.answered_at < months.ends"
             " GROUP BY months.label ORDER BY months.starts",
             [
-                value
-                for label, starts, ends in months
-                for value in (label, to_sql_time(starts), to_sql_time(ends))
+                *(
+                    value
+                    for label, starts, ends in months
+                    for value in (label, to_sql_time(starts), to_sql_time(ends))
+                ),
+                NPS_PROMOTER_FROM,
+                NPS_DETRACTOR_UP_TO,
             ],
         )
         return [
@@ -237,7 +245,7 @@ class InsightsRepository:
             for row in rows
         ]
 
-    async def _one(self, sql: str, parameters: dict[str, str]) -> dict[str, int]:
+    async def _one(self, sql: str, parameters: Mapping[str, object]) -> dict[str, int]:
         row = await self._tx.fetch_one(sql, parameters)
         assert row is not None  # aggregates always return one row
         return {key: int(row[key] or 0) for key in row.keys()}  # noqa: SIM118 (sqlite3.Row)

@@ -5,10 +5,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from bot.domain.models import Identity, Language
 from bot.storage.database import Transaction, from_sql_time, to_sql_time
+
+
+class OutboxStatus(StrEnum):
+    """What became of a push (the CHECK in migration 0003 lists the same)."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # left so by a crash, it becomes UNCERTAIN: never sent twice
+    SENT = "sent"
+    UNREACHABLE = "unreachable"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+_STATUSES = {f"status_{status.name.lower()}": status.value for status in OutboxStatus}
 
 
 @dataclass(frozen=True)
@@ -97,10 +112,10 @@ class OutboxRepository:
             "SELECT o.id, o.customer_id, o.kind, o.template, o.payload, o.attempts,"
             " c.channel, c.channel_user_id, c.language FROM outbox o"
             " JOIN customers c ON c.id = o.customer_id"
-            " WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
+            " WHERE o.status = ? AND o.next_attempt_at <= ?"
             " AND c.erased_at IS NULL AND c.unreachable_at IS NULL"
             " ORDER BY o.id LIMIT ?",
-            (to_sql_time(now), limit),
+            (OutboxStatus.PENDING, to_sql_time(now), limit),
         )
         return [
             OutboxItem(
@@ -119,16 +134,17 @@ class OutboxRepository:
     async def drop_unreachable(self, now: datetime) -> int:
         """Pushes for customers who blocked the bot or were erased will never go out."""
         cursor = await self._tx.execute(
-            "UPDATE outbox SET status = 'unreachable', last_error = 'customer unreachable'"
-            " WHERE status = 'pending' AND customer_id IN (SELECT id FROM customers"
-            " WHERE erased_at IS NOT NULL OR unreachable_at IS NOT NULL)"
+            "UPDATE outbox SET status = :status_unreachable, last_error = 'customer unreachable'"
+            " WHERE status = :status_pending AND customer_id IN (SELECT id FROM customers"
+            " WHERE erased_at IS NOT NULL OR unreachable_at IS NOT NULL)",
+            _STATUSES,
         )
         return cursor.rowcount
 
     async def set_status(
         self,
         item_id: int,
-        status: str,
+        status: OutboxStatus,
         at: datetime,
         *,
         error: str | None = None,
@@ -138,13 +154,13 @@ class OutboxRepository:
         await self._tx.execute(
             "UPDATE outbox SET status = ?, last_error = COALESCE(?, last_error),"
             " next_attempt_at = COALESCE(?, next_attempt_at), attempts = COALESCE(?, attempts),"
-            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
+            " sent_at = CASE WHEN ? THEN ? ELSE sent_at END WHERE id = ?",
             (
                 status,
                 error,
                 to_sql_time(next_attempt_at) if next_attempt_at else None,
                 attempts,
-                status,
+                status is OutboxStatus.SENT,
                 to_sql_time(at),
                 item_id,
             ),
@@ -153,8 +169,9 @@ class OutboxRepository:
     async def mark_interrupted(self) -> int:
         """Pushes caught mid-send by a crash may or may not have arrived: never send them again."""
         cursor = await self._tx.execute(
-            "UPDATE outbox SET status = 'uncertain', last_error = 'interrupted while sending'"
-            " WHERE status = 'sending'"
+            "UPDATE outbox SET status = :status_uncertain,"
+            " last_error = 'interrupted while sending' WHERE status = :status_sending",
+            _STATUSES,
         )
         return cursor.rowcount
 
@@ -164,9 +181,19 @@ class OutboxRepository:
 
     async def next_due_at(self) -> datetime | None:
         row = await self._tx.fetch_one(
-            "SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'"
+            "SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = ?",
+            (OutboxStatus.PENDING,),
         )
         return from_sql_time(row["due"]) if row and row["due"] else None
+
+    async def erase_for(self, customer_id: int) -> None:
+        """/forget: the messages rendered for the customer go; unsent ones will never be."""
+        await self._tx.execute(
+            "UPDATE outbox SET payload = '{}', last_error = NULL, status = CASE"
+            " WHEN status IN (:status_pending, :status_sending) THEN :status_failed"
+            " ELSE status END WHERE customer_id = :customer",
+            {**_STATUSES, "customer": customer_id},
+        )
 
     async def mark_customer_unreachable(self, customer_id: int, at: datetime) -> None:
         await self._tx.execute(

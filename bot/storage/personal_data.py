@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.domain.models import Identity
 from bot.storage.database import Transaction
+from bot.storage.outbox import OutboxRepository
 
 # Each table that holds rows about a customer, with the columns shown to them.
 _ABOUT_A_CUSTOMER = {
@@ -40,12 +41,7 @@ class PersonalData:
             "UPDATE surveys SET reason = NULL WHERE customer_id = ? AND reason IS NOT NULL",
             (customer_id,),
         )
-        await self._tx.execute(
-            "UPDATE outbox SET payload = '{}', last_error = NULL,"
-            " status = CASE WHEN status IN ('pending', 'sending') THEN 'failed' ELSE status END"
-            " WHERE customer_id = ?",
-            (customer_id,),
-        )
+        await OutboxRepository(self._tx).erase_for(customer_id)
         await self._tx.execute(
             "UPDATE audit_log SET actor = 'erased:' || ? WHERE actor = ?",
             (customer_id, f"customer:{identity.channel}:{identity.user_id}"),
