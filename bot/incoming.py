@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 # Telegram redelivers an unconfirmed update for up to a day; keep ids somewhat longer than that.
 REDELIVERY_WINDOW = timedelta(days=2)
 PRUNE_EVERY = timedelta(days=1)
+
+
+def beside_the_update() -> AbstractContextManager[None]:
+    """For work that runs beside an update, after it was recorded as handled (a long report
+    in its own task): its transactions are its own, not the update's."""
+    return enlisting(None)
 
 
 class IncomingUpdates:

@@ -64,8 +64,14 @@ def register_handlers(application: BotApplication) -> None:
         "export": insights.export,
     }
     for name, callback in commands.items():
+        beside = name in LONG_REPORTS
         application.add_handler(
-            CommandHandler(name, callback, filters=private, block=name not in LONG_REPORTS)
+            CommandHandler(
+                name,
+                plumbing.beside_the_update(callback) if beside else callback,
+                filters=private,
+                block=not beside,
+            )
         )
     application.add_handler(MessageHandler(private & filters.COMMAND, plumbing.unknown_command))
     application.add_handler(

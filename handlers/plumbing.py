@@ -5,15 +5,31 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
+from bot import incoming
 from bot.storage.updates import AlreadyHandled
 from handlers.context import Context, fallback_language, reply, services
 
 log = logging.getLogger(__name__)
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 _STORAGE_TROUBLE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE)
+
+
+def beside_the_update(callback: Handler) -> Handler:
+    """A report that runs beside the updates (not blocking them) finishes after its update was
+    recorded as handled: its writes (the audit row) are its own unit of work."""
+
+    async def detached(update: Update, context: Context) -> None:
+        with incoming.beside_the_update():
+            await callback(update, context)
+
+    detached.__name__ = getattr(callback, "__name__", "report")
+    return detached
 
 
 async def guard_flood(update: Update, context: Context) -> None:

@@ -14,6 +14,7 @@ import pytest
 from bot.app import build_application, serving
 from bot.config import Settings
 from bot.program import Program, load_program
+from bot.storage import updates
 from bot.storage.database import Database
 from bot.telegram_standin import FakeTelegram
 from handlers.context import SERVICES_KEY, BotApplication, Services
@@ -38,6 +39,12 @@ class FakeClock:
         self.slept.append(seconds)
         self._now += timedelta(seconds=seconds)
         await asyncio.sleep(0)
+
+
+@pytest.fixture(autouse=True)
+def one_commit_per_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handling that commits twice for one update fails the test (bot/storage/updates.py)."""
+    monkeypatch.setattr(updates, "STRICT_ONE_COMMIT", True)
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import Identity, Language, LedgerReason, RegistrationDraft, RegistrationStep
+from bot.incoming import beside_the_update
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database, bundled_migrations
+from bot.storage.database import Database, bundled_migrations, enlisting
 from bot.storage.ledger import LedgerRepository
+from bot.storage.updates import SecondCommit, UpdateClaim
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -141,3 +143,18 @@ async def test_foreign_keys_are_enforced(database: Database) -> None:
             await LedgerRepository(tx).append(
                 424242, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="fk", at=AT
             )
+
+
+async def test_a_second_commit_for_one_update_is_refused_in_tests(database: Database) -> None:
+    """Handling an update is one unit of work: its first commit records it as handled, so a
+    second commit could be lost to a crash with the update never handled again."""
+    claim = UpdateClaim("telegram", 77, datetime(2026, 11, 24, tzinfo=UTC))
+    with enlisting(claim):
+        async with database.transaction() as tx:
+            await tx.execute("SELECT 1")
+        with pytest.raises(SecondCommit, match="telegram update 77 committed a second time"):
+            async with database.transaction() as tx:
+                await tx.execute("SELECT 1")
+        with beside_the_update():  # a report running beside the update has its own commits
+            async with database.transaction() as tx:
+                await tx.execute("SELECT 1")

@@ -16,7 +16,7 @@ from bot.clock import Clock
 from bot.domain.models import Actor, Coupon, CouponKind, Customer, Identity, Refused
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database
+from bot.storage.database import Database, Transaction
 from bot.storage.flags import Flag, FlagRepository, MapLines
 from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
@@ -68,15 +68,21 @@ class ChurnService:
 
     async def recompute(self, customer_id: int | None = None) -> tuple[int, int]:
         """Raise and clear flags for everyone (the daily run) or one customer: (raised, cleared)."""
-        rules = self._program.churn
         async with self._db.transaction() as tx:
-            return await FlagRepository(tx).recompute(
-                self._clock.now(),
-                lapsing_factor=rules.lapsing_gap_factor,
-                lapsing_floor_days=rules.lapsing_floor_days,
-                lost_after_days=rules.lost_after_days,
-                customer_id=customer_id,
-            )
+            return await self.recompute_in(tx, customer_id)
+
+    async def recompute_in(
+        self, tx: Transaction, customer_id: int | None = None
+    ) -> tuple[int, int]:
+        """The same, inside a unit of work that is under way (a survey answer's)."""
+        rules = self._program.churn
+        return await FlagRepository(tx).recompute(
+            self._clock.now(),
+            lapsing_factor=rules.lapsing_gap_factor,
+            lapsing_floor_days=rules.lapsing_floor_days,
+            lost_after_days=rules.lost_after_days,
+            customer_id=customer_id,
+        )
 
     async def recompute_count(self) -> int:
         """The daily run, as the timetable counts it: how many flags it raised."""

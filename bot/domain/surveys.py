@@ -152,7 +152,8 @@ class SurveyService:
             await surveys.record_score(survey_id, score, now)
             answered = await surveys.by_id(survey_id)
             assert answered is not None
-        await self._churn.recompute(customer.id)
+            # In the same commit: an answer recorded without its flag would be lost to a crash.
+            await self._churn.recompute_in(tx, customer.id)
         return Answered(answered, customer, is_detractor(answered.kind, score))
 
     async def awaiting_reason(self, identity: Identity) -> bool:
@@ -164,7 +165,11 @@ class SurveyService:
             return await SurveyRepository(tx).awaiting_reason(customer.id, since) is not None
 
     async def give_reason(self, identity: Identity, reason: str | None) -> Answered | None:
-        """The follow-up "what is the main reason?": text, or None when skipped."""
+        """The follow-up "what is the main reason?": text, or None when skipped. Most text
+        is not a reason at all (a registration answer, an amount): that costs a read, not a
+        commit that would record the update as handled before its real change."""
+        if not await self.awaiting_reason(identity):
+            return None
         async with self._db.transaction() as tx:
             customer = await CustomerRepository(tx).by_identity(identity)
             if customer is None:

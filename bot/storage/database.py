@@ -40,9 +40,10 @@ _enlisted: ContextVar[Enlisted | None] = ContextVar("enlisted", default=None)
 
 
 @contextmanager
-def enlisting(work: Enlisted) -> Iterator[None]:
+def enlisting(work: Enlisted | None) -> Iterator[None]:
     """Every transaction opened inside this block (in this task, or tasks it starts) first
-    runs `work.join`; `work` decides itself whether it still has anything to write."""
+    runs `work.join`; `work` decides itself whether it still has anything to write. None:
+    the transactions inside are their own, whatever the block is nested in."""
     token = _enlisted.set(work)
     try:
         yield

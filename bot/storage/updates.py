@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from bot.storage.database import Transaction, to_sql_time
+
+log = logging.getLogger(__name__)
 
 
 class AlreadyHandled(Exception):
@@ -59,9 +62,27 @@ class UpdateClaim:
 
     async def join(self, tx: Transaction) -> None:
         if self.recorded:
+            _second_commit(self)
             return
         if not await ProcessedUpdates(tx).claim(self.channel, self.update_id, self._at):
             raise AlreadyHandled(f"{self.channel} update {self.update_id}")
 
     def committed(self) -> None:
         self.recorded = True
+
+
+class SecondCommit(Exception):
+    """An update's handling committed twice: a crash between the two commits would keep the
+    first change and, the update being recorded as handled, lose the second."""
+
+
+# Tests turn this on (tests/conftest.py), so that handling that commits twice fails there; a
+# running bot logs it instead, as failing the update after its first commit would lose more.
+STRICT_ONE_COMMIT = False
+
+
+def _second_commit(claim: UpdateClaim) -> None:
+    message = f"{claim.channel} update {claim.update_id} committed a second time"
+    if STRICT_ONE_COMMIT:
+        raise SecondCommit(message)
+    log.error("%s: one unit of work per update", message)
