@@ -16,8 +16,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.aiohttp_request import AiohttpRequest
-from bot.app import REQUEST_POOL_SIZE
+from handlers.telegram.aiohttp_request import AiohttpRequest
+from handlers.telegram.app import REQUEST_POOL_SIZE
 
 
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

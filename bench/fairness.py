@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import Latencies, bot_process, describe_ms, percentile, show, standin
 from bench.dataset import build, customer_user_id, fixed_now
-from bot.telegram_standin import ApiCall, FakeTelegram
+from handlers.telegram.standin import ApiCall, FakeTelegram
 
 OTHERS_PACE = 0.05  # 20 a second: under Telegram's overall limit of 30, as real traffic is
 REPLY_TIMEOUT = 120.0

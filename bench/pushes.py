@@ -28,17 +28,17 @@ from telegram.error import RetryAfter
 
 from bench.common import TOKEN, show, standin
 from bench.dataset import build, customer_user_id, fixed_now
-from bot.aiohttp_request import AiohttpRequest
-from bot.app import REQUEST_POOL_SIZE
 from bot.clock import SystemClock
 from bot.domain.pushes import Choice, PushDispatcher, PushMessage
 from bot.messages import Messages
-from bot.polling import retry_after_seconds
 from bot.program import load_program
 from bot.storage.database import Database
 from bot.storage.outbox import NewPush, OutboxRepository
-from bot.telegram_standin import ApiCall, FakeTelegram, api_error
-from handlers.push_channel import TelegramPushChannel
+from handlers.telegram.aiohttp_request import AiohttpRequest
+from handlers.telegram.app import REQUEST_POOL_SIZE
+from handlers.telegram.polling import retry_after_seconds
+from handlers.telegram.push_channel import TelegramPushChannel
+from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 
 
 class Strict:
@@ -68,7 +68,7 @@ async def dispatcher_run(api: FakeTelegram, database: Path, customers: int, rate
     program = load_program(None)
     db = await Database.open(database)
     # The NPS question as the surveys job queues it, its eleven score buttons included.
-    scores = Choice("survey:1:", tuple(range(11)), 6)
+    scores = Choice("survey", 1, tuple(range(11)), 6)
     message = PushMessage("pushes/nps", {"shop": program.shop.name}, scores)
     async with db.transaction() as tx:
         await OutboxRepository(tx).enqueue_many(
@@ -82,7 +82,9 @@ async def dispatcher_run(api: FakeTelegram, database: Path, customers: int, rate
     async with Bot(TOKEN, base_url=f"{api.url}/bot", request=client) as bot:
         channel = TelegramPushChannel(bot, Messages(ZoneInfo("Europe/Madrid"), program.shop.money))
         # A little under the allowed rate, as the bot's own setting (25 of 30) is.
-        dispatcher = PushDispatcher(db, SystemClock(), channel, rate_per_second=rate * 0.97)
+        dispatcher = PushDispatcher(
+            db, SystemClock(), {"telegram": channel}, rate_per_second=rate * 0.97
+        )
         strict = Strict(rate)
         api.override = strict
         started = time.perf_counter()

@@ -18,20 +18,19 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from pydantic import SecretStr
 
 from bench.common import OWNER_ID, Latencies, bot_process, describe_ms, show, standin
 from bench.dataset import build, customer_user_id, fixed_now
 from bot import charts
-from bot.app import open_services
+from bot.bootstrap import Services, open_services
 from bot.config import Settings
 from bot.domain.models import Language
 from bot.messages import Messages
 from bot.program import load_program
-from bot.telegram_standin import ApiCall, FakeTelegram
-from handlers.context import BotApplication, Services
+from handlers.telegram.standin import ApiCall, FakeTelegram
 
 T = TypeVar("T")
 PROBE_EVERY = 0.05  # seconds between /balance probes while /stats runs
@@ -63,9 +62,8 @@ async def in_process(database: Path) -> None:
         bot_token=SecretStr("1:x"),
         database_path=database,
     )
-    # No push leaves in-process: the push channel gets an application without a bot.
+    # No push leaves in-process: no channel is added.
     services: Services = await open_services(
-        cast(BotApplication, _NoBot()),
         settings,
         program,
         FixedClock(),
@@ -164,10 +162,6 @@ async def export_both(api: FakeTelegram) -> None:
         size = sum(len(content) for content in upload.files.values()) / 1024 / 1024
         show(f"  {upload.params.get('caption', '').split(':')[0]}", f"{size:.0f} MB uploaded")
     show("/export end to end (customers and ledger)", f"{time.perf_counter() - started:.1f} s")
-
-
-class _NoBot:
-    bot = None
 
 
 def database_megabytes(database: Path) -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.common import Latencies, bot_process, describe_ms, show, standin
 from bench.dataset import build, clerk_user_id, customer_user_id, fixed_now, member_code
-from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram
+from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram
 
 REPLY_TIMEOUT = 120.0
 TAPPERS = 500

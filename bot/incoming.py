@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import timedelta
 
@@ -31,13 +31,25 @@ def beside_the_update() -> AbstractContextManager[None]:
     return enlisting(None)
 
 
+Deliver = Callable[[list[int]], Awaitable[object]]
+
+
 class IncomingUpdates:
     def __init__(
-        self, database: Database, clock: Clock, channel: str, *, ids_only_grow: bool
+        self,
+        database: Database,
+        clock: Clock,
+        channel: str,
+        *,
+        ids_only_grow: bool,
+        deliver: Deliver | None = None,
     ) -> None:
         """`ids_only_grow`: the channel numbers updates in increasing order (Telegram does), so
-        an id above every recorded one is new without asking the database."""
+        an id above every recorded one is new without asking the database. `deliver` sends
+        the outbox rows an update's commit queued (its messages to others) once it is handled.
+        """
         self._db = database
+        self._deliver = deliver
         self._clock = clock
         self._channel = channel
         self._ids_only_grow = ids_only_grow
@@ -66,6 +78,7 @@ class IncomingUpdates:
             # Also after an error: the person was told, and a redelivery would only fail again.
             await self._record(claim)
             self._highest = max(self._highest, update_id)
+            await self._deliver_queued(claim.queued)
         if self._clock.now() - self._pruned_at >= PRUNE_EVERY:
             try:
                 await self._prune()
@@ -79,6 +92,7 @@ class IncomingUpdates:
         try:
             async with self._db.single_write() as tx:
                 await claim.join(tx)
+                claim.committed(tx)
         except AlreadyHandled:
             return
         except sqlite3.Error as error:
@@ -86,7 +100,18 @@ class IncomingUpdates:
             # crash. Not confirming it would hand the same failing update back forever.
             log.critical("could not record update %s as handled: %s", claim.update_id, error)
             return
-        claim.committed()
+
+    async def _deliver_queued(self, queued: list[int]) -> None:
+        """Messages to others, sent as soon as the change that caused them is committed. They
+        are in the outbox already: if this fails, or the process dies first, the dispatcher's
+        next run sends them."""
+        if not queued or self._deliver is None:
+            return
+        try:
+            with beside_the_update():
+                await self._deliver(queued)
+        except Exception:
+            log.exception("messages %s wait for the next delivery run", queued)
 
     async def _prune(self) -> None:
         now = self._clock.now()

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_application, serving
+from bot.bootstrap import Services
 from bot.config import Settings
 from bot.program import Program, load_program
 from bot.storage import updates
 from bot.storage.database import Database
-from bot.telegram_standin import FakeTelegram
-from handlers.context import SERVICES_KEY, BotApplication, Services
+from handlers.telegram.app import build_application, serving
+from handlers.telegram.context import SERVICES_KEY, BotApplication
+from handlers.telegram.standin import FakeTelegram
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

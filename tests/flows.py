@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.domain.models import Actor, Customer, Identity, Language, Role
 from bot.domain.registration import ConsentAnswer, Registered, SkipAnswer, TextAnswer
 from bot.domain.sales import SaleDraft, SaleRecorded
-from bot.telegram_standin import ApiCall, ChatUser
+from handlers.telegram.standin import ApiCall, ChatUser
 from tests.conftest import RunningBot
 
 CONSENT_YES = {"es": "Sí", "en": "Yes"}

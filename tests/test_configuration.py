@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.program import EarningMode, load_program
-from bot.telegram_standin import FakeTelegram, api_error
+from handlers.telegram.standin import FakeTelegram, api_error
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.models import Customer, Identity
-from bot.telegram_standin import ChatUser
+from handlers.telegram.standin import ChatUser
 from tests.conftest import RunningBot
 from tests.flows import hire, register, sell_by_scan
 

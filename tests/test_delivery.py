@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.incoming import REDELIVERY_WINDOW, IncomingUpdates
 from bot.storage.database import Database
 from bot.storage.updates import ProcessedUpdates
-from bot.telegram_standin import ApiCall, api_error
+from handlers.telegram.standin import ApiCall, api_error
 from tests.conftest import FakeClock, RunningBot
 from tests.flows import join
 

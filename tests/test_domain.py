@@ -115,10 +115,14 @@ async def test_codes_are_unique_and_unambiguous(
     assert not any(set(code) & set("01IOL") for code in codes)
 
 
-def test_a_survey_keyboard_is_stored_as_a_rule_and_read_back_the_same() -> None:
-    """New pushes store the NPS keyboard as a rule; pushes queued by earlier versions spelled
-    every button out, and both give the customer the same buttons."""
-    compact = PushMessage("pushes/nps", {"shop": "B"}, Choice("survey:7:", tuple(range(11)), 6))
+def test_a_survey_choice_is_stored_as_a_rule_and_read_back_the_same() -> None:
+    """New pushes store the NPS question as a rule; pushes queued by earlier versions stored
+    Telegram's button data (a prefix, or every button spelled out): all read back the same."""
+    compact = PushMessage("pushes/nps", {"shop": "B"}, Choice("survey", 7, tuple(range(11)), 6))
+    prefixed = {
+        "context": {"shop": "B"},
+        "choice": {"prefix": "survey:7:", "values": list(range(11)), "per_row": 6},
+    }
     spelled = {
         "context": {"shop": "B"},
         "buttons": [
@@ -127,8 +131,8 @@ def test_a_survey_keyboard_is_stored_as_a_rule_and_read_back_the_same() -> None:
         ],
     }
     stored = PushMessage.from_outbox("pushes/nps", json.loads(json.dumps(compact.payload())))
-    legacy = PushMessage.from_outbox("pushes/nps", spelled)
-    assert stored.keyboard() == legacy.keyboard() == compact.keyboard()
-    assert [len(row) for row in stored.keyboard()] == [6, 5]
-    assert stored.keyboard()[1][0] == ("6", "survey:7:6")
+    assert stored == compact
+    assert PushMessage.from_outbox("pushes/nps", prefixed) == compact
+    assert PushMessage.from_outbox("pushes/nps", spelled) == compact
+    assert [len(row) for row in compact.choice.rows()] == [6, 5]  # type: ignore[union-attr]
     assert len(json.dumps(compact.payload())) < len(json.dumps(spelled)) / 4

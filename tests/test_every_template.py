@@ -14,14 +14,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import build_application
+from bot.bootstrap import Services
 from bot.domain.models import Language
 from bot.domain.money import Currency
 from bot.messages import Messages
 from bot.program import Program
 from bot.scheduler import Jobs
-from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram, api_error
-from handlers.context import SERVICES_KEY, Services
+from handlers.telegram.app import build_application
+from handlers.telegram.context import SERVICES_KEY
+from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, running, settings_for
 from tests.flows import CONSENT_YES, register
 

@@ -23,7 +23,7 @@ from bench.dataset import build, clerk_user_id, customer_user_id, member_code
 from bot.domain.models import Actor, Identity, Language, Role
 from bot.domain.pushes import PushMessage
 from bot.storage.database import Database, bundled_migrations
-from bot.telegram_standin import ApiCall, FakeTelegram, api_error
+from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 from tests.conftest import RunningBot
 from tests.flows import join
 
@@ -129,6 +129,7 @@ async def test_a_bot_killed_mid_burst_of_sales_and_pushes_loses_and_doubles_noth
                 await clerk.press(confirmations[clerk.id], "✅")
                 await clerk.receive_containing("ya estaba registrada", timeout=30)
         await _heard(api, lambda _: _outbox(database).get("pending", 0) == 0)
+        await _heard(api, lambda _: _outbox(database, "points/earned").get("pending", 0) == 0)
 
     with sqlite3.connect(database) as connection:
         sales = connection.execute(
@@ -154,6 +155,55 @@ async def test_a_bot_killed_mid_burst_of_sales_and_pushes_loses_and_doubles_noth
     assert max(pushed.values()) == 1  # nobody twice
     assert outbox["sent"] <= len(pushed) <= PUSHED
 
+    # Each customer's receipt: queued with the sale, sent once (or, caught mid-send, never).
+    receipts = _outbox(database, "points/earned")
+    told = Counter(call.chat_id for call in api.calls if _receipt_to_customer(call))
+    assert set(receipts) <= {"sent", "uncertain"} and receipts.get("uncertain", 0) <= 1
+    assert receipts["sent"] + receipts.get("uncertain", 0) == CLERKS
+    assert max(told.values()) == 1 and receipts["sent"] <= len(told) <= CLERKS
+
+
+async def test_a_receipt_committed_with_its_sale_reaches_the_customer_once_after_a_crash(
+    api: FakeTelegram, tmp_path: Path
+) -> None:
+    """SIGKILL after a sale's commit and before the customer is told. The receipt was written
+    to the outbox with the sale, so the restarted bot sends it: once, although Telegram hands
+    the clerk's tap out again."""
+    database = tmp_path / "receipt.db"
+    await asyncio.to_thread(build, database, 1, 0, datetime.now(UTC), clerks=1)
+    clerk = api.user(clerk_user_id(1), "Clerk 1", "es")
+    committed = asyncio.Event()
+
+    def hold_the_clerks_receipt(call: ApiCall) -> bool:
+        """The clerk's receipt is sent after the commit and before the customer's: the kill
+        lands while it is held."""
+        if call.method == "editMessageText" and call.chat_id == clerk.id:
+            committed.set()
+            return True
+        return False
+
+    api.hold = hold_the_clerks_receipt
+    async with bot_process(api, database) as process:
+        await clerk.send(f"/sale {member_code(1)} 10 1")
+        tap = await clerk.press(await clerk.receive_with_button("sale:ok:", timeout=30), "✅")
+        await asyncio.wait_for(committed.wait(), timeout=30)
+        assert _outbox(database, "points/earned") == {"pending": 1}
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    api.hold = None
+
+    def told(call: ApiCall) -> bool:
+        return call.chat_id == customer_user_id(1) and "Has sumado <b>1 punto</b>" in call.text
+
+    assert not any(map(told, api.calls))
+    async with bot_process(api, database):
+        await _heard(api, lambda calls: any(map(told, calls)))
+        await api.handled(tap, timeout=30)  # the tap, handed out again, changes nothing
+        assert _outbox(database, "points/earned") == {"sent": 1}
+    assert sum(map(told, api.calls)) == 1
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM sales").fetchone() == (1,)
+
 
 def _queue_pushes_only_ours(database: Path) -> None:
     """A push run caught half done: pending pushes to every customer, and no consent for the
@@ -176,9 +226,19 @@ def _queue_pushes_only_ours(database: Path) -> None:
         )
 
 
-def _outbox(database: Path) -> dict[str, int]:
+def _outbox(database: Path, template: str = "pushes/nps") -> dict[str, int]:
+    """The outbox by status: the drill's own pushes, or the customers' receipts."""
     with closing(sqlite3.connect(database)) as connection:
-        return dict(connection.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
+        return dict(
+            connection.execute(
+                "SELECT status, COUNT(*) FROM outbox WHERE template = ? GROUP BY status",
+                (template,),
+            )
+        )
+
+
+def _receipt_to_customer(call: ApiCall) -> bool:
+    return "Has sumado" in call.text or "You earned" in call.text
 
 
 def _receipted(api: FakeTelegram) -> set[int | None]:

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.app import build_application
 from bot.domain.models import Actor, Identity, Language, Role
 from bot.domain.parsing import whole_number
 from bot.program import load_program
-from bot.telegram_standin import FakeTelegram
+from handlers.telegram.app import build_application
+from handlers.telegram.standin import FakeTelegram
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import join
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.domain.models import Customer, Identity, LedgerReason
 from bot.storage.ledger import LedgerRepository
-from bot.telegram_standin import BOT_USERNAME, ChatUser
+from handlers.telegram.standin import BOT_USERNAME, ChatUser
 from tests.conftest import RunningBot
 from tests.flows import register
 from tests.test_pushes import _survey_after_purchase

@@ -23,7 +23,7 @@ from bot.domain.models import Refused
 from bot.domain.rewards import RewardsService
 from bot.setup_check import check_setup
 from bot.storage.backups import exclusive_use
-from bot.telegram_standin import FakeTelegram, api_error
+from handlers.telegram.standin import FakeTelegram, api_error
 from tests.conftest import RunningBot
 from tests.flows import CLERK, buy, join
 from tests.test_fault_drills import bot_process

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from bot.app import build_application
 from bot.domain.models import Actor, ConsentTopic, Customer, Identity, Language, Role
 from bot.domain.surveys import Answered
 from bot.program import Program
 from bot.scheduler import daily_at
 from bot.storage.flags import FlagRepository
-from bot.storage.outbox import OutboxRepository, OutboxStatus
+from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
 from bot.storage.surveys import SurveyRepository
-from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram, api_error
+from handlers.telegram.app import build_application
+from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import buy, join
 
@@ -95,7 +95,7 @@ async def test_a_push_caught_mid_send_by_a_crash_is_never_resent(bot: RunningBot
         outbox = OutboxRepository(tx)
         message = {"context": {"shop": "x"}}
         await outbox.enqueue(
-            customer.id, "nps", "crash-test", "pushes/nps", message, bot.clock.now()
+            NewPush(customer.id, "nps", "crash-test", "pushes/nps", message), bot.clock.now()
         )
         row = await tx.fetch_one("SELECT id FROM outbox WHERE dedupe_key = 'crash-test'")
         assert row is not None

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_application
 from bot.domain.models import Birthday, Customer, Identity, Language
 from bot.program import Program
-from bot.telegram_standin import FakeTelegram
+from handlers.telegram.app import build_application
+from handlers.telegram.standin import FakeTelegram
 from tests.conftest import START, FakeClock, RunningBot, running, settings_for
 from tests.flows import register
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.app import build_application
 from bot.domain.models import Refused
 from bot.program import Program
-from bot.telegram_standin import ApiCall, FakeTelegram, api_error
+from handlers.telegram.app import build_application
+from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import join, register, sell_by_scan
 from tests.test_counter import _customer, _team

@@ -10,13 +10,13 @@ import pytest
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
-from bot.aiohttp_request import AiohttpRequest
 from bot.domain.models import Identity, Language
 from bot.domain.pushes import Delivered, Failed, PushMessage
 from bot.messages import Messages
 from bot.program import load_program
-from bot.telegram_standin import FakeTelegram
-from handlers.push_channel import TelegramPushChannel
+from handlers.telegram.aiohttp_request import AiohttpRequest
+from handlers.telegram.push_channel import TelegramPushChannel
+from handlers.telegram.standin import FakeTelegram
 
 TOKEN = "123456:TRANSPORT"
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.domain.lookup import find_by_code_or_phone
-from bot.domain.models import Actor, Customer, Identity, LedgerReason, Refused
+from bot.domain.models import Actor, Customer, LedgerReason, Refused
+from bot.domain.notices import tell_customer
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.ledger import LedgerRepository
@@ -18,7 +19,6 @@ LARGEST_ADJUSTMENT = 10_000
 @dataclass(frozen=True)
 class Adjusted:
     customer: Customer
-    customer_identity: Identity | None
     delta: int
     balance: int
     first_time: bool
@@ -56,6 +56,7 @@ class AdjustmentService:
                 at=now,
                 note=reason.strip()[:200],
             )
+            balance = await ledger.balance(customer.id)
             if first_time:
                 await AuditLog(tx).record(
                     owner.label,
@@ -65,10 +66,13 @@ class AdjustmentService:
                     points=delta,
                     reason=reason.strip(),
                 )
-            return Adjusted(
-                customer=customer,
-                customer_identity=customer.identity,
-                delta=delta,
-                balance=await ledger.balance(customer.id),
-                first_time=first_time,
-            )
+                await tell_customer(
+                    tx,
+                    customer,
+                    idempotency_key,
+                    "adjustments/customer",
+                    now,
+                    delta=delta,
+                    balance=balance,
+                )
+            return Adjusted(customer, delta, balance, first_time)

@@ -11,7 +11,7 @@ from bot.domain.pushes import PushMessage
 from bot.program import BirthdayGiftKind, Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
-from bot.storage.outbox import OutboxRepository
+from bot.storage.outbox import NewPush, OutboxRepository
 from bot.storage.rewards import CouponRepository
 
 SYSTEM_ACTOR = "system:birthdays"
@@ -67,7 +67,7 @@ class BirthdayJob:
             },
         )
         await OutboxRepository(tx).enqueue(
-            customer.id, "birthday", key, message.template, message.payload(), now
+            NewPush(customer.id, "birthday", key, message.template, message.payload()), now
         )
         return 1
 

@@ -13,7 +13,8 @@ from datetime import timedelta
 from enum import StrEnum
 
 from bot.clock import Clock
-from bot.domain.models import Actor, Coupon, CouponKind, Customer, Identity, Refused
+from bot.domain.models import Actor, Coupon, CouponKind, Customer, Refused
+from bot.domain.notices import coupon_facts, tell_customer
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -45,8 +46,8 @@ class AtRisk:
 @dataclass(frozen=True)
 class WinBack:
     customer: Customer
-    customer_identity: Identity | None
     coupon: Coupon
+    told: bool  # only a customer who accepted offers is sent the coupon
 
 
 def map_lines(program: Program) -> MapLines:
@@ -147,4 +148,13 @@ class ChurnService:
             await AuditLog(tx).record(
                 owner.label, "winback", now, subject=f"coupon:{coupon.id}", customer=customer_id
             )
-            return WinBack(customer, customer.identity, coupon)
+            if customer.promotions_consent:
+                await tell_customer(
+                    tx,
+                    customer,
+                    f"coupon:{coupon.id}",
+                    "coupons/winback",
+                    now,
+                    coupon=coupon_facts(coupon),
+                )
+            return WinBack(customer, coupon, told=customer.promotions_consent)

@@ -9,6 +9,8 @@ is better than a duplicate one.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -28,19 +30,22 @@ PER_CHAT_INTERVAL = 1.0  # Telegram: about one message a second to the same chat
 
 @dataclass(frozen=True)
 class Choice:
-    """A row of buttons to answer with one value (a score): each sends `prefix` + its value.
+    """A question answered with one tap (a score): `question` and `about` say what is asked
+    (a survey, and which one), `values` the answers, `per_row` how many fit on a line. Each
+    channel turns this into its own buttons.
 
     Stored as this rule rather than button by button: a first survey run in a large shop
     queues tens of thousands of them at once."""
 
-    prefix: str
+    question: str
+    about: int
     values: tuple[int, ...]
     per_row: int
 
-    def rows(self) -> list[list[tuple[str, str]]]:
-        """(label, data) of each button, row by row."""
-        buttons = [(str(value), f"{self.prefix}{value}") for value in self.values]
-        return [buttons[at : at + self.per_row] for at in range(0, len(buttons), self.per_row)]
+    def rows(self) -> list[tuple[int, ...]]:
+        return [
+            self.values[at : at + self.per_row] for at in range(0, len(self.values), self.per_row)
+        ]
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,13 @@ class PushMessage:
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     choice: Choice | None = None
-    # Pushes queued by earlier versions spell each button out: (label, data), row by row.
-    spelled_out: list[list[tuple[str, str]]] = field(default_factory=list)
-
-    def keyboard(self) -> list[list[tuple[str, str]]]:
-        return self.choice.rows() if self.choice else self.spelled_out
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"context": self.context}
         if self.choice is not None:
             payload["choice"] = {
-                "prefix": self.choice.prefix,
+                "question": self.choice.question,
+                "about": self.choice.about,
                 "values": list(self.choice.values),
                 "per_row": self.choice.per_row,
             }
@@ -66,18 +67,35 @@ class PushMessage:
 
     @classmethod
     def from_outbox(cls, template: str, payload: dict[str, Any]) -> PushMessage:
-        choice = payload.get("choice")
-        return cls(
-            template=template,
-            context=payload.get("context", {}),
-            choice=Choice(choice["prefix"], tuple(choice["values"]), choice["per_row"])
-            if choice
-            else None,
-            spelled_out=[
-                [(button["text"], button["data"]) for button in row]
-                for row in payload.get("buttons", [])
-            ],
+        return cls(template, payload.get("context", {}), _stored_choice(payload))
+
+
+_EARLIER_SURVEY_DATA = re.compile(r"^survey:(\d+):(\d*)$")
+
+
+def _stored_choice(payload: dict[str, Any]) -> Choice | None:
+    """The choice as stored now, or as versions before 0.8 stored it: Telegram button data,
+    as a prefix ("survey:7:") or spelled out button by button ("survey:7:0", ...)."""
+    choice = payload.get("choice")
+    if choice and "question" in choice:
+        return Choice(
+            choice["question"], choice["about"], tuple(choice["values"]), choice["per_row"]
         )
+    if choice:
+        earlier = _EARLIER_SURVEY_DATA.match(choice["prefix"])
+        assert earlier is not None, choice
+        return Choice("survey", int(earlier[1]), tuple(choice["values"]), choice["per_row"])
+    rows = payload.get("buttons")
+    if not rows:
+        return None
+    spelled = [_EARLIER_SURVEY_DATA.match(button["data"]) for row in rows for button in row]
+    assert all(spelled), rows
+    return Choice(
+        "survey",
+        int(spelled[0][1]),  # type: ignore[index]
+        tuple(int(match[2]) for match in spelled),  # type: ignore[index]
+        len(rows[0]),
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +123,7 @@ Outcome = Delivered | RetryLater | Unreachable | Failed
 
 
 class PushChannel(Protocol):
-    """How a push reaches a person: Telegram today, another channel tomorrow."""
+    """How a message from the outbox reaches a person on one channel."""
 
     async def deliver(
         self, identity: Identity, language: Language, message: PushMessage
@@ -126,13 +144,13 @@ class PushDispatcher:
         self,
         database: Database,
         clock: Clock,
-        channel: PushChannel,
+        channels: Mapping[str, PushChannel],
         rate_per_second: float,
         max_attempts: int = 3,
     ) -> None:
         self._db = database
         self._clock = clock
-        self._channel = channel
+        self._channels = channels
         self._interval = 1.0 / rate_per_second
         self._max_attempts = max_attempts
         self._next_slot: datetime | None = None
@@ -163,18 +181,25 @@ class PushDispatcher:
                     return report
                 await self._deliver_one(item, report)
 
+    async def deliver_now(self, item_ids: list[int]) -> DeliveryReport:
+        """The fast path: messages an update's commit queued (a receipt, an alert), sent at
+        once rather than at the next run. Unpaced: there are a handful, and the channel's own
+        rate limiter stands guard. A channel asking to wait leaves them to the next run."""
+        report = DeliveryReport()
+        async with self._db.reading() as tx:
+            items = await OutboxRepository(tx).pending_among(item_ids)
+        for item in items:
+            if await self._claim(item):
+                await self._record(item, await self._send(item), report)
+        return report
+
     async def _deliver_one(self, item: OutboxItem, report: DeliveryReport) -> None:
-        async with self._db.transaction() as tx:
-            await OutboxRepository(tx).set_status(item.id, OutboxStatus.SENDING, self._clock.now())
-        message = PushMessage.from_outbox(item.template, item.payload)
+        if not await self._claim(item):
+            return  # the fast path took it
         outcome: Outcome = Failed("not attempted", transient=True)
         for _ in range(MAX_RETRY_AFTER_WAITS + 1):
             await self._pace(item.identity)
-            try:
-                outcome = await self._channel.deliver(item.identity, item.language, message)
-            except Exception as error:  # one broken push must not stop the others
-                log.exception("push %s to customer %s failed", item.id, item.customer_id)
-                outcome = Failed(f"{type(error).__name__}: {error}", transient=False)
+            outcome = await self._send(item)
             if not isinstance(outcome, RetryLater):
                 break
             report.waits_for_retry_after += 1
@@ -182,6 +207,22 @@ class PushDispatcher:
             await self._clock.sleep(outcome.seconds)
             self._next_slot = self._clock.now()
         await self._record(item, outcome, report)
+
+    async def _claim(self, item: OutboxItem) -> bool:
+        """`sending` is committed before the message leaves: a crash then leaves it uncertain."""
+        async with self._db.transaction() as tx:
+            return await OutboxRepository(tx).claim(item.id)
+
+    async def _send(self, item: OutboxItem) -> Outcome:
+        channel = self._channels.get(item.identity.channel)
+        if channel is None:
+            return Failed(f"the {item.identity.channel} channel is not running", transient=True)
+        message = PushMessage.from_outbox(item.template, item.payload)
+        try:
+            return await channel.deliver(item.identity, item.language, message)
+        except Exception as error:  # one broken push must not stop the others
+            log.exception("push %s to %s failed", item.id, item.identity)
+            return Failed(f"{type(error).__name__}: {error}", transient=False)
 
     async def _record(self, item: OutboxItem, outcome: Outcome, report: DeliveryReport) -> None:
         now = self._clock.now()
@@ -194,7 +235,8 @@ class PushDispatcher:
                 await outbox.set_status(
                     item.id, OutboxStatus.UNREACHABLE, now, error=outcome.reason
                 )
-                await outbox.mark_customer_unreachable(item.customer_id, now)
+                if item.customer_id is not None:
+                    await outbox.mark_customer_unreachable(item.customer_id, now)
                 report.unreachable += 1
             else:
                 reason = outcome.reason if isinstance(outcome, Failed) else "retry-after too often"

@@ -17,11 +17,11 @@ from bot.domain.models import (
     Coupon,
     CouponKind,
     Customer,
-    Identity,
     LedgerReason,
     Redemption,
     Refused,
 )
+from bot.domain.notices import coupon_facts, localised, tell_customer
 from bot.program import LocalisedText, Program, Reward
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -39,7 +39,6 @@ class RedemptionView:
 
     redemption: Redemption
     customer: Customer
-    customer_identity: Identity | None
     reward: Reward | None
     coupon: Coupon | None
     balance: int
@@ -111,6 +110,15 @@ class RewardsService:
                     percent_off=percent_off,
                     free_item=free_item,
                 )
+                if customer.promotions_consent:
+                    await tell_customer(
+                        tx,
+                        customer,
+                        f"coupon:{coupon.id}",
+                        "coupons/received",
+                        now,
+                        coupon=coupon_facts(coupon),
+                    )
         return coupon
 
     async def view(self, code: str) -> RedemptionView | Refused:
@@ -151,7 +159,20 @@ class RewardsService:
                 coupon=redemption.coupon_id,
                 points=redemption.cost,
             )
-            return await self._view(tx, redemption.code, allow_used=True)
+            done = await self._view(tx, redemption.code, allow_used=True)
+            assert not isinstance(done, Refused)
+            await tell_customer(
+                tx,
+                done.customer,
+                f"redeemed:{redemption.code}",
+                "redeem/customer_done",
+                now,
+                reward=localised(done.reward.name) if done.reward else None,
+                cost=redemption.cost,
+                balance=done.balance,
+                coupon=coupon_facts(done.coupon) if done.coupon else None,
+            )
+            return done
 
     async def _view(
         self, tx: Transaction, code: str, *, allow_used: bool = False
@@ -178,7 +199,6 @@ class RewardsService:
         return RedemptionView(
             redemption=redemption,
             customer=customer,
-            customer_identity=customer.identity,
             reward=self.reward_of(redemption),
             coupon=coupon,
             balance=balance,

@@ -18,7 +18,6 @@ from bot.domain.membership import Standing, standing_of
 from bot.domain.models import (
     Actor,
     Customer,
-    Identity,
     LedgerReason,
     PendingSale,
     Refused,
@@ -26,6 +25,7 @@ from bot.domain.models import (
     Sale,
 )
 from bot.domain.money import parse_amount, parse_items
+from bot.domain.notices import localised, tell_customer
 from bot.domain.parsing import InvalidInput
 from bot.program import EarningMode, Program, Tier
 from bot.storage.customers import CustomerRepository
@@ -53,19 +53,17 @@ class SaleDraft:
 @dataclass(frozen=True)
 class ReferralPayout:
     referrer: Customer
-    referrer_identity: Identity | None
     referrer_points: int  # 0 when the referrer reached this month's cap
     referred_points: int
 
 
 @dataclass(frozen=True)
 class SaleRecorded:
+    """The sale, for the staff member's receipt; the customer's is in the outbox."""
+
     sale: Sale
     customer: Customer
-    customer_identity: Identity | None
     standing: Standing
-    tier_up: Tier | None
-    referral: ReferralPayout | None
     first_time: bool  # False when this confirmation had been recorded before
 
 
@@ -73,7 +71,6 @@ class SaleRecorded:
 class SaleVoided:
     sale: Sale
     customer: Customer
-    customer_identity: Identity | None
     balance: int
 
 
@@ -167,10 +164,7 @@ class SalesService:
                 return SaleRecorded(
                     sale=sale,
                     customer=customer,
-                    customer_identity=None,  # only the first confirmation tells the customer
                     standing=await standing_of(tx, self._program, customer.id, now),
-                    tier_up=None,
-                    referral=None,
                     first_time=False,
                 )
             if pending.amount_minor is None or pending.items is None:
@@ -211,16 +205,8 @@ class SalesService:
                 points=points,
             )
             after = await standing_of(tx, self._program, customer.id, now)
-            tier_up = after.tier if after.tier.threshold > before.tier.threshold else None
-            return SaleRecorded(
-                sale=sale,
-                customer=customer,
-                customer_identity=customer.identity,
-                standing=after,
-                tier_up=tier_up,
-                referral=referral,
-                first_time=True,
-            )
+            await self._tell_customers(tx, sale, customer, after, before.tier, referral, now)
+            return SaleRecorded(sale=sale, customer=customer, standing=after, first_time=True)
 
     async def void(self, actor: Actor, sale_id: int, reason: str) -> SaleVoided | Refused:
         """Reverse a sale's points: owners any sale, staff their own within 24 hours."""
@@ -259,11 +245,67 @@ class SalesService:
             assert voided is not None
             if customer is None:
                 return Refused("customer_unknown")
-            return SaleVoided(
-                sale=voided,
-                customer=customer,
-                customer_identity=customer.identity,
-                balance=await LedgerRepository(tx).balance(customer.id),
+            balance = await LedgerRepository(tx).balance(customer.id)
+            await tell_customer(
+                tx,
+                customer,
+                f"void:{sale_id}",
+                "points/sale_voided",
+                now,
+                bought_at=sale.created_at.isoformat(),
+                points=sale.points,
+                balance=balance,
+            )
+            return SaleVoided(sale=voided, customer=customer, balance=balance)
+
+    async def _tell_customers(
+        self,
+        tx: Transaction,
+        sale: Sale,
+        customer: Customer,
+        standing: Standing,
+        tier_before: Tier,
+        referral: ReferralPayout | None,
+        now: datetime,
+    ) -> None:
+        """The customer's receipt, a tier reached, and the friend who invited them rewarded."""
+        next_reward = standing.next_reward
+        affordable = standing.affordable
+        await tell_customer(
+            tx,
+            customer,
+            f"sale:{sale.id}:earned",
+            "points/earned",
+            now,
+            points=sale.points,
+            welcome_bonus=referral.referred_points if referral else 0,
+            balance=standing.balance,
+            next_reward={
+                "name": localised(next_reward.reward.name),
+                "missing_points": next_reward.missing_points,
+            }
+            if next_reward
+            else None,
+            affordable_reward=localised(affordable[-1].reward.name) if affordable else None,
+        )
+        if standing.tier.threshold > tier_before.threshold:
+            await tell_customer(
+                tx,
+                customer,
+                f"sale:{sale.id}:tier_up",
+                "points/tier_up",
+                now,
+                tier=localised(standing.tier.name),
+            )
+        if referral is not None and referral.referrer_points > 0:
+            await tell_customer(
+                tx,
+                referral.referrer,
+                f"sale:{sale.id}:referral_bonus",
+                "points/referral_bonus",
+                now,
+                friend=customer.name,
+                points=referral.referrer_points,
             )
 
     def _parse(self, amount_text: str, items_text: str | None) -> tuple[int, int]:
@@ -332,7 +374,6 @@ class SalesService:
             return None
         return ReferralPayout(
             referrer=referrer,
-            referrer_identity=referrer.identity,
             referrer_points=referrer_points,
             referred_points=referred_points,
         )

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain.models import Actor, Identity, Language, Refused, Role, StaffMember
-from bot.storage.database import Database, from_sql_time
+from bot.domain.notices import tell_person
+from bot.storage.database import Database, Transaction, from_sql_time
 from bot.storage.staff import AuditLog, StaffRepository
 
 log = logging.getLogger(__name__)
@@ -97,12 +98,28 @@ class StaffService:
                 invited_by=invite["created_by"],
                 name=name,
             )
+            for owner, owner_language in (await self._owner_team(tx)).items():
+                await tell_person(
+                    tx,
+                    owner,
+                    owner_language,
+                    f"staff:{staff_id}:joined:{owner.channel}:{owner.user_id}",
+                    "staff/joined",
+                    now,
+                    member={"name": member.name},
+                )
         return StaffJoined(member)
 
-    async def _known_owner_languages(self) -> dict[Identity, Language]:
+    async def _known_owner_languages(
+        self, tx: Transaction | None = None
+    ) -> dict[Identity, Language]:
+        """Read once, then kept; inside a transaction, read through it."""
         if self._owner_languages is None:
-            async with self._db.reading() as tx:
+            if tx is not None:
                 self._owner_languages = await StaffRepository(tx).owner_languages()
+            else:
+                async with self._db.reading() as reader:
+                    self._owner_languages = await StaffRepository(reader).owner_languages()
         return self._owner_languages
 
     async def _remember_owner_language(self, identity: Identity, language: Language) -> None:
@@ -115,12 +132,15 @@ class StaffService:
             await StaffRepository(tx).set_owner_language(identity, language)
         known[identity] = language
 
-    async def team(self) -> dict[Identity, Language]:
+    async def team_in(self, tx: Transaction) -> dict[Identity, Language]:
         """Owners and staff, each with the language to write to them in."""
-        known = await self._known_owner_languages()
-        team = {owner: known.get(owner, self._default_language) for owner in self._owners}
-        team |= {member.identity: member.language for member in await self.members()}
+        team = await self._owner_team(tx)
+        team |= {member.identity: member.language for member in await StaffRepository(tx).active()}
         return team
+
+    async def _owner_team(self, tx: Transaction) -> dict[Identity, Language]:
+        known = await self._known_owner_languages(tx)
+        return {owner: known.get(owner, self._default_language) for owner in self._owners}
 
     async def members(self) -> list[StaffMember]:
         async with self._db.reading() as tx:
@@ -135,6 +155,14 @@ class StaffService:
                 return None
             await AuditLog(tx).record(
                 owner.label, "staff_removed", now, subject=f"staff:{staff_id}", name=member.name
+            )
+            await tell_person(
+                tx,
+                member.identity,
+                member.language,
+                f"staff:{staff_id}:removed",
+                "staff/you_were_removed",
+                now,
             )
         return member
 

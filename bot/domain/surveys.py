@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain.churn import ChurnService
 from bot.domain.models import Customer, Identity, Refused
+from bot.domain.notices import customer_facts, tell_person
 from bot.domain.pushes import Choice, PushMessage
 from bot.domain.scores import is_detractor
+from bot.domain.staff import StaffService
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -57,8 +59,10 @@ class SurveyService:
         program: Program,
         zone: ZoneInfo,
         churn: ChurnService,
+        staff: StaffService,
     ) -> None:
         self._db = database
+        self._staff = staff
         self._clock = clock
         self._program = program
         self._zone = zone
@@ -121,7 +125,7 @@ class SurveyService:
             message = PushMessage(
                 f"pushes/{survey.kind.value}",
                 {"shop": self._program.shop.name},
-                Choice(f"survey:{survey_id}:", scores, per_row),
+                Choice("survey", survey_id, scores, per_row),
             )
             pushes.append(
                 NewPush(
@@ -154,7 +158,10 @@ class SurveyService:
             assert answered is not None
             # In the same commit: an answer recorded without its flag would be lost to a crash.
             await self._churn.recompute_in(tx, customer.id)
-        return Answered(answered, customer, is_detractor(answered.kind, score))
+            outcome = Answered(answered, customer, is_detractor(answered.kind, score))
+            if outcome.detractor:
+                await self._alert_team(tx, outcome, "alerts/detractor")
+        return outcome
 
     async def awaiting_reason(self, identity: Identity) -> bool:
         async with self._db.reading() as tx:
@@ -181,4 +188,24 @@ class SurveyService:
             await surveys.close_reason(survey.id, reason.strip()[:1000] if reason else None)
             closed = await surveys.by_id(survey.id)
             assert closed is not None
-            return Answered(closed, customer, is_detractor(closed.kind, survey.score))
+            outcome = Answered(closed, customer, is_detractor(closed.kind, survey.score))
+            if outcome.detractor and closed.reason:
+                # The team heard of the score already: this adds the customer's words.
+                await self._alert_team(tx, outcome, "alerts/detractor_comment")
+            return outcome
+
+    async def _alert_team(self, tx: Transaction, answered: Answered, template: str) -> None:
+        """Close the loop: owners and staff hear about an unhappy customer at once."""
+        survey = answered.survey
+        for person, language in (await self._staff.team_in(tx)).items():
+            await tell_person(
+                tx,
+                person,
+                language,
+                f"survey:{survey.id}:{template}:{person.channel}:{person.user_id}",
+                template,
+                self._clock.now(),
+                about=answered.customer,
+                customer=customer_facts(answered.customer),
+                survey={"kind": survey.kind, "score": survey.score, "reason": survey.reason},
+            )

@@ -33,7 +33,7 @@ class Enlisted(Protocol):
 
     async def join(self, tx: Transaction) -> None: ...
 
-    def committed(self) -> None: ...
+    def committed(self, tx: Transaction) -> None: ...
 
 
 _enlisted: ContextVar[Enlisted | None] = ContextVar("enlisted", default=None)
@@ -189,7 +189,7 @@ class Database:
             else:
                 await self._connection.execute("COMMIT")
                 if work is not None:
-                    work.committed()
+                    work.committed(tx)
 
     @asynccontextmanager
     async def single_write(self) -> AsyncIterator[Transaction]:
@@ -229,6 +229,8 @@ class Transaction:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
+        # Outbox rows this unit of work queued: once it commits, they can go out at once.
+        self.queued: list[int] = []
 
     async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
         return await self._connection.execute(sql, _bound(parameters))

@@ -29,7 +29,7 @@ _STATUSES = {f"status_{status.name.lower()}": status.value for status in OutboxS
 @dataclass(frozen=True)
 class OutboxItem:
     id: int
-    customer_id: int
+    customer_id: int | None  # None: a message to staff or an owner
     identity: Identity
     language: Language
     kind: str
@@ -40,63 +40,74 @@ class OutboxItem:
 
 @dataclass(frozen=True)
 class NewPush:
-    customer_id: int
+    """A message to queue: to a customer (reached wherever they are when it goes out), or to
+    someone else by `person` and `language` (staff, an owner)."""
+
+    customer_id: int | None
     kind: str
     dedupe_key: str
     template: str
     payload: dict[str, Any]
+    person: Identity | None = None
+    language: Language | None = None
+    about_customer_id: int | None = None  # whose data it carries, for /forget
+
+    def __post_init__(self) -> None:
+        assert (self.customer_id is None) == (self.person is not None and bool(self.language))
+
+    def row(self, moment: str) -> tuple[Any, ...]:
+        return (
+            self.customer_id,
+            self.person.channel if self.person else None,
+            self.person.user_id if self.person else None,
+            self.language.value if self.person and self.language else None,
+            self.about_customer_id if self.about_customer_id is not None else self.customer_id,
+            self.kind,
+            self.dedupe_key,
+            self.template,
+            json.dumps(self.payload, ensure_ascii=False),
+            moment,
+            moment,
+        )
+
+
+_INSERT = (
+    "INSERT INTO outbox (customer_id, channel, channel_user_id, language, about_customer_id,"
+    " kind, dedupe_key, template, payload, next_attempt_at, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING"
+)
+
+# The recipient as they are now: a customer's current chat and language, or the row's own.
+_DELIVERABLE = (
+    "SELECT o.id, o.customer_id, o.kind, o.template, o.payload, o.attempts,"
+    " COALESCE(c.channel, o.channel) AS channel,"
+    " COALESCE(c.channel_user_id, o.channel_user_id) AS channel_user_id,"
+    " COALESCE(c.language, o.language) AS language"
+    " FROM outbox o LEFT JOIN customers c ON c.id = o.customer_id"
+    f" WHERE o.status = '{OutboxStatus.PENDING.value}'"
+    " AND (o.customer_id IS NULL OR (c.erased_at IS NULL AND c.unreachable_at IS NULL))"
+)
 
 
 class OutboxRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def enqueue(
-        self,
-        customer_id: int,
-        kind: str,
-        dedupe_key: str,
-        template: str,
-        payload: dict[str, Any],
-        at: datetime,
-    ) -> bool:
-        """Queue a push; False when one with this key was queued before (sent or not)."""
-        cursor = await self._tx.execute(
-            "INSERT INTO outbox (customer_id, kind, dedupe_key, template, payload,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (dedupe_key) DO NOTHING",
-            (
-                customer_id,
-                kind,
-                dedupe_key,
-                template,
-                json.dumps(payload, ensure_ascii=False),
-                to_sql_time(at),
-                to_sql_time(at),
-            ),
-        )
-        return cursor.rowcount == 1
+    async def enqueue(self, push: NewPush, at: datetime) -> bool:
+        """Queue a message; False when one with this key was queued before (sent or not).
+        The transaction remembers it, to be delivered right after the commit."""
+        cursor = await self._tx.execute(_INSERT, push.row(to_sql_time(at)))
+        if cursor.rowcount != 1:
+            return False
+        assert cursor.lastrowid is not None
+        self._tx.queued.append(cursor.lastrowid)
+        return True
 
     async def enqueue_many(self, pushes: list[NewPush], at: datetime) -> None:
-        """Queue many pushes in one round trip; keys queued before are skipped."""
+        """Queue many pushes in one round trip; keys queued before are skipped. These wait
+        for the dispatcher's pace: they are a job's, not an update's."""
         moment = to_sql_time(at)
-        await self._tx.execute_many(
-            "INSERT INTO outbox (customer_id, kind, dedupe_key, template, payload,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (dedupe_key) DO NOTHING",
-            (
-                (
-                    push.customer_id,
-                    push.kind,
-                    push.dedupe_key,
-                    push.template,
-                    json.dumps(push.payload, ensure_ascii=False),
-                    moment,
-                    moment,
-                )
-                for push in pushes
-            ),
-        )
+        await self._tx.execute_many(_INSERT, (push.row(moment) for push in pushes))
 
     async def existing_keys(self, dedupe_keys: list[str]) -> set[str]:
         """Which of these keys were queued before (one query, however many keys)."""
@@ -107,29 +118,29 @@ class OutboxRepository:
         return {row["dedupe_key"] for row in rows}
 
     async def due(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Pending pushes whose time has come, for customers who can still be reached."""
+        """Pending pushes whose time has come, for people who can still be reached."""
         rows = await self._tx.fetch_all(
-            "SELECT o.id, o.customer_id, o.kind, o.template, o.payload, o.attempts,"
-            " c.channel, c.channel_user_id, c.language FROM outbox o"
-            " JOIN customers c ON c.id = o.customer_id"
-            " WHERE o.status = ? AND o.next_attempt_at <= ?"
-            " AND c.erased_at IS NULL AND c.unreachable_at IS NULL"
-            " ORDER BY o.id LIMIT ?",
-            (OutboxStatus.PENDING, to_sql_time(now), limit),
+            f"{_DELIVERABLE} AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+            (to_sql_time(now), limit),
         )
-        return [
-            OutboxItem(
-                id=row["id"],
-                customer_id=row["customer_id"],
-                identity=Identity(row["channel"], row["channel_user_id"]),
-                language=Language(row["language"]),
-                kind=row["kind"],
-                template=row["template"],
-                payload=json.loads(row["payload"]),
-                attempts=row["attempts"],
-            )
-            for row in rows
-        ]
+        return [_item(row) for row in rows]
+
+    async def claim(self, item_id: int) -> bool:
+        """Mark a pending push `sending`; False if another delivery took it first."""
+        cursor = await self._tx.execute(
+            "UPDATE outbox SET status = :status_sending"
+            " WHERE id = :id AND status = :status_pending",
+            {**_STATUSES, "id": item_id},
+        )
+        return cursor.rowcount == 1
+
+    async def pending_among(self, item_ids: list[int]) -> list[OutboxItem]:
+        """Of these pushes, those still pending (whatever their time), oldest first."""
+        rows = await self._tx.fetch_all(
+            f"{_DELIVERABLE} AND o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id",
+            (json.dumps(item_ids),),
+        )
+        return [_item(row) for row in rows]
 
     async def drop_unreachable(self, now: datetime) -> int:
         """Pushes for customers who blocked the bot or were erased will never go out."""
@@ -191,7 +202,7 @@ class OutboxRepository:
         await self._tx.execute(
             "UPDATE outbox SET payload = '{}', last_error = NULL, status = CASE"
             " WHEN status IN (:status_pending, :status_sending) THEN :status_failed"
-            " ELSE status END WHERE customer_id = :customer",
+            " ELSE status END WHERE about_customer_id = :customer",
             {**_STATUSES, "customer": customer_id},
         )
 
@@ -200,3 +211,16 @@ class OutboxRepository:
             "UPDATE customers SET unreachable_at = ? WHERE id = ? AND unreachable_at IS NULL",
             (to_sql_time(at), customer_id),
         )
+
+
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        identity=Identity(row["channel"], row["channel_user_id"]),
+        language=Language(row["language"]),
+        kind=row["kind"],
+        template=row["template"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+    )

@@ -59,6 +59,7 @@ class UpdateClaim:
         self.update_id = update_id
         self._at = at
         self.recorded = False
+        self.queued: list[int] = []  # outbox rows its commit queued, to deliver right after
 
     async def join(self, tx: Transaction) -> None:
         if self.recorded:
@@ -67,8 +68,9 @@ class UpdateClaim:
         if not await ProcessedUpdates(tx).claim(self.channel, self.update_id, self._at):
             raise AlreadyHandled(f"{self.channel} update {self.update_id}")
 
-    def committed(self) -> None:
+    def committed(self, tx: Transaction) -> None:
         self.recorded = True
+        self.queued.extend(tx.queued)
 
 
 class SecondCommit(Exception):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import Customer
-from handlers.context import Context, for_members, reply, services
+from handlers.telegram.buttons import CouponButton, RewardButton, inline
+from handlers.telegram.context import Context, for_members, reply
 
 
 @for_members
 async def balance(update: Update, context: Context, customer: Customer) -> None:
-    standing = await services(context).membership.standing(customer)
+    standing = await context.services.membership.standing(customer)
     await reply(
         update, context, customer.language, "balance", standing=standing, name=customer.name
     )
@@ -19,24 +20,24 @@ async def balance(update: Update, context: Context, customer: Customer) -> None:
 @for_members
 async def rewards(update: Update, context: Context, customer: Customer) -> None:
     """The catalogue and open coupons, with a button for each one the member can use now."""
-    svc = services(context)
+    svc = context.services
     standing = await svc.membership.standing(customer)
     coupons = await svc.rewards.open_coupons(customer)
     language = customer.language
     rows = [
         [
-            InlineKeyboardButton(
+            inline(
                 svc.messages.plain(language, "rewards_button", reward=option.reward),
-                callback_data=f"reward:{option.reward.key}",
+                RewardButton(option.reward.key),
             )
         ]
         for option in standing.affordable
     ]
     rows += [
         [
-            InlineKeyboardButton(
+            inline(
                 svc.messages.plain(language, "coupons/button", coupon=coupon),
-                callback_data=f"coupon:{coupon.id}",
+                CouponButton(coupon.id),
             )
         ]
         for coupon in coupons

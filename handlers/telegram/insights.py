@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from telegram import InputFile, Update
-from telegram.constants import ChatAction, ParseMode
+from telegram.constants import ChatAction
 
 from bot.domain.insights import DEFAULT_DAYS, Trends, parse_days
 from bot.domain.models import Actor, Refused, Role
 from bot.domain.parsing import InvalidInput
-from handlers.context import Context, for_owner, for_staff, refuse, reply, sender_language, services
+from handlers.telegram.context import Context, for_owner, for_staff, refuse, reply
 
 UPLOAD_TIMEOUT = 300  # seconds: an export of a large shop is tens of megabytes
 
@@ -20,7 +20,7 @@ UPLOAD_TIMEOUT = 300  # seconds: an export of a large shop is tens of megabytes
 async def stats(update: Update, context: Context, actor: Actor) -> None:
     """/stats [days]"""
     args = context.args or []
-    language = sender_language(update, context)
+    language = context.language
     if len(args) > 1:
         await reply(update, context, language, "stats/usage")
         return
@@ -29,7 +29,7 @@ async def stats(update: Update, context: Context, actor: Actor) -> None:
     except InvalidInput as invalid:
         await refuse(update, context, Refused(invalid.problem))
         return
-    svc = services(context)
+    svc = context.services
     chat = update.effective_chat
     assert chat is not None
     await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
@@ -70,8 +70,8 @@ def _draw(
 @for_owner
 async def export(update: Update, context: Context, actor: Actor) -> None:
     """/export: customers and ledger as CSV documents."""
-    svc = services(context)
-    language = sender_language(update, context)
+    svc = context.services
+    language = context.language
     chat = update.effective_chat
     assert chat is not None
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
@@ -92,7 +92,6 @@ async def export(update: Update, context: Context, actor: Actor) -> None:
                     chat.id,
                     document=InputFile(handle, filename=file.path.name, read_file_handle=False),
                     caption=caption,
-                    parse_mode=ParseMode.HTML,
                     write_timeout=UPLOAD_TIMEOUT,
                     read_timeout=UPLOAD_TIMEOUT,
                 )

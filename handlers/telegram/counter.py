@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import Actor, Refused
-from bot.domain.parsing import WHOLE_NUMBER_PATTERN, whole_number
+from bot.domain.parsing import whole_number
 from bot.domain.sales import SaleDraft, SaleRecorded
-from handlers.context import (
+from handlers.telegram.buttons import SaleButton, inline
+from handlers.telegram.context import (
     Context,
     for_staff,
     identity_of,
-    notify,
     refuse,
     replace_prompt,
     reply,
-    sender_language,
-    services,
 )
-
-SALE_CALLBACK = rf"^sale:(ok|no):({WHOLE_NUMBER_PATTERN})$"
 
 
 async def open_sale_from_card(
     update: Update, context: Context, actor: Actor, member_code: str
 ) -> None:
     """Staff scanned a member card: show who it is and ask for the amount."""
-    draft = await services(context).sales.start_for_card(actor, member_code)
+    draft = await context.services.sales.start_for_card(actor, member_code)
     if isinstance(draft, Refused):
         await refuse(update, context, draft)
         return
@@ -36,11 +32,9 @@ async def open_sale_from_card(
 async def _ask_amount(
     update: Update, context: Context, draft: SaleDraft, problem: str | None = None
 ) -> None:
-    language = sender_language(update, context)
-    messages = services(context).messages
-    cancel = InlineKeyboardButton(
-        messages.label(language, "cancel"), callback_data=f"sale:no:{draft.pending.id}"
-    )
+    language = context.language
+    messages = context.services.messages
+    cancel = inline(messages.label(language, "cancel"), SaleButton("no", draft.pending.id))
     await reply(
         update,
         context,
@@ -49,41 +43,38 @@ async def _ask_amount(
         InlineKeyboardMarkup([[cancel]]),
         customer=draft.customer,
         standing=draft.standing,
-        per_item=services(context).sales.asks_for_items,
+        per_item=context.services.sales.asks_for_items,
         problem=messages.render(language, f"problems/{problem}") if problem else None,
     )
 
 
 async def on_amount(update: Update, context: Context, actor: Actor, text: str) -> None:
-    outcome = await services(context).sales.enter_amount(actor, text)
+    outcome = await context.services.sales.enter_amount(actor, text)
     if isinstance(outcome, Refused):
         await reply(
             update,
             context,
-            sender_language(update, context),
+            context.language,
             "counter/amount_refused",
-            problem=services(context).messages.render(
-                sender_language(update, context), f"problems/{outcome.problem}"
+            problem=context.services.messages.render(
+                context.language, f"problems/{outcome.problem}"
             ),
-            per_item=services(context).sales.asks_for_items,
+            per_item=context.services.sales.asks_for_items,
         )
         return
     await _ask_confirmation(update, context, outcome)
 
 
 async def _ask_confirmation(update: Update, context: Context, draft: SaleDraft) -> None:
-    language = sender_language(update, context)
-    messages = services(context).messages
+    language = context.language
+    messages = context.services.messages
     keyboard = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(
-                    messages.label(language, "confirm_sale"),
-                    callback_data=f"sale:ok:{draft.pending.id}",
+                inline(
+                    messages.label(language, "confirm_sale"), SaleButton("ok", draft.pending.id)
                 ),
-                InlineKeyboardButton(
-                    messages.label(language, "cancel"), callback_data=f"sale:no:{draft.pending.id}"
-                ),
+                inline(messages.label(language, "cancel"), SaleButton("no", draft.pending.id)),
             ]
         ]
     )
@@ -109,12 +100,12 @@ async def sale(update: Update, context: Context, actor: Actor) -> None:
         await reply(
             update,
             context,
-            sender_language(update, context),
+            context.language,
             "counter/sale_usage",
-            per_item=services(context).sales.asks_for_items,
+            per_item=context.services.sales.asks_for_items,
         )
         return
-    outcome = await services(context).sales.prepare(
+    outcome = await context.services.sales.prepare(
         actor, args[0], args[1], args[2] if len(args) == 3 else None
     )
     if isinstance(outcome, Refused):
@@ -129,17 +120,16 @@ async def on_sale_button(update: Update, context: Context, actor: Actor) -> None
     stay until then, so a tap that failed (a full disk) can simply be repeated."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    _, action, pending_id = query.data.split(":")
+    button = SaleButton.parse(query.data)
     await query.answer()
-    sales = services(context).sales
-    language = sender_language(update, context)
-    if action == "no":
-        cancelled = await sales.cancel(actor, int(pending_id))
+    sales = context.services.sales
+    language = context.language
+    if button.action == "no":
+        cancelled = await sales.cancel(actor, button.pending_id)
         template = "counter/sale_cancelled" if cancelled else "problems/sale_expired"
         await replace_prompt(update, context, language, template)
         return
-    outcome = await sales.confirm(actor, int(pending_id))
+    outcome = await sales.confirm(actor, button.pending_id)
     if isinstance(outcome, Refused):
         await replace_prompt(update, context, language, f"problems/{outcome.problem}")
         return
@@ -147,7 +137,7 @@ async def on_sale_button(update: Update, context: Context, actor: Actor) -> None
 
 
 async def _announce_sale(update: Update, context: Context, recorded: SaleRecorded) -> None:
-    language = sender_language(update, context)
+    language = context.language
     if not recorded.first_time:
         # A second tap, or a redelivery: the first one's receipt stays as it is.
         await reply(update, context, language, "counter/sale_already_recorded", sale=recorded.sale)
@@ -161,34 +151,6 @@ async def _announce_sale(update: Update, context: Context, recorded: SaleRecorde
         customer=recorded.customer,
         standing=recorded.standing,
     )
-    customer = recorded.customer
-    referral = recorded.referral
-    await notify(
-        context,
-        recorded.customer_identity,
-        customer.language,
-        "points/earned",
-        sale=recorded.sale,
-        standing=recorded.standing,
-        welcome_bonus=referral.referred_points if referral else 0,
-    )
-    if recorded.tier_up is not None:
-        await notify(
-            context,
-            recorded.customer_identity,
-            customer.language,
-            "points/tier_up",
-            tier=recorded.tier_up,
-        )
-    if referral is not None and referral.referrer_points > 0:
-        await notify(
-            context,
-            referral.referrer_identity,
-            referral.referrer.language,
-            "points/referral_bonus",
-            friend=customer.name,
-            points=referral.referrer_points,
-        )
 
 
 @for_staff
@@ -197,27 +159,19 @@ async def void(update: Update, context: Context, actor: Actor) -> None:
     args = context.args or []
     sale_id = whole_number(args[0].removeprefix("#")) if args else None
     if sale_id is None:
-        await reply(update, context, sender_language(update, context), "counter/void_usage")
+        await reply(update, context, context.language, "counter/void_usage")
         return
-    outcome = await services(context).sales.void(actor, sale_id, " ".join(args[1:]))
+    outcome = await context.services.sales.void(actor, sale_id, " ".join(args[1:]))
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return
     await reply(
         update,
         context,
-        sender_language(update, context),
+        context.language,
         "counter/voided",
         sale=outcome.sale,
         customer=outcome.customer,
-        balance=outcome.balance,
-    )
-    await notify(
-        context,
-        outcome.customer_identity,
-        outcome.customer.language,
-        "points/sale_voided",
-        sale=outcome.sale,
         balance=outcome.balance,
     )
 
@@ -226,18 +180,18 @@ async def void(update: Update, context: Context, actor: Actor) -> None:
 async def customer(update: Update, context: Context, actor: Actor) -> None:
     """/customer <member code, phone or name>"""
     query = " ".join(context.args or [])
-    language = sender_language(update, context)
+    language = context.language
     if not query.strip():
         await reply(update, context, language, "counter/customer_usage")
         return
-    lookup = services(context).lookup
+    lookup = context.services.lookup
     found = await lookup.find(query)
     if not found:
         await refuse(update, context, Refused("customer_unknown"))
     elif len(found) > 1:
         await reply(update, context, language, "counter/customer_matches", customers=found)
     else:
-        churn = services(context).churn
+        churn = context.services.churn
         await reply(
             update,
             context,
@@ -254,7 +208,7 @@ async def amount_awaited(update: Update, context: Context) -> Actor | None:
     user = update.effective_user
     if user is None:
         return None
-    actor = await services(context).staff.actor(identity_of(user))
-    if not actor.is_staff or not await services(context).sales.awaiting_amount(actor):
+    actor = await context.services.staff.actor(identity_of(user))
+    if not actor.is_staff or not await context.services.sales.awaiting_amount(actor):
         return None
     return actor

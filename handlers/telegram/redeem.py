@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import Actor, Customer, Redemption, Refused
-from bot.domain.parsing import WHOLE_NUMBER_PATTERN
-from bot.domain.rewards import RedemptionView
 from bot.qr import qr_png
-from handlers.cards import deep_link
-from handlers.context import (
+from handlers.telegram.buttons import CouponButton, RedeemButton, RewardButton, inline
+from handlers.telegram.cards import deep_link
+from handlers.telegram.context import (
     Context,
     for_members,
     for_staff,
-    notify,
     refuse,
     reply,
-    sender_language,
-    services,
 )
 
 REDEMPTION_PREFIX = "r_"
-REWARD_CALLBACK = r"^reward:([a-z0-9_]{1,32})$"
-COUPON_CALLBACK = rf"^coupon:({WHOLE_NUMBER_PATTERN})$"
-REDEEM_CALLBACK = r"^redeem:([A-Z0-9]{1,16})$"
 
 
 @for_members
 async def on_reward(update: Update, context: Context, customer: Customer) -> None:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    outcome = await services(context).rewards.request_reward(customer, query.data.split(":")[1])
+    key = RewardButton.parse(query.data).key
+    outcome = await context.services.rewards.request_reward(customer, key)
     await _send_code(update, context, customer, outcome)
 
 
@@ -40,10 +32,8 @@ async def on_reward(update: Update, context: Context, customer: Customer) -> Non
 async def on_coupon(update: Update, context: Context, customer: Customer) -> None:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    outcome = await services(context).rewards.request_coupon(
-        customer, int(query.data.split(":")[1])
-    )
+    coupon_id = CouponButton.parse(query.data).coupon_id
+    outcome = await context.services.rewards.request_coupon(customer, coupon_id)
     await _send_code(update, context, customer, outcome)
 
 
@@ -56,7 +46,7 @@ async def _send_code(
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome, customer.language)
         return
-    svc = services(context)
+    svc = context.services
     reward = svc.rewards.reward_of(outcome)
     caption = svc.messages.render(
         customer.language,
@@ -70,22 +60,19 @@ async def _send_code(
         query.from_user.id,
         photo=qr_png(deep_link(context, REDEMPTION_PREFIX + outcome.code)),
         caption=caption,
-        parse_mode=ParseMode.HTML,
         filename="redemption.png",
     )
 
 
 async def review_code(update: Update, context: Context, actor: Actor, code: str) -> None:
     """Staff scanned or typed a redemption code: show what it is for, ask to confirm."""
-    view = await services(context).rewards.view(code)
+    view = await context.services.rewards.view(code)
     if isinstance(view, Refused):
         await refuse(update, context, view)
         return
-    language = sender_language(update, context)
-    label = services(context).messages.label(language, "confirm_redemption")
-    keyboard = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=f"redeem:{view.redemption.code}")]]
-    )
+    language = context.language
+    label = context.services.messages.label(language, "confirm_redemption")
+    keyboard = InlineKeyboardMarkup([[inline(label, RedeemButton(view.redemption.code))]])
     await reply(update, context, language, "redeem/review", keyboard, view=view)
 
 
@@ -94,7 +81,7 @@ async def redeem(update: Update, context: Context, actor: Actor) -> None:
     """/redeem <code>"""
     args = context.args or []
     if len(args) != 1:
-        await reply(update, context, sender_language(update, context), "redeem/usage")
+        await reply(update, context, context.language, "redeem/usage")
         return
     await review_code(update, context, actor, args[0])
 
@@ -103,18 +90,11 @@ async def redeem(update: Update, context: Context, actor: Actor) -> None:
 async def on_redeem(update: Update, context: Context, actor: Actor) -> None:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
+    code = RedeemButton.parse(query.data).code
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    outcome = await services(context).rewards.confirm(actor, query.data.split(":")[1])
+    outcome = await context.services.rewards.confirm(actor, code)
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return
-    await reply(update, context, sender_language(update, context), "redeem/done", view=outcome)
-    await _tell_customer(context, outcome)
-
-
-async def _tell_customer(context: Context, view: RedemptionView) -> None:
-    await notify(
-        context, view.customer_identity, view.customer.language, "redeem/customer_done", view=view
-    )
+    await reply(update, context, context.language, "redeem/done", view=outcome)

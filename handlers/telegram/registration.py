@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, Update
+from telegram import InlineKeyboardMarkup, KeyboardButton, Update
 
 from bot.domain.models import Customer, Language, RegistrationStep
 from bot.domain.registration import (
@@ -17,19 +17,16 @@ from bot.domain.registration import (
     SkipAnswer,
     TextAnswer,
 )
-from handlers.cards import send_member_card
-from handlers.context import (
+from handlers.telegram.buttons import ConsentButton, inline
+from handlers.telegram.cards import send_member_card
+from handlers.telegram.context import (
     Context,
     Markup,
-    fallback_language,
     identity_of,
     no_keyboard,
     one_time_keyboard,
     reply,
-    services,
 )
-
-CONSENT_CALLBACK = r"^consent:(yes|no)$"
 
 
 async def begin(update: Update, context: Context, referral_code: str | None) -> None:
@@ -37,8 +34,8 @@ async def begin(update: Update, context: Context, referral_code: str | None) -> 
     user = update.effective_user
     if user is None:
         return
-    outcome = await services(context).registration.start(
-        identity_of(user), fallback_language(context, user), user.first_name, referral_code
+    outcome = await context.services.registration.start(
+        identity_of(user), context.language, user.first_name, referral_code
     )
     if isinstance(outcome, AlreadyMember):
         if outcome.referral_note:
@@ -48,14 +45,14 @@ async def begin(update: Update, context: Context, referral_code: str | None) -> 
         await show_menu(update, context, outcome.customer)
         return
     language = outcome.draft.language
-    messages = services(context).messages
+    messages = context.services.messages
     note = outcome.referral_note
     await reply(
         update,
         context,
         language,
         "registration/welcome",
-        shop=services(context).program.shop.name,
+        shop=context.services.program.shop.name,
         referral_note=messages.render(language, f"referral/{note}") if note else None,
     )
     await ask(update, context, outcome)
@@ -75,18 +72,18 @@ async def on_message(update: Update, context: Context) -> None:
     else:
         answer = TextAnswer(message.text or "")
     await _show(
-        update, context, await services(context).registration.answer(identity_of(user), answer)
+        update, context, await context.services.registration.answer(identity_of(user), answer)
     )
 
 
 async def on_consent(update: Update, context: Context) -> None:
     query = update.callback_query
     user = update.effective_user
-    if query is None or user is None or query.data is None:
+    if query is None or user is None:
         return
     await query.answer()
-    granted = query.data == "consent:yes"
-    outcome = await services(context).registration.answer(identity_of(user), ConsentAnswer(granted))
+    granted = ConsentButton.parse(query.data).answer == "yes"
+    outcome = await context.services.registration.answer(identity_of(user), ConsentAnswer(granted))
     if isinstance(outcome, Registered):
         await query.edit_message_reply_markup(reply_markup=None)
     await _show(update, context, outcome)
@@ -96,9 +93,9 @@ async def cancel(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None:
         return
-    cancelled = await services(context).registration.cancel(identity_of(user))
+    cancelled = await context.services.registration.cancel(identity_of(user))
     template = "registration/cancelled" if cancelled else "registration/nothing_to_cancel"
-    await reply(update, context, fallback_language(context, user), template, no_keyboard())
+    await reply(update, context, context.language, template, no_keyboard())
 
 
 async def _show(update: Update, context: Context, outcome: AnswerOutcome) -> None:
@@ -109,16 +106,14 @@ async def _show(update: Update, context: Context, outcome: AnswerOutcome) -> Non
     elif isinstance(outcome, AlreadyMember):
         await show_menu(update, context, outcome.customer)
     elif isinstance(outcome, NotRegistering):
-        await reply(
-            update, context, fallback_language(context, update.effective_user), "not_a_member"
-        )
+        await reply(update, context, context.language, "not_a_member")
 
 
 async def ask(update: Update, context: Context, prompt: Prompt) -> None:
     """The current question, after the reason the last answer was refused, if it was."""
     draft = prompt.draft
     language = draft.language
-    messages = services(context).messages
+    messages = context.services.messages
     markup: Markup = None
     if draft.step is RegistrationStep.NAME:
         markup = (
@@ -133,12 +128,8 @@ async def ask(update: Update, context: Context, prompt: Prompt) -> None:
         markup = InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(
-                        messages.label(language, "yes"), callback_data="consent:yes"
-                    ),
-                    InlineKeyboardButton(
-                        messages.label(language, "no"), callback_data="consent:no"
-                    ),
+                    inline(messages.label(language, "yes"), ConsentButton("yes")),
+                    inline(messages.label(language, "no"), ConsentButton("no")),
                 ]
             ]
         )
@@ -165,7 +156,7 @@ async def _welcome(update: Update, context: Context, registered: Registered) -> 
         "registration/done",
         no_keyboard(),
         name=customer.name,
-        shop=services(context).program.shop.name,
+        shop=context.services.program.shop.name,
         consented=customer.promotions_consent,
         referrer_name=registered.referrer.name if registered.referrer else None,
     )
@@ -177,5 +168,5 @@ async def show_menu(update: Update, context: Context, customer: Customer) -> Non
 
 
 def _is_skip(context: Context, text: str) -> bool:
-    messages = services(context).messages
+    messages = context.services.messages
     return text.strip() in {messages.label(language, "skip") for language in Language}

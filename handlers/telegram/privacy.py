@@ -4,25 +4,20 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import ConsentTopic, Customer, Language
-from handlers.context import Context, for_members, identity_of, no_keyboard, reply, services
-
-LANGUAGE_CALLBACK = r"^language:(es|en)$"
-NOTIFICATIONS_CALLBACK = r"^notify:(promotions|surveys):(on|off)$"
-FORGET_CALLBACK = r"^forget:(yes|no)$"
+from handlers.telegram.buttons import ForgetButton, LanguageButton, NotificationsButton, inline
+from handlers.telegram.context import Context, for_members, identity_of, no_keyboard, reply
 
 
 @for_members
 async def language(update: Update, context: Context, customer: Customer) -> None:
-    messages = services(context).messages
+    messages = context.services.messages
     buttons = [
-        InlineKeyboardButton(
-            messages.label(option, "language_name"), callback_data=f"language:{option.value}"
-        )
+        inline(messages.label(option, "language_name"), LanguageButton(option))
         for option in Language
     ]
     await reply(
@@ -34,29 +29,28 @@ async def language(update: Update, context: Context, customer: Customer) -> None
 async def on_language(update: Update, context: Context, customer: Customer) -> None:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    chosen = Language(query.data.split(":")[1])
-    await services(context).membership.set_language(customer, chosen)
+    chosen = LanguageButton.parse(query.data).language
+    await context.services.membership.set_language(customer, chosen)
     await query.answer()
-    text = services(context).messages.render(chosen, "language/changed")
-    await query.edit_message_text(text, parse_mode=ParseMode.HTML)
+    text = context.services.messages.render(chosen, "language/changed")
+    await query.edit_message_text(text)
 
 
 def _notifications_keyboard(context: Context, customer: Customer) -> InlineKeyboardMarkup:
-    messages = services(context).messages
+    messages = context.services.messages
     rows = []
     for topic, enabled in (
         (ConsentTopic.PROMOTIONS, customer.promotions_consent),
         (ConsentTopic.SURVEYS, customer.surveys_enabled),
     ):
-        action = "off" if enabled else "on"
+        action: Literal["on", "off"] = "off" if enabled else "on"
         label = messages.label(customer.language, f"{topic.value}_turn_{action}")
-        rows.append([InlineKeyboardButton(label, callback_data=f"notify:{topic.value}:{action}")])
+        rows.append([inline(label, NotificationsButton(topic, action))])
     return InlineKeyboardMarkup(rows)
 
 
 def _notifications_text(context: Context, customer: Customer) -> str:
-    return services(context).messages.render(
+    return context.services.messages.render(
         customer.language,
         "notifications",
         promotions=customer.promotions_consent,
@@ -71,7 +65,6 @@ async def notifications(update: Update, context: Context, customer: Customer) ->
     await context.bot.send_message(
         chat.id,
         _notifications_text(context, customer),
-        parse_mode=ParseMode.HTML,
         reply_markup=_notifications_keyboard(context, customer),
     )
 
@@ -80,23 +73,21 @@ async def notifications(update: Update, context: Context, customer: Customer) ->
 async def on_notifications(update: Update, context: Context, customer: Customer) -> None:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    _, topic, action = query.data.split(":")
-    membership = services(context).membership
-    await membership.set_consent(customer, ConsentTopic(topic), action == "on")
+    button = NotificationsButton.parse(query.data)
+    membership = context.services.membership
+    await membership.set_consent(customer, button.topic, button.action == "on")
     updated = await membership.member(identity_of(query.from_user))
     await query.answer()
     if updated is not None:
         await query.edit_message_text(
             _notifications_text(context, updated),
-            parse_mode=ParseMode.HTML,
             reply_markup=_notifications_keyboard(context, updated),
         )
 
 
 @for_members
 async def my_data(update: Update, context: Context, customer: Customer) -> None:
-    svc = services(context)
+    svc = context.services
     quadrant = await svc.churn.quadrant_of(customer)
     document = await svc.membership.personal_data(customer, quadrant.value if quadrant else None)
     chat = update.effective_chat
@@ -105,26 +96,17 @@ async def my_data(update: Update, context: Context, customer: Customer) -> None:
         chat.id,
         document=json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"),
         filename="my-data.json",
-        caption=services(context).messages.render(customer.language, "mydata"),
-        parse_mode=ParseMode.HTML,
+        caption=context.services.messages.render(customer.language, "mydata"),
     )
 
 
 @for_members
 async def forget(update: Update, context: Context, customer: Customer) -> None:
-    messages = services(context).messages
+    messages = context.services.messages
     keyboard = InlineKeyboardMarkup(
         [
-            [
-                InlineKeyboardButton(
-                    messages.label(customer.language, "forget_confirm"), callback_data="forget:yes"
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    messages.label(customer.language, "forget_keep"), callback_data="forget:no"
-                )
-            ],
+            [inline(messages.label(customer.language, "forget_confirm"), ForgetButton("yes"))],
+            [inline(messages.label(customer.language, "forget_keep"), ForgetButton("no"))],
         ]
     )
     await reply(update, context, customer.language, "forget/confirm", keyboard)
@@ -134,10 +116,9 @@ async def forget(update: Update, context: Context, customer: Customer) -> None:
 async def on_forget(update: Update, context: Context, customer: Customer) -> None:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
     await query.answer()
-    if query.data == "forget:yes":
-        await services(context).membership.forget(customer, identity_of(query.from_user))
+    if ForgetButton.parse(query.data).answer == "yes":
+        await context.services.membership.forget(customer, identity_of(query.from_user))
         template = "forget/done"
     else:
         template = "forget/kept"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from telegram import Update
 
-from handlers import registration, surveys
-from handlers.cards import CARD_PREFIX, REFERRAL_PREFIX
-from handlers.context import Context, fallback_language, identity_of, services
-from handlers.counter import amount_awaited, on_amount, open_sale_from_card
-from handlers.redeem import REDEMPTION_PREFIX, review_code
-from handlers.staff_admin import STAFF_PREFIX, join_staff
+from handlers.telegram import registration, surveys
+from handlers.telegram.cards import CARD_PREFIX, REFERRAL_PREFIX
+from handlers.telegram.context import Context, identity_of
+from handlers.telegram.counter import amount_awaited, on_amount, open_sale_from_card
+from handlers.telegram.redeem import REDEMPTION_PREFIX, review_code
+from handlers.telegram.staff_admin import STAFF_PREFIX, join_staff
 
 
 async def start(update: Update, context: Context) -> None:
@@ -26,9 +26,7 @@ async def start(update: Update, context: Context) -> None:
         await join_staff(update, context, payload.removeprefix(STAFF_PREFIX))
         return
     if payload.startswith((CARD_PREFIX, REDEMPTION_PREFIX)):
-        actor = await services(context).staff.actor(
-            identity_of(user), fallback_language(context, user)
-        )
+        actor = await context.services.staff.actor(identity_of(user), context.language)
         if actor.is_staff:
             if payload.startswith(CARD_PREFIX):
                 await open_sale_from_card(update, context, actor, payload.removeprefix(CARD_PREFIX))

@@ -13,7 +13,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot import incoming
 from bot.storage.updates import AlreadyHandled
-from handlers.context import Context, fallback_language, reply, services
+from handlers.telegram.context import Context, reply
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -37,11 +37,11 @@ async def guard_flood(update: Update, context: Context) -> None:
     allowance is answered with "slow down" and goes no further (the rest of the flood was
     dropped as it was fetched), so everyone else is answered meanwhile."""
     user = update.effective_user
-    if user is None or not services(context).flood.take_warning(update.update_id):
+    if user is None or not context.services.flood.take_warning(update.update_id):
         return
-    language = fallback_language(context, user)
+    language = context.language
     if update.callback_query is not None:
-        text = services(context).messages.plain(language, "problems/slow_down")
+        text = context.services.messages.plain(language, "problems/slow_down")
         await update.callback_query.answer(text, show_alert=True)
     elif update.effective_chat is not None:
         await reply(update, context, language, "problems/slow_down")
@@ -53,9 +53,9 @@ async def stale_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
-    language = fallback_language(context, query.from_user)
+    language = context.language
     await query.answer(
-        services(context).messages.render(language, "problems/stale_button"), show_alert=True
+        context.services.messages.render(language, "problems/stale_button"), show_alert=True
     )
 
 
@@ -63,7 +63,7 @@ async def unknown_command(update: Update, context: Context) -> None:
     await reply(
         update,
         context,
-        fallback_language(context, update.effective_user),
+        context.language,
         "problems/unknown_command",
     )
 
@@ -86,8 +86,6 @@ async def report_error(update: object, context: Context) -> None:
         log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await reply(
-                update, context, fallback_language(context, update.effective_user), "problems/error"
-            )
+            await reply(update, context, context.language, "problems/error")
         except Exception:  # the apology itself failed; the log above already has the cause
             log.exception("could not tell the user about the error")

@@ -6,13 +6,11 @@ from telegram import BotCommand, Update
 
 from bot.domain.models import Language, Role
 from bot.messages import Messages
-from handlers.context import (
+from handlers.telegram.context import (
     BotApplication,
     Context,
-    fallback_language,
     identity_of,
     reply,
-    services,
 )
 
 GUEST_COMMANDS = ("start", "help", "cancel")
@@ -56,11 +54,11 @@ async def help_command(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None:
         return
-    svc = services(context)
+    svc = context.services
     identity = identity_of(user)
     member = await svc.membership.member(identity)
-    language = member.language if member else fallback_language(context, user)
-    actor = await svc.staff.actor(identity, fallback_language(context, user))
+    language = member.language if member else context.language
+    actor = await svc.staff.actor(identity, context.language)
     names = commands_for(actor.role, member is not None)
     descriptions = svc.messages.command_descriptions(language)
     await reply(

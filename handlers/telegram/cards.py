@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot.domain.models import Customer
 from bot.qr import qr_png
-from handlers.context import Context, for_members, reply, services
+from handlers.telegram.context import Context, for_members, reply
 
 CARD_PREFIX = "c_"
 CARD_PHOTOS_KEY = "card_photos"  # member code -> Telegram's id of the card photo
@@ -26,16 +25,14 @@ async def send_member_card(update: Update, context: Context, customer: Customer)
     sent instead of the image: no QR drawn, no upload, when a customer asks again."""
     chat = update.effective_chat
     assert chat is not None
-    caption = services(context).messages.render(
+    caption = context.services.messages.render(
         customer.language, "card", name=customer.name, member_code=customer.member_code
     )
     uploaded: dict[str, str] = context.bot_data.setdefault(CARD_PHOTOS_KEY, {})
     known = uploaded.get(customer.member_code)
     if known is not None:
         try:
-            await context.bot.send_photo(
-                chat.id, photo=known, caption=caption, parse_mode=ParseMode.HTML
-            )
+            await context.bot.send_photo(chat.id, photo=known, caption=caption)
             return
         except BadRequest:  # Telegram no longer knows that photo: upload it again
             del uploaded[customer.member_code]
@@ -43,7 +40,6 @@ async def send_member_card(update: Update, context: Context, customer: Customer)
         chat.id,
         photo=qr_png(deep_link(context, CARD_PREFIX + customer.member_code)),
         caption=caption,
-        parse_mode=ParseMode.HTML,
         filename="member-card.png",
     )
     if sent.photo and len(uploaded) < CARD_PHOTOS_KEPT:
@@ -57,8 +53,8 @@ async def card(update: Update, context: Context, customer: Customer) -> None:
 
 @for_members
 async def invite(update: Update, context: Context, customer: Customer) -> None:
-    status = await services(context).membership.referral_link(customer)
-    program = services(context).program
+    status = await context.services.membership.referral_link(customer)
+    program = context.services.program
     await reply(
         update,
         context,

@@ -4,51 +4,39 @@ from __future__ import annotations
 
 import contextlib
 
-from telegram import BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommandScopeChat, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
 from bot.domain.models import Actor, CouponKind, Language, Refused, Role
-from bot.domain.parsing import WHOLE_NUMBER_PATTERN, whole_number
-from bot.domain.staff import StaffJoined
-from handlers.cards import deep_link
-from handlers.context import (
+from bot.domain.parsing import whole_number
+from handlers.telegram.buttons import StaffInviteButton, StaffRemoveButton, inline
+from handlers.telegram.cards import deep_link
+from handlers.telegram.context import (
     CHANNEL,
     BotApplication,
     Context,
-    fallback_language,
     for_owner,
     identity_of,
-    notify,
     refuse,
     reply,
-    sender_language,
-    services,
     services_of,
 )
-from handlers.help_menu import staff_menu
+from handlers.telegram.help_menu import staff_menu
 
 STAFF_PREFIX = "staff_"
-STAFF_CALLBACK = rf"^staff:(invite|remove:{WHOLE_NUMBER_PATTERN})$"
 LARGEST_COUPON_DAYS = 365
 
 
 @for_owner
 async def staff(update: Update, context: Context, actor: Actor) -> None:
-    language = sender_language(update, context)
-    messages = services(context).messages
-    members = await services(context).staff.members()
-    rows = [
-        [
-            InlineKeyboardButton(
-                messages.label(language, "invite_staff"), callback_data="staff:invite"
-            )
-        ]
-    ]
+    language = context.language
+    messages = context.services.messages
+    members = await context.services.staff.members()
+    rows = [[inline(messages.label(language, "invite_staff"), StaffInviteButton())]]
     rows += [
         [
-            InlineKeyboardButton(
-                f"{messages.label(language, 'remove')} {member.name}",
-                callback_data=f"staff:remove:{member.id}",
+            inline(
+                f"{messages.label(language, 'remove')} {member.name}", StaffRemoveButton(member.id)
             )
         ]
         for member in members
@@ -59,26 +47,33 @@ async def staff(update: Update, context: Context, actor: Actor) -> None:
 
 
 @for_owner
-async def on_staff_button(update: Update, context: Context, actor: Actor) -> None:
+async def on_invite_button(update: Update, context: Context, actor: Actor) -> None:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
     await query.answer()
-    language = sender_language(update, context)
-    team = services(context).staff
-    if query.data == "staff:invite":
-        invite = await team.invite(actor)
-        link = deep_link(context, STAFF_PREFIX + invite.token)
-        await reply(
-            update, context, language, "staff/invite_link", link=link, expires_at=invite.expires_at
-        )
-        return
-    removed = await team.remove(actor, int(query.data.rsplit(":", 1)[1]))
+    invite = await context.services.staff.invite(actor)
+    link = deep_link(context, STAFF_PREFIX + invite.token)
+    await reply(
+        update,
+        context,
+        context.language,
+        "staff/invite_link",
+        link=link,
+        expires_at=invite.expires_at,
+    )
+
+
+@for_owner
+async def on_remove_button(update: Update, context: Context, actor: Actor) -> None:
+    query = update.callback_query
+    assert query is not None
+    member_id = StaffRemoveButton.parse(query.data).member_id
+    await query.answer()
+    removed = await context.services.staff.remove(actor, member_id)
     if removed is None:
         await refuse(update, context, Refused("staff_unknown"))
         return
-    await reply(update, context, language, "staff/removed", member=removed)
-    await notify(context, removed.identity, removed.language, "staff/you_were_removed")
+    await reply(update, context, context.language, "staff/removed", member=removed)
     await _clear_staff_menu(context, removed.identity.user_id)
 
 
@@ -87,25 +82,18 @@ async def join_staff(update: Update, context: Context, token: str) -> None:
     user = update.effective_user
     if user is None:
         return
-    language = fallback_language(context, user)
-    outcome = await services(context).staff.accept(
+    language = context.language
+    outcome = await context.services.staff.accept(
         identity_of(user), token, user.full_name, language
     )
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome, language)
         return
     await reply(update, context, language, "staff/welcome", name=outcome.member.name)
-    await _tell_owners(context, outcome)
     await context.bot.set_my_commands(
-        staff_menu(services(context).messages, language, Role.STAFF),
+        staff_menu(context.services.messages, language, Role.STAFF),
         scope=BotCommandScopeChat(user.id),
     )
-
-
-async def _tell_owners(context: Context, joined: StaffJoined) -> None:
-    default = Language(services(context).settings.default_language)
-    for owner in services(context).staff.owners:
-        await notify(context, owner, default, "staff/joined", member=joined.member)
 
 
 async def _clear_staff_menu(context: Context, user_id: str) -> None:
@@ -139,33 +127,25 @@ async def _set_menu(
 async def adjust(update: Update, context: Context, actor: Actor) -> None:
     """/adjust <member code or phone> <+points or -points> <reason>"""
     args = context.args or []
-    language = sender_language(update, context)
+    language = context.language
     delta = whole_number(args[1], signed=True) if len(args) >= 2 else None
     if delta is None:
         await reply(update, context, language, "adjustments/usage")
         return
-    outcome = await services(context).adjustments.adjust(
+    outcome = await context.services.adjustments.adjust(
         actor, args[0], delta, " ".join(args[2:]), f"adjust:{CHANNEL}:{update.update_id}"
     )
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return
     await reply(update, context, language, "adjustments/done", adjusted=outcome)
-    await notify(
-        context,
-        outcome.customer_identity,
-        outcome.customer.language,
-        "adjustments/customer",
-        delta=outcome.delta,
-        balance=outcome.balance,
-    )
 
 
 @for_owner
 async def coupon(update: Update, context: Context, actor: Actor) -> None:
     """/coupon <member code or phone> <percent off> [days valid]"""
     args = context.args or []
-    language = sender_language(update, context)
+    language = context.language
     percent = whole_number(args[1].removesuffix("%")) if len(args) in (2, 3) else None
     typed_days = whole_number(args[2]) if len(args) == 3 else None
     if (
@@ -175,7 +155,7 @@ async def coupon(update: Update, context: Context, actor: Actor) -> None:
     ):
         await reply(update, context, language, "coupons/usage")
         return
-    svc = services(context)
+    svc = context.services
     found = await svc.lookup.find_by_code_or_phone(args[0])
     if len(found) != 1:
         await refuse(
@@ -195,7 +175,3 @@ async def coupon(update: Update, context: Context, actor: Actor) -> None:
     if granted is None:
         return  # this very message granted it already
     await reply(update, context, language, "coupons/granted", customer=customer, coupon=granted)
-    if customer.promotions_consent:
-        await notify(
-            context, customer.identity, customer.language, "coupons/received", coupon=granted
-        )

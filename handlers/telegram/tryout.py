@@ -21,12 +21,13 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from bot.app import build_application, serving
+from bot.bootstrap import Services
 from bot.config import load_settings
 from bot.domain.models import Actor, Identity, Language, Role
 from bot.program import load_program
-from bot.telegram_standin import ApiCall, ChatUser, FakeTelegram
-from handlers.context import SERVICES_KEY, Services
+from handlers.telegram.app import build_application, serving
+from handlers.telegram.context import SERVICES_KEY
+from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram
 
 TRY_TOKEN = "123456789:TRY-IN-THE-TERMINAL"
 REPLY_WAIT = 30.0

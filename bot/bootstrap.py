@@ -1,0 +1,145 @@
+"""The core, assembled: every service built once, from the settings and the program.
+
+Channels (handlers/<channel>/) open the core with `open_services`, add their way of delivering
+messages to `services.channels`, and call on the services; the core never imports a channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.domain.adjustments import AdjustmentService
+from bot.domain.backups import DailyBackup
+from bot.domain.birthdays import BirthdayJob
+from bot.domain.churn import ChurnService
+from bot.domain.exports import ExportService
+from bot.domain.insights import InsightsService
+from bot.domain.lookup import CustomerLookup
+from bot.domain.membership import MembershipService
+from bot.domain.models import Identity, Language
+from bot.domain.pushes import PushChannel, PushDispatcher
+from bot.domain.registration import RegistrationService
+from bot.domain.rewards import RewardsService
+from bot.domain.sales import SalesService
+from bot.domain.staff import StaffService
+from bot.domain.surveys import SurveyService
+from bot.flood import FloodGuard
+from bot.incoming import IncomingUpdates
+from bot.messages import Messages
+from bot.program import Program
+from bot.scheduler import Jobs, start_scheduler, timetable
+from bot.storage.database import Database
+from bot.storage.program_history import ProgramHistory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    program: Program
+    clock: Clock
+    messages: Messages
+    database: Database
+    reader: Database  # read-only, for long reports
+    registration: RegistrationService
+    membership: MembershipService
+    staff: StaffService
+    sales: SalesService
+    rewards: RewardsService
+    lookup: CustomerLookup
+    adjustments: AdjustmentService
+    churn: ChurnService
+    surveys: SurveyService
+    jobs: Jobs
+    dispatcher: PushDispatcher
+    insights: InsightsService
+    exports: ExportService
+    flood: FloodGuard
+    # Channel name -> how the outbox reaches people there; each channel adds itself.
+    channels: dict[str, PushChannel] = field(default_factory=dict)
+
+    def incoming(self, channel: str, *, ids_only_grow: bool) -> IncomingUpdates:
+        """A channel's record of updates handled; an update's messages to others go out as
+        soon as it is handled."""
+        return IncomingUpdates(
+            self.database,
+            self.clock,
+            channel,
+            ids_only_grow=ids_only_grow,
+            deliver=self.dispatcher.deliver_now,
+        )
+
+
+async def open_services(
+    settings: Settings, program: Program, clock: Clock, messages: Messages
+) -> Services:
+    database = await Database.open(settings.database_path, backups=settings.backups)
+    async with database.transaction() as tx:
+        await ProgramHistory(tx).record_if_changed(program.model_dump_json(), clock.now())
+    reader = await Database.open_reader(settings.database_path)
+    zone = settings.zone
+    churn = ChurnService(database, clock, program)
+    staff = StaffService(database, clock, owners(settings), Language(settings.default_language))
+    surveys = SurveyService(database, clock, program, zone, churn, staff)
+    channels: dict[str, PushChannel] = {}
+    dispatcher = PushDispatcher(
+        database, clock, channels, rate_per_second=settings.push_rate_per_second
+    )
+    backups = DailyBackup(
+        clock,
+        zone,
+        settings.database_path,
+        settings.backups,
+        settings.backup_keep,
+        settings.backup_hour,
+    )
+    jobs = timetable(
+        program, zone, BirthdayJob(database, clock, program, zone), surveys, churn, backups
+    )
+    return Services(
+        settings=settings,
+        program=program,
+        clock=clock,
+        messages=messages,
+        database=database,
+        reader=reader,
+        registration=RegistrationService(database, clock, program),
+        membership=MembershipService(database, clock, program),
+        staff=staff,
+        sales=SalesService(database, clock, program, zone),
+        rewards=RewardsService(database, clock, program),
+        lookup=CustomerLookup(database, clock, program),
+        adjustments=AdjustmentService(database, clock, program),
+        churn=churn,
+        surveys=surveys,
+        jobs=Jobs(clock, zone, jobs, dispatcher),
+        dispatcher=dispatcher,
+        insights=InsightsService(reader, clock, program, zone),
+        exports=ExportService(database, reader, clock, program, zone),
+        flood=FloodGuard(clock, settings.flood_burst, settings.flood_refill_per_second),
+        channels=channels,
+    )
+
+
+def owners(settings: Settings) -> frozenset[Identity]:
+    return frozenset(Identity("telegram", str(user_id)) for user_id in settings.owner_ids)
+
+
+async def start_background(services: Services) -> AsyncIOScheduler:
+    """Catch up on what was due while the bot was down, then keep the timetable."""
+    await services.jobs.catch_up()
+    return start_scheduler(services.jobs, services.settings.zone)
+
+
+async def close_services(services: Services, scheduler: AsyncIOScheduler | None) -> None:
+    await services.jobs.wind_down()
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)  # this cancels the jobs still running
+    await services.reader.close()
+    await services.database.close()

@@ -1,0 +1,101 @@
+"""The Telegram channel: handlers turn updates into calls on the core and render the replies.
+
+No rule and no SQL lives here; see bot/domain and bot/storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from handlers.telegram import (
+    buttons,
+    cards,
+    churn,
+    counter,
+    help_menu,
+    insights,
+    plumbing,
+    points,
+    privacy,
+    redeem,
+    registration,
+    staff_admin,
+    start,
+    surveys,
+)
+from handlers.telegram.context import BotApplication, Context
+
+# The poller fetches the next batch of updates once this one is handled. These reports take
+# seconds in a large shop and only read (through their own connection), so they run beside
+# the batch instead of holding up every customer who wrote after the owner.
+LONG_REPORTS = frozenset({"stats", "export"})
+
+
+def register_handlers(application: BotApplication) -> None:
+    application.add_handler(TypeHandler(Update, plumbing.guard_flood), group=-1)
+    private = filters.ChatType.PRIVATE
+    commands = {
+        "start": start.start,
+        "cancel": registration.cancel,
+        "help": help_menu.help_command,
+        "balance": points.balance,
+        "rewards": points.rewards,
+        "card": cards.card,
+        "invite": cards.invite,
+        "language": privacy.language,
+        "notifications": privacy.notifications,
+        "mydata": privacy.my_data,
+        "forget": privacy.forget,
+        "sale": counter.sale,
+        "void": counter.void,
+        "customer": counter.customer,
+        "redeem": redeem.redeem,
+        "staff": staff_admin.staff,
+        "coupon": staff_admin.coupon,
+        "adjust": staff_admin.adjust,
+        "churn": churn.churn,
+        "stats": insights.stats,
+        "export": insights.export,
+    }
+    for name, callback in commands.items():
+        beside = name in LONG_REPORTS
+        application.add_handler(
+            CommandHandler(
+                name,
+                plumbing.beside_the_update(callback) if beside else callback,
+                filters=private,
+                block=not beside,
+            )
+        )
+    application.add_handler(MessageHandler(private & filters.COMMAND, plumbing.unknown_command))
+    application.add_handler(
+        MessageHandler(private & (filters.TEXT | filters.CONTACT), start.on_message)
+    )
+    taps: dict[type[buttons.Button], Callable[[Update, Context], Coroutine[Any, Any, None]]] = {
+        buttons.ConsentButton: registration.on_consent,
+        buttons.LanguageButton: privacy.on_language,
+        buttons.NotificationsButton: privacy.on_notifications,
+        buttons.ForgetButton: privacy.on_forget,
+        buttons.SaleButton: counter.on_sale_button,
+        buttons.RewardButton: redeem.on_reward,
+        buttons.CouponButton: redeem.on_coupon,
+        buttons.RedeemButton: redeem.on_redeem,
+        buttons.StaffInviteButton: staff_admin.on_invite_button,
+        buttons.StaffRemoveButton: staff_admin.on_remove_button,
+        buttons.SurveyButton: surveys.on_survey_button,
+        buttons.WinbackButton: churn.on_winback,
+    }
+    for kind, callback in taps.items():
+        application.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern()))
+    application.add_handler(CallbackQueryHandler(plumbing.stale_button))
+    application.add_error_handler(plumbing.report_error)

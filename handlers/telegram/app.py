@@ -1,0 +1,191 @@
+"""The Telegram channel: settings and the core in, a ready python-telegram-bot Application out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from telegram import Bot, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.ext import AIORateLimiter, ApplicationBuilder, Defaults
+
+from bot.bootstrap import Services, close_services, open_services, start_background
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.domain.models import Language
+from bot.errors import ConfigError
+from bot.messages import Messages
+from bot.program import Program
+from handlers.telegram import register_handlers
+from handlers.telegram.aiohttp_request import AiohttpRequest
+from handlers.telegram.context import (
+    CHANNEL,
+    INCOMING_KEY,
+    SERVICES_KEY,
+    BotApplication,
+    context_types,
+    services_of,
+)
+from handlers.telegram.courteous_bot import CourteousBot
+from handlers.telegram.help_menu import publish_command_menu
+from handlers.telegram.polling import FIRST_BACKOFF, LONGEST_BACKOFF, ConfirmingPoller
+from handlers.telegram.push_channel import TelegramPushChannel
+from handlers.telegram.staff_admin import publish_team_menus
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_KEY = "scheduler"
+REQUEST_POOL_SIZE = 256  # python-telegram-bot's default for everything but getUpdates
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def build_application(
+    settings: Settings,
+    program: Program,
+    clock: Clock | None = None,
+    messages: Messages | None = None,
+    *,
+    background: bool = True,
+) -> BotApplication:
+    """The bot, talking to `settings.telegram_api_url`; the core opens when it starts.
+
+    With `background`, start-up also catches up on today's jobs and starts the timetable.
+    """
+    clock = clock or SystemClock()
+    messages = messages or Messages(settings.zone, program.shop.money)
+
+    async def start(application: BotApplication) -> None:
+        services = await open_services(settings, program, clock, messages)
+        services.channels[CHANNEL] = TelegramPushChannel(application.bot, messages)
+        application.bot_data[SERVICES_KEY] = services
+        incoming = services.incoming(CHANNEL, ids_only_grow=True)
+        await incoming.open()
+        application.bot_data[INCOMING_KEY] = incoming
+        await publish_command_menu(application, messages, Language(settings.default_language))
+        await publish_team_menus(application)
+        if background:
+            application.bot_data[SCHEDULER_KEY] = await start_background(services)
+        log.info("bot @%s ready for %s", application.bot.username, program.shop.name)
+
+    async def stop(application: BotApplication) -> None:
+        services = application.bot_data.get(SERVICES_KEY)
+        if isinstance(services, Services):
+            await close_services(services, application.bot_data.pop(SCHEDULER_KEY, None))
+
+    api = settings.telegram_api_url
+    bot = CourteousBot(
+        settings.require_token(),
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE),
+        get_updates_request=AiohttpRequest(),
+        # No retries here: the push dispatcher honours a 429 itself, on the shop's clock.
+        rate_limiter=AIORateLimiter(max_retries=0) if settings.limit_outgoing_rate else None,
+        defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW),
+    )
+    builder: Any = (
+        ApplicationBuilder()
+        .bot(bot)
+        .context_types(context_types())
+        .post_init(start)
+        .post_shutdown(stop)
+        .updater(None)  # handlers.telegram.polling fetches updates instead: see why there
+        .job_queue(None)  # bot.scheduler is the one timetable
+    )
+    application: BotApplication = builder.build()
+    register_handlers(application)
+    return application
+
+
+@asynccontextmanager
+async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[None]]:
+    """The bot running, as the polling task: start-up, and on leaving the block an orderly
+    shutdown that finishes the update in hand (Application.run_polling's steps, this
+    package's poller instead of PTB's Updater)."""
+    await connect(application, SystemClock())
+    try:
+        assert application.post_init is not None and application.post_shutdown is not None
+        await application.post_init(application)
+        try:
+            services = services_of(application)
+            poller = ConfirmingPoller(
+                application.bot,
+                application.process_update,
+                application.bot_data[INCOMING_KEY],
+                services.clock,
+                services.settings.polling_timeout,
+                services.flood,
+            )
+            await application.start()
+            stop = asyncio.Event()
+            polling = asyncio.create_task(poller.run(stop), name="polling")
+            try:
+                yield polling
+            finally:
+                stop.set()
+                try:
+                    await polling  # re-raises what ended it, such as a revoked token
+                finally:
+                    await application.stop()
+        finally:
+            # Also after a failed start: an open database keeps threads (and the process) alive.
+            await application.post_shutdown(application)
+    finally:
+        await application.shutdown()
+
+
+@asynccontextmanager
+async def opened(application: BotApplication) -> AsyncIterator[Services]:
+    """The bot connected and the core open, without polling: for one-off commands."""
+    await connect(application, SystemClock())
+    try:
+        assert application.post_init is not None and application.post_shutdown is not None
+        await application.post_init(application)
+        try:
+            yield services_of(application)
+        finally:
+            await application.post_shutdown(application)
+    finally:
+        await application.shutdown()
+
+
+async def connect(application: BotApplication, clock: Clock) -> None:
+    """Initialise the bot (it asks Telegram who it is), waiting for Telegram as long as it
+    cannot be reached: a shop's router coming up after the computer must not stop the bot."""
+    backoff = FIRST_BACKOFF
+    while True:
+        try:
+            await application.initialize()
+            return
+        except (NetworkError, InvalidToken) as error:
+            await application.bot.shutdown()  # its HTTP sessions, or they leak and warn
+            if isinstance(error, InvalidToken | BadRequest):
+                raise
+            log.warning("Telegram cannot be reached (%s); trying again in %.0f s", error, backoff)
+        await clock.sleep(backoff)
+        backoff = min(backoff * 2, LONGEST_BACKOFF)
+
+
+async def check_online(settings: Settings) -> str:
+    """`check-config --online`: Telegram knows the token, and which bot it belongs to."""
+    bot = Bot(
+        settings.require_token(),
+        base_url=f"{settings.telegram_api_url}/bot",
+        request=AiohttpRequest(),
+        get_updates_request=AiohttpRequest(),
+    )
+    try:
+        await bot.initialize()
+    except InvalidToken:
+        raise
+    except TelegramError as error:
+        raise ConfigError(
+            f"Telegram cannot be reached at {settings.telegram_api_url} ({error})"
+        ) from error
+    finally:
+        await bot.shutdown()
+    return f"Telegram knows the token: the bot is @{bot.username}"
