@@ -36,8 +36,8 @@ from bot.storage.database import Database
 from bot.storage.outbox import NewPush, OutboxRepository
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.app import REQUEST_POOL_SIZE
+from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.polling import retry_after_seconds
-from handlers.telegram.push_channel import TelegramPushChannel
 from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 
 
@@ -80,10 +80,11 @@ async def dispatcher_run(api: FakeTelegram, database: Path, customers: int, rate
         )
     client = AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE)  # as the bot has it
     async with Bot(TOKEN, base_url=f"{api.url}/bot", request=client) as bot:
-        channel = TelegramPushChannel(bot, Messages(ZoneInfo("Europe/Madrid"), program.shop.money))
+        channel = TelegramChannel(bot)
+        messages = Messages(ZoneInfo("Europe/Madrid"), program.shop.money)
         # A little under the allowed rate, as the bot's own setting (25 of 30) is.
         dispatcher = PushDispatcher(
-            db, SystemClock(), {"telegram": channel}, rate_per_second=rate * 0.97
+            db, SystemClock(), {"telegram": channel}, messages, rate_per_second=rate * 0.97
         )
         strict = Strict(rate)
         api.override = strict

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.channels import Channel
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
@@ -22,7 +23,7 @@ from bot.domain.insights import InsightsService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
 from bot.domain.models import Identity, Language
-from bot.domain.pushes import PushChannel, PushDispatcher
+from bot.domain.pushes import PushDispatcher
 from bot.domain.registration import RegistrationService
 from bot.domain.rewards import RewardsService
 from bot.domain.sales import SalesService
@@ -61,8 +62,8 @@ class Services:
     insights: InsightsService
     exports: ExportService
     flood: FloodGuard
-    # Channel name -> how the outbox reaches people there; each channel adds itself.
-    channels: dict[str, PushChannel] = field(default_factory=dict)
+    # Channel name -> the channel, for the outbox to reach people there; each adds itself.
+    channels: dict[str, Channel] = field(default_factory=dict)
 
     def incoming(self, channel: str, *, ids_only_grow: bool) -> IncomingUpdates:
         """A channel's record of updates handled; an update's messages to others go out as
@@ -87,9 +88,9 @@ async def open_services(
     churn = ChurnService(database, clock, program)
     staff = StaffService(database, clock, owners(settings), Language(settings.default_language))
     surveys = SurveyService(database, clock, program, zone, churn, staff)
-    channels: dict[str, PushChannel] = {}
+    channels: dict[str, Channel] = {}
     dispatcher = PushDispatcher(
-        database, clock, channels, rate_per_second=settings.push_rate_per_second
+        database, clock, channels, messages, rate_per_second=settings.push_rate_per_second
     )
     backups = DailyBackup(
         clock,

@@ -4,19 +4,21 @@ PTB's own errors, which the push channel turns into a later retry."""
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
+from bot.channels import Delivered, Failed, Unreachable
 from bot.domain.models import Identity, Language
-from bot.domain.pushes import Delivered, Failed, PushMessage
+from bot.domain.pushes import Choice
 from bot.messages import Messages
 from bot.program import load_program
 from handlers.telegram.aiohttp_request import AiohttpRequest
-from handlers.telegram.push_channel import TelegramPushChannel
-from handlers.telegram.standin import FakeTelegram
+from handlers.telegram.channel import TelegramChannel
+from handlers.telegram.standin import FakeTelegram, api_error
 
 TOKEN = "123456:TRANSPORT"
 
@@ -28,10 +30,12 @@ async def test_a_reply_that_never_comes_times_out_and_the_push_is_tried_again_la
     program = load_program(None)
     request = AiohttpRequest(read_timeout=0.2)
     async with Bot(TOKEN, base_url=f"{api.url}/bot", request=request) as bot:
-        channel = TelegramPushChannel(bot, Messages(ZoneInfo("Europe/Madrid"), program.shop.money))
-        message = PushMessage("pushes/nps", {"shop": program.shop.name})
-        held = await channel.deliver(Identity("telegram", "901"), Language.ES, message)
-        answered = await channel.deliver(Identity("telegram", "902"), Language.ES, message)
+        channel = TelegramChannel(bot)
+        text = Messages(ZoneInfo("Europe/Madrid"), program.shop.money).render(
+            Language.ES, "pushes/nps", shop=program.shop.name
+        )
+        held = await channel.send_text(Identity("telegram", "901"), text)
+        answered = await channel.send_text(Identity("telegram", "902"), text)
     assert isinstance(held, Failed) and held.transient
     assert isinstance(answered, Delivered)  # and the next push goes out as usual
 
@@ -48,3 +52,33 @@ async def test_an_api_that_is_not_there_is_a_network_error() -> None:
         assert not isinstance(raised.value, TimedOut)
     finally:
         await request.shutdown()
+
+
+async def test_the_telegram_channel_sends_what_the_core_asks_and_says_who_is_gone(
+    api: FakeTelegram,
+) -> None:
+    """The core's channel protocol on Telegram: text with a choice, a photo, a document, a
+    request for the phone number; a person who blocked the bot is unreachable, not an error."""
+    api.override = lambda call: (
+        api_error(403, "Forbidden: bot was blocked by the user") if call.chat_id == 904 else None
+    )
+    person = Identity("telegram", "903")
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
+        channel = TelegramChannel(bot)
+        outcomes = [
+            await channel.send_text(person, "¿Nos recomendarías?", Choice("survey", 7, (0, 1), 2)),
+            await channel.send_photo(person, b"\x89PNG", "Tu tarjeta"),
+            await channel.send_document(person, b"a,b\n", "export.csv", "Exportación"),
+            await channel.ask_for_contact(person, "¿Tu teléfono?", "Compartir"),
+        ]
+        blocked = await channel.send_text(Identity("telegram", "904"), "Hola")
+    assert outcomes == [Delivered()] * 4 and isinstance(blocked, Unreachable)
+    text, photo, document, contact = [call for call in api.calls if call.chat_id == 903]
+    assert [button["callback_data"] for button in text.inline_buttons()] == [
+        "survey:7:0",
+        "survey:7:1",
+    ]
+    assert (photo.method, photo.params["caption"]) == ("sendPhoto", "Tu tarjeta")
+    assert document.method == "sendDocument" and document.files["document"] == b"a,b\n"
+    assert contact.keyboard_buttons()[0]["request_contact"] is True
+    assert channel.capabilities.free_form_allowed(None, datetime.now(UTC))

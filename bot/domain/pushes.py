@@ -13,10 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from bot.channels import Channel, Delivered, Failed, Outcome, RetryLater, Unreachable
 from bot.clock import Clock
-from bot.domain.models import Identity, Language
+from bot.domain.models import Identity
+from bot.messages import Messages
 from bot.storage.database import Database
 from bot.storage.outbox import OutboxItem, OutboxRepository, OutboxStatus
 
@@ -98,38 +100,6 @@ def _stored_choice(payload: dict[str, Any]) -> Choice | None:
     )
 
 
-@dataclass(frozen=True)
-class Delivered:
-    pass
-
-
-@dataclass(frozen=True)
-class RetryLater:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Unreachable:
-    reason: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    reason: str
-    transient: bool
-
-
-Outcome = Delivered | RetryLater | Unreachable | Failed
-
-
-class PushChannel(Protocol):
-    """How a message from the outbox reaches a person on one channel."""
-
-    async def deliver(
-        self, identity: Identity, language: Language, message: PushMessage
-    ) -> Outcome: ...
-
-
 @dataclass
 class DeliveryReport:
     sent: int = 0
@@ -144,13 +114,15 @@ class PushDispatcher:
         self,
         database: Database,
         clock: Clock,
-        channels: Mapping[str, PushChannel],
+        channels: Mapping[str, Channel],
+        messages: Messages,
         rate_per_second: float,
         max_attempts: int = 3,
     ) -> None:
         self._db = database
         self._clock = clock
         self._channels = channels
+        self._messages = messages
         self._interval = 1.0 / rate_per_second
         self._max_attempts = max_attempts
         self._next_slot: datetime | None = None
@@ -219,7 +191,8 @@ class PushDispatcher:
             return Failed(f"the {item.identity.channel} channel is not running", transient=True)
         message = PushMessage.from_outbox(item.template, item.payload)
         try:
-            return await channel.deliver(item.identity, item.language, message)
+            text = self._messages.render(item.language, message.template, **message.context)
+            return await channel.send_text(item.identity, text, message.choice)
         except Exception as error:  # one broken push must not stop the others
             log.exception("push %s to %s failed", item.id, item.identity)
             return Failed(f"{type(error).__name__}: {error}", transient=False)

@@ -22,6 +22,7 @@ from bot.messages import Messages
 from bot.program import Program
 from handlers.telegram import register_handlers
 from handlers.telegram.aiohttp_request import AiohttpRequest
+from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.context import (
     CHANNEL,
     INCOMING_KEY,
@@ -33,7 +34,6 @@ from handlers.telegram.context import (
 from handlers.telegram.courteous_bot import CourteousBot
 from handlers.telegram.help_menu import publish_command_menu
 from handlers.telegram.polling import FIRST_BACKOFF, LONGEST_BACKOFF, ConfirmingPoller
-from handlers.telegram.push_channel import TelegramPushChannel
 from handlers.telegram.staff_admin import publish_team_menus
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def build_application(
 
     async def start(application: BotApplication) -> None:
         services = await open_services(settings, program, clock, messages)
-        services.channels[CHANNEL] = TelegramPushChannel(application.bot, messages)
+        services.channels[CHANNEL] = TelegramChannel(application.bot)
         application.bot_data[SERVICES_KEY] = services
         incoming = services.incoming(CHANNEL, ids_only_grow=True)
         await incoming.open()

@@ -1,0 +1,75 @@
+"""How the core reaches a person on a channel it does not know: the one protocol each channel
+(handlers/<channel>/) implements, what the channel can do, and what came of a message.
+
+Replies to the person who wrote are the channel's own business (its handlers); this is for the
+rest, which the outbox dispatcher sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from bot.domain.models import Identity
+
+if TYPE_CHECKING:
+    from bot.domain.pushes import Choice
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    formatting: Literal["html", "whatsapp"]  # how templates are rendered for it
+    most_buttons: int  # in one message
+    longest_button_title: int | None  # characters; None: as long as the text
+    longest_text: int
+    # WhatsApp: a free-form message only within 24 hours of the person's last one.
+    free_form_window: timedelta | None = None
+
+    def free_form_allowed(self, last_heard: datetime | None, now: datetime) -> bool:
+        if self.free_form_window is None:
+            return True
+        return last_heard is not None and now - last_heard < self.free_form_window
+
+
+@dataclass(frozen=True)
+class Delivered:
+    pass
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+    transient: bool
+
+
+Outcome = Delivered | RetryLater | Unreachable | Failed
+
+
+class Channel(Protocol):
+    """A channel as the core sees it. Each call says what became of the message; none raises
+    for a person who cannot be reached or a channel that asks to wait."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
+        """`text`, rendered for the channel; `choice`, one tap per answer."""
+
+    async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome: ...
+
+    async def send_document(
+        self, to: Identity, document: bytes, filename: str, caption: str
+    ) -> Outcome: ...
+
+    async def ask_for_contact(self, to: Identity, text: str, button_label: str) -> Outcome:
+        """Ask the person to share their phone number with one tap."""

@@ -1,0 +1,75 @@
+"""Telegram as the core's `Channel`: what the outbox sends, and Bot API answers turned into
+outcomes the dispatcher understands (wait, unreachable, retry, give up)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from telegram import Bot, InlineKeyboardMarkup, InputFile, KeyboardButton, ReplyKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
+from bot.domain.models import Identity
+from bot.domain.pushes import Choice
+from handlers.telegram.buttons import SurveyButton, inline
+from handlers.telegram.polling import retry_after_seconds
+
+_GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
+
+TELEGRAM = Capabilities(
+    formatting="html", most_buttons=100, longest_button_title=None, longest_text=4096
+)
+
+
+class TelegramChannel:
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return TELEGRAM
+
+    async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
+        markup = _keyboard(choice) if choice else None
+        return await _outcome(self._bot.send_message(int(to.user_id), text, reply_markup=markup))
+
+    async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome:
+        return await _outcome(self._bot.send_photo(int(to.user_id), photo, caption=caption))
+
+    async def send_document(
+        self, to: Identity, document: bytes, filename: str, caption: str
+    ) -> Outcome:
+        upload = InputFile(document, filename=filename)
+        return await _outcome(self._bot.send_document(int(to.user_id), upload, caption=caption))
+
+    async def ask_for_contact(self, to: Identity, text: str, button_label: str) -> Outcome:
+        share = KeyboardButton(button_label, request_contact=True)
+        markup = ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
+        return await _outcome(self._bot.send_message(int(to.user_id), text, reply_markup=markup))
+
+
+async def _outcome(call: Awaitable[object]) -> Outcome:
+    try:
+        await call
+    except RetryAfter as error:
+        return RetryLater(retry_after_seconds(error))
+    except Forbidden as error:
+        return Unreachable(str(error))
+    except BadRequest as error:
+        if any(sign in str(error).lower() for sign in _GONE):
+            return Unreachable(str(error))
+        return Failed(str(error), transient=False)
+    except (TimedOut, NetworkError) as error:  # timeouts and 5xx: worth another try later
+        return Failed(str(error), transient=True)
+    return Delivered()
+
+
+def _keyboard(choice: Choice) -> InlineKeyboardMarkup:
+    """A button per answer; survey answers are the only choice the core asks today."""
+    assert choice.question == "survey", choice
+    return InlineKeyboardMarkup(
+        [
+            [inline(str(value), SurveyButton(choice.about, str(value))) for value in row]
+            for row in choice.rows()
+        ]
+    )
