@@ -15,8 +15,6 @@ from bot.channels import Channel
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
-from bot.domain.backups import DailyBackup
-from bot.domain.birthdays import BirthdayJob
 from bot.domain.churn import ChurnService
 from bot.domain.exports import ExportService
 from bot.domain.insights import InsightsService
@@ -36,6 +34,7 @@ from bot.program import Program
 from bot.scheduler import Jobs, start_scheduler, timetable
 from bot.storage.database import Database
 from bot.storage.program_history import ProgramHistory
+from bot.timetable import JobParts
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +91,8 @@ async def open_services(
     dispatcher = PushDispatcher(
         database, clock, channels, messages, rate_per_second=settings.push_rate_per_second
     )
-    backups = DailyBackup(
-        clock,
-        zone,
-        settings.database_path,
-        settings.backups,
-        settings.backup_keep,
-        settings.backup_hour,
-    )
     jobs = timetable(
-        program, zone, BirthdayJob(database, clock, program, zone), surveys, churn, backups
+        JobParts(settings, program, clock, zone, database, churn=churn, surveys=surveys)
     )
     return Services(
         settings=settings,

@@ -10,76 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
-from bot.domain.backups import DailyBackup
-from bot.domain.birthdays import BirthdayJob
-from bot.domain.churn import ChurnService
+from bot.domain import backups, birthdays, churn, surveys
 from bot.domain.pushes import DeliveryReport, PushDispatcher
-from bot.domain.surveys import SurveyService
-from bot.program import Program
+from bot.timetable import JobParts, ScheduledJob
 
 log = logging.getLogger(__name__)
 
 DISPATCH_EVERY_SECONDS = 30
 WIND_DOWN_SECONDS = 10  # one push, with its retries on a timeout, fits well within this
-SURVEY_MINUTE = 5  # surveys are considered every hour at hh:05
 
 
-@dataclass(frozen=True)
-class ScheduledJob:
-    """One entry of the timetable: what it does (returning how many pushes it queued), when,
-    and whether start-up runs it to catch up on a day the bot was down (given the local time)."""
-
-    name: str
-    decide: Callable[[], Awaitable[int]]
-    trigger: CronTrigger | IntervalTrigger
-    catch_up: Callable[[datetime], bool]
-
-
-def daily_at(hour: int, zone: ZoneInfo) -> CronTrigger:
-    return CronTrigger(hour=hour, minute=0, timezone=zone)
+# Every job the bot runs on its own. A new job: its module, with a `scheduled(parts)` saying
+# what it does and when, plus one line here.
+TIMETABLE: dict[str, Callable[[JobParts], ScheduledJob]] = {
+    "birthdays": birthdays.scheduled,
+    "surveys": surveys.scheduled,
+    "churn": churn.scheduled,
+    "backup": backups.scheduled,
+}
+JOB_NAMES = tuple(TIMETABLE)
 
 
-def always(_: datetime) -> bool:
-    return True
-
-
-def timetable(
-    program: Program,
-    zone: ZoneInfo,
-    birthdays: BirthdayJob,
-    surveys: SurveyService,
-    churn: ChurnService,
-    backups: DailyBackup,
-) -> list[ScheduledJob]:
-    """Every job the bot runs on its own. A new job: its module, plus one line here."""
-    return [
-        ScheduledJob(
-            "birthdays",
-            birthdays.run,
-            daily_at(program.birthday.send_hour, zone),
-            lambda local: local.hour >= program.birthday.send_hour,
-        ),
-        ScheduledJob(
-            "surveys", surveys.queue_due, CronTrigger(minute=SURVEY_MINUTE, timezone=zone), always
-        ),
-        ScheduledJob(
-            "churn", churn.recompute_count, daily_at(program.churn.recompute_hour, zone), always
-        ),
-        ScheduledJob("backup", backups.run, daily_at(backups.hour, zone), backups.missing_today),
-    ]
-
-
-JOB_NAMES = ("birthdays", "surveys", "churn", "backup")
+def timetable(parts: JobParts) -> dict[str, ScheduledJob]:
+    return {name: scheduled(parts) for name, scheduled in TIMETABLE.items()}
 
 
 @dataclass(frozen=True)
@@ -96,19 +58,18 @@ class Jobs:
         self,
         clock: Clock,
         zone: ZoneInfo,
-        jobs: list[ScheduledJob],
+        jobs: dict[str, ScheduledJob],
         dispatcher: PushDispatcher,
     ) -> None:
         self._clock = clock
         self._zone = zone
         self._dispatcher = dispatcher
         self._deliver_lock = asyncio.Lock()
-        self._jobs = {job.name: job for job in jobs}
-        assert tuple(self._jobs) == JOB_NAMES, "JOB_NAMES lists the timetable for the command line"
+        self._jobs = jobs
 
     @property
-    def scheduled(self) -> list[ScheduledJob]:
-        return list(self._jobs.values())
+    def scheduled(self) -> dict[str, ScheduledJob]:
+        return dict(self._jobs)
 
     async def decide(self, name: str) -> int:
         """Run one job's decisions now (what to send, which flags): how many pushes it queued."""
@@ -143,16 +104,16 @@ class Jobs:
         """At start-up: whatever was due earlier today runs now (the jobs never repeat work)."""
         await self.catch_up_interrupted()
         local = self._clock.now().astimezone(self._zone)
-        for job in self._jobs.values():
+        for name, job in self._jobs.items():
             if job.catch_up(local):
-                await self.decide(job.name)
+                await self.decide(name)
 
 
 def start_scheduler(jobs: Jobs, zone: ZoneInfo) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=zone)
-    for job in jobs.scheduled:
+    for name, job in jobs.scheduled.items():
         scheduler.add_job(
-            jobs.run, job.trigger, args=[job.name], id=job.name, max_instances=1, coalesce=True
+            jobs.run, job.trigger, args=[name], id=name, max_instances=1, coalesce=True
         )
     scheduler.add_job(
         jobs.deliver,

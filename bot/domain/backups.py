@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.storage.backups import dated_backup_path, make_backup_in_thread, prune_backups
+from bot.timetable import JobParts, ScheduledJob, daily_at
 
 log = logging.getLogger(__name__)
 DAILY = "daily"  # pruning keeps the copies made before an upgrade or a restore
@@ -47,3 +48,17 @@ class DailyBackup:
         if self._keep == 0:
             return False
         return not any(self._folder.glob(f"loyalty-{local:%Y%m%d}-*-{DAILY}.db"))
+
+
+def scheduled(parts: JobParts) -> ScheduledJob:
+    """Daily at BACKUP_HOUR; a start catches up when today's copy is missing."""
+    settings = parts.settings
+    backup = DailyBackup(
+        parts.clock,
+        parts.zone,
+        settings.database_path,
+        settings.backups,
+        settings.backup_keep,
+        settings.backup_hour,
+    )
+    return ScheduledJob(backup.run, daily_at(backup.hour, parts.zone), backup.missing_today)

@@ -13,6 +13,7 @@ from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.outbox import NewPush, OutboxRepository
 from bot.storage.rewards import CouponRepository
+from bot.timetable import JobParts, ScheduledJob, daily_at
 
 SYSTEM_ACTOR = "system:birthdays"
 
@@ -74,3 +75,10 @@ class BirthdayJob:
 
 def _end_of_day(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=zone)
+
+
+def scheduled(parts: JobParts) -> ScheduledJob:
+    """Daily at the program's hour; a start after that hour catches up on today."""
+    hour = parts.program.birthday.send_hour
+    job = BirthdayJob(parts.database, parts.clock, parts.program, parts.zone)
+    return ScheduledJob(job.run, daily_at(hour, parts.zone), lambda local: local.hour >= hour)

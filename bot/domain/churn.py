@@ -21,6 +21,7 @@ from bot.storage.database import Database, Transaction
 from bot.storage.flags import Flag, FlagRepository, MapLines
 from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
+from bot.timetable import JobParts, ScheduledJob, always, daily_at
 
 VALUE_WINDOW = timedelta(days=365)
 AT_RISK_SHOWN = 20
@@ -158,3 +159,9 @@ class ChurnService:
                     coupon=coupon_facts(coupon),
                 )
             return WinBack(customer, coupon, told=customer.promotions_consent)
+
+
+def scheduled(parts: JobParts) -> ScheduledJob:
+    """Daily; flags follow purchases, so a start always brings them up to date."""
+    hour = parts.program.churn.recompute_hour
+    return ScheduledJob(parts.churn.recompute_count, daily_at(hour, parts.zone), always)

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
+
 from bot.clock import Clock
 from bot.domain.churn import ChurnService
 from bot.domain.models import Customer, Identity, Refused
@@ -23,8 +25,10 @@ from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.outbox import NewPush, OutboxRepository
 from bot.storage.surveys import Survey, SurveyRepository
+from bot.timetable import JobParts, ScheduledJob, always
 
 REASON_WINDOW = timedelta(hours=24)  # a free-text reason is expected this long after a score
+SURVEY_MINUTE = 5  # surveys are considered every hour at hh:05
 STALE_PURCHASE = timedelta(days=3)  # older purchases are not asked about any more
 
 
@@ -209,3 +213,9 @@ class SurveyService:
                 customer=customer_facts(answered.customer),
                 survey={"kind": survey.kind, "score": survey.score, "reason": survey.reason},
             )
+
+
+def scheduled(parts: JobParts) -> ScheduledJob:
+    """Hourly (within the program's sending hours, which `queue_due` checks)."""
+    every_hour = CronTrigger(minute=SURVEY_MINUTE, timezone=parts.zone)
+    return ScheduledJob(parts.surveys.queue_due, every_hour, always)
