@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from bot.storage.database import Database, enlisting
+from bot.storage.outbox import OutboxItem
 from bot.storage.updates import AlreadyHandled, ProcessedUpdates, UpdateClaim
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def beside_the_update() -> AbstractContextManager[None]:
     return enlisting(None)
 
 
-Deliver = Callable[[list[int]], Awaitable[object]]
+Deliver = Callable[[list[OutboxItem]], Awaitable[object]]
 
 
 class IncomingUpdates:
@@ -101,17 +102,17 @@ class IncomingUpdates:
             log.critical("could not record update %s as handled: %s", claim.update_id, error)
             return
 
-    async def _deliver_queued(self, queued: list[int]) -> None:
-        """Messages to others, sent as soon as the change that caused them is committed. They
-        are in the outbox already: if this fails, or the process dies first, the dispatcher's
-        next run sends them."""
+    async def _deliver_queued(self, queued: list[OutboxItem]) -> None:
+        """Messages to others (a customer's receipt), sent as soon as the update that caused
+        them is handled. They are in the outbox already: if this fails, or the process dies
+        first, the dispatcher's next run sends them."""
         if not queued or self._deliver is None:
             return
         try:
             with beside_the_update():
                 await self._deliver(queued)
         except Exception:
-            log.exception("messages %s wait for the next delivery run", queued)
+            log.exception("%d messages wait for the next delivery run", len(queued))
 
     async def _prune(self) -> None:
         now = self._clock.now()

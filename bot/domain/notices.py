@@ -26,7 +26,9 @@ async def tell_customer(
 ) -> bool:
     """Queue `template` for the customer, once per `key`."""
     push = NewPush(customer.id, NOTICE, key, template, {"context": _checked(context)})
-    return await OutboxRepository(tx).enqueue(push, at)
+    return await OutboxRepository(tx).enqueue(
+        push, at, now_to=(customer.identity, customer.language)
+    )
 
 
 async def tell_person(

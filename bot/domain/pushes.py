@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.domain.models import Identity
 from bot.messages import Messages
 from bot.storage.database import Database
+from bot.storage.grouped import GroupedWrite
 from bot.storage.outbox import OutboxItem, OutboxRepository, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ class PushDispatcher:
         self._next_slot: datetime | None = None
         self._last_to_chat: dict[Identity, datetime] = {}
         self._stopping = False
+        self._claim = GroupedWrite(self._claim_now)
+        self._mark_sent = GroupedWrite(self._mark_sent_now)
 
     def stop_after_current(self) -> None:
         """Shutting down: finish the push in hand (and record how it went), send no more."""
@@ -153,20 +156,19 @@ class PushDispatcher:
                     return report
                 await self._deliver_one(item, report)
 
-    async def deliver_now(self, item_ids: list[int]) -> DeliveryReport:
+    async def deliver_now(self, items: list[OutboxItem]) -> DeliveryReport:
         """The fast path: messages an update's commit queued (a receipt, an alert), sent at
         once rather than at the next run. Unpaced: there are a handful, and the channel's own
         rate limiter stands guard. A channel asking to wait leaves them to the next run."""
         report = DeliveryReport()
-        async with self._db.reading() as tx:
-            items = await OutboxRepository(tx).pending_among(item_ids)
+        claimed = await self._claim([item.id for item in items])
         for item in items:
-            if await self._claim(item):
+            if item.id in claimed:
                 await self._record(item, await self._send(item), report)
         return report
 
     async def _deliver_one(self, item: OutboxItem, report: DeliveryReport) -> None:
-        if not await self._claim(item):
+        if not await self._claim([item.id]):
             return  # the fast path took it
         outcome: Outcome = Failed("not attempted", transient=True)
         for _ in range(MAX_RETRY_AFTER_WAITS + 1):
@@ -180,10 +182,14 @@ class PushDispatcher:
             self._next_slot = self._clock.now()
         await self._record(item, outcome, report)
 
-    async def _claim(self, item: OutboxItem) -> bool:
-        """`sending` is committed before the message leaves: a crash then leaves it uncertain."""
-        async with self._db.transaction() as tx:
-            return await OutboxRepository(tx).claim(item.id)
+    async def _claim_now(self, item_ids: list[int]) -> set[int]:
+        """`sending` is committed before a message leaves: a crash then leaves it uncertain."""
+        async with self._db.single_write() as tx:
+            return await OutboxRepository(tx).claim(item_ids)
+
+    async def _mark_sent_now(self, item_ids: list[int]) -> set[int]:
+        async with self._db.single_write() as tx:
+            return await OutboxRepository(tx).mark_sent(item_ids, self._clock.now())
 
     async def _send(self, item: OutboxItem) -> Outcome:
         channel = self._channels.get(item.identity.channel)
@@ -199,12 +205,13 @@ class PushDispatcher:
 
     async def _record(self, item: OutboxItem, outcome: Outcome, report: DeliveryReport) -> None:
         now = self._clock.now()
+        if isinstance(outcome, Delivered):  # the common case: one statement, shared
+            await self._mark_sent([item.id])
+            report.sent += 1
+            return
         async with self._db.transaction() as tx:
             outbox = OutboxRepository(tx)
-            if isinstance(outcome, Delivered):
-                await outbox.set_status(item.id, OutboxStatus.SENT, now)
-                report.sent += 1
-            elif isinstance(outcome, Unreachable):
+            if isinstance(outcome, Unreachable):
                 await outbox.set_status(
                     item.id, OutboxStatus.UNREACHABLE, now, error=outcome.reason
                 )

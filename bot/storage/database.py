@@ -229,8 +229,9 @@ class Transaction:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
-        # Outbox rows this unit of work queued: once it commits, they can go out at once.
-        self.queued: list[int] = []
+        # Outbox items (bot.storage.outbox) this unit of work queued for delivery right after
+        # it commits; typed loosely, as the outbox is built on this module.
+        self.queued: list[Any] = []
 
     async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
         return await self._connection.execute(sql, _bound(parameters))

@@ -50,7 +50,7 @@ class NewPush:
     payload: dict[str, Any]
     person: Identity | None = None
     language: Language | None = None
-    about_customer_id: int | None = None  # whose data it carries, for /forget
+    about_customer_id: int | None = None  # for someone else: whose details it carries
 
     def __post_init__(self) -> None:
         assert (self.customer_id is None) == (self.person is not None and bool(self.language))
@@ -61,7 +61,7 @@ class NewPush:
             self.person.channel if self.person else None,
             self.person.user_id if self.person else None,
             self.language.value if self.person and self.language else None,
-            self.about_customer_id if self.about_customer_id is not None else self.customer_id,
+            self.about_customer_id,
             self.kind,
             self.dedupe_key,
             self.template,
@@ -93,14 +93,32 @@ class OutboxRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def enqueue(self, push: NewPush, at: datetime) -> bool:
+    async def enqueue(
+        self, push: NewPush, at: datetime, *, now_to: tuple[Identity, Language] | None = None
+    ) -> bool:
         """Queue a message; False when one with this key was queued before (sent or not).
-        The transaction remembers it, to be delivered right after the commit."""
+        `now_to`: send it right after the commit, there (a customer's current chat); the
+        transaction remembers it for that. A person's message always goes right away."""
         cursor = await self._tx.execute(_INSERT, push.row(to_sql_time(at)))
         if cursor.rowcount != 1:
             return False
         assert cursor.lastrowid is not None
-        self._tx.queued.append(cursor.lastrowid)
+        if push.person is not None and push.language is not None:
+            now_to = (push.person, push.language)
+        if now_to is not None:
+            identity, language = now_to
+            self._tx.queued.append(
+                OutboxItem(
+                    cursor.lastrowid,
+                    push.customer_id,
+                    identity,
+                    language,
+                    push.kind,
+                    push.template,
+                    push.payload,
+                    attempts=0,
+                )
+            )
         return True
 
     async def enqueue_many(self, pushes: list[NewPush], at: datetime) -> None:
@@ -125,22 +143,23 @@ class OutboxRepository:
         )
         return [_item(row) for row in rows]
 
-    async def claim(self, item_id: int) -> bool:
-        """Mark a pending push `sending`; False if another delivery took it first."""
-        cursor = await self._tx.execute(
-            "UPDATE outbox SET status = :status_sending"
-            " WHERE id = :id AND status = :status_pending",
-            {**_STATUSES, "id": item_id},
-        )
-        return cursor.rowcount == 1
-
-    async def pending_among(self, item_ids: list[int]) -> list[OutboxItem]:
-        """Of these pushes, those still pending (whatever their time), oldest first."""
+    async def claim(self, item_ids: list[int]) -> set[int]:
+        """Mark pending pushes `sending`, in one statement; those another delivery took first
+        are left out of the ids returned."""
         rows = await self._tx.fetch_all(
-            f"{_DELIVERABLE} AND o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id",
-            (json.dumps(item_ids),),
+            "UPDATE outbox SET status = :status_sending WHERE status = :status_pending"
+            " AND id IN (SELECT value FROM json_each(:ids)) RETURNING id",
+            {**_STATUSES, "ids": json.dumps(item_ids)},
         )
-        return [_item(row) for row in rows]
+        return {row["id"] for row in rows}
+
+    async def mark_sent(self, item_ids: list[int], at: datetime) -> set[int]:
+        rows = await self._tx.fetch_all(
+            "UPDATE outbox SET status = :status_sent, sent_at = :at"
+            " WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id",
+            {**_STATUSES, "ids": json.dumps(item_ids), "at": to_sql_time(at)},
+        )
+        return {row["id"] for row in rows}
 
     async def drop_unreachable(self, now: datetime) -> int:
         """Pushes for customers who blocked the bot or were erased will never go out."""
@@ -202,7 +221,8 @@ class OutboxRepository:
         await self._tx.execute(
             "UPDATE outbox SET payload = '{}', last_error = NULL, status = CASE"
             " WHEN status IN (:status_pending, :status_sending) THEN :status_failed"
-            " ELSE status END WHERE about_customer_id = :customer",
+            " ELSE status END WHERE customer_id = :customer"
+            " OR (customer_id IS NULL AND about_customer_id = :customer)",
             {**_STATUSES, "customer": customer_id},
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from bot.storage.database import Transaction, to_sql_time
 
@@ -59,7 +60,7 @@ class UpdateClaim:
         self.update_id = update_id
         self._at = at
         self.recorded = False
-        self.queued: list[int] = []  # outbox rows its commit queued, to deliver right after
+        self.queued: list[Any] = []  # outbox items its commit queued, to deliver right after
 
     async def join(self, tx: Transaction) -> None:
         if self.recorded:

@@ -50,22 +50,26 @@ class Button:
         found = cls.pattern().fullmatch(data) if isinstance(data, str) else None
         if found is None:
             raise ValueError(f"not a {cls.__name__}: {data!r}")
-        hints = get_type_hints(cls)
-        values = [
-            _read(hints[field.name], text)
-            for field, text in zip(fields(cls), found.groups(), strict=True)  # type: ignore[arg-type]
-        ]
-        return cls(*values)
+        kinds = _field_kinds(cls)
+        return cls(*(_read(kind, text) for kind, text in zip(kinds, found.groups(), strict=True)))
 
 
 _PATTERNS: dict[type[Button], re.Pattern[str]] = {}
+_FIELD_KINDS: dict[type[Button], list[Any]] = {}
 
 
-def _pattern(kind: type[Button]) -> re.Pattern[str]:
-    hints = get_type_hints(kind)
-    parts = [re.escape(kind.prefix)]
-    for field in fields(kind):  # type: ignore[arg-type]
-        parts.append(f"({kind.shapes.get(field.name) or _shape(hints[field.name])})")
+def _field_kinds(button: type[Button]) -> list[Any]:
+    """Each field's type, in order (read once: get_type_hints is slow)."""
+    if button not in _FIELD_KINDS:
+        hints = get_type_hints(button)
+        _FIELD_KINDS[button] = [hints[field.name] for field in fields(button)]  # type: ignore[arg-type]
+    return _FIELD_KINDS[button]
+
+
+def _pattern(button: type[Button]) -> re.Pattern[str]:
+    parts = [re.escape(button.prefix)]
+    for field, kind in zip(fields(button), _field_kinds(button), strict=True):  # type: ignore[arg-type]
+        parts.append(f"({button.shapes.get(field.name) or _shape(kind)})")
     return re.compile("^" + ":".join(parts) + r"\Z")
 
 

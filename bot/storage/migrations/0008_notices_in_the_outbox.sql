@@ -2,8 +2,8 @@
 -- the transaction of the change that causes it. Some are for staff and owners (a detractor
 -- alert, a new team member), who are not customers: a row's recipient is either a customer
 -- (customer_id, reached wherever they are when it is sent) or a person named by channel, id
--- and language. about_customer_id is the customer whose data the message carries, so that
--- /forget empties an alert to the owner as well as the customer's own messages.
+-- and language. Such a message's about_customer_id is the customer whose details it carries,
+-- so that /forget empties an alert to the owner as well as the customer's own messages.
 CREATE TABLE outbox_with_recipients (
     id INTEGER PRIMARY KEY,
     customer_id INTEGER REFERENCES customers (id),
@@ -29,14 +29,15 @@ CREATE TABLE outbox_with_recipients (
     )
 );
 INSERT INTO outbox_with_recipients (
-    id, customer_id, about_customer_id, kind, dedupe_key, template, payload, status, attempts,
-    next_attempt_at, last_error, created_at, sent_at
+    id, customer_id, kind, dedupe_key, template, payload, status, attempts, next_attempt_at,
+    last_error, created_at, sent_at
 )
-SELECT id, customer_id, customer_id, kind, dedupe_key, template, payload, status, attempts,
-    next_attempt_at, last_error, created_at, sent_at
+SELECT id, customer_id, kind, dedupe_key, template, payload, status, attempts, next_attempt_at,
+    last_error, created_at, sent_at
 FROM outbox;
 DROP TABLE outbox;
 ALTER TABLE outbox_with_recipients RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX outbox_customer ON outbox (customer_id, kind);
-CREATE INDEX outbox_about ON outbox (about_customer_id);
+-- Partial: a receipt (most rows) pays for no second index.
+CREATE INDEX outbox_about ON outbox (about_customer_id) WHERE customer_id IS NULL;
