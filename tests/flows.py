@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from bot.domain.models import Actor, Customer, Identity, Language, Role
-from bot.domain.registration import ConsentAnswer, Registered, SkipAnswer, TextAnswer
-from bot.domain.sales import SaleDraft, SaleRecorded
+from bot.domain.registration import (
+    ConsentAnswer,
+    Registered,
+    RegistrationService,
+    SkipAnswer,
+    TextAnswer,
+)
+from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
 from handlers.telegram.standin import ApiCall, ChatUser
 from tests.conftest import RunningBot
 
@@ -79,22 +85,45 @@ async def join(
     referral_code: str | None = None,
 ) -> tuple[ChatUser, Customer]:
     """A member, registered through the domain (the Telegram flow has its own tests)."""
+    customer = await enrol(
+        bot.services.registration,
+        user_id,
+        birthday=birthday,
+        consent=consent,
+        language=language,
+        referral_code=referral_code,
+    )
+    return bot.api.user(user_id, f"Cliente {user_id}", language), customer
+
+
+async def enrol(
+    registration: RegistrationService,
+    user_id: int,
+    *,
+    birthday: str | None = None,
+    consent: bool = True,
+    language: str = "es",
+    referral_code: str | None = None,
+) -> Customer:
+    """A member called "Cliente <user_id>", registered through the domain."""
     identity = Identity("telegram", str(user_id))
-    registration = bot.services.registration
     await registration.start(identity, Language(language), None, referral_code)
     await registration.answer(identity, TextAnswer(f"Cliente {user_id}"))
     await registration.answer(identity, TextAnswer(f"+3460000{user_id:04d}"))
     await registration.answer(identity, TextAnswer(birthday) if birthday else SkipAnswer())
     done = await registration.answer(identity, ConsentAnswer(consent))
     assert isinstance(done, Registered)
-    return bot.api.user(user_id, f"Cliente {user_id}", language), done.customer
+    return done.customer
 
 
 async def buy(bot: RunningBot, customer: Customer, items: int = 1) -> SaleRecorded:
-    draft = await bot.services.sales.prepare(
-        CLERK, customer.member_code, str(10 * items), str(items)
-    )
+    return await sell(bot.services.sales, customer, items)
+
+
+async def sell(sales: SalesService, customer: Customer, items: int = 1) -> SaleRecorded:
+    """A sale of `items` bottles at 10 each, typed and confirmed by CLERK."""
+    draft = await sales.prepare(CLERK, customer.member_code, str(10 * items), str(items))
     assert isinstance(draft, SaleDraft)
-    recorded = await bot.services.sales.confirm(CLERK, draft.pending.id)
+    recorded = await sales.confirm(CLERK, draft.pending.id)
     assert isinstance(recorded, SaleRecorded)
     return recorded

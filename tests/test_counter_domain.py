@@ -5,41 +5,23 @@ from __future__ import annotations
 import asyncio
 from zoneinfo import ZoneInfo
 
-from bot.domain.models import Actor, Customer, Identity, Language, Redemption, Refused, Role
+from bot.domain.models import Actor, Customer, Identity, Redemption, Refused, Role
 from bot.domain.registration import (
-    ConsentAnswer,
-    Registered,
     RegistrationService,
-    SkipAnswer,
-    TextAnswer,
 )
 from bot.domain.rewards import RedemptionView, RewardsService
 from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
 from bot.program import Program
 from bot.storage.database import Database
 from tests.conftest import FakeClock
+from tests.flows import enrol, sell
 
 CLERK = Actor(Identity("telegram", "50"), Role.STAFF, "Pepe")
 OTHER_CLERK = Actor(Identity("telegram", "51"), Role.STAFF, "Lola")
 
 
 async def _member(database: Database, clock: FakeClock, program: Program, user_id: str) -> Customer:
-    registration = RegistrationService(database, clock, program)
-    identity = Identity("telegram", user_id)
-    await registration.start(identity, Language.ES, None)
-    for answer in (TextAnswer("Ana"), SkipAnswer(), SkipAnswer()):
-        await registration.answer(identity, answer)
-    done = await registration.answer(identity, ConsentAnswer(True))
-    assert isinstance(done, Registered)
-    return done.customer
-
-
-async def _sell(sales: SalesService, customer: Customer, items: int) -> SaleRecorded:
-    draft = await sales.prepare(CLERK, customer.member_code, f"{items * 10}", str(items))
-    assert isinstance(draft, SaleDraft)
-    recorded = await sales.confirm(CLERK, draft.pending.id)
-    assert isinstance(recorded, SaleRecorded)
-    return recorded
+    return await enrol(RegistrationService(database, clock, program), int(user_id))
 
 
 async def _ledger_total(database: Database, customer: Customer) -> int:
@@ -71,7 +53,7 @@ async def test_racing_redemptions_of_one_code_take_the_points_once(
     sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
     rewards = RewardsService(database, clock, program)
     customer = await _member(database, clock, program, "2")
-    await _sell(sales, customer, 10)
+    await sell(sales, customer, 10)
     code = await rewards.request_reward(customer, "free_bottle")
     assert isinstance(code, Redemption)
     outcomes = await asyncio.gather(
@@ -88,7 +70,7 @@ async def test_racing_codes_never_take_a_balance_below_zero(
     sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
     rewards = RewardsService(database, clock, program)
     customer = await _member(database, clock, program, "3")
-    await _sell(sales, customer, 15)
+    await sell(sales, customer, 15)
     codes = [await rewards.request_reward(customer, "free_bottle") for _ in range(4)]
     outcomes = await asyncio.gather(
         *(rewards.confirm(CLERK, c.code) for c in codes if isinstance(c, Redemption))
@@ -114,7 +96,7 @@ async def test_void_after_the_points_were_spent_is_recorded_in_full(
     sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
     rewards = RewardsService(database, clock, program)
     customer = await _member(database, clock, program, "5")
-    recorded = await _sell(sales, customer, 10)
+    recorded = await sell(sales, customer, 10)
     code = await rewards.request_reward(customer, "free_bottle")
     assert isinstance(code, Redemption)
     assert isinstance(await rewards.confirm(CLERK, code.code), RedemptionView)
@@ -136,7 +118,7 @@ async def test_a_void_racing_a_redemption_of_its_points_never_leaves_them_spent_
     seen = set()
     for user_id, void_first in (("6", True), ("7", False)):
         customer = await _member(database, clock, program, user_id)
-        recorded = await _sell(sales, customer, 10)
+        recorded = await sell(sales, customer, 10)
         code = await rewards.request_reward(customer, "free_bottle")
         assert isinstance(code, Redemption)
         void = sales.void(owner, recorded.sale.id, "returned the bottles")

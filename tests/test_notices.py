@@ -16,20 +16,17 @@ from bot.domain.churn import ChurnService
 from bot.domain.models import Actor, CouponKind, Customer, Identity, Language, Role
 from bot.domain.notices import tell_customer
 from bot.domain.registration import (
-    ConsentAnswer,
-    Registered,
     RegistrationService,
-    SkipAnswer,
-    TextAnswer,
 )
 from bot.domain.rewards import RewardsService
-from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
+from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.surveys import SurveyRepository
 from tests.conftest import FakeClock
+from tests.flows import enrol, sell
 
 MADRID = ZoneInfo("Europe/Madrid")
 OWNER = Identity("telegram", "1")
@@ -72,21 +69,7 @@ async def _member(
     referral_code: str | None = None,
 ) -> Customer:
     registration = RegistrationService(database, clock, program)
-    identity = Identity("telegram", user_id)
-    await registration.start(identity, Language.ES, None, referral_code)
-    for answer in (TextAnswer(f"Cliente {user_id}"), SkipAnswer(), SkipAnswer()):
-        await registration.answer(identity, answer)
-    done = await registration.answer(identity, ConsentAnswer(consent))
-    assert isinstance(done, Registered)
-    return done.customer
-
-
-async def _sell(sales: SalesService, customer: Customer, items: int) -> SaleRecorded:
-    draft = await sales.prepare(CLERK, customer.member_code, f"{items * 10}", str(items))
-    assert isinstance(draft, SaleDraft)
-    recorded = await sales.confirm(CLERK, draft.pending.id)
-    assert isinstance(recorded, SaleRecorded)
-    return recorded
+    return await enrol(registration, int(user_id), consent=consent, referral_code=referral_code)
 
 
 @pytest.fixture
@@ -98,7 +81,7 @@ async def test_a_sale_tells_the_customer_what_it_earned_once(
     database: Database, clock: FakeClock, program: Program, sales: SalesService
 ) -> None:
     ana = await _member(database, clock, program, "101")
-    recorded = await _sell(sales, ana, 3)
+    recorded = await sell(sales, ana, 3)
     assert (await sales.confirm(CLERK, recorded.sale.id)) is not None  # a second tap
     assert await _told(database) == [
         Told(
@@ -124,7 +107,7 @@ async def test_a_first_purchase_rewards_the_friend_who_invited_and_a_tier_is_ann
 ) -> None:
     referrer = await _member(database, clock, program, "102")
     friend = await _member(database, clock, program, "103", referral_code=referrer.referral_code)
-    recorded = await _sell(sales, friend, 35)  # 35 points: Silver from 30
+    recorded = await sell(sales, friend, 35)  # 35 points: Silver from 30
     told = {(notice.to, notice.template): notice.context for notice in await _told(database)}
     assert told[(friend.id, "points/earned")]["welcome_bonus"] == 1
     assert told[(friend.id, "points/tier_up")] == {"tier": {"es": "Plata", "en": "Silver"}}
@@ -136,7 +119,7 @@ async def test_a_void_tells_the_customer_the_points_taken_back(
     database: Database, clock: FakeClock, program: Program, sales: SalesService
 ) -> None:
     ana = await _member(database, clock, program, "104")
-    recorded = await _sell(sales, ana, 4)
+    recorded = await sell(sales, ana, 4)
     await sales.void(OWNER_ACTOR, recorded.sale.id, "typo")
     voided = (await _told(database))[-1]
     assert (voided.to, voided.template) == (ana.id, "points/sale_voided")
