@@ -120,7 +120,10 @@ async def open_services(
 
 
 def owners(settings: Settings) -> frozenset[Identity]:
-    return frozenset(Identity("telegram", str(user_id)) for user_id in settings.owner_ids)
+    """OWNER_IDS are Telegram user ids; OWNER_PHONES, WhatsApp numbers (its wa_id: digits)."""
+    on_telegram = {Identity("telegram", str(user_id)) for user_id in settings.owner_ids}
+    on_whatsapp = {Identity("whatsapp", phone.lstrip("+")) for phone in settings.owner_phones}
+    return frozenset(on_telegram | on_whatsapp)
 
 
 async def start_background(services: Services) -> AsyncIOScheduler:

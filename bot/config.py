@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.domain.parsing import InvalidInput, normalise_phone
 from bot.errors import ConfigError, describe_validation_error
 
 OFFICIAL_API_URL = "https://api.telegram.org"
+GRAPH_API_URL = "https://graph.facebook.com"
 
 MISSING_TOKEN_HELP = """BOT_TOKEN is not set. To get one:
   1. open Telegram and talk to @BotFather;
@@ -52,6 +54,18 @@ class Settings(BaseSettings):
     backup_dir: Path | None = None
     backup_keep: int = Field(default=14, ge=0, le=3650)
     backup_hour: int = Field(default=3, ge=0, le=23)
+    # WhatsApp Business Cloud API; the channel runs when the first five are set.
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_business_number: str | None = None  # international digits, for wa.me links
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_url: str = GRAPH_API_URL
+    webhook_listen: str = "0.0.0.0:8080"
+    # Owners on WhatsApp, as people write numbers ("+593 99 111 0001"), normalised to E.164.
+    owner_phones: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Business-initiated WhatsApp conversations a day (the number's messaging tier).
+    whatsapp_daily_limit: int = Field(default=250, ge=1)
 
     @field_validator("owner_ids", mode="before")
     @classmethod
@@ -64,13 +78,50 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in parts)
         return value
 
+    @field_validator("owner_phones", mode="before")
+    @classmethod
+    def _normalise_owner_phones(cls, value: object) -> object:
+        if isinstance(value, str):
+            phones = set()
+            for part in (part.strip() for part in value.split(",")):
+                if not part:
+                    continue
+                if not part.startswith(("+", "00")):
+                    raise ValueError(f"{part!r}: write the number with its country code, +593...")
+                try:
+                    phones.add(normalise_phone(part, "ZZ"))
+                except InvalidInput as error:
+                    raise ValueError(f"{part!r} is not a phone number") from error
+            return frozenset(phones)
+        return value
+
+    @field_validator("whatsapp_business_number")
+    @classmethod
+    def _digits_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = "".join(character for character in value if character.isdigit())
+        if not 8 <= len(digits) <= 15:
+            raise ValueError(
+                "the shop's WhatsApp number in international digits, e.g. 593991110001"
+            )
+        return digits
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("host:port, such as 0.0.0.0:8080")
+        return value
+
     @field_validator("database_path")
     @classmethod
     def _absolute_database_path(cls, value: Path) -> Path:
         # Resolved once, at start: the log names the very file, wherever the bot was started.
         return value.expanduser().absolute()
 
-    @field_validator("telegram_api_url")
+    @field_validator("telegram_api_url", "whatsapp_api_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -95,6 +146,33 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def telegram_enabled(self) -> bool:
+        """Telegram runs unless only WhatsApp is configured (then BOT_TOKEN may be empty)."""
+        has_token = self.bot_token is not None and bool(self.bot_token.get_secret_value().strip())
+        return has_token or not self.whatsapp_enabled
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return not self.whatsapp_missing
+
+    @property
+    def whatsapp_missing(self) -> tuple[str, ...]:
+        """The WhatsApp settings not set: all of them (the channel is off) or some (an error)."""
+        values = {
+            "WHATSAPP_TOKEN": self.whatsapp_token,
+            "WHATSAPP_PHONE_NUMBER_ID": self.whatsapp_phone_number_id,
+            "WHATSAPP_BUSINESS_NUMBER": self.whatsapp_business_number,
+            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret,
+            "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token,
+        }
+        return tuple(name for name, value in values.items() if not value)
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host, int(port)
+
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
             raise ConfigError(MISSING_TOKEN_HELP)
@@ -107,8 +185,24 @@ class Settings(BaseSettings):
         return token
 
 
+WHATSAPP_SETTINGS = (
+    "WHATSAPP_TOKEN",
+    "WHATSAPP_PHONE_NUMBER_ID",
+    "WHATSAPP_BUSINESS_NUMBER",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_VERIFY_TOKEN",
+)
+
+
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(describe_validation_error("The environment (.env)", error)) from error
+    missing = settings.whatsapp_missing
+    if missing and missing != WHATSAPP_SETTINGS:
+        raise ConfigError(
+            f"WhatsApp is half set up: {', '.join(missing)} missing (set all five"
+            f" WHATSAPP_* settings to run it, or none)"
+        )
+    return settings

@@ -41,6 +41,7 @@ def test_templates_named_in_code_exist() -> None:
         path.read_text(encoding="utf-8")
         for folder in ("bot", "handlers")
         for path in (ROOT / folder).rglob("*.py")
+        if path.name != "standin.py"  # the channels' stand-ins speak HTTP, not templates
     )
     available = {name.removesuffix(".j2") for name in _names("es")}
     named = set(re.findall(r'reply\(\s*update,\s*context,\s*[^,]+,\s*"([a-z_/]+)"', code))

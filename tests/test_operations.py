@@ -96,7 +96,7 @@ async def test_the_quick_start_serves_customers(api: FakeTelegram, tmp_path: Pat
         _, err = await process.communicate()
     log = err.decode()
     assert f"database: {folder / 'loyalty.db'}" in log
-    assert "program file: the built-in sample" in log and "channels: telegram" in log
+    assert "program file: the built-in sample" in log and "channel: telegram" in log
     assert "Traceback" not in log
 
 

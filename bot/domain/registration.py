@@ -92,8 +92,10 @@ class RegistrationService:
         language: Language,
         suggested_name: str | None,
         referral_code: str | None = None,
+        known_phone: str | None = None,
     ) -> StartOutcome:
-        """Begin (or resume) joining; a member gets their account back, never a second one."""
+        """Begin (or resume) joining; a member gets their account back, never a second one.
+        `known_phone`: the channel knows the number is theirs (WhatsApp), so it is not asked."""
         async with self._db.transaction() as tx:
             customers = CustomerRepository(tx)
             member = await customers.by_identity(identity)
@@ -112,6 +114,7 @@ class RegistrationService:
                     step=RegistrationStep.NAME,
                     language=language,
                     suggested_name=_usable_name(suggested_name),
+                    phone=known_phone,
                 )
             if referrer is not None:
                 draft = replace(draft, referrer_id=referrer.id)
@@ -154,7 +157,9 @@ class RegistrationService:
         if step is RegistrationStep.NAME:
             if not isinstance(answer, TextAnswer):
                 raise InvalidInput("name_expected")
-            return replace(draft, name=clean_name(answer.text), step=RegistrationStep.PHONE)
+            phone_known = draft.phone is not None
+            following = RegistrationStep.BIRTHDAY if phone_known else RegistrationStep.PHONE
+            return replace(draft, name=clean_name(answer.text), step=following)
         if step is RegistrationStep.PHONE:
             if isinstance(answer, SkipAnswer):
                 return replace(draft, phone=None, step=RegistrationStep.BIRTHDAY)

@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.domain.churn import ChurnService
 from bot.domain.models import Customer, Identity, Refused
 from bot.domain.notices import customer_facts, tell_person
+from bot.domain.parsing import whole_number
 from bot.domain.pushes import Choice, PushMessage
 from bot.domain.scores import is_detractor
 from bot.domain.staff import StaffService
@@ -166,6 +167,21 @@ class SurveyService:
             if outcome.detractor:
                 await self._alert_team(tx, outcome, "alerts/detractor")
         return outcome
+
+    async def answer_typed(self, identity: Identity, text: str) -> Answered | Refused | None:
+        """A score typed rather than tapped (WhatsApp's NPS has more answers than a list
+        holds): for the newest open survey; None when the text is not a score for it."""
+        score = whole_number(text)
+        if score is None:
+            return None
+        async with self._db.reading() as tx:
+            customer = await CustomerRepository(tx).by_identity(identity)
+            if customer is None:
+                return None
+            survey = await SurveyRepository(tx).latest_open(customer.id, self._clock.now())
+        if survey is None or score not in SCORES[SurveyKind(survey.kind)]:
+            return None
+        return await self.answer(identity, survey.id, score)
 
     async def awaiting_reason(self, identity: Identity) -> bool:
         async with self._db.reading() as tx:

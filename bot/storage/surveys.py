@@ -120,6 +120,15 @@ class SurveyRepository:
         )
         return _survey(row) if row else None
 
+    async def latest_open(self, customer_id: int, now: datetime) -> Survey | None:
+        """The newest survey still waiting for its score."""
+        row = await self._tx.fetch_one(
+            "SELECT * FROM surveys WHERE customer_id = ? AND answered_at IS NULL"
+            " AND expires_at > ? ORDER BY id DESC LIMIT 1",
+            (customer_id, to_sql_time(now)),
+        )
+        return _survey(row) if row else None
+
     async def close_reason(self, survey_id: int, reason: str | None) -> bool:
         cursor = await self._tx.execute(
             "UPDATE surveys SET reason = ?, reason_state = ? WHERE id = ?"

@@ -50,8 +50,11 @@ def build_application(
     messages: Messages | None = None,
     *,
     background: bool = True,
+    core: Services | None = None,
 ) -> BotApplication:
-    """The bot, talking to `settings.telegram_api_url`; the core opens when it starts.
+    """The bot, talking to `settings.telegram_api_url`. It opens the core when it starts,
+    unless it is given one (`core`, shared with other channels, opened and closed by whoever
+    gave it).
 
     With `background`, start-up also catches up on today's jobs and starts the timetable.
     """
@@ -59,7 +62,7 @@ def build_application(
     messages = messages or Messages(settings.zone, program.shop.money)
 
     async def start(application: BotApplication) -> None:
-        services = await open_services(settings, program, clock, messages)
+        services = core or await open_services(settings, program, clock, messages)
         services.channels[CHANNEL] = TelegramChannel(application.bot)
         application.bot_data[SERVICES_KEY] = services
         incoming = services.incoming(CHANNEL, ids_only_grow=True)
@@ -73,7 +76,7 @@ def build_application(
 
     async def stop(application: BotApplication) -> None:
         services = application.bot_data.get(SERVICES_KEY)
-        if isinstance(services, Services):
+        if isinstance(services, Services) and core is None:
             await close_services(services, application.bot_data.pop(SCHEDULER_KEY, None))
 
     api = settings.telegram_api_url

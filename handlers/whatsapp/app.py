@@ -1,0 +1,199 @@
+"""The WhatsApp channel running: pywa's client for sending, our webhook server for receiving,
+and the worker that handles what the webhook recorded.
+
+pywa serves webhooks through Starlette or Flask and handles each update in memory; we serve
+them with aiohttp (already the bot's HTTP stack) and use pywa's own checks of the verify
+token and of the signature, so that each message is written to the database before Meta is
+answered 200 (bot/storage/inbox.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from aiohttp import web
+from pywa_async.client import WhatsApp
+
+from bot.bootstrap import Services
+from bot.config import GRAPH_API_URL, Settings
+from bot.incoming import IncomingUpdates
+from bot.storage.inbox import InboxRepository, Received
+from handlers.whatsapp.channel import WhatsAppChannel
+from handlers.whatsapp.conversation import Conversation
+from handlers.whatsapp.updates import CHANNEL, incoming, messages_in
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/whatsapp"
+BATCH = 100
+CONNECTIONS = 64  # a burst of replies waits for a connection instead of failing
+
+
+@asynccontextmanager
+async def sending_whatsapp(services: Services) -> AsyncIterator[WhatsApp]:
+    """pywa's client, registered with the core as the channel the outbox sends through."""
+    settings = services.settings
+    async with graph_session(settings) as session:
+        client = whatsapp_client(settings, session)
+        services.channels[CHANNEL] = WhatsAppChannel(client)
+        try:
+            yield client
+        finally:
+            del services.channels[CHANNEL]
+
+
+def graph_session(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client pywa sends through, toward `WHATSAPP_API_URL`."""
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=CONNECTIONS)
+    )
+    if settings.whatsapp_api_url != GRAPH_API_URL:
+        transport = _Toward(httpx.URL(settings.whatsapp_api_url), transport)
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(15.0, pool=None))
+
+
+def whatsapp_client(settings: Settings, session: httpx.AsyncClient) -> WhatsApp:
+    """pywa's client on `session` (pywa itself always names Meta's host)."""
+    assert settings.whatsapp_token and settings.whatsapp_app_secret
+    assert settings.whatsapp_verify_token
+    return WhatsApp(
+        phone_id=settings.whatsapp_phone_number_id,
+        token=settings.whatsapp_token.get_secret_value(),
+        session=session,
+        verify_token=settings.whatsapp_verify_token.get_secret_value(),
+        app_secret=settings.whatsapp_app_secret.get_secret_value(),
+        validate_updates=True,
+        filter_updates=False,
+        skip_duplicate_updates=False,  # ours is by message id, in the database
+        webhook_endpoint=WEBHOOK_PATH,
+    )
+
+
+class _Toward(httpx.AsyncBaseTransport):
+    """Sends every request to `base` (a self-hosted proxy, or the tests' stand-in)."""
+
+    def __init__(self, base: httpx.URL, inner: httpx.AsyncBaseTransport) -> None:
+        self._base = base
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(
+            scheme=self._base.scheme, host=self._base.host, port=self._base.port
+        )
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class Webhook:
+    """GET: Meta's verification. POST: signed by the app secret, or refused and not recorded;
+    its messages recorded by id (once, however often Meta sends them), then 200."""
+
+    def __init__(self, client: WhatsApp, services: Services, recorded: asyncio.Event) -> None:
+        self._client = client
+        self._services = services
+        self._recorded = recorded
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(WEBHOOK_PATH, self.verify)
+        app.router.add_post(WEBHOOK_PATH, self.receive)
+        return app
+
+    async def verify(self, request: web.Request) -> web.Response:
+        challenge, status = await self._client.webhook_challenge_handler(
+            request.query.get("hub.verify_token"), request.query.get("hub.challenge")
+        )
+        return web.Response(text=challenge or "", status=status)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        refused = await self._client.webhook_update_validator(
+            body, request.headers.get("X-Hub-Signature-256")
+        )
+        if refused is not None:
+            text, status = refused
+            return web.Response(text=text, status=status)
+        try:
+            messages = messages_in(json.loads(body))
+        except (ValueError, AttributeError, TypeError):
+            return web.Response(text="Bad Request", status=400)
+        if messages:
+            async with self._services.database.transaction() as tx:
+                await InboxRepository(tx).record(CHANNEL, messages, self._services.clock.now())
+            self._recorded.set()
+        return web.Response(text="ok")
+
+
+class InboxWorker:
+    """Handles what the webhook recorded: each person's messages in order, different people's
+    side by side; after a crash, what was recorded and not handled, once."""
+
+    def __init__(
+        self, services: Services, updates: IncomingUpdates, conversation: Conversation
+    ) -> None:
+        self._services = services
+        self._updates = updates
+        self._conversation = conversation
+        self.recorded = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        after = 0
+        while not stop.is_set():
+            self.recorded.clear()
+            async with self._services.database.reading() as tx:
+                batch = await InboxRepository(tx).unhandled(CHANNEL, after, BATCH)
+            if not batch:
+                stopping = asyncio.ensure_future(stop.wait())
+                arriving = asyncio.ensure_future(self.recorded.wait())
+                await asyncio.wait({stopping, arriving}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                arriving.cancel()
+                continue
+            by_person: dict[str, list[Received]] = {}
+            for received in batch:
+                by_person.setdefault(received.person, []).append(received)
+            await asyncio.gather(*(self._in_order(own) for own in by_person.values()))
+            after = batch[-1].id
+
+    async def _in_order(self, own: list[Received]) -> None:
+        for received in own:
+            if await self._updates.is_new(received.id):
+                try:
+                    async with self._updates.handling(received.id):
+                        await self._conversation.handle(incoming(received))
+                except Exception:
+                    log.exception("WhatsApp message %s could not be handled", received.id)
+            async with self._services.database.single_write() as tx:
+                await InboxRepository(tx).mark_handled(received.id, self._services.clock.now())
+
+
+@asynccontextmanager
+async def serving_whatsapp(services: Services) -> AsyncIterator[None]:
+    """The channel on `WEBHOOK_LISTEN`, registered with the core for the outbox."""
+    settings = services.settings
+    async with sending_whatsapp(services) as client:
+        channel = services.channels[CHANNEL]
+        assert isinstance(channel, WhatsAppChannel)
+        updates = services.incoming(CHANNEL, ids_only_grow=True)
+        await updates.open()
+        worker = InboxWorker(services, updates, Conversation(services, channel))
+        runner = web.AppRunner(Webhook(client, services, worker.recorded).app(), access_log=None)
+        await runner.setup()
+        host, port = settings.listen_host_port
+        await web.TCPSite(runner, host, port).start()
+        log.info("WhatsApp webhook listening on %s%s", settings.webhook_listen, WEBHOOK_PATH)
+        stop = asyncio.Event()
+        working = asyncio.create_task(worker.run(stop), name="whatsapp inbox")
+        try:
+            yield
+        finally:
+            await runner.cleanup()  # no more webhooks; what was recorded waits for next start
+            stop.set()
+            await working

@@ -1,0 +1,152 @@
+"""WhatsApp as the core's `Channel`, and the rules of its messages that pywa does not check:
+at most 3 reply buttons with titles of 20 characters and a body of 1024; lists of at most 10
+rows (titles 24, descriptions 72, body 4096); text of 4096. Longer choices become a list, then
+numbered text; longer titles are shortened; longer text is split."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from pywa.types.callback import Button, Section, SectionList, SectionRow
+from pywa_async.client import WhatsApp
+from pywa_async.errors import WhatsAppError
+
+from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
+from bot.domain.models import Identity
+from bot.domain.pushes import Choice
+from handlers.whatsapp.formatting import to_whatsapp
+
+log = logging.getLogger(__name__)
+
+MOST_BUTTONS = 3
+BUTTON_TITLE = 20
+BODY_WITH_BUTTONS = 1024
+MOST_ROWS = 10
+ROW_TITLE = 24
+TEXT = 4096
+OUTSIDE_WINDOW = 131047
+UNDELIVERABLE = 131026
+RATE_LIMITS = (130429, 131056)
+WAIT_AFTER_RATE_LIMIT = 60.0
+
+WHATSAPP = Capabilities(
+    formatting="whatsapp",
+    most_buttons=MOST_BUTTONS,
+    longest_button_title=BUTTON_TITLE,
+    longest_text=TEXT,
+    free_form_window=timedelta(hours=24),
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer to offer: what comes back when it is chosen, and what it says."""
+
+    id: str
+    title: str
+
+
+class WhatsAppChannel:
+    def __init__(self, client: WhatsApp) -> None:
+        self._client = client
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return WHATSAPP
+
+    async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
+        if choice is None or len(choice.values) > MOST_ROWS:
+            return await self.send_options(to, text, [])  # the question names its scale
+        options = [
+            Option(f"{choice.question}:{choice.about}:{value}", str(value))
+            for value in choice.values
+        ]
+        return await self.send_options(to, text, options, f"{choice.values[0]}-{choice.values[-1]}")
+
+    async def send_options(
+        self, to: Identity, markup: str, options: list[Option], list_title: str = "…"
+    ) -> Outcome:
+        """`markup` (the bot's HTML) as WhatsApp text, with `options` as reply buttons, a
+        list, or (more than a list holds) numbered lines the person answers by typing."""
+        text = to_whatsapp(markup)
+        if len(options) > MOST_ROWS:
+            lines = (f"{number}. {option.title}" for number, option in enumerate(options, 1))
+            text += "\n\n" + "\n".join(lines)
+            options = []
+        *before, last = _pieces(text, TEXT)
+        for piece in before:
+            outcome = await self._send(self._client.send_message(to.user_id, piece))
+            if not isinstance(outcome, Delivered):
+                return outcome
+        fits_buttons = len(options) <= MOST_BUTTONS and len(last) <= BODY_WITH_BUTTONS
+        if not options:
+            buttons: list[Button] | SectionList | None = None
+        elif fits_buttons and all(len(option.title) <= BUTTON_TITLE for option in options):
+            buttons = [Button(option.title, option.id) for option in options]
+        else:
+            rows = [SectionRow(_short(option.title, ROW_TITLE), option.id) for option in options]
+            buttons = SectionList(_short(list_title, BUTTON_TITLE), [Section(" ", rows)])
+        return await self._send(self._client.send_message(to.user_id, last, buttons=buttons))
+
+    async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome:
+        return await self._send(
+            self._client.send_image(
+                to.user_id,
+                photo,
+                caption=_short(to_whatsapp(caption), BODY_WITH_BUTTONS),
+                mime_type=mimetypes.types_map[".png"],
+            )
+        )
+
+    async def send_document(
+        self, to: Identity, document: bytes, filename: str, caption: str
+    ) -> Outcome:
+        mime_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return await self._send(
+            self._client.send_document(
+                to.user_id,
+                document,
+                filename=filename,
+                caption=_short(to_whatsapp(caption), BODY_WITH_BUTTONS),
+                mime_type=mime_type,
+            )
+        )
+
+    async def ask_for_contact(self, to: Identity, text: str, button_label: str) -> Outcome:
+        """WhatsApp knows the number already: the question is enough."""
+        return await self.send_options(to, text, [])
+
+    async def _send(self, call: Awaitable[object]) -> Outcome:
+        try:
+            await call
+        except WhatsAppError as error:
+            if error.code == OUTSIDE_WINDOW:  # only an approved template may go now
+                return Failed(f"{error.code}: outside the 24-hour window", transient=False)
+            if error.code == UNDELIVERABLE:
+                return Unreachable(f"{error.code}: {error.message}")
+            if error.code in RATE_LIMITS:
+                return RetryLater(WAIT_AFTER_RATE_LIMIT)
+            return Failed(f"{error.code}: {error.message}", transient=bool(error.is_transient))
+        except httpx.HTTPError as error:
+            return Failed(f"{type(error).__name__}: {error}", transient=True)
+        return Delivered()
+
+
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _pieces(text: str, most: int) -> list[str]:
+    """`text` in pieces of at most `most` characters, cut between paragraphs where it can."""
+    pieces = []
+    while len(text) > most:
+        cut = text.rfind("\n\n", 0, most)
+        cut = cut if cut > 0 else most
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*pieces, text]

@@ -1,0 +1,274 @@
+"""Where a WhatsApp message goes. There are no commands on WhatsApp: people type words, in
+either language (`saldo`/`balance`, ...), or the `/command` forms, or tap options; a scanned
+card or an invitation arrives as the text its wa.me link prefilled (`c_<code>`, `ref_<code>`,
+`staff_<token>`). Anyone else who writes is invited to join."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from bot.bootstrap import Services
+from bot.domain.models import ConsentTopic, Customer, Identity, Language, Refused, RegistrationStep
+from bot.domain.registration import (
+    AlreadyMember,
+    AnswerOutcome,
+    ConsentAnswer,
+    NotRegistering,
+    Prompt,
+    Registered,
+    SkipAnswer,
+    TextAnswer,
+)
+from bot.domain.surveys import Answered
+from bot.qr import qr_png
+from handlers.whatsapp.channel import Option, WhatsAppChannel
+from handlers.whatsapp.counter import SALE_WORDS, Counter
+from handlers.whatsapp.replies import Replies
+from handlers.whatsapp.updates import CHANNEL, Incoming
+
+CARD = re.compile(r"\bc_([A-Za-z0-9]{4,16})\b")
+REFERRAL = re.compile(r"\bref_([A-Za-z0-9]{4,16})\b")
+STAFF_INVITE = re.compile(r"\bstaff_([A-Za-z0-9_-]{8,64})\b")
+WORDS = {
+    "saldo": "balance",
+    "puntos": "balance",
+    "balance": "balance",
+    "tarjeta": "card",
+    "card": "card",
+    "premios": "rewards",
+    "rewards": "rewards",
+    "invitar": "invite",
+    "invite": "invite",
+    "ayuda": "help",
+    "help": "help",
+    "menu": "help",
+    "menú": "help",
+    "start": "help",
+    "baja": "stop",
+    "stop": "stop",
+    "avisos": "notifications",
+    "notifications": "notifications",
+}
+MENU = ("balance", "card", "rewards", "invite", "notifications", "help")
+CONSENT, SKIP, NAME = "consent:", "skip", "name"
+SURVEY = "survey:"
+
+
+class Conversation:
+    def __init__(self, services: Services, channel: WhatsAppChannel) -> None:
+        self._services = services
+        self._replies = Replies(services, channel)
+        self._counter = Counter(self._replies)
+        business = services.settings.whatsapp_business_number
+        assert business is not None
+        self._business_number = business
+
+    def link(self, text: str) -> str:
+        """A wa.me link that opens a chat with the shop, `text` typed in."""
+        return f"https://wa.me/{self._business_number}?text={quote(text)}"
+
+    async def handle(self, message: Incoming) -> None:
+        identity = Identity(CHANNEL, message.person)
+        text = message.text.strip()
+        default = Language(self._services.settings.default_language)
+        actor = await self._services.staff.actor(identity)
+        if actor.is_staff:
+            if message.choice and message.choice.startswith(("sale:ok:", "sale:no:")):
+                await self._counter.tapped(identity, default, actor, message.choice)
+                return
+            card = CARD.search(text)
+            if card:
+                await self._counter.open_card(identity, default, actor, card[1])
+                return
+            first, *args = text.split() or [""]
+            if first.lower() in SALE_WORDS:
+                await self._counter.typed_sale(identity, default, actor, args)
+                return
+            if await self._counter.amount(identity, default, actor, text):
+                return
+        invite = STAFF_INVITE.search(text)
+        if invite:
+            await self._join_staff(identity, default, invite[1], message.profile_name or "")
+            return
+        if await self._services.registration.is_registering(identity):
+            await self._show(
+                identity, await self._services.registration.answer(identity, _answer(message))
+            )
+            return
+        member = await self._services.membership.member(identity)
+        if member is None:
+            if actor.is_staff:
+                await self._replies.say(identity, default, "whatsapp/staff_menu")
+                return
+            referral = REFERRAL.search(text)
+            prompt = await self._services.registration.start(
+                identity,
+                default,
+                message.profile_name,
+                referral[1] if referral else None,
+                message.phone,
+            )
+            if isinstance(prompt, Prompt):
+                await self._ask(identity, prompt)
+            else:
+                await self._menu(identity, prompt.customer)
+            return
+        await self._as_member(identity, member, message, text)
+
+    async def _as_member(
+        self, to: Identity, member: Customer, message: Incoming, text: str
+    ) -> None:
+        language = member.language
+        surveys = self._services.surveys
+        if message.choice and message.choice.startswith(SURVEY):
+            _, survey_id, answer = message.choice.split(":")
+            await self._survey_answer(to, member, int(survey_id), answer)
+            return
+        typed = await surveys.answer_typed(to, text)
+        if typed is not None:
+            await self._after_score(to, member, typed)
+            return
+        if await surveys.awaiting_reason(to):
+            answered = await surveys.give_reason(to, text)
+            if answered is not None:
+                await self._replies.say(to, language, "surveys/thanks", gave_reason=True)
+                return
+        word = WORDS.get((message.choice or text).lower().lstrip("/"))
+        if word == "balance":
+            standing = await self._services.membership.standing(member)
+            await self._replies.say(to, language, "balance", standing=standing, name=member.name)
+        elif word == "card":
+            await self._card(to, member)
+        elif word == "invite":
+            await self._invite(to, member)
+        elif word == "rewards":
+            standing = await self._services.membership.standing(member)
+            coupons = await self._services.rewards.open_coupons(member)
+            await self._replies.say(to, language, "rewards", standing=standing, coupons=coupons)
+        elif word == "stop":
+            await self._services.membership.set_consent(member, ConsentTopic.PROMOTIONS, False)
+            await self._replies.say(to, language, "whatsapp/stopped")
+        elif word == "notifications":
+            await self._services.membership.set_consent(member, ConsentTopic.PROMOTIONS, True)
+            await self._replies.say(
+                to, language, "notifications", promotions=True, surveys=member.surveys_enabled
+            )
+        else:
+            await self._menu(to, member)
+
+    async def _survey_answer(
+        self, to: Identity, member: Customer, survey_id: int, answer: str
+    ) -> None:
+        surveys = self._services.surveys
+        if answer == SKIP:
+            if await surveys.give_reason(to, None) is not None:
+                await self._replies.say(to, member.language, "surveys/thanks", gave_reason=False)
+            return
+        await self._after_score(to, member, await surveys.answer(to, survey_id, int(answer)))
+
+    async def _after_score(
+        self, to: Identity, member: Customer, outcome: Answered | Refused
+    ) -> None:
+        if isinstance(outcome, Refused):
+            await self._replies.say(to, member.language, f"problems/{outcome.problem}")
+            return
+        survey_id = outcome.survey.id
+        skip = Option(f"{SURVEY}{survey_id}:{SKIP}", self._replies.label(member.language, "skip"))
+        await self._replies.say(
+            to,
+            member.language,
+            "surveys/ask_reason",
+            [skip],
+            score=outcome.survey.score,
+            detractor=outcome.detractor,
+        )
+
+    async def _menu(self, to: Identity, member: Customer) -> None:
+        language = member.language
+        words = self._services.messages.label_map(language, "menu_words")
+        options = [Option(name, words[name]) for name in MENU]
+        await self._replies.say(to, language, "whatsapp/menu", options, name=member.name)
+
+    async def _card(self, to: Identity, member: Customer) -> None:
+        caption = self._services.messages.render(
+            member.language, "card", name=member.name, member_code=member.member_code
+        )
+        await self._replies.photo(to, qr_png(self.link(f"c_{member.member_code}")), caption)
+
+    async def _invite(self, to: Identity, member: Customer) -> None:
+        status = await self._services.membership.referral_link(member)
+        program = self._services.program
+        await self._replies.say(
+            to,
+            member.language,
+            "invite",
+            code=status.code,
+            link=self.link(f"ref_{status.code}"),
+            friends_joined=status.friends_joined,
+            referrer_points=program.referral.referrer_points,
+            referred_points=program.referral.referred_points,
+            shop=program.shop.name,
+        )
+
+    async def _join_staff(self, to: Identity, language: Language, token: str, name: str) -> None:
+        outcome = await self._services.staff.accept(to, token, name or to.user_id, language)
+        if isinstance(outcome, Refused):
+            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            return
+        await self._replies.say(to, language, "staff/welcome", name=outcome.member.name)
+
+    async def _show(self, to: Identity, outcome: AnswerOutcome) -> None:
+        if isinstance(outcome, Prompt):
+            await self._ask(to, outcome)
+        elif isinstance(outcome, Registered):
+            customer = outcome.customer
+            await self._replies.say(
+                to,
+                customer.language,
+                "registration/done",
+                name=customer.name,
+                shop=self._services.program.shop.name,
+                consented=customer.promotions_consent,
+                referrer_name=outcome.referrer.name if outcome.referrer else None,
+            )
+            await self._card(to, customer)
+        elif isinstance(outcome, AlreadyMember):
+            await self._menu(to, outcome.customer)
+        elif isinstance(outcome, NotRegistering):
+            await self._replies.say(
+                to, Language(self._services.settings.default_language), "not_a_member"
+            )
+
+    async def _ask(self, to: Identity, prompt: Prompt) -> None:
+        draft = prompt.draft
+        language = draft.language
+        options = []
+        if draft.step is RegistrationStep.NAME and draft.suggested_name:
+            options = [Option(NAME, draft.suggested_name)]
+        elif draft.step in (RegistrationStep.PHONE, RegistrationStep.BIRTHDAY):
+            options = [Option(SKIP, self._replies.label(language, "skip"))]
+        elif draft.step is RegistrationStep.CONSENT:
+            options = [
+                Option(f"{CONSENT}yes", self._replies.label(language, "yes")),
+                Option(f"{CONSENT}no", self._replies.label(language, "no")),
+            ]
+        problem = prompt.problem
+        await self._replies.say(
+            to,
+            language,
+            f"registration/ask_{draft.step.value}",
+            options,
+            problem=self._services.messages.render(language, f"problems/{problem}")
+            if problem
+            else None,
+            suggested_name=draft.suggested_name,
+        )
+
+
+def _answer(message: Incoming) -> TextAnswer | SkipAnswer | ConsentAnswer:
+    if message.choice == SKIP:
+        return SkipAnswer()
+    if message.choice and message.choice.startswith(CONSENT):
+        return ConsentAnswer(message.choice == f"{CONSENT}yes")
+    return TextAnswer(message.text)

@@ -1,0 +1,300 @@
+"""A loopback stand-in for the WhatsApp Cloud API (the Graph API's messages and media
+endpoints, with Meta's answers and errors, and the limits Meta enforces), and the people who
+write to the shop: their messages reach the bot as webhooks signed with the app secret.
+
+The tests and `bench` use it as they use handlers/telegram/standin.py."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+OUTSIDE_WINDOW = 131047
+
+
+@dataclass
+class GraphCall:
+    """One request the bot made: its path, its JSON body or form fields, any files."""
+
+    path: str
+    body: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    message_id: str | None = None
+
+    @property
+    def to(self) -> str | None:
+        return self.body.get("to") or self.body.get("recipient")
+
+    @property
+    def kind(self) -> str | None:
+        kind = self.body.get("type")
+        if kind == "interactive":
+            return f"interactive/{self.body['interactive']['type']}"
+        return kind
+
+    @property
+    def text(self) -> str:
+        kind = self.body.get("type")
+        if kind == "text":
+            return str(self.body["text"]["body"])
+        if kind == "interactive":
+            return str(self.body["interactive"]["body"]["text"])
+        if kind in ("image", "document"):
+            return str(self.body[kind].get("caption", ""))
+        return ""
+
+    def options(self) -> list[tuple[str, str]]:
+        """(id, title) of each reply button or list row."""
+        interactive = self.body.get("interactive") or {}
+        action = interactive.get("action") or {}
+        if interactive.get("type") == "button":
+            return [(b["reply"]["id"], b["reply"]["title"]) for b in action.get("buttons", [])]
+        rows = [row for section in action.get("sections", []) for row in section["rows"]]
+        return [(row["id"], row["title"]) for row in rows]
+
+    def option(self, title_part: str) -> tuple[str, str]:
+        found = [option for option in self.options() if title_part in option[1]]
+        assert found, f"no option with {title_part!r} in {self.options()}"
+        return found[0]
+
+
+def meta_error(code: int, message: str, status: int = 400) -> web.Response:
+    return web.json_response(
+        {
+            "error": {
+                "message": f"(#{code}) {message}",
+                "type": "OAuthException",
+                "code": code,
+                "fbtrace_id": "AbCdEf",
+            }
+        },
+        status=status,
+    )
+
+
+class FakeGraph:
+    def __init__(self, app_secret: str) -> None:
+        self.app_secret = app_secret
+        self.calls: list[GraphCall] = []
+        self.outside_window: set[str] = set()  # people whose 24 hours are over
+        self.webhook_url = ""  # the bot's webhook, where people's messages are posted
+        self.url = ""
+        self._changed = asyncio.Condition()
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._people: dict[str, WhatsAppPerson] = {}
+        self._session: aiohttp.ClientSession | None = None
+        # Sends for which this returns True get no answer until the stand-in stops.
+        self.hold: Callable[[GraphCall], bool] | None = None
+        self._released = asyncio.Event()
+
+    async def start(self, port: int = 0) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/{version}/{phone_id}/messages", self._messages)
+        app.router.add_post("/{version}/{phone_id}/media", self._media)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self._session = aiohttp.ClientSession()
+        return self.url
+
+    async def stop(self) -> None:
+        self._released.set()
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def person(self, wa_id: str, name: str = "Ana", user_id: str | None = None) -> WhatsAppPerson:
+        known = self._people.get(wa_id)
+        if known is None:
+            known = self._people[wa_id] = WhatsAppPerson(self, wa_id, name, user_id)
+        return known
+
+    # --- webhooks ----------------------------------------------------------------------
+
+    def sign(self, body: bytes, secret: str | None = None) -> str:
+        key = (secret or self.app_secret).encode()
+        return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+    async def post_webhook(
+        self, body: bytes, *, signature: str | None = None, signed: bool = True
+    ) -> int:
+        """POST `body` to the bot as Meta does; the HTTP status the bot answered."""
+        assert self._session is not None and self.webhook_url
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers["X-Hub-Signature-256"] = signature or self.sign(body)
+        async with self._session.post(self.webhook_url, data=body, headers=headers) as answer:
+            return answer.status
+
+    # --- watching what the bot sends -----------------------------------------------------
+
+    async def wait_for(
+        self, predicate: Callable[[GraphCall], bool], start: int = 0, timeout: float = 10.0
+    ) -> tuple[int, GraphCall]:
+        def find() -> tuple[int, GraphCall] | None:
+            for index in range(start, len(self.calls)):
+                if predicate(self.calls[index]):
+                    return index, self.calls[index]
+            return None
+
+        async with self._changed:
+            found = await asyncio.wait_for(self._changed.wait_for(find), timeout)
+        assert found is not None
+        return found
+
+    # --- the HTTP side -----------------------------------------------------------------
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        call = GraphCall(request.path, body)
+        if self.hold is not None and self.hold(call):
+            await self._released.wait()
+        refused = self._refused(call)
+        if refused is not None:
+            await self._record(call)
+            return refused
+        call.message_id = f"wamid.OUT{next(self._ids)}"
+        await self._record(call)
+        to = call.to or ""
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}],
+                "messages": [{"id": call.message_id}],
+            }
+        )
+
+    async def _media(self, request: web.Request) -> web.Response:
+        fields: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, aiohttp.BodyPartReader) and part.name:
+                data = await part.read()
+                if part.filename:
+                    files[part.name] = bytes(data)
+                else:
+                    fields[part.name] = bytes(data).decode()
+        await self._record(GraphCall(request.path, fields, files))
+        return web.json_response({"id": f"media-{next(self._ids)}"})
+
+    def _refused(self, call: GraphCall) -> web.Response | None:
+        """Meta's answers to what breaks its rules."""
+        body = call.body
+        if call.to in self.outside_window and body.get("type") != "template":
+            return meta_error(OUTSIDE_WINDOW, "Re-engagement message")
+        if body.get("type") == "text" and len(body["text"]["body"]) > 4096:
+            return meta_error(100, "Invalid parameter: text too long")
+        interactive = body.get("interactive")
+        if interactive:
+            text = interactive["body"]["text"]
+            action = interactive["action"]
+            if interactive["type"] == "button":
+                buttons = action["buttons"]
+                titles_ok = all(len(b["reply"]["title"]) <= 20 for b in buttons)
+                if len(buttons) > 3 or not titles_ok or len(text) > 1024:
+                    return meta_error(100, "Invalid parameter: buttons")
+            if interactive["type"] == "list":
+                rows = [row for section in action["sections"] for row in section["rows"]]
+                rows_ok = all(
+                    len(row["title"]) <= 24 and len(row.get("description", "")) <= 72
+                    for row in rows
+                )
+                if len(rows) > 10 or not rows_ok or len(text) > 4096 or len(action["button"]) > 20:
+                    return meta_error(100, "Invalid parameter: list")
+        return None
+
+    async def _record(self, call: GraphCall) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+
+class WhatsAppPerson:
+    """Someone writing to the shop from WhatsApp, and reading what the bot sends them."""
+
+    def __init__(self, graph: FakeGraph, wa_id: str, name: str, user_id: str | None) -> None:
+        self.graph = graph
+        self.wa_id = wa_id
+        self.name = name
+        self.user_id = user_id
+        self._ids = itertools.count(1)
+        self._read = 0
+
+    def webhook(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A webhook body carrying `message` from this person, as Meta sends it."""
+        contact: dict[str, Any] = {"profile": {"name": self.name}, "wa_id": self.wa_id}
+        if self.user_id:
+            contact["user_id"] = self.user_id
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "WABA",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"display_phone_number": "1", "phone_number_id": "1"},
+                                "contacts": [contact],
+                                "messages": [{"from": self.wa_id, "timestamp": "1", **message}],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+
+    def _next_id(self) -> str:
+        return f"wamid.IN{self.wa_id}.{next(self._ids)}"
+
+    async def send(self, text: str) -> dict[str, Any]:
+        body = self.webhook({"id": self._next_id(), "type": "text", "text": {"body": text}})
+        assert await self.graph.post_webhook(json.dumps(body).encode()) == 200
+        return body
+
+    async def tap(self, on: GraphCall, title_part: str) -> dict[str, Any]:
+        """Tap the reply button or list row whose title contains `title_part`."""
+        option_id, title = on.option(title_part)
+        kind = "button_reply" if on.kind == "interactive/button" else "list_reply"
+        body = self.webhook(
+            {
+                "id": self._next_id(),
+                "type": "interactive",
+                "context": {"id": on.message_id},
+                "interactive": {"type": kind, kind: {"id": option_id, "title": title}},
+            }
+        )
+        assert await self.graph.post_webhook(json.dumps(body).encode()) == 200
+        return body
+
+    async def receive(self, timeout: float = 10.0) -> GraphCall:
+        """The next message the bot sent this person that they have not read yet."""
+        index, call = await self.graph.wait_for(
+            lambda call: call.to in (self.wa_id, self.user_id) and call.message_id is not None,
+            start=self._read,
+            timeout=timeout,
+        )
+        self._read = index + 1
+        return call
+
+    async def receive_containing(self, part: str, timeout: float = 10.0) -> GraphCall:
+        while True:
+            call = await self.receive(timeout)
+            if part in call.text:
+                return call

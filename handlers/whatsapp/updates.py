@@ -1,0 +1,68 @@
+"""What a WhatsApp webhook carries, as the handlers need it.
+
+Messages are recorded (bot/storage/inbox.py) as JSON and handled later, after a restart too,
+so they are read from that stored JSON rather than through pywa's types, which need the live
+client and the whole update around them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.storage.inbox import Received
+
+CHANNEL = "whatsapp"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    id: int  # the inbox row: the update id
+    person: str  # business-scoped user id when WhatsApp gives one, else the phone (wa_id)
+    phone: str | None  # E.164, when known
+    profile_name: str | None
+    text: str  # typed text, or the title of the button or row tapped
+    choice: str | None  # the id of the button or row tapped
+
+
+def messages_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(message id, person, what to keep) for each message in a webhook's body."""
+    found = []
+    for entry in body.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            contacts = {contact.get("wa_id"): contact for contact in value.get("contacts") or []}
+            for message in value.get("messages") or []:
+                sender = message.get("from")
+                contact: dict[str, Any] = contacts.get(sender) or next(iter(contacts.values()), {})
+                person = contact.get("user_id") or message.get("from_user_id") or sender
+                if message.get("id") and person:
+                    found.append(
+                        (message["id"], str(person), {"message": message, "contact": contact})
+                    )
+    return found
+
+
+def incoming(received: Received) -> Incoming:
+    message = received.body["message"]
+    contact = received.body.get("contact") or {}
+    kind = message.get("type")
+    text, choice = "", None
+    if kind == "text":
+        text = (message.get("text") or {}).get("body", "")
+    elif kind == "interactive":
+        interactive = message.get("interactive") or {}
+        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        text, choice = reply.get("title", ""), reply.get("id")
+    elif kind == "button":  # a template's quick reply
+        button = message.get("button") or {}
+        text, choice = button.get("text", ""), button.get("payload")
+    wa_id = message.get("from") or contact.get("wa_id")
+    return Incoming(
+        id=received.id,
+        person=received.person,
+        phone=f"+{wa_id}" if wa_id else None,
+        profile_name=(contact.get("profile") or {}).get("name"),
+        text=text,
+        choice=choice,
+    )

@@ -1,0 +1,361 @@
+"""The WhatsApp channel end to end: the real webhook server and worker, pywa's client on a
+loopback stand-in for the Graph API, people writing through signed webhooks."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.bootstrap import Services, close_services, open_services
+from bot.channels import Delivered
+from bot.config import Settings
+from bot.domain.models import Identity
+from bot.messages import Messages
+from bot.program import Program
+from bot.storage.inbox import InboxRepository
+from bot.storage.surveys import SurveyRepository
+from handlers.whatsapp.app import graph_session, serving_whatsapp, whatsapp_client
+from handlers.whatsapp.channel import Option, WhatsAppChannel
+from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
+from handlers.whatsapp.updates import messages_in
+from tests.conftest import FakeClock
+from tests.flows import sell
+
+SECRET = "app-secret"
+VERIFY = "verify-me"
+SHOP = "593991110000"
+OWNER = "593991110001"
+
+
+@dataclass
+class WhatsAppBot:
+    graph: FakeGraph
+    services: Services
+    clock: FakeClock
+    settings: Settings
+
+    @property
+    def webhook(self) -> str:
+        return self.graph.webhook_url
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def whatsapp_settings(graph: FakeGraph, database: Path, port: int, **overrides: object) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        whatsapp_token="EAAtoken",  # type: ignore[arg-type]
+        whatsapp_phone_number_id="1001",
+        whatsapp_business_number=f"+{SHOP}",
+        whatsapp_app_secret=SECRET,  # type: ignore[arg-type]
+        whatsapp_verify_token=VERIFY,  # type: ignore[arg-type]
+        whatsapp_api_url=graph.url,
+        webhook_listen=f"127.0.0.1:{port}",
+        owner_phones=f"+{OWNER}",  # type: ignore[arg-type]
+        database_path=database,
+        timezone="Europe/Madrid",
+        flood_burst=10_000,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@asynccontextmanager
+async def running(
+    graph: FakeGraph, clock: FakeClock, program: Program, database: Path, **overrides: object
+) -> AsyncIterator[WhatsAppBot]:
+    port = _free_port()
+    settings = whatsapp_settings(graph, database, port, **overrides)
+    services = await open_services(
+        settings, program, clock, Messages(settings.zone, program.shop.money)
+    )
+    try:
+        async with serving_whatsapp(services):
+            graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
+            yield WhatsAppBot(graph, services, clock, settings)
+    finally:
+        await close_services(services, None)
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    standin = FakeGraph(SECRET)
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+async def bot(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
+) -> AsyncIterator[WhatsAppBot]:
+    async with running(graph, clock, program, tmp_path / "whatsapp.db") as started:
+        yield started
+
+
+async def join(person: WhatsAppPerson, *, consent: bool = True) -> GraphCall:
+    """Say hello, take the profile name, skip the birthday, answer consent; the card."""
+    await person.send("hola")
+    name = await person.receive()
+    await person.tap(name, person.name)
+    birthday = await person.receive()
+    await person.tap(birthday, "Saltar")
+    question = await person.receive()
+    await person.tap(question, "Sí" if consent else "No")
+    await person.receive_containing("Ya eres socio")
+    card = await person.receive()
+    assert card.kind == "image"
+    return card
+
+
+async def test_a_newcomer_joins_with_a_hello_and_the_phone_whatsapp_knows(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345678", "Ana")
+    await ana.send("hola")
+    name = await ana.receive()
+    assert "¿Cómo te llamas?" in name.text and name.options() == [("name", "Ana")]
+    await ana.tap(name, "Ana")
+    birthday = await ana.receive()
+    assert "cumpleaños" in birthday.text  # the phone is not asked: WhatsApp gave it
+    await ana.tap(birthday, "Saltar")
+    consent = await ana.receive()
+    assert consent.kind == "interactive/button" and len(consent.options()) == 2
+    await ana.tap(consent, "Sí")
+    done = await ana.receive_containing("Ya eres socio")
+    assert "<b>" not in done.text
+    card = await ana.receive()
+    assert card.kind == "image" and "Ana" in card.text
+    member = await bot.services.membership.member(Identity("whatsapp", "34612345678"))
+    assert member is not None and member.phone == "+34612345678" and member.promotions_consent
+
+
+async def _inbox(bot: WhatsAppBot) -> int:
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one("SELECT COUNT(*) AS n FROM inbox")
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_meta_verifies_the_webhook_with_our_token_only(bot: WhatsAppBot) -> None:
+    async with aiohttp.ClientSession() as session:
+        query = {"hub.mode": "subscribe", "hub.challenge": "1158201444"}
+        async with session.get(bot.webhook, params={**query, "hub.verify_token": VERIFY}) as ok:
+            assert (ok.status, await ok.text()) == (200, "1158201444")
+        async with session.get(bot.webhook, params={**query, "hub.verify_token": "x"}) as bad:
+            assert bad.status == 403
+
+
+async def test_a_webhook_not_signed_with_the_app_secret_is_refused_and_not_recorded(
+    bot: WhatsAppBot,
+) -> None:
+    mallory = bot.graph.person("34600000666", "Mallory")
+    body = json.dumps(mallory.webhook({"id": "wamid.X", "type": "text", "text": {"body": "hola"}}))
+    forged = bot.graph.sign(body.encode(), secret="not-the-secret")
+    assert await bot.graph.post_webhook(body.encode(), signature=forged) == 403
+    assert await bot.graph.post_webhook(body.encode(), signed=False) == 401
+    assert await _inbox(bot) == 0 and not bot.graph.calls
+
+
+async def test_a_webhook_delivered_twice_in_other_bytes_is_handled_once(bot: WhatsAppBot) -> None:
+    """Meta retries what it did not see acknowledged; pywa's own check hashes the bytes."""
+    ana = bot.graph.person("34612345670", "Ana")
+    first = await ana.send("hola")
+    again = json.dumps(first, indent=2, sort_keys=True).encode()  # the same message, other bytes
+    assert await bot.graph.post_webhook(again) == 200
+    await ana.receive()
+    probe = await ana.send("hola otra vez")
+    await ana.receive()  # the answer to the probe: the retry was handled (or dropped) before it
+    asked = [call for call in bot.graph.calls if call.to == ana.wa_id]
+    assert len(asked) == 2 and probe
+    assert await _inbox(bot) == 2
+
+
+async def test_staff_scan_a_card_and_the_customer_is_told_on_whatsapp(bot: WhatsAppBot) -> None:
+    """The owner (OWNER_PHONES) scans the customer's card: its QR opens a chat with the
+    prefilled member code. Amount and bottles, a tap, and the customer's receipt."""
+    ana = bot.graph.person("34612345671", "Ana")
+    await join(ana)
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    owner = bot.graph.person(OWNER, "Dueña")
+    await owner.send(f"c_{member.member_code}")
+    ask = await owner.receive()
+    assert "Ana" in ask.text and ask.options()[0][1] == "Cancelar"
+    await owner.send("30 3")
+    confirm = await owner.receive()
+    assert confirm.kind == "interactive/button"
+    await owner.tap(confirm, "Confirmar")
+    receipt = await owner.receive()
+    assert "#" in receipt.text
+    told = await ana.receive_containing("Has sumado")
+    assert "*3 puntos*" in told.text and "<b>" not in told.text
+    assert len([call for call in bot.graph.calls if "Has sumado" in call.text]) == 1
+
+
+async def test_a_member_types_words_in_either_language_and_can_opt_out(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345672", "Ana")
+    await join(ana)
+    for word in ("saldo", "BALANCE", "/balance"):
+        await ana.send(word)
+        assert "punto" in (await ana.receive()).text
+    await ana.send("qué tal")  # anything else: the menu, as a list
+    menu = await ana.receive()
+    assert menu.kind == "interactive/list" and ("balance", "Saldo") in menu.options()
+    await ana.tap(menu, "Tarjeta")
+    assert (await ana.receive()).kind == "image"
+    await ana.send("BAJA")
+    await ana.receive_containing("ya no te enviaremos ofertas")
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None and not member.promotions_consent
+
+
+async def _bought_yesterday(bot: WhatsAppBot, person: WhatsAppPerson) -> None:
+    """A member with a purchase a day old: the satisfaction survey is due."""
+    await join(person)
+    member = await bot.services.membership.member(Identity("whatsapp", person.wa_id))
+    assert member is not None
+    await sell(bot.services.sales, member, 2)  # through the domain: the next run tells them
+    await bot.services.jobs.deliver()
+    await person.receive_containing("Has sumado")
+    bot.clock.advance(timedelta(days=1))
+
+
+async def test_a_survey_is_answered_with_a_tap_and_the_nps_by_typing(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345673", "Ana")
+    await _bought_yesterday(bot, ana)
+    assert (await bot.services.jobs.run("surveys")).delivery.sent == 1
+    question = await ana.receive()
+    assert question.kind == "interactive/list"  # five answers: more than three buttons hold
+    assert [title for _, title in question.options()] == ["1", "2", "3", "4", "5"]
+    await ana.tap(question, "4")
+    reason = await ana.receive_containing("motivo")
+    await ana.tap(reason, "Saltar")
+    await ana.receive_containing("Gracias")
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    async with bot.services.database.transaction() as tx:
+        nps = await SurveyRepository(tx).create_many(
+            [(member.id, "nps", None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
+        )
+    await ana.send("9")  # eleven answers fit no list: the question asks for a number
+    await ana.receive_containing("motivo")
+    async with bot.services.database.reading() as tx:
+        answered = await SurveyRepository(tx).by_id(nps[0])
+    assert answered is not None and answered.score == 9
+
+
+async def test_outside_the_24_hours_a_push_is_recorded_as_refused_and_not_retried(
+    bot: WhatsAppBot,
+) -> None:
+    """Meta answers 131047 to free text once the person's 24 hours are over."""
+    ana = bot.graph.person("34612345674", "Ana")
+    await _bought_yesterday(bot, ana)
+    bot.graph.outside_window.add(ana.wa_id)
+    report = (await bot.services.jobs.run("surveys")).delivery
+    assert (report.sent, report.failed, report.retried) == (0, 1, 0)
+    bot.clock.advance(timedelta(hours=1))
+    assert (await bot.services.jobs.deliver()).failed == 0  # not tried again
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one(
+            "SELECT status, last_error, attempts FROM outbox WHERE kind = 'survey:satisfaction'"
+        )
+    assert row is not None and row["status"] == "failed" and row["attempts"] == 1
+    assert "131047" in row["last_error"]
+
+
+async def test_what_was_recorded_but_not_handled_is_handled_once_at_the_next_start(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """As after a crash: one message recorded and never handled, one handled (its change
+    committed) but not yet marked so. The next start handles the first, once, and not the
+    second."""
+    database = tmp_path / "restart.db"
+    ana, bruno = graph.person("34612345675", "Ana"), graph.person("34612345676", "Bruno")
+    async with running(graph, clock, program, database) as bot:
+        await bruno.send("hola")
+        await bruno.receive()
+        async with bot.services.database.transaction() as tx:
+            await tx.execute("UPDATE inbox SET handled_at = NULL")  # the crash came first
+            body = ana.webhook({"id": "wamid.LOST", "type": "text", "text": {"body": "hola"}})
+            await InboxRepository(tx).record("whatsapp", messages_in(body), clock.now())
+        before = len(graph.calls)
+    async with running(graph, clock, program, database):
+        await ana.receive_containing("¿Cómo te llamas?")
+        await graph.wait_for(lambda _: True, start=before)
+    assert [call.to for call in graph.calls[before:]] == [ana.wa_id]
+
+
+async def test_a_person_with_a_business_scoped_id_is_known_by_it(bot: WhatsAppBot) -> None:
+    """WhatsApp usernames: the webhook carries a user id, and the bot writes to it."""
+    carla = bot.graph.person("34612345677", "Carla", user_id="ES.1234567890")
+    await carla.send("hola")
+    await carla.receive()
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one("SELECT person FROM inbox")
+    assert row is not None and row["person"] == "ES.1234567890"
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("es", ("Elige qué quieres hacer", "ya no te enviaremos", "escanea la tarjeta")),
+        ("en", ("Choose what you would like", "will not send you offers", "scan the customer")),
+    ],
+)
+async def test_the_whatsapp_words_are_said_in_both_languages(
+    graph: FakeGraph,
+    clock: FakeClock,
+    program: Program,
+    tmp_path: Path,
+    language: str,
+    words: tuple[str, str, str],
+) -> None:
+    menu, stopped, staff_menu = words
+    async with running(graph, clock, program, tmp_path / "t.db", default_language=language):
+        ana = graph.person("34612345678", "Ana")
+        await ana.send("hello")
+        await ana.tap(await ana.receive(), "Ana")
+        await ana.tap(await ana.receive(), "⏭")
+        await ana.tap(await ana.receive(), "No")
+        await ana.receive()
+        await ana.receive()  # the card
+        await ana.send("?")
+        await ana.receive_containing(menu)
+        await ana.send("stop")
+        await ana.receive_containing(stopped)
+        owner = graph.person(OWNER, "Dueña")
+        await owner.send("hi")
+        await owner.receive_containing(staff_menu)
+
+
+async def test_whatsapp_limits_are_kept_whatever_the_message(graph: FakeGraph) -> None:
+    """The stand-in answers 400 as Meta does to a broken limit: every send here must pass."""
+    settings = whatsapp_settings(graph, Path("unused.db"), 0)
+    async with graph_session(settings) as session:
+        channel = WhatsAppChannel(whatsapp_client(settings, session))
+        ana = Identity("whatsapp", "34612345679")
+        four = [Option(f"o{n}", f"Opción número {n} de cuatro, larga") for n in range(4)]
+        twelve = [Option(f"o{n}", f"Opción {n}") for n in range(12)]
+        outcomes = [
+            await channel.send_options(ana, "<b>Elige</b> &amp; ya", four, "Un título muy largo"),
+            await channel.send_options(ana, "Elige", twelve),
+            await channel.send_options(ana, "párrafo\n\n" * 1500, []),
+            await channel.send_options(ana, "x" * 2000, [Option("a", "Sí")]),
+        ]
+    assert all(isinstance(outcome, Delivered) for outcome in outcomes), outcomes
+    listed, numbered, *split = graph.calls
+    assert listed.kind == "interactive/list" and listed.text == "*Elige* & ya"
+    assert all(len(title) <= 24 for _, title in listed.options())
+    assert numbered.kind == "text" and "12. Opción 11" in numbered.text
+    assert len(split) == 5 and all(len(call.text) <= 4096 for call in split)
+    assert split[-1].kind == "interactive/list"  # 2,000 characters are too many for buttons
