@@ -76,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(command: str, arguments: argparse.Namespace, settings: Settings, program: Program) -> int:
     if command == "check-config":
-        settings.require_token()
+        if settings.telegram_enabled:
+            settings.require_token()
         for line in asyncio.run(check_setup(settings, program, datetime.now(UTC))):
             print(line)
-        if arguments.online:
+        if arguments.online and settings.telegram_enabled:
             print(asyncio.run(check_online(settings)))
         return 0
     if command == "run-job":

@@ -64,8 +64,6 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0:8080"
     # Owners on WhatsApp, as people write numbers ("+593 99 111 0001"), normalised to E.164.
     owner_phones: Annotated[frozenset[str], NoDecode] = frozenset()
-    # Business-initiated WhatsApp conversations a day (the number's messaging tier).
-    whatsapp_daily_limit: int = Field(default=250, ge=1)
 
     @field_validator("owner_ids", mode="before")
     @classmethod

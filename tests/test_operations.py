@@ -337,3 +337,27 @@ def test_one_scheduler_not_two(bot: RunningBot) -> None:
     ours, so PTB would start one) is not created beside it."""
     with pytest.warns(PTBUserWarning, match="No `JobQueue` set up"):
         assert bot.application.job_queue is None
+
+
+WHATSAPP = {
+    "WHATSAPP_TOKEN": "EAAtoken",
+    "WHATSAPP_PHONE_NUMBER_ID": "1001",
+    "WHATSAPP_BUSINESS_NUMBER": "+593 99 111 0000",
+    "WHATSAPP_APP_SECRET": "secret",
+    "WHATSAPP_VERIFY_TOKEN": "verify",
+}
+
+
+async def test_a_whatsapp_only_shop_needs_no_telegram_token(tmp_path: Path) -> None:
+    env = _environment(**WHATSAPP, DATABASE_PATH=str(tmp_path / "bot.db"))
+    code, _, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
+    assert code == 0, err
+    assert "BOT_TOKEN" not in err
+
+
+async def test_whatsapp_half_set_up_is_named_setting_by_setting(tmp_path: Path) -> None:
+    half = {key: value for key, value in WHATSAPP.items() if key != "WHATSAPP_APP_SECRET"}
+    env = _environment(BOT_TOKEN=TOKEN, **half, DATABASE_PATH=str(tmp_path / "bot.db"))
+    code, _, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
+    assert code == 2
+    assert "WHATSAPP_APP_SECRET missing" in err and "Traceback" not in err

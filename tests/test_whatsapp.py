@@ -3,8 +3,12 @@ loopback stand-in for the Graph API, people writing through signed webhooks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from handlers.whatsapp.updates import messages_in
 from tests.conftest import FakeClock
 from tests.flows import sell
 
+ROOT = Path(__file__).resolve().parent.parent
 SECRET = "app-secret"
 VERIFY = "verify-me"
 SHOP = "593991110000"
@@ -359,3 +364,67 @@ async def test_whatsapp_limits_are_kept_whatever_the_message(graph: FakeGraph) -
     assert numbered.kind == "text" and "12. Opción 11" in numbered.text
     assert len(split) == 5 and all(len(call.text) <= 4096 for call in split)
     assert split[-1].kind == "interactive/list"  # 2,000 characters are too many for buttons
+
+
+@asynccontextmanager
+async def bot_process(
+    graph: FakeGraph, database: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot` serving WhatsApp only, ready once its webhook listens."""
+    port = _free_port()
+    env = {
+        **{key: value for key, value in os.environ.items() if "TOKEN" not in key},
+        "WHATSAPP_TOKEN": "EAAtoken",
+        "WHATSAPP_PHONE_NUMBER_ID": "1001",
+        "WHATSAPP_BUSINESS_NUMBER": SHOP,
+        "WHATSAPP_APP_SECRET": SECRET,
+        "WHATSAPP_VERIFY_TOKEN": VERIFY,
+        "WHATSAPP_API_URL": graph.url,
+        "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+        "DATABASE_PATH": str(database),
+        "PYTHONPATH": str(ROOT),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=database.parent, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    async with asyncio.timeout(60):
+        while b"WhatsApp webhook listening" not in await process.stderr.readline():
+            pass
+    draining = asyncio.create_task(process.stderr.read())
+    graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+        await draining
+
+
+async def test_a_bot_killed_with_messages_acknowledged_and_not_handled_handles_each_once(
+    graph: FakeGraph, tmp_path: Path
+) -> None:
+    """SIGKILL while WhatsApp's webhooks have been answered 200 but not handled (the first
+    one's reply is held, and a person's messages are handled in order). Meta will not send
+    them again; after the restart each is handled once."""
+    database = tmp_path / "drill.db"
+    ana = graph.person("34612345680", "Ana")
+
+    def balance(call: GraphCall) -> bool:
+        return call.to == ana.wa_id and ", tienes *" in call.text
+
+    async with bot_process(graph, database) as process:
+        await join(ana)
+        graph.hold = lambda call: call.to == ana.wa_id
+        for _ in range(3):
+            await ana.send("saldo")  # each answered 200: recorded
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    graph.hold = None
+    assert not any(map(balance, graph.calls))
+    async with bot_process(graph, database):
+        await graph.wait_for(lambda _: sum(map(balance, graph.calls)) == 3, timeout=30)
+        await ana.send("saldo")  # a fourth, after them
+        await graph.wait_for(lambda _: sum(map(balance, graph.calls)) == 4, timeout=30)
+    assert sum(map(balance, graph.calls)) == 4
