@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -34,6 +35,7 @@ from tests.conftest import FakeClock
 from tests.flows import sell
 
 ROOT = Path(__file__).resolve().parent.parent
+CODE = re.compile(r"\b([A-Z0-9]{6,16})\b")
 SECRET = "app-secret"
 VERIFY = "verify-me"
 SHOP = "593991110000"
@@ -360,10 +362,33 @@ async def test_whatsapp_limits_are_kept_whatever_the_message(graph: FakeGraph) -
     assert all(isinstance(outcome, Delivered) for outcome in outcomes), outcomes
     listed, numbered, *split = graph.calls
     assert listed.kind == "interactive/list" and listed.text == "*Elige* & ya"
-    assert all(len(title) <= 24 for _, title in listed.options())
+    rows = listed.body["interactive"]["action"]["sections"][0]["rows"]
+    assert all(len(row["title"]) <= 24 and len(row["description"]) <= 72 for row in rows)
     assert numbered.kind == "text" and "12. Opción 11" in numbered.text
     assert len(split) == 5 and all(len(call.text) <= 4096 for call in split)
     assert split[-1].kind == "interactive/list"  # 2,000 characters are too many for buttons
+
+
+async def test_a_member_picks_a_reward_and_staff_redeem_its_code(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345681", "Ana")
+    await join(ana)
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    await sell(bot.services.sales, member, 10)  # ten bottles: a free one
+    await ana.send("premios")
+    catalogue = await ana.receive()
+    await ana.tap(catalogue, "botella gratis")
+    code = await ana.receive()
+    assert code.kind == "image" and "Código" in code.text
+    redemption = CODE.search(code.text)
+    assert redemption is not None
+    owner = bot.graph.person(OWNER, "Dueña")
+    await owner.send(f"r_{redemption[1]}")  # what scanning the code's QR types in
+    review = await owner.receive()
+    await owner.tap(review, "Confirmar")
+    await owner.receive_containing("Canjeado")
+    await ana.receive_containing("Disfrútalo")
+    assert (await bot.services.membership.standing(member)).balance == 0
 
 
 @asynccontextmanager

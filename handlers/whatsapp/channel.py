@@ -28,6 +28,7 @@ BUTTON_TITLE = 20
 BODY_WITH_BUTTONS = 1024
 MOST_ROWS = 10
 ROW_TITLE = 24
+ROW_DESCRIPTION = 72
 TEXT = 4096
 OUTSIDE_WINDOW = 131047
 UNDELIVERABLE = 131026
@@ -89,7 +90,17 @@ class WhatsAppChannel:
         elif fits_buttons and all(len(option.title) <= BUTTON_TITLE for option in options):
             buttons = [Button(option.title, option.id) for option in options]
         else:
-            rows = [SectionRow(_short(option.title, ROW_TITLE), option.id) for option in options]
+            rows = [
+                SectionRow(
+                    _short(option.title, ROW_TITLE),
+                    option.id,
+                    # A title too long for the row is read whole in its description.
+                    _short(option.title, ROW_DESCRIPTION)
+                    if len(option.title) > ROW_TITLE
+                    else None,
+                )
+                for option in options
+            ]
             buttons = SectionList(_short(list_title, BUTTON_TITLE), [Section(" ", rows)])
         return await self._send(self._client.send_message(to.user_id, last, buttons=buttons))
 

@@ -25,9 +25,12 @@ from bot.qr import qr_png
 from handlers.whatsapp.channel import Option, WhatsAppChannel
 from handlers.whatsapp.counter import SALE_WORDS, Counter
 from handlers.whatsapp.replies import Replies
+from handlers.whatsapp.rewards import COUPON, REDEEM, REWARD, Rewards
 from handlers.whatsapp.updates import CHANNEL, Incoming
 
 CARD = re.compile(r"\bc_([A-Za-z0-9]{4,16})\b")
+REDEMPTION = re.compile(r"\br_([A-Za-z0-9]{4,16})\b")
+REDEEM_WORDS = frozenset({"canjear", "redeem", "/redeem", "/canjear"})
 REFERRAL = re.compile(r"\bref_([A-Za-z0-9]{4,16})\b")
 STAFF_INVITE = re.compile(r"\bstaff_([A-Za-z0-9_-]{8,64})\b")
 WORDS = {
@@ -60,6 +63,7 @@ class Conversation:
         self._services = services
         self._replies = Replies(services, channel)
         self._counter = Counter(self._replies)
+        self._rewards = Rewards(self._replies, self.link)
         business = services.settings.whatsapp_business_number
         assert business is not None
         self._business_number = business
@@ -77,13 +81,22 @@ class Conversation:
             if message.choice and message.choice.startswith(("sale:ok:", "sale:no:")):
                 await self._counter.tapped(identity, default, actor, message.choice)
                 return
-            card = CARD.search(text)
+            if message.choice and message.choice.startswith(REDEEM):
+                await self._rewards.redeem(identity, default, actor, message.choice)
+                return
+            card, code = CARD.search(text), REDEMPTION.search(text)
             if card:
                 await self._counter.open_card(identity, default, actor, card[1])
+                return
+            if code:
+                await self._rewards.review(identity, default, code[1])
                 return
             first, *args = text.split() or [""]
             if first.lower() in SALE_WORDS:
                 await self._counter.typed_sale(identity, default, actor, args)
+                return
+            if first.lower() in REDEEM_WORDS and len(args) == 1:
+                await self._rewards.review(identity, default, args[0])
                 return
             if await self._counter.amount(identity, default, actor, text):
                 return
@@ -121,6 +134,9 @@ class Conversation:
     ) -> None:
         language = member.language
         surveys = self._services.surveys
+        if message.choice and message.choice.startswith((REWARD, COUPON)):
+            await self._rewards.chosen(to, member, message.choice)
+            return
         if message.choice and message.choice.startswith(SURVEY):
             _, survey_id, answer = message.choice.split(":")
             await self._survey_answer(to, member, int(survey_id), answer)
@@ -143,9 +159,7 @@ class Conversation:
         elif word == "invite":
             await self._invite(to, member)
         elif word == "rewards":
-            standing = await self._services.membership.standing(member)
-            coupons = await self._services.rewards.open_coupons(member)
-            await self._replies.say(to, language, "rewards", standing=standing, coupons=coupons)
+            await self._rewards.show(to, member)
         elif word == "stop":
             await self._services.membership.set_consent(member, ConsentTopic.PROMOTIONS, False)
             await self._replies.say(to, language, "whatsapp/stopped")

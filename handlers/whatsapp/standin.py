@@ -59,7 +59,7 @@ class GraphCall:
         if interactive.get("type") == "button":
             return [(b["reply"]["id"], b["reply"]["title"]) for b in action.get("buttons", [])]
         rows = [row for section in action.get("sections", []) for row in section["rows"]]
-        return [(row["id"], row["title"]) for row in rows]
+        return [(row["id"], row.get("description") or row["title"]) for row in rows]
 
     def option(self, title_part: str) -> tuple[str, str]:
         found = [option for option in self.options() if title_part in option[1]]
