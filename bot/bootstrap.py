@@ -89,7 +89,12 @@ async def open_services(
     surveys = SurveyService(database, clock, program, zone, churn, staff)
     channels: dict[str, Channel] = {}
     dispatcher = PushDispatcher(
-        database, clock, channels, messages, rate_per_second=settings.push_rate_per_second
+        database,
+        clock,
+        channels,
+        messages,
+        rate_per_second=settings.push_rate_per_second,
+        templates=program.whatsapp_templates,
     )
     jobs = timetable(
         JobParts(settings, program, clock, zone, database, churn=churn, surveys=surveys)

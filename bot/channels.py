@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from bot.domain.models import Identity
+from bot.domain.models import Identity, Language
 
 if TYPE_CHECKING:
     from bot.domain.pushes import Choice
@@ -73,3 +73,12 @@ class Channel(Protocol):
 
     async def ask_for_contact(self, to: Identity, text: str, button_label: str) -> Outcome:
         """Ask the person to share their phone number with one tap."""
+
+
+@runtime_checkable
+class TemplateSender(Protocol):
+    """A channel with a free-form window also sends approved templates, outside it."""
+
+    async def send_template(
+        self, to: Identity, name: str, language: Language, parameters: list[str]
+    ) -> Outcome: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from bot.domain.models import Language
 from bot.domain.money import Currency
 
 TEMPLATE_SUFFIX = ".j2"
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def pick_language(code: str | None, default: Language) -> Language:
@@ -80,6 +82,14 @@ class Messages:
             template = self._env.get_template(f"{language.value}/{name}{TEMPLATE_SUFFIX}")
             self._modules[key] = template.module
         return self._modules[key]
+
+    def parameter(self, value: object) -> str:
+        """A variable as a template parameter: a date as the shop writes it, "" for none."""
+        if value is None:
+            return ""
+        if isinstance(value, str) and _ISO_MOMENT.match(value):
+            return self._local_day(value)
+        return str(value)
 
     def _local_day(self, moment: datetime | str) -> str:
         """The calendar day in the shop's time zone, day first as both audiences read it.

@@ -139,6 +139,16 @@ class Insights(_Rules):
     chart_months: int = Field(default=12, ge=3, le=60)
 
 
+class ApprovedTemplate(_Rules):
+    """A message template approved in Meta's manager, standing in for one of the bot's pushes
+    when the customer has not written for 24 hours (WhatsApp allows only templates then)."""
+
+    message: Literal["pushes/birthday", "pushes/satisfaction", "pushes/nps", "coupons/winback"]
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    # The push's variables filling the template's {{1}}, {{2}}, ... in order.
+    parameters: list[str] = []
+
+
 class Program(_Rules):
     shop: Shop
     earning: Earning
@@ -150,6 +160,7 @@ class Program(_Rules):
     churn: Churn
     relationship_map: RelationshipMap = RelationshipMap()
     insights: Insights = Insights()
+    whatsapp_templates: list[ApprovedTemplate] = []
 
     @model_validator(mode="after")
     def _catalogue_is_consistent(self) -> Self:

@@ -24,7 +24,7 @@ from bot.channels import Delivered
 from bot.config import Settings
 from bot.domain.models import Identity
 from bot.messages import Messages
-from bot.program import Program
+from bot.program import ApprovedTemplate, Program
 from bot.storage.inbox import InboxRepository
 from bot.storage.surveys import SurveyRepository
 from handlers.whatsapp.app import graph_session, serving_whatsapp, whatsapp_client
@@ -227,14 +227,14 @@ async def test_a_member_types_words_in_either_language_and_can_opt_out(bot: What
 
 
 async def _bought_yesterday(bot: WhatsAppBot, person: WhatsAppPerson) -> None:
-    """A member with a purchase a day old: the satisfaction survey is due."""
+    """A member with a purchase 23 hours old: the satisfaction survey is due."""
     await join(person)
     member = await bot.services.membership.member(Identity("whatsapp", person.wa_id))
     assert member is not None
     await sell(bot.services.sales, member, 2)  # through the domain: the next run tells them
     await bot.services.jobs.deliver()
     await person.receive_containing("Has sumado")
-    bot.clock.advance(timedelta(days=1))
+    bot.clock.advance(timedelta(hours=23))  # the survey is due, her 24 hours are not over
 
 
 async def test_a_survey_is_answered_with_a_tap_and_the_nps_by_typing(bot: WhatsAppBot) -> None:
@@ -261,10 +261,10 @@ async def test_a_survey_is_answered_with_a_tap_and_the_nps_by_typing(bot: WhatsA
     assert answered is not None and answered.score == 9
 
 
-async def test_outside_the_24_hours_a_push_is_recorded_as_refused_and_not_retried(
+async def test_meta_refusing_a_message_outside_the_window_is_recorded_and_not_retried(
     bot: WhatsAppBot,
 ) -> None:
-    """Meta answers 131047 to free text once the person's 24 hours are over."""
+    """Meta answers 131047 when the person's 24 hours are over (by its clock)."""
     ana = bot.graph.person("34612345674", "Ana")
     await _bought_yesterday(bot, ana)
     bot.graph.outside_window.add(ana.wa_id)
@@ -272,12 +272,45 @@ async def test_outside_the_24_hours_a_push_is_recorded_as_refused_and_not_retrie
     assert (report.sent, report.failed, report.retried) == (0, 1, 0)
     bot.clock.advance(timedelta(hours=1))
     assert (await bot.services.jobs.deliver()).failed == 0  # not tried again
+    assert await _survey_push(bot) == ("failed", 1, True)
+
+
+async def _survey_push(bot: WhatsAppBot) -> tuple[str, int, bool]:
+    """The survey's outbox row: its status, attempts, and whether Meta's 131047 is noted."""
     async with bot.services.database.reading() as tx:
         row = await tx.fetch_one(
             "SELECT status, last_error, attempts FROM outbox WHERE kind = 'survey:satisfaction'"
         )
-    assert row is not None and row["status"] == "failed" and row["attempts"] == 1
-    assert "131047" in row["last_error"]
+    assert row is not None
+    return row["status"], row["attempts"], "131047" in (row["last_error"] or "")
+
+
+@pytest.mark.parametrize("approved", [True, False])
+async def test_after_24_silent_hours_a_push_goes_as_its_approved_template_or_not_at_all(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path, approved: bool
+) -> None:
+    templates = [
+        ApprovedTemplate(message="pushes/satisfaction", name="how_was_it", parameters=["shop"])
+    ]
+    rules = program.model_copy(update={"whatsapp_templates": templates if approved else []})
+    async with running(graph, clock, rules, tmp_path / "t.db") as bot:
+        ana = graph.person("34612345682", "Ana")
+        await _bought_yesterday(bot, ana)
+        bot.clock.advance(timedelta(hours=2))  # 25 hours since she last wrote
+        sent_before = len(graph.calls)
+        report = (await bot.services.jobs.run("surveys")).delivery
+        if approved:
+            assert report.sent == 1
+            template = graph.calls[-1]
+            assert template.kind == "template" and template.to == ana.wa_id
+            assert template.body["template"]["name"] == "how_was_it"
+            assert template.body["template"]["language"]["code"] == "es"
+            parameters = template.body["template"]["components"][0]["parameters"]
+            assert parameters == [{"type": "text", "text": program.shop.name}]
+        else:
+            assert (report.sent, report.failed) == (0, 1)
+            assert len(graph.calls) == sent_before  # never as free text
+            assert await _survey_push(bot) == ("failed", 1, False)
 
 
 async def test_what_was_recorded_but_not_handled_is_handled_once_at_the_next_start(

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.channels import Channel, Delivered, Failed, Outcome, RetryLater, Unreachable
+from bot.channels import (
+    Channel,
+    Delivered,
+    Failed,
+    Outcome,
+    RetryLater,
+    TemplateSender,
+    Unreachable,
+)
 from bot.clock import Clock
 from bot.domain.models import Identity
 from bot.messages import Messages
+from bot.program import ApprovedTemplate
 from bot.storage.database import Database
 from bot.storage.grouped import GroupedWrite
+from bot.storage.inbox import InboxRepository
 from bot.storage.outbox import OutboxItem, OutboxRepository, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -119,11 +129,14 @@ class PushDispatcher:
         messages: Messages,
         rate_per_second: float,
         max_attempts: int = 3,
+        templates: Sequence[ApprovedTemplate] = (),
     ) -> None:
+        """`templates`: what stands for a push outside a channel's free-form window."""
         self._db = database
         self._clock = clock
         self._channels = channels
         self._messages = messages
+        self._templates: dict[str, ApprovedTemplate] = {t.message: t for t in templates}
         self._interval = 1.0 / rate_per_second
         self._max_attempts = max_attempts
         self._next_slot: datetime | None = None
@@ -197,11 +210,33 @@ class PushDispatcher:
             return Failed(f"the {item.identity.channel} channel is not running", transient=True)
         message = PushMessage.from_outbox(item.template, item.payload)
         try:
+            if not await self._free_form_allowed(channel, item.identity):
+                return await self._send_template(channel, item, message)
             text = self._messages.render(item.language, message.template, **message.context)
             return await channel.send_text(item.identity, text, message.choice)
         except Exception as error:  # one broken push must not stop the others
             log.exception("push %s to %s failed", item.id, item.identity)
             return Failed(f"{type(error).__name__}: {error}", transient=False)
+
+    async def _free_form_allowed(self, channel: Channel, identity: Identity) -> bool:
+        if channel.capabilities.free_form_window is None:
+            return True
+        async with self._db.reading() as tx:
+            heard = await InboxRepository(tx).last_heard(identity.channel, identity.user_id)
+        return channel.capabilities.free_form_allowed(heard, self._clock.now())
+
+    async def _send_template(
+        self, channel: Channel, item: OutboxItem, message: PushMessage
+    ) -> Outcome:
+        """Outside the window only an approved template may go; never the text itself."""
+        approved = self._templates.get(message.template)
+        if approved is None or not isinstance(channel, TemplateSender):
+            return Failed("outside the free-form window; no approved template", transient=False)
+        values = [
+            self._messages.parameter(_looked_up(message.context, name))
+            for name in approved.parameters
+        ]
+        return await channel.send_template(item.identity, approved.name, item.language, values)
 
     async def _record(self, item: OutboxItem, outcome: Outcome, report: DeliveryReport) -> None:
         now = self._clock.now()
@@ -260,3 +295,11 @@ class PushDispatcher:
             horizon = sent_at - timedelta(seconds=PER_CHAT_INTERVAL)
             self._last_to_chat = {k: v for k, v in self._last_to_chat.items() if v > horizon}
         self._last_to_chat[identity] = sent_at
+
+
+def _looked_up(context: dict[str, Any], name: str) -> Any:
+    """`coupon.percent_off` reads context["coupon"]["percent_off"]."""
+    value: Any = context
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

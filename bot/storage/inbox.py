@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.storage.database import Transaction, to_sql_time
+from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,13 @@ class InboxRepository:
             (channel, after_id, limit),
         )
         return [Received(row["id"], row["person"], json.loads(row["body"])) for row in rows]
+
+    async def last_heard(self, channel: str, person: str) -> datetime | None:
+        row = await self._tx.fetch_one(
+            "SELECT MAX(received_at) AS at FROM inbox WHERE channel = ? AND person = ?",
+            (channel, person),
+        )
+        return from_sql_time(row["at"]) if row and row["at"] else None
 
     async def mark_handled(self, item_id: int, at: datetime) -> None:
         await self._tx.execute(

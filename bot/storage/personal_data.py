@@ -42,6 +42,11 @@ class PersonalData:
             (customer_id,),
         )
         await OutboxRepository(self._tx).erase_for(customer_id)
+        # Their messages as received (WhatsApp); the ids stay, so a late retry stays a retry.
+        await self._tx.execute(
+            "UPDATE inbox SET body = '{}' WHERE channel = ? AND person = ?",
+            (identity.channel, identity.user_id),
+        )
         await self._tx.execute(
             "UPDATE audit_log SET actor = 'erased:' || ? WHERE actor = ?",
             (customer_id, f"customer:{identity.channel}:{identity.user_id}"),

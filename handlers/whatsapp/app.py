@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 import httpx
 from aiohttp import web
@@ -30,6 +31,9 @@ from handlers.whatsapp.updates import CHANNEL, incoming, messages_in
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/whatsapp"
+# Meta retries an unacknowledged webhook for up to 7 days: ids are remembered that long.
+REMEMBERED = timedelta(days=8)
+PRUNE_EVERY = timedelta(days=1)
 BATCH = 100
 CONNECTIONS = 64  # a burst of replies waits for a connection instead of failing
 
@@ -142,11 +146,13 @@ class InboxWorker:
         self._updates = updates
         self._conversation = conversation
         self.recorded = asyncio.Event()
+        self._pruned_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         after = 0
         while not stop.is_set():
             self.recorded.clear()
+            await self._prune_now_and_then()
             async with self._services.database.reading() as tx:
                 batch = await InboxRepository(tx).unhandled(CHANNEL, after, BATCH)
             if not batch:
@@ -161,6 +167,14 @@ class InboxWorker:
                 by_person.setdefault(received.person, []).append(received)
             await asyncio.gather(*(self._in_order(own) for own in by_person.values()))
             after = batch[-1].id
+
+    async def _prune_now_and_then(self) -> None:
+        now = self._services.clock.now()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        async with self._services.database.transaction() as tx:
+            await InboxRepository(tx).forget_before(now - REMEMBERED)
+        self._pruned_at = now
 
     async def _in_order(self, own: list[Received]) -> None:
         for received in own:

@@ -13,11 +13,12 @@ from datetime import timedelta
 
 import httpx
 from pywa.types.callback import Button, Section, SectionList, SectionRow
+from pywa.types.templates import BodyText, TemplateLanguage
 from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
 
 from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
-from bot.domain.models import Identity
+from bot.domain.models import Identity, Language
 from bot.domain.pushes import Choice
 from handlers.whatsapp.formatting import to_whatsapp
 
@@ -131,6 +132,15 @@ class WhatsAppChannel:
     async def ask_for_contact(self, to: Identity, text: str, button_label: str) -> Outcome:
         """WhatsApp knows the number already: the question is enough."""
         return await self.send_options(to, text, [])
+
+    async def send_template(
+        self, to: Identity, name: str, language: Language, parameters: list[str]
+    ) -> Outcome:
+        # pywa declares params without self; called on the class it takes the values.
+        body = [BodyText.params(*parameters)] if parameters else None  # type: ignore[arg-type]
+        return await self._send(
+            self._client.send_template(to.user_id, name, TemplateLanguage(language.value), body)
+        )
 
     async def _send(self, call: Awaitable[object]) -> Outcome:
         try:

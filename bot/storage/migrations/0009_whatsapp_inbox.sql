@@ -12,3 +12,5 @@ CREATE TABLE inbox (
     UNIQUE (channel, message_id)
 );
 CREATE INDEX inbox_unhandled ON inbox (channel, id) WHERE handled_at IS NULL;
+-- When each person last wrote: WhatsApp lets a business write freely only for 24 hours after.
+CREATE INDEX inbox_person ON inbox (channel, person, received_at);
