@@ -93,6 +93,8 @@ class FakeGraph:
         self._runner: web.AppRunner | None = None
         self._people: dict[str, WhatsAppPerson] = {}
         self._session: aiohttp.ClientSession | None = None
+        # Benchmarks count replies as they arrive, without scanning `calls`.
+        self.on_record: Callable[[GraphCall], None] | None = None
         # Sends for which this returns True get no answer until the stand-in stops.
         self.hold: Callable[[GraphCall], bool] | None = None
         self._released = asyncio.Event()
@@ -219,6 +221,8 @@ class FakeGraph:
         return None
 
     async def _record(self, call: GraphCall) -> None:
+        if self.on_record is not None:
+            self.on_record(call)
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
