@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import aiohttp
 import pytest
@@ -486,3 +487,49 @@ async def test_a_bot_killed_with_messages_acknowledged_and_not_handled_handles_e
         await ana.send("saldo")  # a fourth, after them
         await graph.wait_for(lambda _: sum(map(balance, graph.calls)) == 4, timeout=30)
     assert sum(map(balance, graph.calls)) == 4
+
+
+async def test_the_back_office_works_typed_on_whatsapp(bot: WhatsAppBot) -> None:
+    """The owner invites a clerk with a one-time link; the clerk looks a customer up, voids
+    a sale and reads /stats (with its charts as images); the owner exports documents."""
+    owner = bot.graph.person(OWNER, "Dueña")
+    await owner.send("empleados")
+    link = await owner.receive_containing("wa.me")
+    token = re.search(r"staff_([A-Za-z0-9_-]+)", unquote(link.text))
+    assert token is not None
+    pepe = bot.graph.person("34699000111", "Pepe")
+    await pepe.send(f"staff_{token[1]}")  # what the link types in
+    await pepe.receive_containing("Pepe")
+    ana = bot.graph.person("34612345683", "Ana")
+    await join(ana)
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    sale = (await sell(bot.services.sales, member, 3)).sale
+    await pepe.send(f"cliente {member.member_code}")
+    assert "Ana" in (await pepe.receive()).text
+    await owner.send(f"anular #{sale.id} error al teclear")
+    await owner.receive_containing(f"#{sale.id}")
+    await pepe.send("/stats")
+    report = await pepe.receive()
+    assert "EUR" not in report.text  # staff see no money
+    charts = [await pepe.receive() for _ in range(3)]
+    assert all(chart.kind == "image" or "gráfico" in chart.text.lower() for chart in charts)
+    await pepe.send("/export")
+    await pepe.receive_containing("permiso")
+    await owner.send("/export")
+    documents = [await owner.receive(), await owner.receive()]
+    assert [document.kind for document in documents] == ["document", "document"]
+
+
+async def test_a_member_reads_changes_and_erases_their_data_on_whatsapp(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345684", "Ana")
+    await join(ana)
+    await ana.send("datos")
+    assert (await ana.receive()).kind == "document"
+    await ana.send("idioma")
+    await ana.tap(await ana.receive(), "English")
+    await ana.receive_containing("English")
+    await ana.send("forget")
+    await ana.tap(await ana.receive(), "Yes")
+    await ana.receive()
+    assert await bot.services.membership.member(Identity("whatsapp", ana.wa_id)) is None

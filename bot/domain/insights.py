@@ -245,3 +245,18 @@ def _local_months(
     return [
         (first.strftime("%Y-%m"), first, until) for first, until in zip(firsts, ends, strict=True)
     ]
+
+
+def stats_charts(
+    trends: Trends, quadrants: dict[str, int], words: dict[str, str]
+) -> list[tuple[str, bytes | None]]:
+    """The three charts of /stats as PNGs (None: not enough data), each with its title's key.
+    Slow: call it in a worker thread."""
+    # matplotlib costs tens of megabytes and most of a second to import: only /stats needs it.
+    from bot import charts
+
+    return [
+        ("weekly_title", charts.weekly_sales(trends.weeks, words)),
+        ("nps_title", charts.nps_by_month(trends.months, words)),
+        ("map_title", charts.quadrant_map(quadrants, words)),
+    ]

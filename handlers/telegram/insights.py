@@ -8,7 +8,7 @@ import asyncio
 from telegram import InputFile, Update
 from telegram.constants import ChatAction
 
-from bot.domain.insights import DEFAULT_DAYS, Trends, parse_days
+from bot.domain.insights import DEFAULT_DAYS, parse_days, stats_charts
 from bot.domain.models import Actor, Refused, Role
 from bot.domain.parsing import InvalidInput
 from handlers.telegram.context import Context, for_owner, for_staff, refuse, reply
@@ -45,26 +45,14 @@ async def stats(update: Update, context: Context, actor: Actor) -> None:
     )
     words = svc.messages.label_map(language, "chart_words")
     trends = await svc.insights.trends()
-    for title_key, picture in await asyncio.to_thread(_draw, trends, report.quadrants, words):
+    pictures = await asyncio.to_thread(stats_charts, trends, report.quadrants, words)
+    for title_key, picture in pictures:
         if picture is None:
             await reply(update, context, language, "stats/no_chart", title=words[title_key])
         else:
             await context.bot.send_photo(
                 chat.id, photo=picture, caption=words[title_key], filename=f"{title_key}.png"
             )
-
-
-def _draw(
-    trends: Trends, quadrants: dict[str, int], words: dict[str, str]
-) -> list[tuple[str, bytes | None]]:
-    # matplotlib costs tens of megabytes and most of a second to import: only /stats needs it.
-    from bot import charts
-
-    return [
-        ("weekly_title", charts.weekly_sales(trends.weeks, words)),
-        ("nps_title", charts.nps_by_month(trends.months, words)),
-        ("map_title", charts.quadrant_map(quadrants, words)),
-    ]
 
 
 @for_owner

@@ -24,6 +24,8 @@ from bot.domain.surveys import Answered
 from bot.qr import qr_png
 from handlers.whatsapp.channel import Option, WhatsAppChannel
 from handlers.whatsapp.counter import SALE_WORDS, Counter
+from handlers.whatsapp.office import Office
+from handlers.whatsapp.privacy import FORGET, LANGUAGE, NOTIFY, Privacy
 from handlers.whatsapp.replies import Replies
 from handlers.whatsapp.rewards import COUPON, REDEEM, REWARD, Rewards
 from handlers.whatsapp.updates import CHANNEL, Incoming
@@ -52,8 +54,14 @@ WORDS = {
     "stop": "stop",
     "avisos": "notifications",
     "notifications": "notifications",
+    "datos": "mydata",
+    "mydata": "mydata",
+    "olvidar": "forget",
+    "forget": "forget",
+    "idioma": "language",
+    "language": "language",
 }
-MENU = ("balance", "card", "rewards", "invite", "notifications", "help")
+MENU = ("balance", "card", "rewards", "invite", "notifications", "language", "mydata", "forget")
 CONSENT, SKIP, NAME = "consent:", "skip", "name"
 SURVEY = "survey:"
 
@@ -64,6 +72,8 @@ class Conversation:
         self._replies = Replies(services, channel)
         self._counter = Counter(self._replies)
         self._rewards = Rewards(self._replies, self.link)
+        self._privacy = Privacy(self._replies)
+        self._office = Office(self._replies, self.link)
         business = services.settings.whatsapp_business_number
         assert business is not None
         self._business_number = business
@@ -97,6 +107,8 @@ class Conversation:
                 return
             if first.lower() in REDEEM_WORDS and len(args) == 1:
                 await self._rewards.review(identity, default, args[0])
+                return
+            if await self._office.handle(identity, default, actor, first, args):
                 return
             if await self._counter.amount(identity, default, actor, text):
                 return
@@ -134,6 +146,15 @@ class Conversation:
     ) -> None:
         language = member.language
         surveys = self._services.surveys
+        if message.choice and message.choice.startswith(LANGUAGE):
+            await self._privacy.set_language(to, member, message.choice)
+            return
+        if message.choice and message.choice.startswith(NOTIFY):
+            await self._privacy.toggle(to, member, message.choice)
+            return
+        if message.choice and message.choice.startswith(FORGET):
+            await self._privacy.forget(to, member, message.choice)
+            return
         if message.choice and message.choice.startswith((REWARD, COUPON)):
             await self._rewards.chosen(to, member, message.choice)
             return
@@ -163,11 +184,14 @@ class Conversation:
         elif word == "stop":
             await self._services.membership.set_consent(member, ConsentTopic.PROMOTIONS, False)
             await self._replies.say(to, language, "whatsapp/stopped")
+        elif word == "mydata":
+            await self._privacy.my_data(to, member)
+        elif word == "forget":
+            await self._privacy.ask_forget(to, member)
+        elif word == "language":
+            await self._privacy.ask_language(to, member)
         elif word == "notifications":
-            await self._services.membership.set_consent(member, ConsentTopic.PROMOTIONS, True)
-            await self._replies.say(
-                to, language, "notifications", promotions=True, surveys=member.surveys_enabled
-            )
+            await self._privacy.notifications(to, member)
         else:
             await self._menu(to, member)
 

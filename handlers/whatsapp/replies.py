@@ -40,3 +40,8 @@ class Replies:
         outcome = await self.channel.send_photo(to, image, caption)
         if not isinstance(outcome, Delivered):
             log.warning("photo to %s not delivered: %s", to.user_id, outcome)
+
+    async def document(self, to: Identity, content: bytes, filename: str, caption: str) -> None:
+        outcome = await self.channel.send_document(to, content, filename, caption)
+        if not isinstance(outcome, Delivered):
+            log.warning("document to %s not delivered: %s", to.user_id, outcome)

@@ -1,0 +1,142 @@
+"""The back office on WhatsApp, typed as on Telegram (`/void`, `anular`, ...): an owner invites
+staff with a one-time link, staff void their sales and look customers up, `/stats` comes as
+text and three chart images, and the owner's `/export` as documents."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from bot.domain.insights import DEFAULT_DAYS, parse_days, stats_charts
+from bot.domain.models import Actor, Identity, Language, Refused, Role
+from bot.domain.parsing import InvalidInput, whole_number
+from handlers.whatsapp.replies import Replies
+
+STAFF_TEXT = "staff_"
+WORDS = {
+    "/void": "void",
+    "anular": "void",
+    "/customer": "customer",
+    "cliente": "customer",
+    "/stats": "stats",
+    "estadisticas": "stats",
+    "estadísticas": "stats",
+    "/export": "export",
+    "exportar": "export",
+    "/staff": "staff",
+    "empleados": "staff",
+}
+
+
+class Office:
+    def __init__(self, replies: Replies, link: Callable[[str], str]) -> None:
+        self._replies = replies
+        self._link = link
+        self._services = replies.services
+
+    async def handle(
+        self, to: Identity, language: Language, actor: Actor, word: str, args: list[str]
+    ) -> bool:
+        """A back-office command typed by staff; False when `word` is none of them."""
+        command = WORDS.get(word.lower())
+        if command is None:
+            return False
+        if command in ("staff", "export") and actor.role is not Role.OWNER:
+            await self._services.staff.refuse(actor, f"owner:{command}")
+            await self._replies.say(to, language, "not_allowed")
+            return True
+        if command == "void":
+            await self._void(to, language, actor, args)
+        elif command == "customer":
+            await self._customer(to, language, " ".join(args))
+        elif command == "stats":
+            await self._stats(to, language, actor, args)
+        elif command == "export":
+            await self._export(to, language, actor)
+        else:
+            invite = await self._services.staff.invite(actor)
+            link = self._link(f"{STAFF_TEXT}{invite.token}")
+            await self._replies.say(
+                to, language, "staff/invite_link", link=link, expires_at=invite.expires_at
+            )
+        return True
+
+    async def _void(self, to: Identity, language: Language, actor: Actor, args: list[str]) -> None:
+        sale_id = whole_number(args[0].removeprefix("#")) if args else None
+        if sale_id is None:
+            await self._replies.say(to, language, "counter/void_usage")
+            return
+        outcome = await self._services.sales.void(actor, sale_id, " ".join(args[1:]))
+        if isinstance(outcome, Refused):
+            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            return
+        await self._replies.say(
+            to,
+            language,
+            "counter/voided",
+            sale=outcome.sale,
+            customer=outcome.customer,
+            balance=outcome.balance,
+        )
+
+    async def _customer(self, to: Identity, language: Language, query: str) -> None:
+        if not query.strip():
+            await self._replies.say(to, language, "counter/customer_usage")
+            return
+        lookup = self._services.lookup
+        found = await lookup.find(query)
+        if not found:
+            await self._replies.say(to, language, "problems/customer_unknown")
+        elif len(found) > 1:
+            await self._replies.say(to, language, "counter/customer_matches", customers=found)
+        else:
+            churn = self._services.churn
+            await self._replies.say(
+                to,
+                language,
+                "counter/customer_profile",
+                profile=await lookup.profile(found[0]),
+                flags=await churn.flags_of(found[0]),
+                quadrant=await churn.quadrant_of(found[0]),
+            )
+
+    async def _stats(self, to: Identity, language: Language, actor: Actor, args: list[str]) -> None:
+        try:
+            days = parse_days(args[0]) if args else DEFAULT_DAYS
+        except InvalidInput as invalid:
+            await self._replies.say(to, language, f"problems/{invalid.problem}")
+            return
+        insights = self._services.insights
+        report = await insights.report(days)
+        await self._replies.say(
+            to,
+            language,
+            "stats/report",
+            report=report,
+            full=actor.role is Role.OWNER,
+            shop=self._services.program.shop.name,
+        )
+        words = self._services.messages.label_map(language, "chart_words")
+        trends = await insights.trends()
+        pictures = await asyncio.to_thread(stats_charts, trends, report.quadrants, words)
+        for title_key, picture in pictures:
+            if picture is None:
+                await self._replies.say(to, language, "stats/no_chart", title=words[title_key])
+            else:
+                await self._replies.photo(to, picture, words[title_key])
+
+    async def _export(self, to: Identity, language: Language, actor: Actor) -> None:
+        exports = self._services.exports
+        async with exports.files(actor) as files:
+            for file in files:
+                caption = self._services.messages.render(
+                    language,
+                    "exports/caption",
+                    kind=file.kind,
+                    rows=file.rows,
+                    zipped=file.path.suffix == ".zip",
+                    delimiter=exports.delimiter,
+                    currency=self._services.program.shop.currency,
+                )
+                content = await asyncio.to_thread(file.path.read_bytes)
+                await self._replies.document(to, content, file.path.name, caption)
