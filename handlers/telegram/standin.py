@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from handlers.recording import Recording
+
 BOT_ID = 7000000001
 BOT_USERNAME = "bodega_loyalty_bot"
 EPOCH = 1_790_000_000  # a fixed "date" for messages; the bot never reads it for its rules
@@ -70,23 +72,20 @@ class ApiCall:
         return data
 
 
-class FakeTelegram:
+class FakeTelegram(Recording[ApiCall]):
     def __init__(self) -> None:
-        self.calls: list[ApiCall] = []
+        super().__init__()
         self._pending: list[dict[str, Any]] = []  # kept until the bot's offset confirms them
         self._replays: list[dict[str, Any]] = []  # handed out once more, whatever the offset
         self._update_ids = itertools.count(1)
         self.confirmed_below = 0  # the highest offset the bot has sent: updates below are done
         self._message_ids = itertools.count(1)
-        self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
         self._users: dict[int, ChatUser] = {}
         self.url = ""
         # Tests may install a function that answers a call instead of the default (faults).
         self.override: Callable[[ApiCall], web.Response | None] | None = None
-        # Benchmarks time replies as they arrive, without scanning `calls`.
-        self.on_record: Callable[[ApiCall], None] | None = None
         # Calls for which this returns True get no answer until the stand-in stops (timeouts).
         self.hold: Callable[[ApiCall], bool] | None = None
         self._released = asyncio.Event()
@@ -139,27 +138,6 @@ class FakeTelegram:
 
     # --- watching what the bot sends -------------------------------------------------------
 
-    async def wait_for(
-        self, predicate: Callable[[ApiCall], bool], start: int = 0, timeout: float = 10.0
-    ) -> tuple[int, ApiCall]:
-        """The first call at or after index `start` that matches, waiting for it if need be."""
-
-        def find() -> tuple[int, ApiCall] | None:
-            for index in range(start, len(self.calls)):
-                if predicate(self.calls[index]):
-                    return index, self.calls[index]
-            return None
-
-        async with self._changed:
-            found = await asyncio.wait_for(self._changed.wait_for(find), timeout)
-        assert found is not None
-        return found
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until `condition` holds; it is checked again each time the bot calls."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(condition), timeout)
-
     async def handled(self, update: dict[str, Any], timeout: float = 10.0) -> None:
         """Wait until the bot has confirmed `update`, which it does only once it has handled
         it: the way to know that one person's update took effect before another's is sent
@@ -202,13 +180,6 @@ class FakeTelegram:
         result = self._answer(call)
         await self._record(call)
         return _ok(result)
-
-    async def _record(self, call: ApiCall) -> None:
-        if self.on_record is not None:
-            self.on_record(call)
-        async with self._changed:
-            self.calls.append(call)
-            self._changed.notify_all()
 
     async def _get_updates(self, params: dict[str, str]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", "0") or 0)

@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from handlers.recording import Recording
+
 OUTSIDE_WINDOW = 131047
 
 
@@ -81,20 +83,17 @@ def meta_error(code: int, message: str, status: int = 400) -> web.Response:
     )
 
 
-class FakeGraph:
+class FakeGraph(Recording[GraphCall]):
     def __init__(self, app_secret: str) -> None:
+        super().__init__()
         self.app_secret = app_secret
-        self.calls: list[GraphCall] = []
         self.outside_window: set[str] = set()  # people whose 24 hours are over
         self.webhook_url = ""  # the bot's webhook, where people's messages are posted
         self.url = ""
-        self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._people: dict[str, WhatsAppPerson] = {}
         self._session: aiohttp.ClientSession | None = None
-        # Benchmarks count replies as they arrive, without scanning `calls`.
-        self.on_record: Callable[[GraphCall], None] | None = None
         # Sends for which this returns True get no answer until the stand-in stops.
         self.hold: Callable[[GraphCall], bool] | None = None
         self._released = asyncio.Event()
@@ -143,20 +142,6 @@ class FakeGraph:
             return answer.status
 
     # --- watching what the bot sends -----------------------------------------------------
-
-    async def wait_for(
-        self, predicate: Callable[[GraphCall], bool], start: int = 0, timeout: float = 10.0
-    ) -> tuple[int, GraphCall]:
-        def find() -> tuple[int, GraphCall] | None:
-            for index in range(start, len(self.calls)):
-                if predicate(self.calls[index]):
-                    return index, self.calls[index]
-            return None
-
-        async with self._changed:
-            found = await asyncio.wait_for(self._changed.wait_for(find), timeout)
-        assert found is not None
-        return found
 
     # --- the HTTP side -----------------------------------------------------------------
 
@@ -219,13 +204,6 @@ class FakeGraph:
                 if len(rows) > 10 or not rows_ok or len(text) > 4096 or len(action["button"]) > 20:
                     return meta_error(100, "Invalid parameter: list")
         return None
-
-    async def _record(self, call: GraphCall) -> None:
-        if self.on_record is not None:
-            self.on_record(call)
-        async with self._changed:
-            self.calls.append(call)
-            self._changed.notify_all()
 
 
 class WhatsAppPerson:
