@@ -24,6 +24,8 @@ class Capabilities:
     longest_text: int
     # WhatsApp: a free-form message only within 24 hours of the person's last one.
     free_form_window: timedelta | None = None
+    # WhatsApp: people a business may write to first (with a template) per rolling day.
+    daily_first_contacts: int | None = None
 
     def free_form_allowed(self, last_heard: datetime | None, now: datetime) -> bool:
         if self.free_form_window is None:
@@ -52,7 +54,15 @@ class Failed:
     transient: bool
 
 
-Outcome = Delivered | RetryLater | Unreachable | Failed
+@dataclass(frozen=True)
+class Deferred:
+    """Not now, and not a failure: try again at `until` (a daily limit reached)."""
+
+    until: datetime
+    reason: str
+
+
+Outcome = Delivered | RetryLater | Unreachable | Failed | Deferred
 
 
 class Channel(Protocol):

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0:8080"
     # Owners on WhatsApp, as people write numbers ("+593 99 111 0001"), normalised to E.164.
     owner_phones: Annotated[frozenset[str], NoDecode] = frozenset()
+    # People the number may write to first (a template, outside their 24 hours) per rolling
+    # day: its messaging tier in Meta's WhatsApp Manager (250 for a new number).
+    whatsapp_daily_limit: int = Field(default=250, ge=1)
 
     @field_validator("owner_ids", mode="before")
     @classmethod

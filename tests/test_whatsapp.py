@@ -383,7 +383,7 @@ async def test_whatsapp_limits_are_kept_whatever_the_message(graph: FakeGraph) -
     """The stand-in answers 400 as Meta does to a broken limit: every send here must pass."""
     settings = whatsapp_settings(graph, Path("unused.db"), 0)
     async with graph_session(settings) as session:
-        channel = WhatsAppChannel(whatsapp_client(settings, session))
+        channel = WhatsAppChannel(whatsapp_client(settings, session), 250)
         ana = Identity("whatsapp", "34612345679")
         four = [Option(f"o{n}", f"Opción número {n} de cuatro, larga") for n in range(4)]
         twelve = [Option(f"o{n}", f"Opción {n}") for n in range(12)]
@@ -533,3 +533,29 @@ async def test_a_member_reads_changes_and_erases_their_data_on_whatsapp(bot: Wha
     await ana.tap(await ana.receive(), "Yes")
     await ana.receive()
     assert await bot.services.membership.member(Identity("whatsapp", ana.wa_id)) is None
+
+
+async def test_first_contacts_over_the_daily_limit_wait_for_the_next_day(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """A number in its first tier may start conversations with so many people a day; the
+    rest of a run stays pending, not failed, and goes once a place frees up."""
+    templates = [ApprovedTemplate(message="pushes/satisfaction", name="how_was_it")]
+    rules = program.model_copy(update={"whatsapp_templates": templates})
+    async with running(graph, clock, rules, tmp_path / "t.db", whatsapp_daily_limit=1) as bot:
+        ana, bruno = graph.person("34612345685", "Ana"), graph.person("34612345686", "Bruno")
+        for person in (ana, bruno):
+            await join(person)
+            member = await bot.services.membership.member(Identity("whatsapp", person.wa_id))
+            assert member is not None
+            await sell(bot.services.sales, member, 1)
+        await bot.services.jobs.deliver()  # their receipts, inside their 24 hours
+        bot.clock.advance(timedelta(hours=25))
+        first = (await bot.services.jobs.run("surveys")).delivery
+        assert (first.sent, first.deferred, first.failed) == (1, 1, 0)
+        bot.clock.advance(timedelta(hours=23))
+        assert (await bot.services.jobs.deliver()).sent == 0  # still within the day
+        bot.clock.advance(timedelta(hours=2))
+        assert (await bot.services.jobs.deliver()).sent == 1
+    templates_sent = [call.to or "" for call in graph.calls if call.kind == "template"]
+    assert sorted(templates_sent) == sorted([ana.wa_id, bruno.wa_id])

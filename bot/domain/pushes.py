@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.channels import (
     Channel,
+    Deferred,
     Delivered,
     Failed,
     Outcome,
@@ -118,6 +119,7 @@ class DeliveryReport:
     failed: int = 0
     retried: int = 0
     waits_for_retry_after: int = 0
+    deferred: int = 0  # held for a later day by a channel's daily limit
 
 
 class PushDispatcher:
@@ -232,11 +234,32 @@ class PushDispatcher:
         approved = self._templates.get(message.template)
         if approved is None or not isinstance(channel, TemplateSender):
             return Failed("outside the free-form window; no approved template", transient=False)
+        held = await self._over_daily_limit(channel, item.identity.channel)
+        if held is not None:
+            return held
         values = [
             self._messages.parameter(_looked_up(message.context, name))
             for name in approved.parameters
         ]
-        return await channel.send_template(item.identity, approved.name, item.language, values)
+        outcome = await channel.send_template(item.identity, approved.name, item.language, values)
+        if isinstance(outcome, Delivered):
+            async with self._db.single_write() as tx:
+                await OutboxRepository(tx).note_template(item.id, approved.name, self._clock.now())
+        return outcome
+
+    async def _over_daily_limit(self, channel: Channel, name: str) -> Deferred | None:
+        limit = channel.capabilities.daily_first_contacts
+        if limit is None:
+            return None
+        day = timedelta(days=1)
+        async with self._db.reading() as tx:
+            sent, oldest = await OutboxRepository(tx).people_sent_templates(
+                name, self._clock.now() - day
+            )
+        if sent < limit:
+            return None
+        until = (oldest or self._clock.now()) + day
+        return Deferred(until, f"{name}: the daily limit of {limit} first contacts is reached")
 
     async def _record(self, item: OutboxItem, outcome: Outcome, report: DeliveryReport) -> None:
         now = self._clock.now()
@@ -246,7 +269,17 @@ class PushDispatcher:
             return
         async with self._db.transaction() as tx:
             outbox = OutboxRepository(tx)
-            if isinstance(outcome, Unreachable):
+            if isinstance(outcome, Deferred):  # not an attempt: it waits its turn
+                await outbox.set_status(
+                    item.id,
+                    OutboxStatus.PENDING,
+                    now,
+                    error=outcome.reason,
+                    next_attempt_at=outcome.until,
+                )
+                report.deferred += 1
+                log.warning("push %s held until %s: %s", item.id, outcome.until, outcome.reason)
+            elif isinstance(outcome, Unreachable):
                 await outbox.set_status(
                     item.id, OutboxStatus.UNREACHABLE, now, error=outcome.reason
                 )

@@ -161,6 +161,26 @@ class OutboxRepository:
         )
         return {row["id"] for row in rows}
 
+    async def note_template(self, item_id: int, name: str, at: datetime) -> None:
+        await self._tx.execute(
+            "UPDATE outbox SET sent_as_template = ?, template_sent_at = ? WHERE id = ?",
+            (name, to_sql_time(at), item_id),
+        )
+
+    async def people_sent_templates(
+        self, channel: str, since: datetime
+    ) -> tuple[int, datetime | None]:
+        """How many people were sent a template on `channel` since then, and the oldest send."""
+        row = await self._tx.fetch_one(
+            "SELECT COUNT(DISTINCT COALESCE(CAST(o.customer_id AS TEXT), o.channel_user_id)) AS n,"
+            " MIN(o.template_sent_at) AS oldest FROM outbox o"
+            " LEFT JOIN customers c ON c.id = o.customer_id"
+            " WHERE o.template_sent_at >= ? AND COALESCE(c.channel, o.channel) = ?",
+            (to_sql_time(since), channel),
+        )
+        assert row is not None
+        return int(row["n"]), from_sql_time(row["oldest"]) if row["oldest"] else None
+
     async def drop_unreachable(self, now: datetime) -> int:
         """Pushes for customers who blocked the bot or were erased will never go out."""
         cursor = await self._tx.execute(

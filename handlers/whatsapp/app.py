@@ -44,7 +44,7 @@ async def sending_whatsapp(services: Services) -> AsyncIterator[WhatsApp]:
     settings = services.settings
     async with graph_session(settings) as session:
         client = whatsapp_client(settings, session)
-        services.channels[CHANNEL] = WhatsAppChannel(client)
+        services.channels[CHANNEL] = WhatsAppChannel(client, settings.whatsapp_daily_limit)
         try:
             yield client
         finally:

@@ -36,13 +36,16 @@ UNDELIVERABLE = 131026
 RATE_LIMITS = (130429, 131056)
 WAIT_AFTER_RATE_LIMIT = 60.0
 
-WHATSAPP = Capabilities(
-    formatting="whatsapp",
-    most_buttons=MOST_BUTTONS,
-    longest_button_title=BUTTON_TITLE,
-    longest_text=TEXT,
-    free_form_window=timedelta(hours=24),
-)
+
+def whatsapp(daily_first_contacts: int) -> Capabilities:
+    return Capabilities(
+        formatting="whatsapp",
+        most_buttons=MOST_BUTTONS,
+        longest_button_title=BUTTON_TITLE,
+        longest_text=TEXT,
+        free_form_window=timedelta(hours=24),
+        daily_first_contacts=daily_first_contacts,
+    )
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,13 @@ class Option:
 
 
 class WhatsAppChannel:
-    def __init__(self, client: WhatsApp) -> None:
+    def __init__(self, client: WhatsApp, daily_first_contacts: int) -> None:
         self._client = client
+        self._capabilities = whatsapp(daily_first_contacts)
 
     @property
     def capabilities(self) -> Capabilities:
-        return WHATSAPP
+        return self._capabilities
 
     async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
         if choice is None or len(choice.values) > MOST_ROWS:
