@@ -559,3 +559,23 @@ async def test_first_contacts_over_the_daily_limit_wait_for_the_next_day(
         assert (await bot.services.jobs.deliver()).sent == 1
     templates_sent = [call.to or "" for call in graph.calls if call.kind == "template"]
     assert sorted(templates_sent) == sorted([ana.wa_id, bruno.wa_id])
+
+
+async def test_the_owner_sends_a_winback_coupon_from_the_churn_list(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345687", "Ana")
+    await join(ana)
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    await sell(bot.services.sales, member, 1)
+    await bot.services.jobs.deliver()
+    await ana.receive_containing("Has sumado")
+    bot.clock.advance(timedelta(days=70))  # one purchase, then silence: lapsing
+    await ana.send("saldo")  # she writes: her 24 hours are open again
+    await ana.receive()
+    await bot.services.jobs.run("churn")
+    owner = bot.graph.person(OWNER, "Dueña")
+    await owner.send("/churn")
+    at_risk = await owner.receive()
+    await owner.tap(at_risk, "Ana")
+    await owner.receive_containing("Ana")
+    await ana.receive_containing("Te echamos de menos")

@@ -24,7 +24,7 @@ from bot.domain.surveys import Answered
 from bot.qr import qr_png
 from handlers.whatsapp.channel import Option, WhatsAppChannel
 from handlers.whatsapp.counter import SALE_WORDS, Counter
-from handlers.whatsapp.office import Office
+from handlers.whatsapp.office import WINBACK, Office
 from handlers.whatsapp.privacy import FORGET, LANGUAGE, NOTIFY, Privacy
 from handlers.whatsapp.replies import Replies
 from handlers.whatsapp.rewards import COUPON, REDEEM, REWARD, Rewards
@@ -90,6 +90,9 @@ class Conversation:
         if actor.is_staff:
             if message.choice and message.choice.startswith(("sale:ok:", "sale:no:")):
                 await self._counter.tapped(identity, default, actor, message.choice)
+                return
+            if message.choice and message.choice.startswith(WINBACK):
+                await self._office.winback(identity, default, actor, message.choice)
                 return
             if message.choice and message.choice.startswith(REDEEM):
                 await self._rewards.redeem(identity, default, actor, message.choice)

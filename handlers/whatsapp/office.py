@@ -10,6 +10,7 @@ from collections.abc import Callable
 from bot.domain.insights import DEFAULT_DAYS, parse_days, stats_charts
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.domain.parsing import InvalidInput, whole_number
+from handlers.whatsapp.channel import Option
 from handlers.whatsapp.replies import Replies
 
 STAFF_TEXT = "staff_"
@@ -25,7 +26,11 @@ WORDS = {
     "exportar": "export",
     "/staff": "staff",
     "empleados": "staff",
+    "/churn": "churn",
+    "riesgo": "churn",
 }
+WINBACK = "winback:"
+MOST_WINBACK_OPTIONS = 10  # a list holds ten rows: the most valuable customers first
 
 
 class Office:
@@ -53,6 +58,8 @@ class Office:
             await self._stats(to, language, actor, args)
         elif command == "export":
             await self._export(to, language, actor)
+        elif command == "churn":
+            await self._churn(to, language, actor)
         else:
             invite = await self._services.staff.invite(actor)
             link = self._link(f"{STAFF_TEXT}{invite.token}")
@@ -60,6 +67,43 @@ class Office:
                 to, language, "staff/invite_link", link=link, expires_at=invite.expires_at
             )
         return True
+
+    async def _churn(self, to: Identity, language: Language, actor: Actor) -> None:
+        """Customers at risk; the owner gets a one-tap win-back coupon for each."""
+        at_risk = await self._services.churn.at_risk()
+        options = []
+        if actor.role is Role.OWNER:
+            label = self._replies.label(language, "send_winback")
+            options = [
+                Option(f"{WINBACK}{entry.customer.id}", f"{label} {entry.customer.name}")
+                for entry in at_risk[:MOST_WINBACK_OPTIONS]
+            ]
+        await self._replies.say(
+            to,
+            language,
+            "churn/list",
+            options,
+            entries=at_risk,
+            percent=self._services.program.churn.winback_percent_off,
+        )
+
+    async def winback(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
+        if actor.role is not Role.OWNER:
+            await self._replies.say(to, language, "not_allowed")
+            return
+        customer_id = int(choice.removeprefix(WINBACK))
+        outcome = await self._services.churn.send_winback(actor, customer_id)
+        if isinstance(outcome, Refused):
+            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            return
+        await self._replies.say(
+            to,
+            language,
+            "churn/winback_sent",
+            customer=outcome.customer,
+            coupon=outcome.coupon,
+            told=outcome.told,
+        )
 
     async def _void(self, to: Identity, language: Language, actor: Actor, args: list[str]) -> None:
         sale_id = whole_number(args[0].removeprefix("#")) if args else None
