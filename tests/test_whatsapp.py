@@ -19,6 +19,9 @@ from urllib.parse import unquote
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from markupsafe import escape
 
 from bot.bootstrap import Services, close_services, open_services
 from bot.channels import Delivered
@@ -30,6 +33,7 @@ from bot.storage.inbox import InboxRepository
 from bot.storage.surveys import SurveyRepository
 from handlers.whatsapp.app import graph_session, serving_whatsapp, whatsapp_client
 from handlers.whatsapp.channel import Option, WhatsAppChannel
+from handlers.whatsapp.formatting import to_whatsapp
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
 from tests.conftest import FakeClock
@@ -579,3 +583,14 @@ async def test_the_owner_sends_a_winback_coupon_from_the_churn_list(bot: WhatsAp
     await owner.tap(at_risk, "Ana")
     await owner.receive_containing("Ana")
     await ana.receive_containing("Te echamos de menos")
+
+
+@given(st.text())
+def test_any_text_the_templates_escape_reads_back_unchanged_on_whatsapp(text: str) -> None:
+    """A customer's name with "<b>" or "&" in it: escaped by the template, shown as typed."""
+    assert to_whatsapp(str(escape(text))) == text
+
+
+def test_the_bot_markup_becomes_whatsapp_formatting() -> None:
+    markup = '<b>Ana</b> tiene <i>3</i> <code>M0001</code> <a href="https://x.y">aquí</a> &lt;b&gt;'
+    assert to_whatsapp(markup) == "*Ana* tiene _3_ ```M0001``` aquí (https://x.y) <b>"
