@@ -594,3 +594,10 @@ def test_any_text_the_templates_escape_reads_back_unchanged_on_whatsapp(text: st
 def test_the_bot_markup_becomes_whatsapp_formatting() -> None:
     markup = '<b>Ana</b> tiene <i>3</i> <code>M0001</code> <a href="https://x.y">aquí</a> &lt;b&gt;'
     assert to_whatsapp(markup) == "*Ana* tiene _3_ ```M0001``` aquí (https://x.y) <b>"
+
+
+async def test_an_owner_known_by_a_business_scoped_id_is_still_the_owner(bot: WhatsAppBot) -> None:
+    """OWNER_PHONES names numbers; WhatsApp may key the owner on a user id instead."""
+    owner = bot.graph.person(OWNER, "Dueña", user_id="EC.owner1")
+    await owner.send("empleados")
+    await owner.receive_containing("wa.me")

@@ -9,7 +9,15 @@ import re
 from urllib.parse import quote
 
 from bot.bootstrap import Services
-from bot.domain.models import ConsentTopic, Customer, Identity, Language, Refused, RegistrationStep
+from bot.domain.models import (
+    ConsentTopic,
+    Customer,
+    Identity,
+    Language,
+    Refused,
+    RegistrationStep,
+    Role,
+)
 from bot.domain.registration import (
     AlreadyMember,
     AnswerOutcome,
@@ -87,6 +95,11 @@ class Conversation:
         text = message.text.strip()
         default = Language(self._services.settings.default_language)
         actor = await self._services.staff.actor(identity)
+        if not actor.is_staff and message.phone and message.person != message.phone[1:]:
+            # OWNER_PHONES name numbers; a person known by a business-scoped id is an owner
+            # when the number WhatsApp gives with the message is one of them.
+            by_phone = await self._services.staff.actor(Identity(CHANNEL, message.phone[1:]))
+            actor = by_phone if by_phone.role is Role.OWNER else actor
         if actor.is_staff:
             if message.choice and message.choice.startswith(("sale:ok:", "sale:no:")):
                 await self._counter.tapped(identity, default, actor, message.choice)
