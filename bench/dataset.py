@@ -73,6 +73,10 @@ def build(
                 for number in range(1, customers + 1)
             ),
         )
+        connection.execute(
+            "INSERT INTO customer_identities (channel, channel_user_id, customer_id, added_at)"
+            " SELECT channel, channel_user_id, id, created_at FROM customers"
+        )
         connection.executemany(
             "INSERT INTO staff (channel, channel_user_id, name, language, added_by, added_at)"
             " VALUES ('telegram', ?, ?, 'es', 'owner:telegram:1', ?)",

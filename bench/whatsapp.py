@@ -145,7 +145,8 @@ async def run(members: int) -> None:
         database = Path(folder) / "whatsapp.db"
         await asyncio.to_thread(build, database, members, 0, fixed_now())
         with sqlite3.connect(database) as connection:  # the dataset's members, on WhatsApp
-            connection.execute("UPDATE customers SET channel = 'whatsapp'")
+            for table in ("customers", "customer_identities"):
+                connection.execute(f"UPDATE {table} SET channel = 'whatsapp'")
         graph = FakeGraph(SECRET)
         await graph.start()
         try:

@@ -283,7 +283,11 @@ def test_a_database_from_every_earlier_version_upgrades_cleanly(tmp_path: Path) 
                 " ON l.customer_id = c.id"
             ).fetchone()
             versions = [v for (v,) in connection.execute("SELECT version FROM schema_migrations")]
+            known_as = connection.execute(
+                "SELECT customer_id FROM customer_identities WHERE channel_user_id = '7'"
+            ).fetchone()
         assert row == ("Old Member", 5)
+        assert known_as == (1,)  # still found by the chat they write from
         assert versions == [version for version, _, _ in migrations]
 
 

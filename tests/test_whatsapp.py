@@ -31,13 +31,15 @@ from bot.messages import Messages
 from bot.program import ApprovedTemplate, Program
 from bot.storage.inbox import InboxRepository
 from bot.storage.surveys import SurveyRepository
+from handlers.telegram.app import build_application, serving
+from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.app import graph_session, serving_whatsapp, whatsapp_client
 from handlers.whatsapp.channel import Option, WhatsAppChannel
 from handlers.whatsapp.formatting import to_whatsapp
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
 from tests.conftest import FakeClock
-from tests.flows import sell
+from tests.flows import register, sell
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"\b([A-Z0-9]{6,16})\b")
@@ -601,3 +603,49 @@ async def test_an_owner_known_by_a_business_scoped_id_is_still_the_owner(bot: Wh
     owner = bot.graph.person(OWNER, "Dueña", user_id="EC.owner1")
     await owner.send("empleados")
     await owner.receive_containing("wa.me")
+
+
+async def test_a_telegram_member_links_their_whatsapp_and_keeps_one_balance(
+    graph: FakeGraph, api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """One program on both apps: a member on Telegram writes from WhatsApp with the same
+    number, confirms on Telegram (which knows the number is theirs), and from then on is one
+    customer with one ledger; pushes go to the app they wrote from last."""
+    port = _free_port()
+    settings = whatsapp_settings(
+        graph,
+        tmp_path / "both.db",
+        port,
+        bot_token="123456:TEST-TOKEN",
+        telegram_api_url=api.url,
+        polling_timeout=1,
+    )
+    services = await open_services(
+        settings, program, clock, Messages(settings.zone, program.shop.money)
+    )
+    telegram = build_application(
+        settings, program, clock, services.messages, background=False, core=services
+    )
+    try:
+        async with serving(telegram), serving_whatsapp(services):
+            graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
+            on_telegram = api.user(42, "Lucía", "es")
+            await register(on_telegram, phone="+34 612 345 678")
+            member = await services.membership.member(Identity("telegram", "42"))
+            assert member is not None
+            await sell(services.sales, member, 3)
+            on_whatsapp = graph.person("34612345678", "Lucía")
+            await on_whatsapp.send("hola")
+            await on_whatsapp.receive_containing("Telegram")
+            await on_telegram.receive_containing("/link")
+            await on_telegram.send("/link")
+            await on_telegram.receive_containing("WhatsApp")
+            linked = await on_whatsapp.receive_containing("Listo")
+            assert "*3 puntos*" in linked.text
+            await on_whatsapp.send("saldo")
+            assert "*3 puntos*" in (await on_whatsapp.receive()).text
+        async with services.database.reading() as tx:
+            rows = await tx.fetch_all("SELECT channel FROM customers")
+        assert [row["channel"] for row in rows] == ["whatsapp"]  # one customer, written to last
+    finally:
+        await close_services(services, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,14 +15,18 @@ from bot.domain.models import (
     Language,
     LedgerEntry,
 )
+from bot.domain.notices import tell_customer, tell_person
 from bot.program import Program, Reward, Tier
-from bot.storage.customers import CustomerRepository, DraftRepository
+from bot.storage.customers import CustomerRepository, DraftRepository, LinkOffers
 from bot.storage.database import Database, Transaction, to_sql_time
 from bot.storage.ledger import LedgerRepository
 from bot.storage.personal_data import PersonalData
 
 TIER_WINDOW = timedelta(days=365)
 LATEST_MOVEMENTS = 5
+
+
+LINK_VALIDITY = timedelta(hours=24)  # a link offered from a new app waits this long
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,69 @@ class MembershipService:
 
     async def member(self, identity: Identity) -> Customer | None:
         async with self._db.reading() as tx:
-            return await CustomerRepository(tx).by_identity(identity)
+            customer = await CustomerRepository(tx).by_identity(identity)
+        if customer is not None and customer.identity != identity:
+            # A member on two apps: pushes follow them to the one they wrote from last. One
+            # statement, outside the update's unit of work: it is not the update's change.
+            async with self._db.single_write() as tx:
+                await CustomerRepository(tx).use_identity(customer.id, identity)
+            customer = replace(customer, identity=identity)
+        return customer
+
+    async def offer_link(self, identity: Identity, phone: str | None) -> Customer | None:
+        """Someone new on one app whose number is a member's on another: the member is asked,
+        on the app they use, to confirm it is them (once a day). The member, or None."""
+        if phone is None:
+            return None
+        now = self._clock.now()
+        # Most newcomers are new: a read, not a commit that would record the update as
+        # handled before its real change (bot/incoming.py).
+        async with self._db.reading() as tx:
+            elsewhere = [
+                customer
+                for customer in await CustomerRepository(tx).by_phone(phone)
+                if customer.identity.channel != identity.channel
+            ]
+        if len(elsewhere) != 1:
+            return None
+        member = elsewhere[0]
+        async with self._db.transaction() as tx:
+            await LinkOffers(tx).offer(member.id, identity, now)
+            day = now.date().isoformat()
+            await tell_customer(
+                tx,
+                member,
+                f"link:{member.id}:{identity.channel}:{identity.user_id}:{day}",
+                "whatsapp/link_offer",
+                now,
+                phone=phone,
+            )
+        return member
+
+    async def accept_link(self, customer: Customer) -> Identity | None:
+        """The member confirms: the offered identity is theirs too. None when none is open."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            offers = LinkOffers(tx)
+            offered = await offers.open_for(customer.id, now - LINK_VALIDITY)
+            if offered is None:
+                return None
+            offer_id, identity = offered
+            await CustomerRepository(tx).add_identity(customer.id, identity, now)
+            await offers.accept(offer_id, now)
+            balance = (await standing_of(tx, self._program, customer.id, now)).balance
+            await tell_person(
+                tx,
+                identity,
+                customer.language,
+                f"link:{offer_id}:linked",
+                "whatsapp/linked",
+                now,
+                about=customer,
+                name=customer.name,
+                balance=balance,
+            )
+        return identity
 
     async def standing(self, customer: Customer) -> Standing:
         async with self._db.reading() as tx:

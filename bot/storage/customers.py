@@ -63,8 +63,33 @@ class CustomerRepository:
         return await self._one("id = ?", (customer_id,))
 
     async def by_identity(self, identity: Identity) -> Customer | None:
+        """The customer writing from this identity, on whichever app they wrote last."""
         return await self._one(
-            "channel = ? AND channel_user_id = ?", (identity.channel, identity.user_id)
+            "id = (SELECT customer_id FROM customer_identities"
+            " WHERE channel = ? AND channel_user_id = ?)",
+            (identity.channel, identity.user_id),
+        )
+
+    async def add_identity(self, customer_id: int, identity: Identity, at: datetime) -> bool:
+        cursor = await self._tx.execute(
+            "INSERT INTO customer_identities (channel, channel_user_id, customer_id, added_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (identity.channel, identity.user_id, customer_id, to_sql_time(at)),
+        )
+        return cursor.rowcount == 1
+
+    async def identities(self, customer_id: int) -> list[Identity]:
+        rows = await self._tx.fetch_all(
+            "SELECT channel, channel_user_id FROM customer_identities WHERE customer_id = ?",
+            (customer_id,),
+        )
+        return [Identity(row["channel"], row["channel_user_id"]) for row in rows]
+
+    async def use_identity(self, customer_id: int, identity: Identity) -> None:
+        """Pushes go where the customer wrote last."""
+        await self._tx.execute(
+            "UPDATE customers SET channel = ?, channel_user_id = ? WHERE id = ?",
+            (identity.channel, identity.user_id, customer_id),
         )
 
     async def by_referral_code(self, code: str) -> Customer | None:
@@ -140,6 +165,7 @@ class CustomerRepository:
             ),
         )
         assert cursor.lastrowid is not None
+        await self.add_identity(cursor.lastrowid, identity, at)
         return cursor.lastrowid
 
     async def set_language(self, customer_id: int, language: Language) -> None:
@@ -191,6 +217,8 @@ class CustomerRepository:
 
     async def erase(self, customer_id: int, at: datetime) -> None:
         """Drop everything that identifies the person; the row stays so the ledger still adds up."""
+        for table in ("customer_identities", "link_offers"):
+            await self._tx.execute(f"DELETE FROM {table} WHERE customer_id = ?", (customer_id,))
         await self._tx.execute(
             "UPDATE customers SET channel_user_id = NULL, name = NULL, phone = NULL,"
             " birthday_day = NULL, birthday_month = NULL, birthday_year = NULL,"
@@ -249,4 +277,33 @@ class DraftRepository:
         await self._tx.execute(
             "DELETE FROM registration_drafts WHERE channel = ? AND channel_user_id = ?",
             (identity.channel, identity.user_id),
+        )
+
+
+class LinkOffers:
+    """A new app's identity offered to a member whose number it has, until they confirm."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def offer(self, customer_id: int, identity: Identity, at: datetime) -> int:
+        cursor = await self._tx.execute(
+            "INSERT INTO link_offers (customer_id, channel, channel_user_id, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            (customer_id, identity.channel, identity.user_id, to_sql_time(at)),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def open_for(self, customer_id: int, since: datetime) -> tuple[int, Identity] | None:
+        row = await self._tx.fetch_one(
+            "SELECT id, channel, channel_user_id FROM link_offers WHERE customer_id = ?"
+            " AND accepted_at IS NULL AND created_at >= ? ORDER BY id DESC LIMIT 1",
+            (customer_id, to_sql_time(since)),
+        )
+        return (row["id"], Identity(row["channel"], row["channel_user_id"])) if row else None
+
+    async def accept(self, offer_id: int, at: datetime) -> None:
+        await self._tx.execute(
+            "UPDATE link_offers SET accepted_at = ? WHERE id = ?", (to_sql_time(at), offer_id)
         )

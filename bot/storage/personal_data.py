@@ -17,6 +17,7 @@ _ABOUT_A_CUSTOMER = {
     "risk_flags": "flag, details, raised_at, cleared_at",
     "outbox": "kind, template, status, created_at, sent_at",
     "invite_requests": "day, times",
+    "customer_identities": "channel, channel_user_id, added_at",
 }
 
 

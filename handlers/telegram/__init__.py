@@ -56,6 +56,7 @@ def register_handlers(application: BotApplication) -> None:
         "notifications": privacy.notifications,
         "mydata": privacy.my_data,
         "forget": privacy.forget,
+        "link": privacy.link,
         "sale": counter.sale,
         "void": counter.void,
         "customer": counter.customer,

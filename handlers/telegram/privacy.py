@@ -124,3 +124,11 @@ async def on_forget(update: Update, context: Context, customer: Customer) -> Non
         template = "forget/kept"
     await query.edit_message_reply_markup(reply_markup=None)
     await reply(update, context, customer.language, template, no_keyboard())
+
+
+@for_members
+async def link(update: Update, context: Context, customer: Customer) -> None:
+    """/link: the WhatsApp number that wrote to the shop is this member's too."""
+    linked = await context.services.membership.accept_link(customer)
+    template = "whatsapp/link_done" if linked else "whatsapp/link_none"
+    await reply(update, context, customer.language, template)

@@ -142,6 +142,10 @@ class Conversation:
             if actor.is_staff:
                 await self._replies.say(identity, default, "whatsapp/staff_menu")
                 return
+            elsewhere = await self._services.membership.offer_link(identity, message.phone)
+            if elsewhere is not None:
+                await self._replies.say(identity, elsewhere.language, "whatsapp/link_offered")
+                return
             referral = REFERRAL.search(text)
             prompt = await self._services.registration.start(
                 identity,
