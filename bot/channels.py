@@ -35,7 +35,7 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Delivered:
-    pass
+    message_id: str | None = None  # the channel's id for it, when it reports on it later
 
 
 @dataclass(frozen=True)

@@ -649,3 +649,52 @@ async def test_a_telegram_member_links_their_whatsapp_and_keeps_one_balance(
         assert [row["channel"] for row in rows] == ["whatsapp"]  # one customer, written to last
     finally:
         await close_services(services, None)
+
+
+def _changes(value: dict[str, object]) -> bytes:
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+async def test_a_failure_reported_later_by_status_is_recorded_on_the_outbox_row(
+    bot: WhatsAppBot,
+) -> None:
+    ana = bot.graph.person("34612345688", "Ana")
+    await join(ana)
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    await sell(bot.services.sales, member, 1)
+    await bot.services.jobs.deliver()
+    receipt = await ana.receive_containing("Has sumado")
+    status = {
+        "id": receipt.message_id,
+        "status": "failed",
+        "recipient_id": ana.wa_id,
+        "errors": [{"code": 131047, "title": "Re-engagement message"}],
+    }
+    assert await bot.graph.post_webhook(_changes({"statuses": [status]})) == 200
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one("SELECT status, last_error FROM outbox WHERE kind = 'notice'")
+    assert row is not None and row["status"] == "failed" and "131047" in row["last_error"]
+
+
+async def test_offers_stopped_in_whatsapps_settings_stop_at_once(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345689", "Ana")
+    await join(ana)
+    identity = Identity("whatsapp", ana.wa_id)
+    for value, consented in (("stop", False), ("resume", True)):
+        preference = {
+            "wa_id": ana.wa_id,
+            "detail": "User requested to stop marketing messages",
+            "category": "marketing_messages",
+            "value": value,
+            "timestamp": f"17000000{len(value)}",
+        }
+        assert await bot.graph.post_webhook(_changes({"user_preferences": [preference]})) == 200
+        await ana.send("saldo")  # answered after the preference: it was handled first
+        await ana.receive()
+        member = await bot.services.membership.member(identity)
+        assert member is not None and member.promotions_consent is consented

@@ -146,6 +146,7 @@ class PushDispatcher:
         self._stopping = False
         self._claim = GroupedWrite(self._claim_now)
         self._mark_sent = GroupedWrite(self._mark_sent_now)
+        self._channel_ids: dict[int, str | None] = {}  # sent, waiting for their group write
 
     def stop_after_current(self) -> None:
         """Shutting down: finish the push in hand (and record how it went), send no more."""
@@ -203,8 +204,9 @@ class PushDispatcher:
             return await OutboxRepository(tx).claim(item_ids)
 
     async def _mark_sent_now(self, item_ids: list[int]) -> set[int]:
+        sent = {item_id: self._channel_ids.pop(item_id, None) for item_id in item_ids}
         async with self._db.single_write() as tx:
-            return await OutboxRepository(tx).mark_sent(item_ids, self._clock.now())
+            return await OutboxRepository(tx).mark_sent(sent, self._clock.now())
 
     async def _send(self, item: OutboxItem) -> Outcome:
         channel = self._channels.get(item.identity.channel)
@@ -264,6 +266,7 @@ class PushDispatcher:
     async def _record(self, item: OutboxItem, outcome: Outcome, report: DeliveryReport) -> None:
         now = self._clock.now()
         if isinstance(outcome, Delivered):  # the common case: one statement, shared
+            self._channel_ids[item.id] = outcome.message_id
             await self._mark_sent([item.id])
             report.sent += 1
             return

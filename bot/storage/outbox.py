@@ -153,13 +153,24 @@ class OutboxRepository:
         )
         return {row["id"] for row in rows}
 
-    async def mark_sent(self, item_ids: list[int], at: datetime) -> set[int]:
+    async def mark_sent(self, sent: dict[int, str | None], at: datetime) -> set[int]:
+        """Item id -> the channel's id for the message (None when it gives none)."""
         rows = await self._tx.fetch_all(
-            "UPDATE outbox SET status = :status_sent, sent_at = :at"
-            " WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id",
-            {**_STATUSES, "ids": json.dumps(item_ids), "at": to_sql_time(at)},
+            "UPDATE outbox SET status = :status_sent, sent_at = :at,"
+            " channel_message_id = sent.value FROM json_each(:sent) AS sent"
+            " WHERE outbox.id = CAST(sent.key AS INTEGER) RETURNING outbox.id",
+            {**_STATUSES, "sent": json.dumps(sent), "at": to_sql_time(at)},
         )
         return {row["id"] for row in rows}
+
+    async def failed_later(self, channel_message_id: str, reason: str) -> bool:
+        """The channel reports that a message it accepted was not delivered after all."""
+        cursor = await self._tx.execute(
+            "UPDATE outbox SET status = :status_failed, last_error = :reason"
+            " WHERE channel_message_id = :message AND status = :status_sent",
+            {**_STATUSES, "message": channel_message_id, "reason": reason},
+        )
+        return cursor.rowcount == 1
 
     async def note_template(self, item_id: int, name: str, at: datetime) -> None:
         await self._tx.execute(

@@ -24,9 +24,16 @@ from bot.bootstrap import Services
 from bot.config import GRAPH_API_URL, Settings
 from bot.incoming import IncomingUpdates
 from bot.storage.inbox import InboxRepository, Received
+from bot.storage.outbox import OutboxRepository
 from handlers.whatsapp.channel import WhatsAppChannel
 from handlers.whatsapp.conversation import Conversation
-from handlers.whatsapp.updates import CHANNEL, incoming, messages_in
+from handlers.whatsapp.updates import (
+    CHANNEL,
+    failures_in,
+    incoming,
+    messages_in,
+    preferences_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +132,18 @@ class Webhook:
             text, status = refused
             return web.Response(text=text, status=status)
         try:
-            messages = messages_in(json.loads(body))
+            update = json.loads(body)
+            messages = messages_in(update) + preferences_in(update)
+            failures = failures_in(update)
         except (ValueError, AttributeError, TypeError):
             return web.Response(text="Bad Request", status=400)
-        if messages:
+        if messages or failures:
             async with self._services.database.transaction() as tx:
                 await InboxRepository(tx).record(CHANNEL, messages, self._services.clock.now())
+                outbox = OutboxRepository(tx)
+                for message_id, reason in failures:  # never tried again as free text
+                    await outbox.failed_later(message_id, reason)
+        if messages:
             self._recorded.set()
         return web.Response(text="ok")
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import httpx
 from pywa.types.callback import Button, Section, SectionList, SectionRow
+from pywa.types.sent_update import SentMessage, SentTemplate
 from pywa.types.templates import BodyText, TemplateLanguage
 from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
@@ -146,9 +147,9 @@ class WhatsAppChannel:
             self._client.send_template(to.user_id, name, TemplateLanguage(language.value), body)
         )
 
-    async def _send(self, call: Awaitable[object]) -> Outcome:
+    async def _send(self, call: Awaitable[SentMessage | SentTemplate]) -> Outcome:
         try:
-            await call
+            sent = await call
         except WhatsAppError as error:
             if error.code == OUTSIDE_WINDOW:  # only an approved template may go now
                 return Failed(f"{error.code}: outside the 24-hour window", transient=False)
@@ -159,7 +160,7 @@ class WhatsAppChannel:
             return Failed(f"{error.code}: {error.message}", transient=bool(error.is_transient))
         except httpx.HTTPError as error:
             return Failed(f"{type(error).__name__}: {error}", transient=True)
-        return Delivered()
+        return Delivered(sent.id)
 
 
 def _short(text: str, most: int) -> str:

@@ -92,6 +92,9 @@ class Conversation:
 
     async def handle(self, message: Incoming) -> None:
         identity = Identity(CHANNEL, message.person)
+        if message.preference is not None:
+            await self._marketing_preference(identity, message.preference)
+            return
         text = message.text.strip()
         default = Language(self._services.settings.default_language)
         actor = await self._services.staff.actor(identity)
@@ -160,6 +163,14 @@ class Conversation:
                 await self._menu(identity, prompt.customer)
             return
         await self._as_member(identity, member, message, text)
+
+    async def _marketing_preference(self, identity: Identity, preference: str) -> None:
+        """Offers stopped (or resumed) in WhatsApp's own settings: at once, and silently, as
+        the person already saw WhatsApp's confirmation."""
+        member = await self._services.membership.member(identity)
+        if member is not None and preference in ("stop", "resume"):
+            granted = preference == "resume"
+            await self._services.membership.set_consent(member, ConsentTopic.PROMOTIONS, granted)
 
     async def _as_member(
         self, to: Identity, member: Customer, message: Incoming, text: str

@@ -23,6 +23,8 @@ class Incoming:
     profile_name: str | None
     text: str  # typed text, or the title of the button or row tapped
     choice: str | None  # the id of the button or row tapped
+    # "stop" or "resume": the person changed their marketing preference in WhatsApp itself.
+    preference: str | None = None
 
 
 def messages_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -43,7 +45,52 @@ def messages_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
+def preferences_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Marketing preference changes (user_preferences), kept like messages: each handled once."""
+    found = []
+    for value in _values(body):
+        for preference in value.get("user_preferences") or []:
+            person = preference.get("user_id") or preference.get("wa_id")
+            if preference.get("category") != "marketing_messages" or not person:
+                continue
+            key = f"preference:{person}:{preference.get('timestamp')}:{preference.get('value')}"
+            found.append((key, str(person), {"preference": preference}))
+    return found
+
+
+def failures_in(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """(message id, why) for each message WhatsApp reports it could not deliver after all."""
+    found = []
+    for value in _values(body):
+        for status in value.get("statuses") or []:
+            if status.get("status") != "failed" or not status.get("id"):
+                continue
+            error = (status.get("errors") or [{}])[0]
+            found.append((status["id"], f"{error.get('code')}: {error.get('title', 'failed')}"))
+    return found
+
+
+def _values(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        change.get("value") or {}
+        for entry in body.get("entry") or []
+        for change in entry.get("changes") or []
+    ]
+
+
 def incoming(received: Received) -> Incoming:
+    preference = received.body.get("preference")
+    if preference is not None:
+        wa_id = preference.get("wa_id")
+        return Incoming(
+            received.id,
+            received.person,
+            f"+{wa_id}" if wa_id else None,
+            None,
+            "",
+            None,
+            preference=preference.get("value"),
+        )
     message = received.body["message"]
     contact = received.body.get("contact") or {}
     kind = message.get("type")
