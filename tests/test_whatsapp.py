@@ -698,3 +698,58 @@ async def test_offers_stopped_in_whatsapps_settings_stop_at_once(bot: WhatsAppBo
         await ana.receive()
         member = await bot.services.membership.member(identity)
         assert member is not None and member.promotions_consent is consented
+
+
+async def test_the_owner_gives_coupons_corrects_points_and_removes_staff_on_whatsapp(
+    bot: WhatsAppBot,
+) -> None:
+    owner = bot.graph.person(OWNER, "Dueña")
+    await owner.send("empleados")
+    link = await owner.receive_containing("wa.me")
+    token = re.search(r"staff_([A-Za-z0-9_-]+)", unquote(link.text))
+    assert token is not None
+    pepe = bot.graph.person("34699000112", "Pepe")
+    await pepe.send(f"staff_{token[1]}")
+    await pepe.receive_containing("Pepe")
+    ana = bot.graph.person("34612345690", "Ana")
+    await join(ana)
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    await owner.send(f"cupon {member.member_code} 20")
+    await owner.receive_containing("20%")
+    await ana.receive_containing("20%")  # she accepted offers: she is told
+    await owner.send(f"ajustar {member.member_code} +5 regalo de bienvenida")
+    await owner.receive_containing("+5")
+    await ana.receive_containing("+5")
+    await pepe.send(f"cupon {member.member_code} 20")
+    await pepe.receive_containing("permiso")  # coupons are the owner's
+    await owner.send("empleados")
+    team = await owner.receive_containing("Empleados")
+    await owner.tap(team, "Pepe")
+    await owner.receive_containing("Pepe")
+    await pepe.receive_containing("Ya no tienes acceso")
+
+
+async def test_a_birthday_greeting_to_a_silent_customer_goes_as_its_template(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    birthday_gift = ApprovedTemplate(
+        message="pushes/birthday",
+        name="birthday_gift",
+        parameters=["name", "percent_off", "valid_until"],
+    )
+    rules = program.model_copy(update={"whatsapp_templates": [birthday_gift]})
+    async with running(graph, clock, rules, tmp_path / "b.db") as bot:
+        ana = graph.person("34612345691", "Ana")
+        await ana.send("hola")
+        await ana.tap(await ana.receive(), "Ana")
+        await ana.receive()
+        await ana.send("25/11")  # tomorrow
+        await ana.tap(await ana.receive(), "Sí")
+        await ana.receive_containing("Ya eres socio")
+        bot.clock.advance(timedelta(hours=25))  # her birthday, and a day of silence
+        assert (await bot.services.jobs.run("birthdays")).delivery.sent == 1
+    greeting = graph.calls[-1]
+    assert greeting.kind == "template" and greeting.body["template"]["name"] == "birthday_gift"
+    values = [p["text"] for p in greeting.body["template"]["components"][0]["parameters"]]
+    assert values == ["Ana", "15", "09/12/2026"]

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain.codes import new_code, normalise_code
+from bot.domain.lookup import find_by_code_or_phone
 from bot.domain.models import (
     Actor,
     Coupon,
@@ -22,6 +23,7 @@ from bot.domain.models import (
     Refused,
 )
 from bot.domain.notices import coupon_facts, localised, tell_customer
+from bot.domain.parsing import whole_number
 from bot.program import LocalisedText, Program, Reward
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -42,6 +44,16 @@ class RedemptionView:
     reward: Reward | None
     coupon: Coupon | None
     balance: int
+
+
+@dataclass(frozen=True)
+class CouponGranted:
+    customer: Customer
+    coupon: Coupon
+
+
+LARGEST_COUPON_DAYS = 365
+COUPON_USAGE = "coupon_usage"  # a line that is not `<code or phone> <percent> [days]`
 
 
 class RewardsService:
@@ -120,6 +132,31 @@ class RewardsService:
                         coupon=coupon_facts(coupon),
                     )
         return coupon
+
+    async def grant_typed(
+        self, owner: Actor, args: list[str], idempotency_key: str
+    ) -> CouponGranted | Refused | None:
+        """`<member code or phone> <percent off> [days valid]`, as the owner types it; None
+        when this very message granted it already. Refused(COUPON_USAGE) for a bad line."""
+        percent = whole_number(args[1].removesuffix("%")) if len(args) in (2, 3) else None
+        days = whole_number(args[2]) if len(args) == 3 else self._program.birthday.valid_days
+        if percent is None or not 1 <= percent <= 100 or days is None:
+            return Refused(COUPON_USAGE)
+        if not 1 <= days <= LARGEST_COUPON_DAYS:
+            return Refused(COUPON_USAGE)
+        async with self._db.reading() as tx:
+            found = await find_by_code_or_phone(tx, args[0], self._program.shop.phone_region)
+        if len(found) != 1:
+            return Refused("customer_unknown" if not found else "customer_ambiguous")
+        coupon = await self.grant(
+            owner,
+            found[0],
+            CouponKind.GRANTED,
+            percent_off=percent,
+            valid_days=days,
+            idempotency_key=idempotency_key,
+        )
+        return CouponGranted(found[0], coupon) if coupon else None
 
     async def view(self, code: str) -> RedemptionView | Refused:
         async with self._db.reading() as tx:

@@ -7,8 +7,9 @@ import contextlib
 from telegram import BotCommandScopeChat, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.domain.models import Actor, CouponKind, Language, Refused, Role
+from bot.domain.models import Actor, Language, Refused, Role
 from bot.domain.parsing import whole_number
+from bot.domain.rewards import COUPON_USAGE
 from handlers.telegram.buttons import StaffInviteButton, StaffRemoveButton, inline
 from handlers.telegram.cards import deep_link
 from handlers.telegram.context import (
@@ -24,7 +25,6 @@ from handlers.telegram.context import (
 from handlers.telegram.help_menu import staff_menu
 
 STAFF_PREFIX = "staff_"
-LARGEST_COUPON_DAYS = 365
 
 
 @for_owner
@@ -144,34 +144,16 @@ async def adjust(update: Update, context: Context, actor: Actor) -> None:
 @for_owner
 async def coupon(update: Update, context: Context, actor: Actor) -> None:
     """/coupon <member code or phone> <percent off> [days valid]"""
-    args = context.args or []
+    key = f"coupon:{CHANNEL}:{update.update_id}"
+    granted = await context.services.rewards.grant_typed(actor, context.args or [], key)
     language = context.language
-    percent = whole_number(args[1].removesuffix("%")) if len(args) in (2, 3) else None
-    typed_days = whole_number(args[2]) if len(args) == 3 else None
-    if (
-        percent is None
-        or not 1 <= percent <= 100
-        or (len(args) == 3 and (typed_days is None or not 1 <= typed_days <= LARGEST_COUPON_DAYS))
-    ):
-        await reply(update, context, language, "coupons/usage")
-        return
-    svc = context.services
-    found = await svc.lookup.find_by_code_or_phone(args[0])
-    if len(found) != 1:
-        await refuse(
-            update, context, Refused("customer_unknown" if not found else "customer_ambiguous")
-        )
-        return
-    customer = found[0]
-    days = typed_days if typed_days is not None else svc.program.birthday.valid_days
-    granted = await svc.rewards.grant(
-        actor,
-        customer,
-        CouponKind.GRANTED,
-        percent_off=percent,
-        valid_days=days,
-        idempotency_key=f"coupon:{CHANNEL}:{update.update_id}",
-    )
     if granted is None:
         return  # this very message granted it already
-    await reply(update, context, language, "coupons/granted", customer=customer, coupon=granted)
+    if isinstance(granted, Refused):
+        if granted.problem == COUPON_USAGE:
+            await reply(update, context, language, "coupons/usage")
+        else:
+            await refuse(update, context, granted)
+        return
+    customer, coupon = granted.customer, granted.coupon
+    await reply(update, context, language, "coupons/granted", customer=customer, coupon=coupon)

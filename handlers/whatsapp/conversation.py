@@ -32,7 +32,7 @@ from bot.domain.surveys import Answered
 from bot.qr import qr_png
 from handlers.whatsapp.channel import Option, WhatsAppChannel
 from handlers.whatsapp.counter import SALE_WORDS, Counter
-from handlers.whatsapp.office import WINBACK, Office
+from handlers.whatsapp.office import REMOVE, WINBACK, Office
 from handlers.whatsapp.privacy import FORGET, LANGUAGE, NOTIFY, Privacy
 from handlers.whatsapp.replies import Replies
 from handlers.whatsapp.rewards import COUPON, REDEEM, REWARD, Rewards
@@ -107,6 +107,9 @@ class Conversation:
             if message.choice and message.choice.startswith(("sale:ok:", "sale:no:")):
                 await self._counter.tapped(identity, default, actor, message.choice)
                 return
+            if message.choice and message.choice.startswith(REMOVE):
+                await self._office.remove(identity, default, actor, message.choice)
+                return
             if message.choice and message.choice.startswith(WINBACK):
                 await self._office.winback(identity, default, actor, message.choice)
                 return
@@ -127,7 +130,7 @@ class Conversation:
             if first.lower() in REDEEM_WORDS and len(args) == 1:
                 await self._rewards.review(identity, default, args[0])
                 return
-            if await self._office.handle(identity, default, actor, first, args):
+            if await self._office.handle(identity, default, actor, first, args, message.id):
                 return
             if await self._counter.amount(identity, default, actor, text):
                 return

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from bot.domain.insights import DEFAULT_DAYS, parse_days, stats_charts
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.domain.parsing import InvalidInput, whole_number
+from bot.domain.rewards import COUPON_USAGE
 from handlers.whatsapp.channel import Option
 from handlers.whatsapp.replies import Replies
 
@@ -28,7 +29,14 @@ WORDS = {
     "empleados": "staff",
     "/churn": "churn",
     "riesgo": "churn",
+    "/coupon": "coupon",
+    "cupon": "coupon",
+    "cupón": "coupon",
+    "/adjust": "adjust",
+    "ajustar": "adjust",
 }
+OWNERS_ONLY = frozenset({"staff", "export", "coupon", "adjust"})
+REMOVE = "staff:remove:"
 WINBACK = "winback:"
 MOST_WINBACK_OPTIONS = 10  # a list holds ten rows: the most valuable customers first
 
@@ -40,13 +48,19 @@ class Office:
         self._services = replies.services
 
     async def handle(
-        self, to: Identity, language: Language, actor: Actor, word: str, args: list[str]
+        self,
+        to: Identity,
+        language: Language,
+        actor: Actor,
+        word: str,
+        args: list[str],
+        message_id: int,
     ) -> bool:
         """A back-office command typed by staff; False when `word` is none of them."""
         command = WORDS.get(word.lower())
         if command is None:
             return False
-        if command in ("staff", "export") and actor.role is not Role.OWNER:
+        if command in OWNERS_ONLY and actor.role is not Role.OWNER:
             await self._services.staff.refuse(actor, f"owner:{command}")
             await self._replies.say(to, language, "not_allowed")
             return True
@@ -60,13 +74,66 @@ class Office:
             await self._export(to, language, actor)
         elif command == "churn":
             await self._churn(to, language, actor)
+        elif command == "coupon":
+            await self._coupon(to, language, actor, args, f"coupon:whatsapp:{message_id}")
+        elif command == "adjust":
+            await self._adjust(to, language, actor, args, f"adjust:whatsapp:{message_id}")
         else:
-            invite = await self._services.staff.invite(actor)
-            link = self._link(f"{STAFF_TEXT}{invite.token}")
-            await self._replies.say(
-                to, language, "staff/invite_link", link=link, expires_at=invite.expires_at
-            )
+            await self._team(to, language, actor)
         return True
+
+    async def _team(self, to: Identity, language: Language, actor: Actor) -> None:
+        """The staff, a tap to remove each, and a one-time link to invite someone new."""
+        members = await self._services.staff.members()
+        label = self._replies.label(language, "remove")
+        options = [Option(f"{REMOVE}{m.id}", f"{label} {m.name}") for m in members[:10]]
+        await self._replies.say(to, language, "staff/list", options, members=members)
+        invite = await self._services.staff.invite(actor)
+        link = self._link(f"{STAFF_TEXT}{invite.token}")
+        await self._replies.say(
+            to, language, "staff/invite_link", link=link, expires_at=invite.expires_at
+        )
+
+    async def remove(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
+        if actor.role is not Role.OWNER:
+            await self._replies.say(to, language, "not_allowed")
+            return
+        removed = await self._services.staff.remove(actor, int(choice.removeprefix(REMOVE)))
+        if removed is None:
+            await self._replies.say(to, language, "problems/staff_unknown")
+            return
+        await self._replies.say(to, language, "staff/removed", member=removed)
+
+    async def _coupon(
+        self, to: Identity, language: Language, actor: Actor, args: list[str], key: str
+    ) -> None:
+        granted = await self._services.rewards.grant_typed(actor, args, key)
+        if granted is None:
+            return  # this very message granted it already
+        if isinstance(granted, Refused):
+            usage = granted.problem == COUPON_USAGE
+            await self._replies.say(
+                to, language, "coupons/usage" if usage else f"problems/{granted.problem}"
+            )
+            return
+        await self._replies.say(
+            to, language, "coupons/granted", customer=granted.customer, coupon=granted.coupon
+        )
+
+    async def _adjust(
+        self, to: Identity, language: Language, actor: Actor, args: list[str], key: str
+    ) -> None:
+        delta = whole_number(args[1], signed=True) if len(args) >= 2 else None
+        if delta is None:
+            await self._replies.say(to, language, "adjustments/usage")
+            return
+        outcome = await self._services.adjustments.adjust(
+            actor, args[0], delta, " ".join(args[2:]), key
+        )
+        if isinstance(outcome, Refused):
+            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            return
+        await self._replies.say(to, language, "adjustments/done", adjusted=outcome)
 
     async def _churn(self, to: Identity, language: Language, actor: Actor) -> None:
         """Customers at risk; the owner gets a one-tap win-back coupon for each."""
