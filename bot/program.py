@@ -139,14 +139,23 @@ class Insights(_Rules):
     chart_months: int = Field(default=12, ge=3, le=60)
 
 
+TemplateName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")]
+
+
 class ApprovedTemplate(_Rules):
     """A message template approved in Meta's manager, standing in for one of the bot's pushes
     when the customer has not written for 24 hours (WhatsApp allows only templates then)."""
 
     message: Literal["pushes/birthday", "pushes/satisfaction", "pushes/nps", "coupons/winback"]
-    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    # One name for all its language versions, or a name per language: {es = "...", en = "..."}.
+    name: TemplateName | dict[Literal["es", "en"], TemplateName]
     # The push's variables filling the template's {{1}}, {{2}}, ... in order.
     parameters: list[str] = []
+
+    def name_for(self, language: Language) -> str | None:
+        if isinstance(self.name, str):
+            return self.name
+        return next((name for key, name in self.name.items() if key == language), None)
 
 
 class Program(_Rules):

@@ -733,10 +733,12 @@ async def test_the_owner_gives_coupons_corrects_points_and_removes_staff_on_what
 async def test_a_birthday_greeting_to_a_silent_customer_goes_as_its_template(
     graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
 ) -> None:
-    birthday_gift = ApprovedTemplate(
-        message="pushes/birthday",
-        name="birthday_gift",
-        parameters=["name", "percent_off", "valid_until"],
+    birthday_gift = ApprovedTemplate.model_validate(
+        {
+            "message": "pushes/birthday",
+            "name": {"es": "regalo_cumple", "en": "birthday_gift"},  # a name per language
+            "parameters": ["name", "percent_off", "valid_until"],
+        }
     )
     rules = program.model_copy(update={"whatsapp_templates": [birthday_gift]})
     async with running(graph, clock, rules, tmp_path / "b.db") as bot:
@@ -750,6 +752,6 @@ async def test_a_birthday_greeting_to_a_silent_customer_goes_as_its_template(
         bot.clock.advance(timedelta(hours=25))  # her birthday, and a day of silence
         assert (await bot.services.jobs.run("birthdays")).delivery.sent == 1
     greeting = graph.calls[-1]
-    assert greeting.kind == "template" and greeting.body["template"]["name"] == "birthday_gift"
+    assert greeting.kind == "template" and greeting.body["template"]["name"] == "regalo_cumple"
     values = [p["text"] for p in greeting.body["template"]["components"][0]["parameters"]]
     assert values == ["Ana", "15", "09/12/2026"]

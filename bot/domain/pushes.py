@@ -234,7 +234,8 @@ class PushDispatcher:
     ) -> Outcome:
         """Outside the window only an approved template may go; never the text itself."""
         approved = self._templates.get(message.template)
-        if approved is None or not isinstance(channel, TemplateSender):
+        name = approved.name_for(item.language) if approved else None
+        if approved is None or name is None or not isinstance(channel, TemplateSender):
             return Failed("outside the free-form window; no approved template", transient=False)
         held = await self._over_daily_limit(channel, item.identity.channel)
         if held is not None:
@@ -243,10 +244,10 @@ class PushDispatcher:
             self._messages.parameter(_looked_up(message.context, name))
             for name in approved.parameters
         ]
-        outcome = await channel.send_template(item.identity, approved.name, item.language, values)
+        outcome = await channel.send_template(item.identity, name, item.language, values)
         if isinstance(outcome, Delivered):
             async with self._db.single_write() as tx:
-                await OutboxRepository(tx).note_template(item.id, approved.name, self._clock.now())
+                await OutboxRepository(tx).note_template(item.id, name, self._clock.now())
         return outcome
 
     async def _over_daily_limit(self, channel: Channel, name: str) -> Deferred | None:
