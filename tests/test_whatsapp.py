@@ -39,7 +39,7 @@ from handlers.whatsapp.formatting import to_whatsapp
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
 from tests.conftest import FakeClock
-from tests.flows import register, sell
+from tests.flows import enrol, register, sell
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"\b([A-Z0-9]{6,16})\b")
@@ -755,3 +755,16 @@ async def test_a_birthday_greeting_to_a_silent_customer_goes_as_its_template(
     assert greeting.kind == "template" and greeting.body["template"]["name"] == "regalo_cumple"
     values = [p["text"] for p in greeting.body["template"]["components"][0]["parameters"]]
     assert values == ["Ana", "15", "09/12/2026"]
+
+
+async def test_a_number_typed_on_telegram_links_nothing(bot: WhatsAppBot) -> None:
+    """Only a number known to be the member's (a shared contact) may link another app: one
+    typed could be anybody's, and would hand its owner the typist's account."""
+    typed = await enrol(bot.services.registration, 1234)  # typed +34600001234 on Telegram
+    assert typed.phone == "+34600001234"
+    stranger = bot.graph.person("34600001234", "Desconocida")
+    await stranger.send("hola")
+    assert "¿Cómo te llamas?" in (await stranger.receive()).text  # joins on her own
+    async with bot.services.database.reading() as tx:
+        offers = await tx.fetch_one("SELECT COUNT(*) AS n FROM link_offers")
+    assert offers is not None and offers["n"] == 0

@@ -114,7 +114,7 @@ class MembershipService:
         async with self._db.reading() as tx:
             elsewhere = [
                 customer
-                for customer in await CustomerRepository(tx).by_phone(phone)
+                for customer in await CustomerRepository(tx).owning_phone(phone)
                 if customer.identity.channel != identity.channel
             ]
         if len(elsewhere) != 1:

@@ -108,6 +108,7 @@ class RegistrationDraft:
     phone: str | None = None
     birthday: Birthday | None = None
     referrer_id: int | None = None
+    phone_verified: bool = False  # shared as their own contact, or the number they write from
 
 
 @dataclass(frozen=True)

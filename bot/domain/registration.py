@@ -115,6 +115,7 @@ class RegistrationService:
                     language=language,
                     suggested_name=_usable_name(suggested_name),
                     phone=known_phone,
+                    phone_verified=known_phone is not None,
                 )
             if referrer is not None:
                 draft = replace(draft, referrer_id=referrer.id)
@@ -162,14 +163,19 @@ class RegistrationService:
             return replace(draft, name=clean_name(answer.text), step=following)
         if step is RegistrationStep.PHONE:
             if isinstance(answer, SkipAnswer):
-                return replace(draft, phone=None, step=RegistrationStep.BIRTHDAY)
+                return replace(
+                    draft, phone=None, phone_verified=False, step=RegistrationStep.BIRTHDAY
+                )
             if isinstance(answer, ContactAnswer) and not answer.is_own:
                 raise InvalidInput("phone_not_own")
             if not isinstance(answer, TextAnswer | ContactAnswer):
                 raise InvalidInput("phone_invalid")
             raw = answer.text if isinstance(answer, TextAnswer) else answer.phone
             phone = normalise_phone(raw, self._program.shop.phone_region)
-            return replace(draft, phone=phone, step=RegistrationStep.BIRTHDAY)
+            shared = isinstance(answer, ContactAnswer)  # and its own: checked above
+            return replace(
+                draft, phone=phone, phone_verified=shared, step=RegistrationStep.BIRTHDAY
+            )
         if step is RegistrationStep.BIRTHDAY:
             if isinstance(answer, SkipAnswer):
                 return replace(draft, birthday=None, step=RegistrationStep.CONSENT)

@@ -98,6 +98,15 @@ class CustomerRepository:
     async def by_member_code(self, code: str) -> Customer | None:
         return await self._one("member_code = ?", (code,))
 
+    async def owning_phone(self, phone: str) -> list[Customer]:
+        """Members whose number this is, known to be theirs (not merely typed)."""
+        rows = await self._tx.fetch_all(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE} AND phone = ?"
+            " AND phone_verified = 1 ORDER BY id",
+            (phone,),
+        )
+        return [_customer(row) for row in rows]
+
     async def by_phone(self, phone: str) -> list[Customer]:
         rows = await self._tx.fetch_all(
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE} AND phone = ? ORDER BY id",
@@ -147,7 +156,8 @@ class CustomerRepository:
         cursor = await self._tx.execute(
             "INSERT INTO customers (channel, channel_user_id, member_code, referral_code, name,"
             " phone, birthday_day, birthday_month, birthday_year, language, promotions_consent,"
-            " referred_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " referred_by, created_at, phone_verified)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 identity.channel,
                 identity.user_id,
@@ -162,6 +172,7 @@ class CustomerRepository:
                 int(promotions_consent),
                 draft.referrer_id,
                 to_sql_time(at),
+                int(draft.phone_verified),
             ),
         )
         assert cursor.lastrowid is not None
@@ -237,6 +248,7 @@ def _draft(row: aiosqlite.Row, identity: Identity) -> RegistrationDraft:
         phone=row["phone"],
         birthday=birthday_of(row),
         referrer_id=row["referrer_id"],
+        phone_verified=bool(row["phone_verified"]),
     )
 
 
@@ -256,7 +268,8 @@ class DraftRepository:
         await self._tx.execute(
             "INSERT OR REPLACE INTO registration_drafts (channel, channel_user_id, step, language,"
             " suggested_name, name, phone, birthday_day, birthday_month, birthday_year,"
-            " referrer_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " referrer_id, updated_at, phone_verified)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 draft.identity.channel,
                 draft.identity.user_id,
@@ -270,6 +283,7 @@ class DraftRepository:
                 birthday.year if birthday else None,
                 draft.referrer_id,
                 to_sql_time(at),
+                int(draft.phone_verified),
             ),
         )
 
