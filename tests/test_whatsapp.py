@@ -79,9 +79,7 @@ def whatsapp_settings(graph: FakeGraph, database: Path, port: int, **overrides: 
         webhook_listen=f"127.0.0.1:{port}",
         owner_phones=f"+{OWNER}",  # type: ignore[arg-type]
         database_path=database,
-        timezone="Europe/Madrid",
-        flood_burst=10_000,
-        **overrides,  # type: ignore[arg-type]
+        **{"timezone": "Europe/Madrid", "flood_burst": 10_000, **overrides},  # type: ignore[arg-type]
     )
 
 
@@ -768,3 +766,18 @@ async def test_a_number_typed_on_telegram_links_nothing(bot: WhatsAppBot) -> Non
     async with bot.services.database.reading() as tx:
         offers = await tx.fetch_one("SELECT COUNT(*) AS n FROM link_offers")
     assert offers is not None and offers["n"] == 0
+
+
+async def test_a_flood_from_one_person_is_told_to_slow_down_once_and_dropped(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    async with running(graph, clock, program, tmp_path / "f.db", flood_burst=3):
+        ana = graph.person("34612345692", "Ana")
+        for _ in range(8):  # time stands still: her allowance does not refill
+            await ana.send("hola")
+        bruno = graph.person("34612345693", "Bruno")
+        await bruno.send("hola")
+        await bruno.receive()  # the others are answered meanwhile
+        await ana.receive_containing("muy deprisa")
+    told = [call.text for call in graph.calls if call.to == ana.wa_id]
+    assert len(told) == 4 and "muy deprisa" in told[-1]  # three answers, one warning

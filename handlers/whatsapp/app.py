@@ -22,6 +22,7 @@ from pywa_async.client import WhatsApp
 
 from bot.bootstrap import Services
 from bot.config import GRAPH_API_URL, Settings
+from bot.flood import Verdict
 from bot.incoming import IncomingUpdates
 from bot.storage.inbox import InboxRepository, Received
 from bot.storage.outbox import OutboxRepository
@@ -191,10 +192,18 @@ class InboxWorker:
 
     async def _in_order(self, own: list[Received]) -> None:
         for received in own:
-            if await self._updates.is_new(received.id):
+            # Past the person's allowance (FLOOD_BURST): told to slow down once, the rest of
+            # the flood recorded as handled unread, so one person cannot hold up the others.
+            flood = self._services.flood
+            verdict = flood.judge(f"{CHANNEL}:{received.person}", received.id)
+            flood.take_warning(received.id)  # ours, not an id Telegram's poller may see
+            if verdict is not Verdict.DROP and await self._updates.is_new(received.id):
                 try:
                     async with self._updates.handling(received.id):
-                        await self._conversation.handle(incoming(received))
+                        if verdict is Verdict.WARN:
+                            await self._conversation.slow_down(incoming(received))
+                        else:
+                            await self._conversation.handle(incoming(received))
                 except Exception:
                     log.exception("WhatsApp message %s could not be handled", received.id)
             async with self._services.database.single_write() as tx:

@@ -167,6 +167,12 @@ class Conversation:
             return
         await self._as_member(identity, member, message, text)
 
+    async def slow_down(self, message: Incoming) -> None:
+        identity = Identity(CHANNEL, message.person)
+        member = await self._services.membership.member(identity)
+        language = member.language if member else Language(self._services.settings.default_language)
+        await self._replies.say(identity, language, "problems/slow_down")
+
     async def _marketing_preference(self, identity: Identity, preference: str) -> None:
         """Offers stopped (or resumed) in WhatsApp's own settings: at once, and silently, as
         the person already saw WhatsApp's confirmation."""
