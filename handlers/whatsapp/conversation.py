@@ -249,7 +249,7 @@ class Conversation:
         self, to: Identity, member: Customer, outcome: Answered | Refused
     ) -> None:
         if isinstance(outcome, Refused):
-            await self._replies.say(to, member.language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, member.language, outcome)
             return
         survey_id = outcome.survey.id
         skip = Option(f"{SURVEY}{survey_id}:{SKIP}", self._replies.label(member.language, "skip"))
@@ -292,7 +292,7 @@ class Conversation:
     async def _join_staff(self, to: Identity, language: Language, token: str, name: str) -> None:
         outcome = await self._services.staff.accept(to, token, name or to.user_id, language)
         if isinstance(outcome, Refused):
-            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, language, outcome)
             return
         await self._replies.say(to, language, "staff/welcome", name=outcome.member.name)
 

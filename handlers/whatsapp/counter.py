@@ -20,7 +20,7 @@ class Counter:
     async def open_card(self, to: Identity, language: Language, actor: Actor, code: str) -> None:
         draft = await self._sales.start_for_card(actor, code)
         if isinstance(draft, Refused):
-            await self._replies.say(to, language, f"problems/{draft.problem}")
+            await self._replies.refuse(to, language, draft)
             return
         cancel = Option(f"{CANCEL}{draft.pending.id}", self._replies.label(language, "cancel"))
         await self._replies.say(
@@ -76,7 +76,7 @@ class Counter:
             return
         outcome = await self._sales.confirm(actor, pending_id)
         if isinstance(outcome, Refused):
-            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, language, outcome)
         elif isinstance(outcome, SaleRecorded) and not outcome.first_time:
             await self._replies.say(
                 to, language, "counter/sale_already_recorded", sale=outcome.sale
@@ -95,7 +95,7 @@ class Counter:
         self, to: Identity, language: Language, outcome: SaleDraft | Refused
     ) -> None:
         if isinstance(outcome, Refused):
-            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, language, outcome)
             return
         pending = outcome.pending.id
         options = [

@@ -60,9 +60,7 @@ class Office:
         command = WORDS.get(word.lower())
         if command is None:
             return False
-        if command in OWNERS_ONLY and actor.role is not Role.OWNER:
-            await self._services.staff.refuse(actor, f"owner:{command}")
-            await self._replies.say(to, language, "not_allowed")
+        if command in OWNERS_ONLY and not await self._owner(to, language, actor, command):
             return True
         if command == "void":
             await self._void(to, language, actor, args)
@@ -82,6 +80,14 @@ class Office:
             await self._team(to, language, actor)
         return True
 
+    async def _owner(self, to: Identity, language: Language, actor: Actor, action: str) -> bool:
+        """Only an owner may: anyone else is told so, and the attempt is audited."""
+        if actor.role is Role.OWNER:
+            return True
+        await self._services.staff.refuse(actor, f"owner:{action}")
+        await self._replies.say(to, language, "not_allowed")
+        return False
+
     async def _team(self, to: Identity, language: Language, actor: Actor) -> None:
         """The staff, a tap to remove each, and a one-time link to invite someone new."""
         members = await self._services.staff.members()
@@ -95,8 +101,7 @@ class Office:
         )
 
     async def remove(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
-        if actor.role is not Role.OWNER:
-            await self._replies.say(to, language, "not_allowed")
+        if not await self._owner(to, language, actor, "remove"):
             return
         removed = await self._services.staff.remove(actor, int(choice.removeprefix(REMOVE)))
         if removed is None:
@@ -111,10 +116,10 @@ class Office:
         if granted is None:
             return  # this very message granted it already
         if isinstance(granted, Refused):
-            usage = granted.problem == COUPON_USAGE
-            await self._replies.say(
-                to, language, "coupons/usage" if usage else f"problems/{granted.problem}"
-            )
+            if granted.problem == COUPON_USAGE:
+                await self._replies.say(to, language, "coupons/usage")
+            else:
+                await self._replies.refuse(to, language, granted)
             return
         await self._replies.say(
             to, language, "coupons/granted", customer=granted.customer, coupon=granted.coupon
@@ -131,7 +136,7 @@ class Office:
             actor, args[0], delta, " ".join(args[2:]), key
         )
         if isinstance(outcome, Refused):
-            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, language, outcome)
             return
         await self._replies.say(to, language, "adjustments/done", adjusted=outcome)
 
@@ -155,13 +160,12 @@ class Office:
         )
 
     async def winback(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
-        if actor.role is not Role.OWNER:
-            await self._replies.say(to, language, "not_allowed")
+        if not await self._owner(to, language, actor, "winback"):
             return
         customer_id = int(choice.removeprefix(WINBACK))
         outcome = await self._services.churn.send_winback(actor, customer_id)
         if isinstance(outcome, Refused):
-            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, language, outcome)
             return
         await self._replies.say(
             to,
@@ -179,7 +183,7 @@ class Office:
             return
         outcome = await self._services.sales.void(actor, sale_id, " ".join(args[1:]))
         if isinstance(outcome, Refused):
-            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, language, outcome)
             return
         await self._replies.say(
             to,
@@ -215,7 +219,7 @@ class Office:
         try:
             days = parse_days(args[0]) if args else DEFAULT_DAYS
         except InvalidInput as invalid:
-            await self._replies.say(to, language, f"problems/{invalid.problem}")
+            await self._replies.refuse(to, language, Refused(invalid.problem))
             return
         insights = self._services.insights
         report = await insights.report(days)

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.bootstrap import Services
 from bot.channels import Delivered
-from bot.domain.models import Identity, Language
+from bot.domain.models import Identity, Language, Refused
 from handlers.whatsapp.channel import Option, WhatsAppChannel
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ class Replies:
         outcome = await self.channel.send_options(to, text, options or [], list_title)
         if not isinstance(outcome, Delivered):
             log.warning("reply %s to %s not delivered: %s", template, to.user_id, outcome)
+
+    async def refuse(self, to: Identity, language: Language, refused: Refused) -> None:
+        """Say why an action did not happen."""
+        await self.say(to, language, f"problems/{refused.problem}")
 
     async def photo(self, to: Identity, image: bytes, caption: str) -> None:
         outcome = await self.channel.send_photo(to, image, caption)

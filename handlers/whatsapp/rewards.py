@@ -57,7 +57,7 @@ class Rewards:
         """Staff scanned or typed a code: what it is for, and a tap to redeem it."""
         view = await self._services.rewards.view(code)
         if isinstance(view, Refused):
-            await self._replies.say(to, language, f"problems/{view.problem}")
+            await self._replies.refuse(to, language, view)
             return
         confirm = Option(
             f"{REDEEM}{view.redemption.code}", self._replies.label(language, "confirm_redemption")
@@ -67,7 +67,7 @@ class Rewards:
     async def redeem(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
         outcome = await self._services.rewards.confirm(actor, choice.removeprefix(REDEEM))
         if isinstance(outcome, Refused):
-            await self._replies.say(to, language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, language, outcome)
             return
         await self._replies.say(to, language, "redeem/done", view=outcome)
 
@@ -75,7 +75,7 @@ class Rewards:
         self, to: Identity, member: Customer, outcome: Redemption | Refused
     ) -> None:
         if isinstance(outcome, Refused):
-            await self._replies.say(to, member.language, f"problems/{outcome.problem}")
+            await self._replies.refuse(to, member.language, outcome)
             return
         caption = self._services.messages.render(
             member.language,
