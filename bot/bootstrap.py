@@ -16,6 +16,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
 from bot.domain.churn import ChurnService
+from bot.domain.contact import QuietHours
+from bot.domain.expiry import ExpiryService
 from bot.domain.exports import ExportService
 from bot.domain.insights import InsightsService
 from bot.domain.lookup import CustomerLookup
@@ -80,10 +82,12 @@ async def open_services(
     settings: Settings, program: Program, clock: Clock, messages: Messages
 ) -> Services:
     database = await Database.open(settings.database_path, backups=settings.backups)
+    zone = settings.zone
+    expiry = ExpiryService(database, clock, program, zone)
     async with database.transaction() as tx:
         await ProgramHistory(tx).record_if_changed(program.model_dump_json(), clock.now())
+        await expiry.note_rules(tx)
     reader = await Database.open_reader(settings.database_path)
-    zone = settings.zone
     churn = ChurnService(database, clock, program)
     staff = StaffService(database, clock, owners(settings), Language(settings.default_language))
     surveys = SurveyService(database, clock, program, zone, churn, staff)
@@ -95,6 +99,7 @@ async def open_services(
         messages,
         rate_per_second=settings.push_rate_per_second,
         templates=program.whatsapp_templates,
+        quiet=QuietHours.of(program.contact, zone),
     )
     jobs = timetable(
         JobParts(settings, program, clock, zone, database, churn=churn, surveys=surveys)
@@ -107,7 +112,7 @@ async def open_services(
         database=database,
         reader=reader,
         registration=RegistrationService(database, clock, program),
-        membership=MembershipService(database, clock, program),
+        membership=MembershipService(database, clock, program, expiry),
         staff=staff,
         sales=SalesService(database, clock, program, zone),
         rewards=RewardsService(database, clock, program),

@@ -89,7 +89,8 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
         print(
             f"{result.job}: {result.queued} queued; delivered {delivery.sent},"
             f" unreachable {delivery.unreachable}, failed {delivery.failed},"
-            f" to retry {delivery.retried}, held for a later day {delivery.deferred}"
+            f" to retry {delivery.retried}, held for a later day {delivery.deferred},"
+            f" waiting for the quiet hours to end {delivery.quiet}"
         )
         return 0
     if command == "backup":

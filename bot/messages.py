@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from bot.domain.models import Language
 from bot.domain.money import Currency
 
 TEMPLATE_SUFFIX = ".j2"
-_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}|$)")
 
 
 def pick_language(code: str | None, default: Language) -> Language:
@@ -91,12 +91,17 @@ class Messages:
             return self._local_day(value)
         return str(value)
 
-    def _local_day(self, moment: datetime | str) -> str:
+    def _local_day(self, moment: datetime | date | str) -> str:
         """The calendar day in the shop's time zone, day first as both audiences read it.
-        Pushes carry their dates as ISO text, so text is accepted too."""
+        Pushes carry their dates as ISO text, so text is accepted too (a bare date is a local
+        day already)."""
         if isinstance(moment, str):
-            moment = datetime.fromisoformat(moment)
-        return moment.astimezone(self._zone).strftime("%d/%m/%Y")
+            moment = (
+                date.fromisoformat(moment) if len(moment) == 10 else datetime.fromisoformat(moment)
+            )
+        if isinstance(moment, datetime):
+            moment = moment.astimezone(self._zone)
+        return moment.strftime("%d/%m/%Y")
 
     def _money(self, minor_units: int) -> str:
         """Integer minor units as the shop writes money: 1250 -> "12,50 EUR"."""

@@ -92,6 +92,8 @@ class Birthday(_Rules):
     free_item: LocalisedText
     valid_days: PositiveInt
     send_hour: int = Field(ge=0, le=23)
+    # The greeting goes this many days before the birthday (0: on the day).
+    days_ahead: int = Field(default=0, ge=0, le=30)
 
 
 class Surveys(_Rules):
@@ -117,6 +119,11 @@ class Churn(_Rules):
     recompute_hour: int = Field(default=4, ge=0, le=23)
     winback_percent_off: int = Field(default=10, ge=1, le=100)
     winback_valid_days: PositiveInt = 30
+    # Send the win-back coupon on its own, once per lapse, to a flagged customer who accepted
+    # offers (the daily `winback` job); false leaves it to the owner's tap in /churn.
+    automatic_winback: bool = False
+    # A redeemed win-back coupon counts the customer's spending over this many days after it.
+    winback_revenue_days: PositiveInt = 30
 
 
 class RelationshipMap(_Rules):
@@ -137,6 +144,75 @@ class Insights(_Rules):
     active_days: PositiveInt = 90
     chart_weeks: int = Field(default=12, ge=4, le=104)
     chart_months: int = Field(default=12, ge=3, le=60)
+
+
+class ExpiryMode(StrEnum):
+    OFF = "off"
+    INACTIVITY = "inactivity"  # the whole balance, after `months` without a purchase
+    LOTS = "lots"  # each earning, `months` after it was earned; the oldest are spent first
+
+
+class Expiry(_Rules):
+    """Points that run out. Never retroactive: points held when it is turned on count as
+    earned that day."""
+
+    mode: ExpiryMode = ExpiryMode.OFF
+    months: int = Field(default=12, ge=1, le=120)
+    warning_days: int = Field(default=30, ge=0, le=365)  # 0: no warning
+    last_chance_days: int = Field(default=3, ge=0, le=365)  # 0: no last chance
+    send_hour: int = Field(default=10, ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _last_chance_comes_last(self) -> Self:
+        if self.warning_days and self.last_chance_days >= self.warning_days:
+            raise ValueError("last_chance_days must be fewer than warning_days")
+        return self
+
+
+class Nudges(_Rules):
+    """A word to a customer who is close to a reward and has not been in for a while."""
+
+    # Close: at least this share of the next reward's cost (0 turns the nudge off).
+    near_reward_share: Decimal = Field(default=Decimal("0.8"), ge=0, lt=1)
+    idle_days: PositiveInt = 21
+    send_hour: int = Field(default=11, ge=0, le=23)
+
+
+class MapActions(_Rules):
+    """What an answer to a survey sets off, by where it places the customer on the map."""
+
+    apostle_share_link: bool = True  # a promoter with a strong relationship: share your link
+    detractor_follow_up: bool = True  # a detractor: a follow-up for the owner, with taps
+    mercenary_tier_incentive: bool = True  # satisfied, weak relationship: what the next tier gives
+    hostage_ask: bool = True  # unhappy, strong relationship: what would make you happier?
+
+
+class Contact(_Rules):
+    """How often the shop may write to a customer with an offer, and when not at all."""
+
+    # Promotional messages (birthday, win-back, nudges, map actions, campaigns) per customer
+    # in any 7 days; past it, a message is not sent (its coupon, if any, stays in /rewards).
+    promotions_per_week: int = Field(default=2, ge=1, le=50)
+    # No promotional message or expiry warning between these local hours (from > to wraps
+    # past midnight; equal: no quiet hours). They wait until the quiet hours end.
+    quiet_from: int = Field(default=21, ge=0, le=23)
+    quiet_to: int = Field(default=9, ge=0, le=23)
+
+
+class Fraud(_Rules):
+    """Alerts to the owner about sales that look wrong."""
+
+    sales_per_customer_per_day: int = Field(default=5, ge=2)  # as Square does
+    voids_per_staff_per_day: int = Field(default=3, ge=1)
+    # A sale this many times the shop's usual (median) ticket over the last 90 days.
+    ticket_multiple: Decimal = Field(default=Decimal(5), gt=1)
+
+
+class Digest(_Rules):
+    """A morning summary of yesterday for the owner."""
+
+    enabled: bool = False
+    send_hour: int = Field(default=8, ge=0, le=23)
 
 
 TemplateName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")]
@@ -169,6 +245,12 @@ class Program(_Rules):
     churn: Churn
     relationship_map: RelationshipMap = RelationshipMap()
     insights: Insights = Insights()
+    expiry: Expiry = Expiry()
+    nudges: Nudges = Nudges()
+    map_actions: MapActions = MapActions()
+    contact: Contact = Contact()
+    fraud: Fraud = Fraud()
+    digest: Digest = Digest()
     whatsapp_templates: list[ApprovedTemplate] = []
 
     @model_validator(mode="after")

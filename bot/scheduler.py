@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
-from bot.domain import backups, birthdays, churn, surveys
+from bot.domain import backups, birthdays, churn, expiry, surveys
 from bot.domain.pushes import DeliveryReport, PushDispatcher
 from bot.timetable import JobParts, ScheduledJob
 
@@ -35,6 +35,7 @@ TIMETABLE: dict[str, Callable[[JobParts], ScheduledJob]] = {
     "birthdays": birthdays.scheduled,
     "surveys": surveys.scheduled,
     "churn": churn.scheduled,
+    "expiry": expiry.scheduled,
     "backup": backups.scheduled,
 }
 JOB_NAMES = tuple(TIMETABLE)

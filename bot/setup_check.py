@@ -6,10 +6,11 @@ at the first sale, and compares the program file with the one the bot last ran w
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.config import Settings
-from bot.program import Program
+from bot.domain.expiry import add_months
+from bot.program import ExpiryMode, Program
 from bot.storage.database import Database
 from bot.storage.program_history import ProgramHistory
 from bot.storage.rewards import RedemptionRepository
@@ -32,13 +33,17 @@ async def check_setup(settings: Settings, program: Program, now: datetime) -> li
             " to the bot and it tells you your user id"
         )
     before = Program.model_validate_json(previous) if previous else None
-    lines.extend(f"warning: {change}" for change in rules_changes(before, program, open_codes))
+    today = now.astimezone(settings.zone).date()
+    changes = rules_changes(before, program, open_codes, today=today)
+    lines.extend(f"warning: {change}" for change in changes)
     return lines
 
 
-def rules_changes(before: Program | None, after: Program, open_codes: dict[str, int]) -> list[str]:
+def rules_changes(
+    before: Program | None, after: Program, open_codes: dict[str, int], *, today: date
+) -> list[str]:
     """What starting with `after` changes for customers, said so the owner can decide."""
-    changes = []
+    changes = expiry_changes(before, after, today)
     for key, codes in sorted(open_codes.items()):
         if after.reward(key) is None:
             changes.append(
@@ -69,3 +74,25 @@ def rules_changes(before: Program | None, after: Program, open_codes: dict[str, 
                 " codes already issued keep their price"
             )
     return changes
+
+
+def expiry_changes(before: Program | None, after: Program, today: date) -> list[str]:
+    was = before.expiry if before else None
+    now = after.expiry
+    was_on = was is not None and was.mode is not ExpiryMode.OFF
+    if now.mode is ExpiryMode.OFF:
+        return ["points expiry is turned off: no more points expire"] if was_on else []
+    if not was_on:
+        first = add_months(today, now.months)
+        return [
+            f"points expiry is turned on ({now.mode.value}, {now.months} months), never"
+            " retroactively: points members hold today count as earned today, so none expire"
+            f" before {first:%d/%m/%Y}"
+        ]
+    assert was is not None
+    if (was.mode, was.months) != (now.mode, now.months):
+        return [
+            f"points expiry changes from {was.mode.value} after {was.months} months to"
+            f" {now.mode.value} after {now.months} months, counted from the day it was turned on"
+        ]
+    return []

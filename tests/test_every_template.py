@@ -18,7 +18,7 @@ from bot.bootstrap import Services
 from bot.domain.models import Language
 from bot.domain.money import Currency
 from bot.messages import Messages
-from bot.program import Program
+from bot.program import Expiry, ExpiryMode, Program, load_program
 from bot.scheduler import Jobs
 from handlers.telegram.app import build_application
 from handlers.telegram.context import SERVICES_KEY
@@ -53,6 +53,17 @@ def _all_templates(language: str) -> set[str]:
         "labels",
         "commands",
     }
+
+
+@pytest.fixture
+def program() -> Program:
+    """The sample, with every automation that is off as shipped turned on."""
+    sample = load_program(None)
+    return sample.model_copy(
+        update={
+            "expiry": Expiry(mode=ExpiryMode.LOTS, months=1, warning_days=5, last_chance_days=2)
+        }
+    )
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
@@ -146,6 +157,7 @@ async def test_every_template_is_rendered_by_the_handlers(
         services = application.bot_data[SERVICES_KEY]
         assert isinstance(services, Services)
         await _pushes_tour(api, clock, services.jobs, language)
+        await _automations_tour(api, clock, services.jobs)
         await _insights_tour(api)
         flooder = api.user(4, "Flo", language)
         for _ in range(FLOOD + 1):
@@ -356,3 +368,17 @@ async def _pushes_tour(api: FakeTelegram, clock: FakeClock, jobs: Jobs, language
     mark = len(api.calls)
     await owner.send("/help")
     await api.wait_for(lambda call: call.chat_id == 900 and "/coupon" in call.text, start=mark)
+
+
+async def _automations_tour(api: FakeTelegram, clock: FakeClock, jobs: Jobs) -> None:
+    """Points expiry (a month, in this tour's program), nudges, win-back, the digest."""
+    madrid = ZoneInfo("Europe/Madrid")
+    fede = api.user(13, "Fede", "es")
+    await fede.send("/balance")  # with his next expiry
+    expiring = re.search(r"⏳.* (\d\d/\d\d/\d{4})", (await fede.receive_containing("⏳")).text)
+    assert expiring is not None
+    day = datetime.strptime(expiring[1], "%d/%m/%Y").replace(hour=10, tzinfo=madrid)
+    clock.advance(day - timedelta(days=2) - clock.now())
+    await jobs.run("expiry")  # Fede's last chance
+    clock.advance(timedelta(days=2))
+    await jobs.run("expiry")  # and his points expire

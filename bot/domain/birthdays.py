@@ -1,4 +1,5 @@
-"""The birthday gift: a greeting and a personal coupon, on the day, once a year, with consent."""
+"""The birthday gift: a greeting and a personal coupon, on the day or the program's days
+ahead of it, once a year, with consent and within the contact cap."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.domain.models import CouponKind, Customer
+from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.program import BirthdayGiftKind, Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
-from bot.storage.outbox import NewPush, OutboxRepository
 from bot.storage.rewards import CouponRepository
 from bot.timetable import JobParts, ScheduledJob, daily_at
 
@@ -28,17 +29,23 @@ class BirthdayJob:
     async def run(self) -> int:
         """Queue today's greetings; how many were new. Running again the same day adds none."""
         now = self._clock.now()
-        today = now.astimezone(self._zone).date()
-        queued = 0
+        birthday = now.astimezone(self._zone).date() + timedelta(
+            days=self._program.birthday.days_ahead
+        )
+        promotions = []
         async with self._db.transaction() as tx:
-            for customer in await CustomerRepository(tx).consenting_born_around(today):
-                if customer.birthday is not None and customer.birthday.falls_on(today):
-                    queued += await self._gift(tx, customer, today, now)
-        return queued
+            for customer in await CustomerRepository(tx).consenting_born_around(birthday):
+                if customer.birthday is not None and customer.birthday.falls_on(birthday):
+                    promotion = await self._gift(tx, customer, birthday, now)
+                    if promotion is not None:
+                        promotions.append(promotion)
+            return (await promote(tx, promotions, now, self._program.contact)).queued
 
-    async def _gift(self, tx: Transaction, customer: Customer, today: date, now: datetime) -> int:
+    async def _gift(
+        self, tx: Transaction, customer: Customer, birthday: date, now: datetime
+    ) -> Promotion | None:
         rules = self._program.birthday
-        key = f"birthday:{customer.id}:{today.year}"
+        key = f"birthday:{customer.id}:{birthday.year}"
         percent = rules.percent_off if rules.gift is BirthdayGiftKind.PERCENT else None
         free_item = (
             rules.free_item.get(customer.language)
@@ -50,13 +57,13 @@ class BirthdayJob:
             CouponKind.BIRTHDAY,
             percent_off=percent,
             free_item=free_item,
-            valid_until=_end_of_day(today + timedelta(days=rules.valid_days), self._zone),
+            valid_until=_end_of_day(birthday + timedelta(days=rules.valid_days), self._zone),
             idempotency_key=key,
             created_by=SYSTEM_ACTOR,
             at=now,
         )
         if coupon is None:
-            return 0  # this year's gift exists already
+            return None  # this year's gift exists already
         message = PushMessage(
             "pushes/birthday",
             {
@@ -65,12 +72,10 @@ class BirthdayJob:
                 "percent_off": percent,
                 "free_item": free_item,
                 "valid_until": coupon.valid_until.isoformat(),
+                "days_ahead": rules.days_ahead,
             },
         )
-        await OutboxRepository(tx).enqueue(
-            NewPush(customer.id, "birthday", key, message.template, message.payload()), now
-        )
-        return 1
+        return Promotion(customer, "birthday", key, message, reason="birthday")
 
 
 def _end_of_day(day: date, zone: ZoneInfo) -> datetime:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
+from bot.domain.expiry import ExpiryDue, ExpiryService
 from bot.domain.models import (
     TIER_QUALIFYING_REASONS,
     ConsentTopic,
@@ -46,6 +47,7 @@ class Standing:
     points_to_next_tier: int
     rewards: list[RewardOption]
     latest: list[LedgerEntry]
+    next_expiry: ExpiryDue | None = None  # shown by /balance when points expiry is on
 
     @property
     def next_reward(self) -> RewardOption | None:
@@ -87,10 +89,13 @@ async def standing_of(
 
 
 class MembershipService:
-    def __init__(self, database: Database, clock: Clock, program: Program) -> None:
+    def __init__(
+        self, database: Database, clock: Clock, program: Program, expiry: ExpiryService
+    ) -> None:
         self._db = database
         self._clock = clock
         self._program = program
+        self._expiry = expiry
 
     async def member(self, identity: Identity) -> Customer | None:
         async with self._db.reading() as tx:
@@ -160,7 +165,10 @@ class MembershipService:
 
     async def standing(self, customer: Customer) -> Standing:
         async with self._db.reading() as tx:
-            return await standing_of(tx, self._program, customer.id, self._clock.now())
+            standing = await standing_of(tx, self._program, customer.id, self._clock.now())
+        if not self._expiry.on or standing.balance <= 0:
+            return standing
+        return replace(standing, next_expiry=await self._expiry.next_expiry(customer.id))
 
     async def referral_link(self, customer: Customer) -> ReferralStatus:
         """The code to share and the friends it brought; the request itself is noted, as the

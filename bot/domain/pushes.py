@@ -26,6 +26,7 @@ from bot.channels import (
     Unreachable,
 )
 from bot.clock import Clock
+from bot.domain.contact import QUIET_KINDS, QuietHours
 from bot.domain.models import Identity
 from bot.messages import Messages
 from bot.program import ApprovedTemplate
@@ -120,6 +121,7 @@ class DeliveryReport:
     retried: int = 0
     waits_for_retry_after: int = 0
     deferred: int = 0  # held for a later day by a channel's daily limit
+    quiet: int = 0  # offers and expiry warnings waiting for the quiet hours to end
 
 
 class PushDispatcher:
@@ -132,8 +134,11 @@ class PushDispatcher:
         rate_per_second: float,
         max_attempts: int = 3,
         templates: Sequence[ApprovedTemplate] = (),
+        quiet: QuietHours | None = None,
     ) -> None:
-        """`templates`: what stands for a push outside a channel's free-form window."""
+        """`templates`: what stands for a push outside a channel's free-form window; `quiet`:
+        when offers and expiry warnings wait."""
+        self._quiet = quiet
         self._db = database
         self._clock = clock
         self._channels = channels
@@ -163,8 +168,12 @@ class PushDispatcher:
         async with self._db.transaction() as tx:
             report.unreachable += await OutboxRepository(tx).drop_unreachable(self._clock.now())
         while True:
+            now = self._clock.now()
+            held = QUIET_KINDS if self._quiet and self._quiet.contains(now) else ()
             async with self._db.reading() as tx:
-                batch = await OutboxRepository(tx).due(self._clock.now(), BATCH)
+                batch = await OutboxRepository(tx).due(now, BATCH, held_kinds=held)
+                if not batch and held:
+                    report.quiet = await OutboxRepository(tx).count_due(now, held)
             if not batch:
                 return report
             for item in batch:

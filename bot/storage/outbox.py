@@ -135,13 +135,25 @@ class OutboxRepository:
         )
         return {row["dedupe_key"] for row in rows}
 
-    async def due(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Pending pushes whose time has come, for people who can still be reached."""
+    async def due(
+        self, now: datetime, limit: int, *, held_kinds: tuple[str, ...] = ()
+    ) -> list[OutboxItem]:
+        """Pending pushes whose time has come, for people who can still be reached; those of
+        `held_kinds` wait (quiet hours)."""
         rows = await self._tx.fetch_all(
-            f"{_DELIVERABLE} AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
-            (to_sql_time(now), limit),
+            f"{_DELIVERABLE} AND o.next_attempt_at <= ?"
+            " AND o.kind NOT IN (SELECT value FROM json_each(?)) ORDER BY o.id LIMIT ?",
+            (to_sql_time(now), json.dumps(held_kinds), limit),
         )
         return [_item(row) for row in rows]
+
+    async def count_due(self, now: datetime, kinds: tuple[str, ...]) -> int:
+        row = await self._tx.fetch_one(
+            "SELECT COUNT(*) AS n FROM outbox WHERE status = ? AND next_attempt_at <= ?"
+            " AND kind IN (SELECT value FROM json_each(?))",
+            (OutboxStatus.PENDING, to_sql_time(now), json.dumps(kinds)),
+        )
+        return int(row["n"]) if row else 0
 
     async def claim(self, item_ids: list[int]) -> set[int]:
         """Mark pending pushes `sending`, in one statement; those another delivery took first

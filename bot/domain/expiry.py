@@ -1,0 +1,196 @@
+"""Points expiry: after months without a purchase, or by lots months after they were earned
+(the oldest spent first), with a warning and a last chance before.
+
+The rules: an expiry is a ledger row keyed by customer and day, so it is written once; it never
+takes more than the balance less what open redemption codes promise, so it cannot race a
+redemption into a negative balance (both run in one serialised transaction); and it is never
+retroactive: points held when expiry is turned on count as earned that day (`rule_starts`).
+Warnings are account notices, sent without offers consent but not in the quiet hours.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.domain.contact import EXPIRY_KIND
+from bot.domain.models import LedgerReason
+from bot.program import Expiry, ExpiryMode, Program
+from bot.storage.database import Database, Transaction
+from bot.storage.expiry import ExpiryReadings, Holding, RuleStarts
+from bot.storage.ledger import LedgerRepository
+from bot.storage.outbox import NewPush, OutboxRepository
+from bot.timetable import JobParts, ScheduledJob, daily_at
+
+RULE = "expiry"
+SYSTEM_ACTOR = "system:expiry"
+
+
+@dataclass(frozen=True)
+class ExpiryDue:
+    points: int
+    on: date  # the local day they expire, at the job's hour
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later; the month's last day when it is shorter (31 Jan + 1 month
+    is 28 or 29 Feb, 29 Feb + 12 months is 28 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def earned_by(expiring_by: date, months: int) -> date:
+    """The last day whose earnings expire on or before `expiring_by`."""
+    day = add_months(expiring_by, -months)
+    while add_months(day + timedelta(days=1), months) <= expiring_by:
+        day += timedelta(days=1)
+    return day
+
+
+def schedule(holding: Holding, rules: Expiry, since: datetime, zone: ZoneInfo) -> list[ExpiryDue]:
+    """When the customer's points expire and how many each time, soonest first (overdue ones
+    included): their points as they stand, whatever open codes promise."""
+    if rules.mode is ExpiryMode.INACTIVITY:
+        anchor = max(moment for moment in (holding.last_purchase, holding.joined, since) if moment)
+        on = add_months(anchor.astimezone(zone).date(), rules.months)
+        return [ExpiryDue(holding.balance, on)]
+    due: dict[date, int] = {}
+    unspent_taken = holding.spent  # spending takes the oldest points first
+    for earned_at, points in holding.lots:
+        left = max(points - unspent_taken, 0)
+        unspent_taken = max(unspent_taken - points, 0)
+        if left:
+            on = add_months(max(earned_at, since).astimezone(zone).date(), rules.months)
+            due[on] = due.get(on, 0) + left
+    return [ExpiryDue(points, on) for on, points in sorted(due.items())]
+
+
+def expiring_now(holding: Holding, dues: list[ExpiryDue], today: date) -> int:
+    """What expires today: never what open codes promise, never below zero."""
+    overdue = sum(due.points for due in dues if due.on <= today)
+    return max(min(overdue, holding.balance - holding.promised), 0)
+
+
+def next_after(dues: list[ExpiryDue], today: date) -> ExpiryDue | None:
+    return next((due for due in dues if due.on > today), None)
+
+
+class ExpiryService:
+    def __init__(self, database: Database, clock: Clock, program: Program, zone: ZoneInfo) -> None:
+        self._db = database
+        self._clock = clock
+        self._rules = program.expiry
+        self._zone = zone
+
+    @property
+    def on(self) -> bool:
+        return self._rules.mode is not ExpiryMode.OFF
+
+    async def note_rules(self, tx: Transaction) -> None:
+        """At start-up: the day expiry is turned on is remembered; turned off, forgotten."""
+        starts = RuleStarts(tx)
+        if self.on:
+            await starts.turned_on(RULE, self._rules.model_dump_json(), self._clock.now())
+        else:
+            await starts.turned_off(RULE)
+
+    async def next_expiry(self, customer_id: int) -> ExpiryDue | None:
+        """The customer's next expiry, for /balance: today's if the job has not run yet."""
+        if not self.on:
+            return None
+        now = self._clock.now()
+        today = now.astimezone(self._zone).date()
+        async with self._db.reading() as tx:
+            since = await self._since(tx)
+            holdings = await ExpiryReadings(tx).holdings(
+                now, now + timedelta(days=36_600), by_lots=self._by_lots, customer_id=customer_id
+            )
+        dues = schedule(holdings[0], self._rules, since, self._zone) if holdings else []
+        return next((due for due in dues if due.on >= today), None)
+
+    async def run(self) -> int:
+        """The daily job: expire what is due and warn of what comes; how many messages it
+        queued. Running it again the same day changes nothing."""
+        if not self.on:
+            return 0
+        now = self._clock.now()
+        today = now.astimezone(self._zone).date()
+        rules = self._rules
+        async with self._db.transaction() as tx:
+            since = await self._since(tx)
+            horizon = self._start_of(
+                earned_by(today + timedelta(days=self._notice_days), rules.months)
+                + timedelta(days=1)
+            )
+            if self._by_lots and since >= horizon:
+                return 0  # nothing earned since expiry was turned on can expire this soon
+            holdings = await ExpiryReadings(tx).holdings(now, horizon, by_lots=self._by_lots)
+            ledger = LedgerRepository(tx)
+            pushes = []
+            for holding in holdings:
+                dues = schedule(holding, rules, since, self._zone)
+                expired = expiring_now(holding, dues, today)
+                key = f"expiry:{holding.customer_id}:{today.isoformat()}"
+                if expired and await ledger.append(
+                    holding.customer_id,
+                    -expired,
+                    LedgerReason.EXPIRY,
+                    actor=SYSTEM_ACTOR,
+                    idempotency_key=key,
+                    at=now,
+                ):
+                    context = {"points": expired, "balance": holding.balance - expired}
+                    pushes.append(_push(holding, key, "points/expired", context))
+                warning = self._warning(holding, next_after(dues, today), today)
+                if warning is not None:
+                    pushes.append(warning)
+            outbox = OutboxRepository(tx)
+            known = await outbox.existing_keys([push.dedupe_key for push in pushes])
+            await outbox.enqueue_many(pushes, now)
+            return sum(push.dedupe_key not in known for push in pushes)
+
+    def _warning(self, holding: Holding, due: ExpiryDue | None, today: date) -> NewPush | None:
+        if due is None:
+            return None
+        days = (due.on - today).days
+        rules = self._rules
+        if rules.last_chance_days and days <= rules.last_chance_days:
+            stage = "last_chance"
+        elif rules.warning_days and days <= rules.warning_days:
+            stage = "warning"
+        else:
+            return None
+        key = f"expiry-{stage}:{holding.customer_id}:{due.on.isoformat()}"
+        context = {"points": due.points, "on": due.on.isoformat(), "days": days, "stage": stage}
+        return _push(holding, key, "points/expiry_warning", context)
+
+    @property
+    def _notice_days(self) -> int:
+        return max(self._rules.warning_days, self._rules.last_chance_days)
+
+    @property
+    def _by_lots(self) -> bool:
+        return self._rules.mode is ExpiryMode.LOTS
+
+    async def _since(self, tx: Transaction) -> datetime:
+        started = await RuleStarts(tx).since(RULE)
+        return started[0] if started else self._clock.now()
+
+    def _start_of(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self._zone)
+
+
+def _push(holding: Holding, key: str, template: str, context: Mapping[str, object]) -> NewPush:
+    return NewPush(holding.customer_id, EXPIRY_KIND, key, template, {"context": dict(context)})
+
+
+def scheduled(parts: JobParts) -> ScheduledJob:
+    """Daily at the program's hour; a start after that hour catches up on today."""
+    hour = parts.program.expiry.send_hour
+    job = ExpiryService(parts.database, parts.clock, parts.program, parts.zone)
+    return ScheduledJob(job.run, daily_at(hour, parts.zone), lambda local: local.hour >= hour)

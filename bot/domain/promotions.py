@@ -1,0 +1,81 @@
+"""Permission marketing in one place: every promotional push (birthday, win-back, nudge, map
+action, campaign) is decided here, only for customers who accepted offers, and never past the
+contact cap of the program file: at most N in any 7 days.
+
+The stated rule for what the cap holds back: it is dropped, not postponed (a late offer reads
+as noise), and recorded as `capped`, so /customer shows what was not sent and why. A coupon the
+message carried stays in the customer's /rewards. Quiet hours only delay (bot/domain/contact.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.contact import CAP_WINDOW, PROMOTIONAL_KINDS
+from bot.domain.models import Customer
+from bot.domain.pushes import PushMessage
+from bot.program import Contact
+from bot.storage.database import Transaction
+from bot.storage.outbox import NewPush, OutboxRepository
+from bot.storage.promotions import PromotionRepository, PromotionRow
+
+
+@dataclass(frozen=True)
+class Promotion:
+    customer: Customer
+    kind: str  # one of PROMOTIONAL_KINDS
+    key: str  # once per key, whatever happens to it
+    message: PushMessage
+    reason: str  # why this customer, in a word or two: "lapsing", "campaign:3", ...
+
+
+@dataclass
+class Promoted:
+    queued: int = 0
+    capped: int = 0
+    without_consent: int = 0
+
+
+async def promote(
+    tx: Transaction, promotions: list[Promotion], at: datetime, contact: Contact
+) -> Promoted:
+    """Queue these promotions in the outbox, in order, as consent and the cap allow; keys
+    decided before are skipped. Many at once cost a handful of statements."""
+    outcome = Promoted()
+    allowed = []
+    for promotion in promotions:
+        assert promotion.kind in PROMOTIONAL_KINDS, promotion.kind
+        if promotion.customer.promotions_consent:
+            allowed.append(promotion)
+        else:
+            outcome.without_consent += 1
+    repository = PromotionRepository(tx)
+    decided = await repository.existing_keys(promotion.key for promotion in allowed)
+    fresh = [promotion for promotion in allowed if promotion.key not in decided]
+    sent_lately = await repository.queued_since(
+        {promotion.customer.id for promotion in fresh}, at - CAP_WINDOW
+    )
+    rows, pushes = [], []
+    for promotion in fresh:
+        customer_id = promotion.customer.id
+        if sent_lately.get(customer_id, 0) >= contact.promotions_per_week:
+            rows.append(_row(promotion, "capped"))
+            outcome.capped += 1
+            continue
+        sent_lately[customer_id] = sent_lately.get(customer_id, 0) + 1
+        rows.append(_row(promotion, "queued"))
+        message = promotion.message
+        pushes.append(
+            NewPush(customer_id, promotion.kind, promotion.key, message.template, message.payload())
+        )
+        outcome.queued += 1
+    await repository.record(rows, at)
+    await OutboxRepository(tx).enqueue_many(pushes, at)
+    return outcome
+
+
+def _row(promotion: Promotion, outcome: str) -> PromotionRow:
+    return PromotionRow(
+        promotion.customer.id, promotion.kind, promotion.reason, promotion.key, outcome
+    )
