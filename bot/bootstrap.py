@@ -26,6 +26,7 @@ from bot.domain.models import Identity, Language
 from bot.domain.pushes import PushDispatcher
 from bot.domain.registration import RegistrationService
 from bot.domain.rewards import RewardsService
+from bot.domain.rule_starts import note_rule_starts
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
@@ -86,7 +87,7 @@ async def open_services(
     expiry = ExpiryService(database, clock, program, zone)
     async with database.transaction() as tx:
         await ProgramHistory(tx).record_if_changed(program.model_dump_json(), clock.now())
-        await expiry.note_rules(tx)
+        await note_rule_starts(tx, program, clock.now())
     reader = await Database.open_reader(settings.database_path)
     churn = ChurnService(database, clock, program)
     staff = StaffService(database, clock, owners(settings), Language(settings.default_language))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,7 +62,9 @@ def program() -> Program:
     sample = load_program(None)
     return sample.model_copy(
         update={
-            "expiry": Expiry(mode=ExpiryMode.LOTS, months=1, warning_days=5, last_chance_days=2)
+            "expiry": Expiry(mode=ExpiryMode.LOTS, months=1, warning_days=5, last_chance_days=2),
+            "churn": sample.churn.model_copy(update={"automatic_winback": True}),
+            "nudges": sample.nudges.model_copy(update={"near_reward_share": Decimal("0.05")}),
         }
     )
 
@@ -379,6 +382,9 @@ async def _automations_tour(api: FakeTelegram, clock: FakeClock, jobs: Jobs) -> 
     assert expiring is not None
     day = datetime.strptime(expiring[1], "%d/%m/%Y").replace(hour=10, tzinfo=madrid)
     clock.advance(day - timedelta(days=2) - clock.now())
+    await jobs.run("nudges")  # Fede has been away for weeks, close to a reward
     await jobs.run("expiry")  # Fede's last chance
     clock.advance(timedelta(days=2))
     await jobs.run("expiry")  # and his points expire
+    clock.advance(timedelta(days=70))
+    await jobs.run("winback")

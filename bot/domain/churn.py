@@ -124,7 +124,8 @@ class ChurnService:
         return found
 
     async def send_winback(self, owner: Actor, customer_id: int) -> WinBack | Refused:
-        """A win-back coupon for a flagged customer; one per open flag, however many taps."""
+        """A win-back coupon for a flagged customer: one per lapse (none since their last
+        purchase, automatic or not), however many taps."""
         rules = self._program.churn
         now = self._clock.now()
         async with self._db.transaction() as tx:
@@ -133,8 +134,11 @@ class ChurnService:
             open_flags = await FlagRepository(tx).open_for(customer_id) if customer else []
             if customer is None or not open_flags:
                 return Refused("winback_not_flagged")
+            coupons = CouponRepository(tx)
+            if await coupons.winback_since_last_purchase(customer_id):
+                return Refused("winback_already_sent")  # the automatic one, or an earlier tap
             key = f"winback:{customer_id}:{min(flag.id for flag in open_flags)}"
-            coupon = await CouponRepository(tx).grant(
+            coupon = await coupons.grant(
                 customer_id,
                 CouponKind.WINBACK,
                 percent_off=rules.winback_percent_off,

@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain.contact import EXPIRY_KIND
 from bot.domain.models import LedgerReason
+from bot.domain.rule_starts import EXPIRY, started
 from bot.program import Expiry, ExpiryMode, Program
-from bot.storage.database import Database, Transaction
-from bot.storage.expiry import ExpiryReadings, Holding, RuleStarts
+from bot.storage.database import Database
+from bot.storage.expiry import ExpiryReadings, Holding
 from bot.storage.ledger import LedgerRepository
 from bot.storage.outbox import NewPush, OutboxRepository
 from bot.timetable import JobParts, ScheduledJob, daily_at
 
-RULE = "expiry"
 SYSTEM_ACTOR = "system:expiry"
 
 
@@ -91,14 +91,6 @@ class ExpiryService:
     def on(self) -> bool:
         return self._rules.mode is not ExpiryMode.OFF
 
-    async def note_rules(self, tx: Transaction) -> None:
-        """At start-up: the day expiry is turned on is remembered; turned off, forgotten."""
-        starts = RuleStarts(tx)
-        if self.on:
-            await starts.turned_on(RULE, self._rules.model_dump_json(), self._clock.now())
-        else:
-            await starts.turned_off(RULE)
-
     async def next_expiry(self, customer_id: int) -> ExpiryDue | None:
         """The customer's next expiry, for /balance: today's if the job has not run yet."""
         if not self.on:
@@ -106,7 +98,7 @@ class ExpiryService:
         now = self._clock.now()
         today = now.astimezone(self._zone).date()
         async with self._db.reading() as tx:
-            since = await self._since(tx)
+            since = await started(tx, EXPIRY, now)
             holdings = await ExpiryReadings(tx).holdings(
                 now, now + timedelta(days=36_600), by_lots=self._by_lots, customer_id=customer_id
             )
@@ -122,7 +114,7 @@ class ExpiryService:
         today = now.astimezone(self._zone).date()
         rules = self._rules
         async with self._db.transaction() as tx:
-            since = await self._since(tx)
+            since = await started(tx, EXPIRY, now)
             horizon = self._start_of(
                 earned_by(today + timedelta(days=self._notice_days), rules.months)
                 + timedelta(days=1)
@@ -176,10 +168,6 @@ class ExpiryService:
     @property
     def _by_lots(self) -> bool:
         return self._rules.mode is ExpiryMode.LOTS
-
-    async def _since(self, tx: Transaction) -> datetime:
-        started = await RuleStarts(tx).since(RULE)
-        return started[0] if started else self._clock.now()
 
     def _start_of(self, day: date) -> datetime:
         return datetime.combine(day, time(0), tzinfo=self._zone)

@@ -20,7 +20,12 @@ from bot.domain.parsing import InvalidInput
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.flags import FlagRepository
-from bot.storage.insights import InsightsRepository, PeriodCounts, ProgramState
+from bot.storage.insights import (
+    AutomationCounts,
+    InsightsRepository,
+    PeriodCounts,
+    ProgramState,
+)
 
 DEFAULT_DAYS = 30
 LONGEST_DAYS = 3650
@@ -129,6 +134,8 @@ class Report:
     quadrants: dict[str, int]
     lifetime: Lifetime
     active_days: int
+    automations: AutomationCounts
+    winback_revenue_days: int
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,9 @@ class InsightsService:
             flags = FlagRepository(tx)
             open_flags = await flags.open_counts()
             quadrants = await flags.quadrant_counts(end, self._lines)
+            automations = await insights.automations(
+                start, end, self._program.churn.winback_revenue_days
+            )
         lifetime = Lifetime(
             average_ticket_minor=(
                 rounded_division(standing.year_revenue_minor, standing.year_sales)
@@ -199,6 +209,8 @@ class InsightsService:
             quadrants=quadrants,
             lifetime=lifetime,
             active_days=rules.active_days,
+            automations=automations,
+            winback_revenue_days=self._program.churn.winback_revenue_days,
         )
 
     async def trends(self) -> Trends:

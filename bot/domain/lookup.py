@@ -13,10 +13,12 @@ from bot.domain.parsing import InvalidInput, normalise_phone
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
+from bot.storage.promotions import PromotionRepository, RecentPromotion
 from bot.storage.rewards import CouponRepository
 from bot.storage.sales import SalesRepository
 
 NAME_MATCHES = 10
+RECENT_OFFERS = 5
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class CustomerProfile:
     visits: int
     last_purchase: datetime | None
     open_coupons: list[Coupon]
+    recent_offers: list[
+        RecentPromotion
+    ]  # what the shop's offers were lately, and what came of them
 
 
 async def find_by_code_or_phone(tx: Transaction, query: str, phone_region: str) -> list[Customer]:
@@ -71,4 +76,5 @@ class CustomerLookup:
                 visits=await sales.valid_count(customer.id),
                 last_purchase=await sales.last_purchase(customer.id),
                 open_coupons=await CouponRepository(tx).open_for(customer.id, now),
+                recent_offers=await PromotionRepository(tx).recent_for(customer.id, RECENT_OFFERS),
             )

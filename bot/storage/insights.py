@@ -48,6 +48,40 @@ class PeriodCounts:
 
 
 @dataclass(frozen=True)
+class AutomationCounts:
+    """What the program did on its own in a period, and what it brought."""
+
+    winbacks_sent: int
+    winbacks_redeemed: int
+    winback_revenue_minor: int  # spent by those who redeemed one, in the days after
+    nudges_sent: int
+    offers_capped: int
+    points_expired: int
+
+
+# The sale a coupon is used on is typed just before or just after its code is confirmed.
+_AUTOMATIONS = """
+    SELECT
+      (SELECT COUNT(*) FROM coupons WHERE kind = 'winback'
+         AND created_at >= :start AND created_at < :end) AS winbacks_sent,
+      (SELECT COUNT(*) FROM coupons WHERE kind = 'winback'
+         AND redeemed_at >= :start AND redeemed_at < :end) AS winbacks_redeemed,
+      (SELECT COALESCE(SUM(s.amount_minor), 0) FROM coupons k JOIN sales s
+         ON s.customer_id = k.customer_id AND s.voided_at IS NULL
+         AND s.created_at >= datetime(k.redeemed_at, '-1 hour')
+         AND julianday(s.created_at) < julianday(k.redeemed_at) + :revenue_days
+       WHERE k.kind = 'winback' AND k.redeemed_at >= :start AND k.redeemed_at < :end)
+         AS winback_revenue_minor,
+      (SELECT COUNT(*) FROM promotions WHERE kind = 'nudge' AND outcome = 'queued'
+         AND decided_at >= :start AND decided_at < :end) AS nudges_sent,
+      (SELECT COUNT(*) FROM promotions WHERE outcome = 'capped'
+         AND decided_at >= :start AND decided_at < :end) AS offers_capped,
+      (SELECT COALESCE(-SUM(delta), 0) FROM points_ledger WHERE reason = 'expiry'
+         AND created_at >= :start AND created_at < :end) AS points_expired
+"""
+
+
+@dataclass(frozen=True)
 class ProgramState:
     """The programme as it stands now."""
 
@@ -207,6 +241,15 @@ class InsightsRepository:
             year_revenue_minor=year["revenue"],
             year_buyers=year["buyers"],
         )
+
+    async def automations(
+        self, start: datetime, end: datetime, revenue_days: int
+    ) -> AutomationCounts:
+        counts = await self._one(
+            _AUTOMATIONS,
+            {"start": to_sql_time(start), "end": to_sql_time(end), "revenue_days": revenue_days},
+        )
+        return AutomationCounts(**counts)
 
     async def weekly(self, end: datetime, weeks: int) -> list[WeekRow]:
         """Sales and distinct buyers per week, counted back from `end` (0 = the last 7 days)."""

@@ -36,7 +36,7 @@ class PromotionRepository:
         """How many promotions each of these customers was queued since then (one query)."""
         rows = await self._tx.fetch_all(
             "SELECT customer_id, COUNT(*) AS n FROM promotions WHERE outcome = 'queued'"
-            " AND decided_at >= ? AND customer_id IN (SELECT value FROM json_each(?))"
+            " AND decided_at > ? AND customer_id IN (SELECT value FROM json_each(?))"
             " GROUP BY customer_id",
             (to_sql_time(since), json.dumps(list(customer_ids))),
         )

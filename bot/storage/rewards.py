@@ -84,6 +84,15 @@ class CouponRepository:
         )
         return [_coupon(row) for row in rows]
 
+    async def winback_since_last_purchase(self, customer_id: int) -> bool:
+        row = await self._tx.fetch_one(
+            "SELECT 1 FROM coupons WHERE customer_id = ? AND kind = 'winback' AND created_at >="
+            " COALESCE((SELECT MAX(created_at) FROM sales WHERE customer_id = ?"
+            " AND voided_at IS NULL), '') LIMIT 1",
+            (customer_id, customer_id),
+        )
+        return row is not None
+
     async def mark_redeemed(self, coupon_id: int, at: datetime) -> bool:
         cursor = await self._tx.execute(
             "UPDATE coupons SET redeemed_at = ? WHERE id = ? AND redeemed_at IS NULL",

@@ -1,0 +1,75 @@
+"""The automatic win-back: a customer newly flagged lapsing or lost who accepted offers gets
+the win-back coupon on their own, once per lapse (no second coupon until they buy again, the
+owner's own tap in /churn included). Customers flagged before it was turned on, or more than
+a week before the run, are left to /churn: turning it on does not blast the backlog."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.domain.churn import ChurnService
+from bot.domain.models import CouponKind
+from bot.domain.notices import coupon_facts
+from bot.domain.promotions import Promotion, promote
+from bot.domain.pushes import PushMessage
+from bot.domain.rule_starts import AUTOMATIC_WINBACK, started
+from bot.program import Program
+from bot.storage.audiences import Audiences
+from bot.storage.customers import CustomerRepository
+from bot.storage.database import Database
+from bot.storage.rewards import CouponRepository
+from bot.timetable import JobParts, ScheduledJob, always, daily_at
+
+SYSTEM_ACTOR = "system:winback"
+LOOK_BACK = timedelta(days=7)  # a flag raised while the bot was down a few days still counts
+
+
+class WinBackJob:
+    def __init__(
+        self, database: Database, clock: Clock, program: Program, churn: ChurnService
+    ) -> None:
+        self._db = database
+        self._clock = clock
+        self._program = program
+        self._churn = churn
+
+    async def run(self) -> int:
+        """Bring the flags up to date, then send each newly lapsed customer their coupon;
+        how many messages it queued."""
+        rules = self._program.churn
+        if not rules.automatic_winback:
+            return 0
+        await self._churn.recompute()
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            since = max(await started(tx, AUTOMATIC_WINBACK, now), now - LOOK_BACK)
+            lapsed = {
+                found.customer_id: found
+                for found in await Audiences(tx).lapsed_without_winback(since)
+            }
+            coupons = CouponRepository(tx)
+            promotions = []
+            for customer in await CustomerRepository(tx).by_ids(list(lapsed)):
+                found = lapsed[customer.id]
+                key = f"winback-auto:{customer.id}:{found.last_sale_id}"
+                coupon = await coupons.grant(
+                    customer.id,
+                    CouponKind.WINBACK,
+                    percent_off=rules.winback_percent_off,
+                    free_item=None,
+                    valid_until=now + timedelta(days=rules.winback_valid_days),
+                    idempotency_key=key,
+                    created_by=SYSTEM_ACTOR,
+                    at=now,
+                )
+                if coupon is not None:
+                    message = PushMessage("coupons/winback", {"coupon": coupon_facts(coupon)})
+                    promotions.append(Promotion(customer, "winback", key, message, found.flag))
+            return (await promote(tx, promotions, now, self._program.contact)).queued
+
+
+def scheduled(parts: JobParts) -> ScheduledJob:
+    """Daily at the churn recompute's hour (its messages wait out the quiet hours)."""
+    job = WinBackJob(parts.database, parts.clock, parts.program, parts.churn)
+    return ScheduledJob(job.run, daily_at(parts.program.churn.recompute_hour, parts.zone), always)

@@ -1,0 +1,230 @@
+"""The program acting on its own: the automatic win-back, nudges, birthday greetings ahead,
+the contact cap and quiet hours. Each on the injected clock, each message once, nothing to
+those who did not accept offers."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.domain.birthdays import BirthdayJob
+from bot.domain.models import Actor, Customer, Identity, Refused, Role
+from bot.domain.promotions import Promotion, promote
+from bot.domain.pushes import PushMessage
+from bot.program import Contact, Program, load_program
+from tests.conftest import FakeClock, RunningBot
+from tests.flows import CLERK, buy, join
+
+MADRID = ZoneInfo("Europe/Madrid")
+OWNER = Actor(Identity("telegram", "1"), Role.OWNER)
+
+
+@pytest.fixture
+def program() -> Program:
+    sample = load_program(None)
+    churn = sample.churn.model_copy(update={"automatic_winback": True})
+    return sample.model_copy(update={"churn": churn})
+
+
+def at_local(clock: FakeClock, day: date, hour: int) -> None:
+    clock.advance(
+        datetime(day.year, day.month, day.day, hour, tzinfo=MADRID).astimezone(UTC) - clock.now()
+    )
+
+
+def local_day(clock: FakeClock, days_on: int = 0) -> date:
+    return clock.now().astimezone(MADRID).date() + timedelta(days=days_on)
+
+
+async def offers_to(bot: RunningBot, customer: Customer) -> list[tuple[str, str, str]]:
+    """(kind, template, status) of each offer queued for the customer, oldest first."""
+    async with bot.services.database.reading() as tx:
+        rows = await tx.fetch_all(
+            "SELECT kind, template, status FROM outbox WHERE customer_id = ?"
+            " AND kind IN ('birthday', 'winback', 'nudge', 'map', 'campaign') ORDER BY id",
+            (customer.id,),
+        )
+    return [(row["kind"], row["template"], row["status"]) for row in rows]
+
+
+async def lapse(bot: RunningBot, *customers: Customer) -> None:
+    """Each buys, then 70 days pass without a purchase: past the 60-day floor, flagged."""
+    for customer in customers:
+        await buy(bot, customer)
+    at_local(bot.clock, local_day(bot.clock, 70), 11)
+
+
+# --- automatic win-back -------------------------------------------------------------------------
+
+
+async def test_a_lapsing_customer_gets_one_winback_coupon_per_lapse(bot: RunningBot) -> None:
+    user, ana = await join(bot, 501)
+    _, bea = await join(bot, 502, consent=False)
+    await lapse(bot, ana, bea)
+    assert (await bot.services.jobs.run("winback")).queued == 1
+    assert "10% de descuento" in (await user.receive_containing("echamos de menos")).text
+    assert await offers_to(bot, bea) == []  # no consent, no offer
+    for _ in range(2):  # the next days, and when she is "lost" at 180 days: still once
+        at_local(bot.clock, local_day(bot.clock, 120), 11)
+        assert (await bot.services.jobs.run("winback")).queued == 0
+    assert len(await offers_to(bot, ana)) == 1
+    await buy(bot, ana)  # back: the automation stops, and a new lapse is a new one
+    await bot.services.jobs.run("churn")  # the nightly recompute clears her flag
+    at_local(bot.clock, local_day(bot.clock, 181), 11)  # lost (her own gap is long now)
+    assert (await bot.services.jobs.run("winback")).queued == 1
+
+
+async def test_the_owner_cannot_send_a_second_winback_in_the_same_lapse(bot: RunningBot) -> None:
+    _, ana = await join(bot, 503)
+    await lapse(bot, ana)
+    await bot.services.jobs.run("winback")
+    await bot.services.jobs.run("churn")
+    refused = await bot.services.churn.send_winback(OWNER, ana.id)
+    assert refused == Refused("winback_already_sent")
+
+
+async def test_customers_flagged_before_it_was_turned_on_are_left_to_the_owner(
+    bot: RunningBot,
+) -> None:
+    _, ana = await join(bot, 504)
+    await buy(bot, ana)
+    at_local(bot.clock, local_day(bot.clock, 61), 11)
+    await bot.services.jobs.run("churn")  # flagged on day 61 ...
+    at_local(bot.clock, local_day(bot.clock, 10), 11)
+    assert (await bot.services.jobs.run("winback")).queued == 0  # ... over a week ago
+
+
+# --- nudges -------------------------------------------------------------------------------------
+
+
+async def test_a_customer_close_to_a_reward_and_idle_is_nudged_once(bot: RunningBot) -> None:
+    user, ana = await join(bot, 511)
+    _, bea = await join(bot, 512)  # 7 of 10 points: not close enough
+    _, cris = await join(bot, 513, consent=False)
+    await buy(bot, ana, 8)
+    await buy(bot, bea, 7)
+    await buy(bot, cris, 9)
+    at_local(bot.clock, local_day(bot.clock, 20), 11)
+    assert (await bot.services.jobs.run("nudges")).queued == 0  # 20 days: not idle yet
+    at_local(bot.clock, local_day(bot.clock, 2), 11)
+    assert (await bot.services.jobs.run("nudges")).queued == 1
+    nudge = await user.receive_containing("muy cerca")
+    assert "te faltan solo <b>2 puntos</b> para una botella gratis" in nudge.text
+    at_local(bot.clock, local_day(bot.clock, 1), 11)
+    assert (await bot.services.jobs.run("nudges")).queued == 0
+    assert await offers_to(bot, bea) == [] and await offers_to(bot, cris) == []
+
+
+# --- birthdays ahead ----------------------------------------------------------------------------
+
+
+async def test_the_birthday_greeting_can_go_days_ahead(bot: RunningBot) -> None:
+    services = bot.services
+    rules = services.program.birthday.model_copy(update={"days_ahead": 7})
+    program = services.program.model_copy(update={"birthday": rules})
+    birthday = local_day(bot.clock, 7)
+    user, _ana = await join(bot, 521, birthday=f"{birthday.day}/{birthday.month}")
+    job = BirthdayJob(services.database, bot.clock, program, MADRID)
+    assert await job.run() == 1
+    assert await job.run() == 0
+    await services.jobs.deliver()
+    greeting = await user.receive_containing("cumpleaños está al caer")
+    assert "15% de descuento" in greeting.text
+
+
+# --- the contact cap and quiet hours ------------------------------------------------------------
+
+
+def _offer(customer: Customer, key: str) -> Promotion:
+    return Promotion(customer, "nudge", key, PushMessage("pushes/nudge", {}), "near_reward")
+
+
+async def test_no_customer_gets_more_offers_a_week_than_the_cap(bot: RunningBot) -> None:
+    _, ana = await join(bot, 531)
+    contact = bot.services.program.contact
+    assert contact.promotions_per_week == 2
+    outcomes = []
+    for day in range(8):
+        async with bot.services.database.transaction() as tx:
+            done = await promote(tx, [_offer(ana, f"test:{day}")], bot.clock.now(), contact)
+        outcomes.append((done.queued, done.capped))
+        bot.clock.advance(timedelta(days=1))
+    # Days 0 and 1 fill the week; days 2-6 are held back; day 7 is a new week for day 0's.
+    assert outcomes == [(1, 0), (1, 0), *[(0, 1)] * 5, (1, 0)]
+    async with bot.services.database.transaction() as tx:  # the same keys again: nothing new
+        again = await promote(
+            tx, [_offer(ana, "test:0"), _offer(ana, "test:2")], bot.clock.now(), contact
+        )
+    assert (again.queued, again.capped) == (0, 0)
+
+
+async def test_the_cap_counts_every_kind_of_offer_together(bot: RunningBot) -> None:
+    birthday = local_day(bot.clock)
+    _user, ana = await join(bot, 532, birthday=f"{birthday.day}/{birthday.month}")
+    await buy(bot, ana, 9)
+    async with bot.services.database.transaction() as tx:
+        await promote(tx, [_offer(ana, "earlier")], bot.clock.now(), bot.services.program.contact)
+    assert (await bot.services.jobs.run("birthdays")).queued == 1  # the second this week
+    at_local(bot.clock, local_day(bot.clock, 22), 11)
+    assert (await bot.services.jobs.run("nudges")).queued == 1  # the first week is over
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send(f"/customer {ana.member_code}")
+    profile = await owner.receive_containing("Últimas ofertas")
+    assert "aviso de premio cerca (cerca de un premio)" in profile.text
+    assert "cumpleaños (su cumpleaños): enviada" in profile.text
+
+
+async def test_offers_wait_for_the_quiet_hours_to_end(bot: RunningBot) -> None:
+    user, ana = await join(bot, 541)
+    await lapse(bot, ana)
+    at_local(bot.clock, local_day(bot.clock, 1), 4)  # the nightly run, at 04:00
+    result = await bot.services.jobs.run("winback")
+    assert (result.queued, result.delivery.quiet) == (1, 1)
+    assert await offers_to(bot, ana) == [("winback", "coupons/winback", "pending")]
+    at_local(bot.clock, local_day(bot.clock), 8)
+    assert (await bot.services.jobs.deliver()).sent == 0
+    at_local(bot.clock, local_day(bot.clock), 9)
+    assert (await bot.services.jobs.deliver()).sent == 1
+    await user.receive_containing("echamos de menos")
+
+
+async def test_a_cap_of_one_holds_back_the_second_offer_of_a_run(bot: RunningBot) -> None:
+    _, ana = await join(bot, 551)
+    contact = Contact(promotions_per_week=1)
+    async with bot.services.database.transaction() as tx:
+        done = await promote(tx, [_offer(ana, "a"), _offer(ana, "b")], bot.clock.now(), contact)
+        rows = await tx.fetch_all(
+            "SELECT dedupe_key, outcome FROM promotions WHERE customer_id = ? ORDER BY id",
+            (ana.id,),
+        )
+    assert (done.queued, done.capped) == (1, 1)
+    assert [(row["dedupe_key"], row["outcome"]) for row in rows] == [
+        ("a", "queued"),
+        ("b", "capped"),
+    ]
+
+
+async def test_stats_count_the_winbacks_redeemed_and_the_revenue_they_brought(
+    bot: RunningBot,
+) -> None:
+    _, ana = await join(bot, 561)
+    await lapse(bot, ana)
+    await bot.services.jobs.run("winback")
+    [coupon] = await bot.services.rewards.open_coupons(ana)
+    code = await bot.services.rewards.request_coupon(ana, coupon.id)
+    assert not isinstance(code, Refused)
+    await bot.services.rewards.confirm(CLERK, code.code)
+    await buy(bot, ana, 3)  # the purchase the coupon was used on: 30,00
+    bot.clock.advance(timedelta(days=10))
+    await buy(bot, ana, 2)  # and she keeps coming
+    bot.clock.advance(timedelta(days=40))
+    await buy(bot, ana, 5)  # past the 30 days counted
+    automations = (await bot.services.insights.report(90)).automations
+    assert (automations.winbacks_sent, automations.winbacks_redeemed) == (1, 1)
+    assert automations.winback_revenue_minor == 5000
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send("/stats 90")
+    report = await owner.receive_containing("Lo que hizo el programa solo")
+    assert "1 enviados · 1 usados · trajeron 50,00 EUR en los 30 días siguientes" in report.text
