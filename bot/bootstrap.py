@@ -19,6 +19,7 @@ from bot.domain.churn import ChurnService
 from bot.domain.contact import QuietHours
 from bot.domain.expiry import ExpiryService
 from bot.domain.exports import ExportService
+from bot.domain.fraud import FraudWatch
 from bot.domain.insights import InsightsService
 from bot.domain.lookup import CustomerLookup
 from bot.domain.membership import MembershipService
@@ -103,7 +104,9 @@ async def open_services(
         quiet=QuietHours.of(program.contact, zone),
     )
     jobs = timetable(
-        JobParts(settings, program, clock, zone, database, churn=churn, surveys=surveys)
+        JobParts(
+            settings, program, clock, zone, database, churn=churn, surveys=surveys, staff=staff
+        )
     )
     return Services(
         settings=settings,
@@ -115,7 +118,9 @@ async def open_services(
         registration=RegistrationService(database, clock, program),
         membership=MembershipService(database, clock, program, expiry),
         staff=staff,
-        sales=SalesService(database, clock, program, zone),
+        sales=SalesService(
+            database, clock, program, zone, FraudWatch(program, zone, staff.owners_in)
+        ),
         rewards=RewardsService(database, clock, program),
         lookup=CustomerLookup(database, clock, program),
         adjustments=AdjustmentService(database, clock, program),

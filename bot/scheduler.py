@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
-from bot.domain import backups, birthdays, churn, expiry, nudges, surveys, winback
+from bot.domain import backups, birthdays, churn, digest, expiry, nudges, surveys, winback
 from bot.domain.pushes import DeliveryReport, PushDispatcher
 from bot.timetable import JobParts, ScheduledJob
 
@@ -38,6 +38,7 @@ TIMETABLE: dict[str, Callable[[JobParts], ScheduledJob]] = {
     "expiry": expiry.scheduled,
     "winback": winback.scheduled,
     "nudges": nudges.scheduled,
+    "digest": digest.scheduled,
     "backup": backups.scheduled,
 }
 JOB_NAMES = tuple(TIMETABLE)

@@ -20,6 +20,7 @@ from bot.storage.database import Database
 
 if TYPE_CHECKING:  # services that are also jobs; they import this module
     from bot.domain.churn import ChurnService
+    from bot.domain.staff import StaffService
     from bot.domain.surveys import SurveyService
 
 
@@ -43,6 +44,7 @@ class JobParts:
     database: Database
     churn: ChurnService
     surveys: SurveyService
+    staff: StaffService
 
 
 def daily_at(hour: int, zone: ZoneInfo) -> CronTrigger:

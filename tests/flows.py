@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.domain.fraud import FraudWatch
 from bot.domain.models import Actor, Customer, Identity, Language, Role
 from bot.domain.registration import (
     ConsentAnswer,
@@ -11,6 +15,8 @@ from bot.domain.registration import (
     TextAnswer,
 )
 from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
+from bot.program import Program
+from bot.storage.database import Database, Transaction
 from handlers.telegram.standin import ApiCall, ChatUser
 from tests.conftest import RunningBot
 
@@ -127,3 +133,13 @@ async def sell(sales: SalesService, customer: Customer, items: int = 1) -> SaleR
     recorded = await sales.confirm(CLERK, draft.pending.id)
     assert isinstance(recorded, SaleRecorded)
     return recorded
+
+
+async def _no_owners(_: Transaction) -> dict[Identity, Language]:
+    return {}
+
+
+def sales_service(database: Database, clock: Clock, program: Program) -> SalesService:
+    """The counter's service as the bot builds it, for domain tests (no owners to alert)."""
+    zone = ZoneInfo("Europe/Madrid")
+    return SalesService(database, clock, program, zone, FraudWatch(program, zone, _no_owners))

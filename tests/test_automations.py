@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.birthdays import BirthdayJob
+from bot.domain.digest import DigestJob
 from bot.domain.models import Actor, Customer, Identity, Refused, Role
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
-from bot.program import Contact, Program, load_program
+from bot.program import Contact, Digest, Program, load_program
 from tests.conftest import FakeClock, RunningBot
 from tests.flows import CLERK, buy, join
 
@@ -228,3 +229,77 @@ async def test_stats_count_the_winbacks_redeemed_and_the_revenue_they_brought(
     await owner.send("/stats 90")
     report = await owner.receive_containing("Lo que hizo el programa solo")
     assert "1 enviados · 1 usados · trajeron 50,00 EUR en los 30 días siguientes" in report.text
+
+
+# --- fraud alerts -------------------------------------------------------------------------------
+
+
+def alerts_to_owner(bot: RunningBot) -> list[str]:
+    return [
+        call.text
+        for call in bot.api.calls_to("sendMessage")
+        if call.chat_id == 1 and "🚨" in call.text
+    ]
+
+
+async def test_five_sales_in_a_day_for_one_customer_alert_the_owner_once(bot: RunningBot) -> None:
+    _, ana = await join(bot, 571)
+    for _ in range(6):
+        await buy(bot, ana)
+    await bot.services.jobs.deliver()
+    alerts = alerts_to_owner(bot)
+    assert len(alerts) == 1 and "Cliente 571" in alerts[0] and "5 compras hoy" in alerts[0]
+    at_local(bot.clock, local_day(bot.clock, 1), 11)
+    for _ in range(5):
+        await buy(bot, ana)
+    await bot.services.jobs.deliver()
+    assert len(alerts_to_owner(bot)) == 2  # a new day, a new alert
+
+
+async def test_a_sale_far_above_the_usual_ticket_alerts_the_owner(bot: RunningBot) -> None:
+    _, ana = await join(bot, 572)
+    for _ in range(30):
+        await buy(bot, ana, 1)  # 10,00 each
+        bot.clock.advance(timedelta(days=1))
+    await buy(bot, ana, 5)  # 50,00: five times the usual, not above it
+    await buy(bot, ana, 6)
+    await bot.services.jobs.deliver()
+    [alert] = alerts_to_owner(bot)
+    assert "60,00 EUR" in alert and "ticket habitual (10,00 EUR)" in alert
+
+
+async def test_a_clerk_voiding_more_than_three_sales_a_day_alerts_the_owner(
+    bot: RunningBot,
+) -> None:
+    _, ana = await join(bot, 573)
+    sales = [(await buy(bot, ana)).sale for _ in range(4)]
+    for sale in sales:
+        assert not isinstance(await bot.services.sales.void(CLERK, sale.id, "mistake"), Refused)
+    await bot.services.jobs.deliver()
+    [alert] = alerts_to_owner(bot)
+    assert "Pepe ha anulado <b>4 ventas hoy</b>" in alert
+
+
+# --- the owner's digest -------------------------------------------------------------------------
+
+
+async def test_the_digest_tells_each_owner_about_yesterday_once(bot: RunningBot) -> None:
+    services = bot.services
+    program = services.program.model_copy(update={"digest": Digest(enabled=True, send_hour=8)})
+    job = DigestJob(services.database, bot.clock, program, MADRID, services.staff)
+    _, ana = await join(bot, 581)
+    for _ in range(5):
+        await buy(bot, ana, 2)  # 20,00 each, and a fraud alert at the fifth
+    at_local(bot.clock, local_day(bot.clock, 1), 8)
+    assert await job.run() == 1
+    assert await job.run() == 0
+    await services.jobs.deliver()
+    [digest] = [c.text for c in bot.api.calls_to("sendMessage") if c.chat_id == 1 and "☀️" in c.text]
+    assert "ayer, 24/11/2026" in digest
+    assert "Ventas: <b>5</b> (un día normal: 0)" in digest and "<b>100,00 EUR</b>" in digest
+    assert "Socios nuevos: 1" in digest and "alertas: 1" in digest
+
+
+async def test_the_digest_is_off_unless_the_owner_turns_it_on(bot: RunningBot) -> None:
+    assert bot.services.program.digest.enabled is False
+    assert (await bot.services.jobs.run("digest")).queued == 0

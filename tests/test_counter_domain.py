@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from zoneinfo import ZoneInfo
 
 from bot.domain.models import Actor, Customer, Identity, Redemption, Refused, Role
 from bot.domain.registration import (
     RegistrationService,
 )
 from bot.domain.rewards import RedemptionView, RewardsService
-from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
+from bot.domain.sales import SaleDraft, SaleRecorded
 from bot.program import Program
 from bot.storage.database import Database
 from tests.conftest import FakeClock
-from tests.flows import enrol, sell
+from tests.flows import enrol, sales_service, sell
 
 CLERK = Actor(Identity("telegram", "50"), Role.STAFF, "Pepe")
 OTHER_CLERK = Actor(Identity("telegram", "51"), Role.STAFF, "Lola")
@@ -36,7 +35,7 @@ async def _ledger_total(database: Database, customer: Customer) -> int:
 async def test_racing_confirmations_of_one_sale_record_it_once(
     database: Database, clock: FakeClock, program: Program
 ) -> None:
-    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    sales = sales_service(database, clock, program)
     customer = await _member(database, clock, program, "1")
     draft = await sales.prepare(CLERK, customer.member_code, "30", "3")
     assert isinstance(draft, SaleDraft)
@@ -50,7 +49,7 @@ async def test_racing_confirmations_of_one_sale_record_it_once(
 async def test_racing_redemptions_of_one_code_take_the_points_once(
     database: Database, clock: FakeClock, program: Program
 ) -> None:
-    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    sales = sales_service(database, clock, program)
     rewards = RewardsService(database, clock, program)
     customer = await _member(database, clock, program, "2")
     await sell(sales, customer, 10)
@@ -67,7 +66,7 @@ async def test_racing_redemptions_of_one_code_take_the_points_once(
 async def test_racing_codes_never_take_a_balance_below_zero(
     database: Database, clock: FakeClock, program: Program
 ) -> None:
-    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    sales = sales_service(database, clock, program)
     rewards = RewardsService(database, clock, program)
     customer = await _member(database, clock, program, "3")
     await sell(sales, customer, 15)
@@ -93,7 +92,7 @@ async def test_void_after_the_points_were_spent_is_recorded_in_full(
 ) -> None:
     """A void reverses exactly what the sale earned, even if the balance then goes negative:
     the ledger tells the truth and the owner sees what the customer owes."""
-    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    sales = sales_service(database, clock, program)
     rewards = RewardsService(database, clock, program)
     customer = await _member(database, clock, program, "5")
     recorded = await sell(sales, customer, 10)
@@ -112,7 +111,7 @@ async def test_a_void_racing_a_redemption_of_its_points_never_leaves_them_spent_
     """The void always stands (the bottles came back). If it lands first, the redemption finds
     no points and is refused; if the redemption lands first, the void still reverses what the
     sale earned and the balance shows what the customer owes. Both orders are played."""
-    sales = SalesService(database, clock, program, ZoneInfo("Europe/Madrid"))
+    sales = sales_service(database, clock, program)
     rewards = RewardsService(database, clock, program)
     owner = Actor(Identity("telegram", "1"), Role.OWNER)
     seen = set()

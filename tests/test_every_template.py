@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.bootstrap import Services
-from bot.domain.models import Language
+from bot.domain.models import Identity, Language
 from bot.domain.money import Currency
 from bot.messages import Messages
-from bot.program import Expiry, ExpiryMode, Program, load_program
+from bot.program import Digest, Expiry, ExpiryMode, Program, load_program
 from bot.scheduler import Jobs
 from handlers.telegram.app import build_application
 from handlers.telegram.context import SERVICES_KEY
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, running, settings_for
-from tests.flows import CONSENT_YES, register
+from tests.flows import CONSENT_YES, register, sell
 
 MESSAGES = Path(__file__).parent.parent / "messages"
 
@@ -65,6 +65,7 @@ def program() -> Program:
             "expiry": Expiry(mode=ExpiryMode.LOTS, months=1, warning_days=5, last_chance_days=2),
             "churn": sample.churn.model_copy(update={"automatic_winback": True}),
             "nudges": sample.nudges.model_copy(update={"near_reward_share": Decimal("0.05")}),
+            "digest": Digest(enabled=True),
         }
     )
 
@@ -160,7 +161,7 @@ async def test_every_template_is_rendered_by_the_handlers(
         services = application.bot_data[SERVICES_KEY]
         assert isinstance(services, Services)
         await _pushes_tour(api, clock, services.jobs, language)
-        await _automations_tour(api, clock, services.jobs)
+        await _automations_tour(api, clock, services)
         await _insights_tour(api)
         flooder = api.user(4, "Flo", language)
         for _ in range(FLOOD + 1):
@@ -373,9 +374,17 @@ async def _pushes_tour(api: FakeTelegram, clock: FakeClock, jobs: Jobs, language
     await api.wait_for(lambda call: call.chat_id == 900 and "/coupon" in call.text, start=mark)
 
 
-async def _automations_tour(api: FakeTelegram, clock: FakeClock, jobs: Jobs) -> None:
-    """Points expiry (a month, in this tour's program), nudges, win-back, the digest."""
+async def _automations_tour(api: FakeTelegram, clock: FakeClock, services: Services) -> None:
+    """Points expiry (a month, in this tour's program), nudges, win-back, fraud alerts and the
+    owner's digest."""
+    jobs = services.jobs
     madrid = ZoneInfo("Europe/Madrid")
+    fede_member = await services.membership.member(Identity("telegram", "13"))
+    assert fede_member is not None
+    for _ in range(5):  # five purchases in a day: the owner is alerted
+        await sell(services.sales, fede_member)
+    clock.advance(timedelta(days=1))
+    await jobs.run("digest")
     fede = api.user(13, "Fede", "es")
     await fede.send("/balance")  # with his next expiry
     expiring = re.search(r"⏳.* (\d\d/\d\d/\d{4})", (await fede.receive_containing("⏳")).text)

@@ -26,7 +26,7 @@ from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.surveys import SurveyRepository
 from tests.conftest import FakeClock
-from tests.flows import enrol, sell
+from tests.flows import enrol, sales_service, sell
 
 MADRID = ZoneInfo("Europe/Madrid")
 OWNER = Identity("telegram", "1")
@@ -74,7 +74,7 @@ async def _member(
 
 @pytest.fixture
 def sales(database: Database, clock: FakeClock, program: Program) -> SalesService:
-    return SalesService(database, clock, program, MADRID)
+    return sales_service(database, clock, program)
 
 
 async def test_a_sale_tells_the_customer_what_it_earned_once(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.domain.codes import normalise_code
+from bot.domain.fraud import FraudWatch
 from bot.domain.lookup import find_by_code_or_phone
 from bot.domain.membership import Standing, standing_of
 from bot.domain.models import (
@@ -75,11 +76,14 @@ class SaleVoided:
 
 
 class SalesService:
-    def __init__(self, database: Database, clock: Clock, program: Program, zone: ZoneInfo) -> None:
+    def __init__(
+        self, database: Database, clock: Clock, program: Program, zone: ZoneInfo, fraud: FraudWatch
+    ) -> None:
         self._db = database
         self._clock = clock
         self._program = program
         self._zone = zone
+        self._fraud = fraud
 
     @property
     def asks_for_items(self) -> bool:
@@ -206,6 +210,7 @@ class SalesService:
             )
             after = await standing_of(tx, self._program, customer.id, now)
             await self._tell_customers(tx, sale, customer, after, before.tier, referral, now)
+            await self._fraud.after_sale(tx, sale, customer, staff, now)
             return SaleRecorded(sale=sale, customer=customer, standing=after, first_time=True)
 
     async def void(self, actor: Actor, sale_id: int, reason: str) -> SaleVoided | Refused:
@@ -239,6 +244,7 @@ class SalesService:
             await AuditLog(tx).record(
                 actor.label, "void", now, subject=f"sale:{sale_id}", reason=reason.strip()
             )
+            await self._fraud.after_void(tx, actor, now)
             customers = CustomerRepository(tx)
             customer = await customers.by_id(sale.customer_id)
             voided = await sales.by_id(sale_id)

@@ -98,7 +98,7 @@ class StaffService:
                 invited_by=invite["created_by"],
                 name=name,
             )
-            for owner, owner_language in (await self._owner_team(tx)).items():
+            for owner, owner_language in (await self.owners_in(tx)).items():
                 await tell_person(
                     tx,
                     owner,
@@ -134,11 +134,11 @@ class StaffService:
 
     async def team_in(self, tx: Transaction) -> dict[Identity, Language]:
         """Owners and staff, each with the language to write to them in."""
-        team = await self._owner_team(tx)
+        team = await self.owners_in(tx)
         team |= {member.identity: member.language for member in await StaffRepository(tx).active()}
         return team
 
-    async def _owner_team(self, tx: Transaction) -> dict[Identity, Language]:
+    async def owners_in(self, tx: Transaction) -> dict[Identity, Language]:
         known = await self._known_owner_languages(tx)
         return {owner: known.get(owner, self._default_language) for owner in self._owners}
 

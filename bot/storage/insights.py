@@ -82,6 +82,50 @@ _AUTOMATIONS = """
 
 
 @dataclass(frozen=True)
+class DayCounts:
+    """One day for the owner's morning digest, with the usual day of the weeks before."""
+
+    sales: int
+    revenue_minor: int
+    usual_sales: int  # a day's average over the weeks before, rounded
+    usual_revenue_minor: int
+    new_members: int
+    answers: int
+    promoters: int
+    detractors: int
+    flags_raised: int
+    alerts: int
+
+
+_DAY = """
+    SELECT
+      (SELECT COUNT(*) FROM sales WHERE voided_at IS NULL AND created_at >= :start
+         AND created_at < :end) AS sales,
+      (SELECT COALESCE(SUM(amount_minor), 0) FROM sales WHERE voided_at IS NULL
+         AND created_at >= :start AND created_at < :end) AS revenue_minor,
+      (SELECT ROUND(COUNT(*) * 1.0 / :usual_days) FROM sales WHERE voided_at IS NULL
+         AND created_at >= :usual_start AND created_at < :start) AS usual_sales,
+      (SELECT ROUND(COALESCE(SUM(amount_minor), 0) * 1.0 / :usual_days) FROM sales
+         WHERE voided_at IS NULL AND created_at >= :usual_start AND created_at < :start)
+         AS usual_revenue_minor,
+      (SELECT COUNT(*) FROM customers WHERE created_at >= :start AND created_at < :end)
+         AS new_members,
+      (SELECT COUNT(*) FROM surveys WHERE answered_at >= :start AND answered_at < :end)
+         AS answers,
+      (SELECT COUNT(*) FROM surveys WHERE kind = 'nps' AND score >= :nps_promoter_from
+         AND answered_at >= :start AND answered_at < :end) AS promoters,
+      (SELECT COUNT(*) FROM surveys WHERE answered_at >= :start AND answered_at < :end
+         AND ((kind = 'nps' AND score <= :nps_detractor_up_to)
+              OR (kind = 'satisfaction' AND score <= :satisfaction_detractor_up_to)))
+         AS detractors,
+      (SELECT COUNT(*) FROM risk_flags WHERE raised_at >= :start AND raised_at < :end)
+         AS flags_raised,
+      (SELECT COUNT(*) FROM audit_log WHERE at >= :start AND at < :end
+         AND action = 'fraud_alert') AS alerts
+"""
+
+
+@dataclass(frozen=True)
 class ProgramState:
     """The programme as it stands now."""
 
@@ -250,6 +294,20 @@ class InsightsRepository:
             {"start": to_sql_time(start), "end": to_sql_time(end), "revenue_days": revenue_days},
         )
         return AutomationCounts(**counts)
+
+    async def day(self, start: datetime, end: datetime, usual_days: int) -> DayCounts:
+        """[start, end), and the usual day over the `usual_days` days before it."""
+        counts = await self._one(
+            _DAY,
+            {
+                "start": to_sql_time(start),
+                "end": to_sql_time(end),
+                "usual_start": to_sql_time(start - timedelta(days=usual_days)),
+                "usual_days": usual_days,
+                **CUT_OFFS,
+            },
+        )
+        return DayCounts(**counts)
 
     async def weekly(self, end: datetime, weeks: int) -> list[WeekRow]:
         """Sales and distinct buyers per week, counted back from `end` (0 = the last 7 days)."""
