@@ -22,6 +22,7 @@ from bot.domain.exports import ExportService
 from bot.domain.fraud import FraudWatch
 from bot.domain.insights import InsightsService
 from bot.domain.lookup import CustomerLookup
+from bot.domain.map_actions import FollowUpService
 from bot.domain.membership import MembershipService
 from bot.domain.models import Identity, Language
 from bot.domain.pushes import PushDispatcher
@@ -59,6 +60,7 @@ class Services:
     lookup: CustomerLookup
     adjustments: AdjustmentService
     churn: ChurnService
+    follow_ups: FollowUpService
     surveys: SurveyService
     jobs: Jobs
     dispatcher: PushDispatcher
@@ -125,6 +127,7 @@ async def open_services(
         lookup=CustomerLookup(database, clock, program),
         adjustments=AdjustmentService(database, clock, program),
         churn=churn,
+        follow_ups=FollowUpService(database, clock, program),
         surveys=surveys,
         jobs=Jobs(clock, zone, jobs, dispatcher),
         dispatcher=dispatcher,

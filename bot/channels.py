@@ -72,6 +72,11 @@ class Channel(Protocol):
     @property
     def capabilities(self) -> Capabilities: ...
 
+    def start_link(self, payload: str) -> str:
+        """A link that opens a chat with the shop in this app, `payload` handed to the bot
+        (a referral code): what a message names as {{ link }}."""
+        ...
+
     async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
         """`text`, rendered for the channel; `choice`, one tap per answer."""
 

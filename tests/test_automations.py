@@ -15,6 +15,7 @@ from bot.domain.models import Actor, Customer, Identity, Refused, Role
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.program import Contact, Digest, Program, load_program
+from handlers.telegram.standin import ApiCall
 from tests.conftest import FakeClock, RunningBot
 from tests.flows import CLERK, buy, join
 
@@ -303,3 +304,70 @@ async def test_the_digest_tells_each_owner_about_yesterday_once(bot: RunningBot)
 async def test_the_digest_is_off_unless_the_owner_turns_it_on(bot: RunningBot) -> None:
     assert bot.services.program.digest.enabled is False
     assert (await bot.services.jobs.run("digest")).queued == 0
+
+
+# --- the satisfaction x relationship map, acted on ----------------------------------------------
+
+
+async def answer_nps(
+    bot: RunningBot, user_id: int, score: int, *, regular: bool
+) -> tuple[Customer, ApiCall]:
+    """A member asked the NPS question (four days after buying, so not the satisfaction one)
+    who answers `score` by tapping; a regular has 4 visits over more than 90 days. The
+    customer, and the bot's reply to the answer."""
+    user, customer = await join(bot, user_id)
+    for _ in range(4 if regular else 1):
+        await buy(bot, customer)
+        bot.clock.advance(timedelta(days=31 if regular else 0))
+    at_local(bot.clock, local_day(bot.clock, 4), 11)
+    await bot.services.jobs.run("surveys")
+    question = await user.receive_containing("del 0 al 10")
+    await user.press(question, str(score))
+    return customer, await user.receive_containing("Gracias por tu respuesta")
+
+
+async def test_an_apostle_who_promotes_us_is_asked_to_share_the_link(bot: RunningBot) -> None:
+    ana, _ = await answer_nps(bot, 591, 10, regular=True)
+    await bot.services.jobs.deliver()
+    ask = await bot.api.user(591, "", "es").receive_containing("gracias por recomendarnos")
+    assert f"https://t.me/{bot.application.bot.username}?start=ref_{ana.referral_code}" in ask.text
+    assert await offers_to(bot, ana) == [("map", "pushes/share_link", "sent")]
+
+
+async def test_a_mercenary_hears_what_the_next_tier_gives(bot: RunningBot) -> None:
+    ana, _ = await answer_nps(bot, 592, 9, regular=False)
+    await bot.services.jobs.deliver()
+    told = await bot.api.user(592, "", "es").receive_containing("nivel Plata")
+    assert "Te faltan solo <b>29 puntos</b> para el nivel Plata" in told.text
+    assert "x1,25" in told.text
+    assert await offers_to(bot, ana) == [("map", "pushes/tier_incentive", "sent")]
+
+
+async def test_a_hostage_is_asked_what_would_make_them_happier(bot: RunningBot) -> None:
+    _, reply = await answer_nps(bot, 593, 5, regular=True)
+    assert "¿qué haría que estuvieras más contento con nosotros?" in reply.text
+
+
+async def test_a_detractor_opens_a_follow_up_the_owner_closes_with_a_tap(bot: RunningBot) -> None:
+    await answer_nps(bot, 594, 2, regular=False)  # a terrorist
+    bea, _ = await answer_nps(bot, 595, 6, regular=False)
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send("/churn")
+    listing = await owner.receive_containing("Seguimientos pendientes")
+    assert (
+        "Cliente 594" in listing.text and "NPS 2" in listing.text and "Cliente 595" in listing.text
+    )
+    await owner.press_data(listing, listing.callback_data("📞 Le llamé"))
+    assert "le llamaste" in (await owner.receive_containing("Anotado")).text
+    await owner.press_data(listing, listing.callback_data("📞 Le llamé"))
+    await owner.receive_containing("ya estaba cerrado")
+    datas = [button["callback_data"] for button in listing.inline_buttons()]
+    coupon_for_bea = [data for data in datas if data.endswith(":coupon")][1]
+    await owner.press_data(listing, coupon_for_bea)
+    await owner.receive_containing("cupón")
+    [coupon] = await bot.services.rewards.open_coupons(bea)
+    assert coupon.percent_off == 10
+    assert await bot.services.follow_ups.open_ones() == []
+    bot.clock.advance(timedelta(seconds=1))
+    report = await bot.services.insights.report(30)
+    assert report.map_actions == 2  # both follow-ups closed

@@ -161,7 +161,7 @@ async def test_every_template_is_rendered_by_the_handlers(
         services = application.bot_data[SERVICES_KEY]
         assert isinstance(services, Services)
         await _pushes_tour(api, clock, services.jobs, language)
-        await _automations_tour(api, clock, services)
+        await _automations_tour(api, clock, services, language)
         await _insights_tour(api)
         flooder = api.user(4, "Flo", language)
         for _ in range(FLOOD + 1):
@@ -374,7 +374,9 @@ async def _pushes_tour(api: FakeTelegram, clock: FakeClock, jobs: Jobs, language
     await api.wait_for(lambda call: call.chat_id == 900 and "/coupon" in call.text, start=mark)
 
 
-async def _automations_tour(api: FakeTelegram, clock: FakeClock, services: Services) -> None:
+async def _automations_tour(
+    api: FakeTelegram, clock: FakeClock, services: Services, language: str
+) -> None:
     """Points expiry (a month, in this tour's program), nudges, win-back, fraud alerts and the
     owner's digest."""
     jobs = services.jobs
@@ -385,7 +387,7 @@ async def _automations_tour(api: FakeTelegram, clock: FakeClock, services: Servi
         await sell(services.sales, fede_member)
     clock.advance(timedelta(days=1))
     await jobs.run("digest")
-    fede = api.user(13, "Fede", "es")
+    fede = api.user(13, "Fede", language)
     await fede.send("/balance")  # with his next expiry
     expiring = re.search(r"⏳.* (\d\d/\d\d/\d{4})", (await fede.receive_containing("⏳")).text)
     assert expiring is not None
@@ -397,3 +399,22 @@ async def _automations_tour(api: FakeTelegram, clock: FakeClock, services: Servi
     await jobs.run("expiry")  # and his points expire
     clock.advance(timedelta(days=70))
     await jobs.run("winback")
+    owner = api.user(900, "Owner", language)
+    await owner.send("/churn")  # Fede's unhappy answer opened a follow-up
+    follow_ups = await owner.receive_with_button("followup:")
+    await owner.press_data(follow_ups, _button(follow_ups, "followup:"))
+    await owner.press_data(follow_ups, _button(follow_ups, "followup:"))  # closed already
+    await owner.press_data(follow_ups, "followup:99999:called")
+    # Carla, happy and a regular by now, is asked the NPS question again and promotes us.
+    carla = api.user(10, "Carla", language)
+    carla_member = await services.membership.member(Identity("telegram", "10"))
+    assert carla_member is not None
+    for _ in range(4):
+        await sell(services.sales, carla_member)
+    clock.advance(timedelta(days=10))
+    await jobs.run("surveys")
+    nps = await carla.receive_with_button("survey:")
+    await carla.press_data(nps, _button(nps, "survey:")[:-1] + "10")
+    await carla.receive_with_button("survey:")  # the reason, which she skips
+    await jobs.deliver()  # the apostle is asked to share her link
+    await carla.receive_containing("start=ref_")

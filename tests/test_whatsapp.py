@@ -387,7 +387,7 @@ async def test_whatsapp_limits_are_kept_whatever_the_message(graph: FakeGraph) -
     """The stand-in answers 400 as Meta does to a broken limit: every send here must pass."""
     settings = whatsapp_settings(graph, Path("unused.db"), 0)
     async with graph_session(settings) as session:
-        channel = WhatsAppChannel(whatsapp_client(settings, session), 250)
+        channel = WhatsAppChannel(whatsapp_client(settings, session), 250, "34910000000")
         ana = Identity("whatsapp", "34612345679")
         four = [Option(f"o{n}", f"Opción número {n} de cuatro, larga") for n in range(4)]
         twelve = [Option(f"o{n}", f"Opción {n}") for n in range(12)]
@@ -583,6 +583,30 @@ async def test_the_owner_sends_a_winback_coupon_from_the_churn_list(bot: WhatsAp
     await owner.tap(at_risk, "Ana")
     await owner.receive_containing("Ana")
     await ana.receive_containing("Te echamos de menos")
+
+
+async def test_an_unhappy_answer_opens_a_follow_up_the_owner_closes_with_a_tap(
+    bot: WhatsAppBot,
+) -> None:
+    ana = bot.graph.person("34612345688", "Ana")
+    await join(ana)
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None
+    await sell(bot.services.sales, member, 1)
+    bot.clock.advance(timedelta(days=4))  # past the satisfaction question: the NPS one
+    await ana.send("saldo")
+    await ana.receive()
+    await bot.services.jobs.run("surveys")
+    await ana.receive_containing("del 0 al 10")
+    await ana.send("2")
+    await ana.receive_containing("Gracias por tu respuesta")
+    owner = bot.graph.person(OWNER, "Dueña")
+    await owner.send("/churn")
+    follow_ups = await owner.receive_containing("Seguimientos pendientes")
+    assert "NPS 2" in (follow_ups.text or "")
+    await owner.tap(follow_ups, "Le llamé")
+    await owner.receive_containing("le llamaste")
+    assert await bot.services.follow_ups.open_ones() == []
 
 
 @given(st.text())

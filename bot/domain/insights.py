@@ -20,6 +20,7 @@ from bot.domain.parsing import InvalidInput
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.flags import FlagRepository
+from bot.storage.follow_ups import FollowUps
 from bot.storage.insights import (
     AutomationCounts,
     InsightsRepository,
@@ -136,6 +137,8 @@ class Report:
     active_days: int
     automations: AutomationCounts
     winback_revenue_days: int
+    map_actions: int  # offers after an answer, and follow-ups closed, in the period
+    moved_quadrant: int  # customers who stand elsewhere on the map now than at the action
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,8 @@ class InsightsService:
             automations = await insights.automations(
                 start, end, self._program.churn.winback_revenue_days
             )
+            actions = await FollowUps(tx).actions_since(start, end)
+            now_placed = await flags.quadrants(end, self._lines) if actions else {}
         lifetime = Lifetime(
             average_ticket_minor=(
                 rounded_division(standing.year_revenue_minor, standing.year_sales)
@@ -211,6 +216,10 @@ class InsightsService:
             active_days=rules.active_days,
             automations=automations,
             winback_revenue_days=self._program.churn.winback_revenue_days,
+            map_actions=len(actions),
+            moved_quadrant=len(
+                {customer for customer, then in actions if now_placed.get(customer, then) != then}
+            ),
         )
 
     async def trends(self) -> Trends:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -221,7 +221,7 @@ class PushDispatcher:
         channel = self._channels.get(item.identity.channel)
         if channel is None:
             return Failed(f"the {item.identity.channel} channel is not running", transient=True)
-        message = PushMessage.from_outbox(item.template, item.payload)
+        message = _with_link(channel, PushMessage.from_outbox(item.template, item.payload))
         try:
             if not await self._free_form_allowed(channel, item.identity):
                 return await self._send_template(channel, item, message)
@@ -341,6 +341,15 @@ class PushDispatcher:
             horizon = sent_at - timedelta(seconds=PER_CHAT_INTERVAL)
             self._last_to_chat = {k: v for k, v in self._last_to_chat.items() if v > horizon}
         self._last_to_chat[identity] = sent_at
+
+
+def _with_link(channel: Channel, message: PushMessage) -> PushMessage:
+    """A message that carries a `link_payload` names {{ link }}: the link that opens the chat
+    with that payload in the app the message goes out on, known only then."""
+    payload = message.context.get("link_payload")
+    if payload is None:
+        return message
+    return replace(message, context={**message.context, "link": channel.start_link(payload)})
 
 
 def _looked_up(context: dict[str, Any], name: str) -> Any:

@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
 from bot.domain.churn import ChurnService
+from bot.domain.map_actions import act_on_answer
 from bot.domain.models import Customer, Identity, Refused
 from bot.domain.notices import customer_facts, tell_person
 from bot.domain.parsing import whole_number
@@ -54,6 +55,7 @@ class Answered:
     survey: Survey
     customer: Customer
     detractor: bool
+    ask_what_would_help: bool = False  # a hostage: the reply asks what would make them happier
 
 
 class SurveyService:
@@ -163,7 +165,8 @@ class SurveyService:
             assert answered is not None
             # In the same commit: an answer recorded without its flag would be lost to a crash.
             await self._churn.recompute_in(tx, customer.id)
-            outcome = Answered(answered, customer, is_detractor(answered.kind, score))
+            ask = await act_on_answer(tx, self._program, self._churn.map_lines, customer, answered)
+            outcome = Answered(answered, customer, is_detractor(answered.kind, score), ask)
             if outcome.detractor:
                 await self._alert_team(tx, outcome, "alerts/detractor")
         return outcome

@@ -95,6 +95,7 @@ def register_handlers(application: BotApplication) -> None:
         buttons.StaffRemoveButton: staff_admin.on_remove_button,
         buttons.SurveyButton: surveys.on_survey_button,
         buttons.WinbackButton: churn.on_winback,
+        buttons.FollowUpButton: churn.on_follow_up,
     }
     for kind, callback in taps.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern()))

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, Self, get_args, get_origin, get_type_
 
 from telegram import InlineKeyboardButton
 
+from bot.domain.map_actions import FollowUpOutcome
 from bot.domain.models import ConsentTopic, Language
 from bot.domain.parsing import WHOLE_NUMBER_PATTERN
 
@@ -170,3 +171,10 @@ class SurveyButton(Button):
 class WinbackButton(Button):
     prefix = "winback"
     customer_id: int
+
+
+@dataclass(frozen=True)
+class FollowUpButton(Button):
+    prefix = "followup"
+    follow_up_id: int
+    outcome: FollowUpOutcome

@@ -7,6 +7,7 @@ from telegram.error import BadRequest
 
 from bot.domain.models import Customer
 from bot.qr import qr_png
+from handlers.telegram.channel import start_link
 from handlers.telegram.context import Context, for_members, reply
 
 CARD_PREFIX = "c_"
@@ -17,7 +18,7 @@ REFERRAL_PREFIX = "ref_"
 
 def deep_link(context: Context, payload: str) -> str:
     """A t.me link that opens the bot with /start <payload>."""
-    return f"https://t.me/{context.bot.username}?start={payload}"
+    return start_link(context.bot, payload)
 
 
 async def send_member_card(update: Update, context: Context, customer: Customer) -> None:

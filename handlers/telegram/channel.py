@@ -21,6 +21,11 @@ TELEGRAM = Capabilities(
 )
 
 
+def start_link(bot: Bot, payload: str) -> str:
+    """A t.me link that opens the bot with /start <payload>."""
+    return f"https://t.me/{bot.username}?start={payload}"
+
+
 class TelegramChannel:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
@@ -28,6 +33,9 @@ class TelegramChannel:
     @property
     def capabilities(self) -> Capabilities:
         return TELEGRAM
+
+    def start_link(self, payload: str) -> str:
+        return start_link(self._bot, payload)
 
     async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
         markup = _keyboard(choice) if choice else None

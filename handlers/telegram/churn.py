@@ -1,11 +1,13 @@
-"""/churn: customers at risk, most valuable first, and the owner's one-tap win-back coupon."""
+"""/churn: customers at risk, most valuable first, and the owner's one-tap win-back coupon;
+then the follow-ups unhappy answers opened, each closed with one tap."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
+from bot.domain.map_actions import OUTCOMES as FOLLOW_UP_OUTCOMES
 from bot.domain.models import Actor, Refused, Role
-from handlers.telegram.buttons import WinbackButton, inline
+from handlers.telegram.buttons import FollowUpButton, WinbackButton, inline
 from handlers.telegram.context import (
     Context,
     for_owner,
@@ -38,6 +40,24 @@ async def churn(update: Update, context: Context, actor: Actor) -> None:
         entries=at_risk,
         percent=svc.program.churn.winback_percent_off,
     )
+    follow_ups = await svc.follow_ups.open_ones()
+    if not follow_ups:
+        return
+    taps = None
+    if actor.role is Role.OWNER:
+        taps = InlineKeyboardMarkup(
+            [
+                [
+                    inline(
+                        svc.messages.label(language, f"follow_up_{outcome}"),
+                        FollowUpButton(open_one.follow_up.id, outcome),
+                    )
+                    for outcome in FOLLOW_UP_OUTCOMES
+                ]
+                for open_one in follow_ups
+            ]
+        )
+    await reply(update, context, language, "churn/follow_ups", taps, follow_ups=follow_ups)
 
 
 @for_owner
@@ -58,4 +78,19 @@ async def on_winback(update: Update, context: Context, actor: Actor) -> None:
         customer=outcome.customer,
         coupon=outcome.coupon,
         told=outcome.told,
+    )
+
+
+@for_owner
+async def on_follow_up(update: Update, context: Context, actor: Actor) -> None:
+    query = update.callback_query
+    assert query is not None
+    button = FollowUpButton.parse(query.data)
+    await query.answer()
+    outcome = await context.services.follow_ups.close(actor, button.follow_up_id, button.outcome)
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+        return
+    await reply(
+        update, context, context.language, "churn/follow_up_closed", outcome=outcome.outcome
     )

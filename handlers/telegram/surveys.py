@@ -44,6 +44,7 @@ async def on_survey_button(update: Update, context: Context, customer: Customer)
         keyboard,
         score=outcome.survey.score,
         detractor=outcome.detractor,
+        ask_what_would_help=outcome.ask_what_would_help,
     )
 
 

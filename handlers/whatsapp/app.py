@@ -52,7 +52,10 @@ async def sending_whatsapp(services: Services) -> AsyncIterator[WhatsApp]:
     settings = services.settings
     async with graph_session(settings) as session:
         client = whatsapp_client(settings, session)
-        services.channels[CHANNEL] = WhatsAppChannel(client, settings.whatsapp_daily_limit)
+        assert settings.whatsapp_business_number is not None
+        services.channels[CHANNEL] = WhatsAppChannel(
+            client, settings.whatsapp_daily_limit, settings.whatsapp_business_number
+        )
         try:
             yield client
         finally:

@@ -10,6 +10,7 @@ import mimetypes
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
 import httpx
 from pywa.types.callback import Button, Section, SectionList, SectionRow
@@ -57,10 +58,19 @@ class Option:
     title: str
 
 
+def wa_link(business_number: str, text: str) -> str:
+    """A wa.me link that opens a chat with the shop, `text` typed in."""
+    return f"https://wa.me/{business_number}?text={quote(text)}"
+
+
 class WhatsAppChannel:
-    def __init__(self, client: WhatsApp, daily_first_contacts: int) -> None:
+    def __init__(self, client: WhatsApp, daily_first_contacts: int, business_number: str) -> None:
         self._client = client
         self._capabilities = whatsapp(daily_first_contacts)
+        self._business_number = business_number
+
+    def start_link(self, payload: str) -> str:
+        return wa_link(self._business_number, payload)
 
     @property
     def capabilities(self) -> Capabilities:

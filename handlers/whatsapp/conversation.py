@@ -6,7 +6,6 @@ card or an invitation arrives as the text its wa.me link prefilled (`c_<code>`, 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 from bot.bootstrap import Services
 from bot.domain.models import (
@@ -30,9 +29,9 @@ from bot.domain.registration import (
 )
 from bot.domain.surveys import Answered
 from bot.qr import qr_png
-from handlers.whatsapp.channel import Option, WhatsAppChannel
+from handlers.whatsapp.channel import Option, WhatsAppChannel, wa_link
 from handlers.whatsapp.counter import SALE_WORDS, Counter
-from handlers.whatsapp.office import REMOVE, WINBACK, Office
+from handlers.whatsapp.office import FOLLOW_UP, REMOVE, WINBACK, Office
 from handlers.whatsapp.privacy import FORGET, LANGUAGE, NOTIFY, Privacy
 from handlers.whatsapp.replies import Replies
 from handlers.whatsapp.rewards import COUPON, REDEEM, REWARD, Rewards
@@ -88,7 +87,7 @@ class Conversation:
 
     def link(self, text: str) -> str:
         """A wa.me link that opens a chat with the shop, `text` typed in."""
-        return f"https://wa.me/{self._business_number}?text={quote(text)}"
+        return wa_link(self._business_number, text)
 
     async def handle(self, message: Incoming) -> None:
         identity = Identity(CHANNEL, message.person)
@@ -112,6 +111,9 @@ class Conversation:
                 return
             if message.choice and message.choice.startswith(WINBACK):
                 await self._office.winback(identity, default, actor, message.choice)
+                return
+            if message.choice and message.choice.startswith(FOLLOW_UP):
+                await self._office.follow_up(identity, default, actor, message.choice)
                 return
             if message.choice and message.choice.startswith(REDEEM):
                 await self._rewards.redeem(identity, default, actor, message.choice)
@@ -260,6 +262,7 @@ class Conversation:
             [skip],
             score=outcome.survey.score,
             detractor=outcome.detractor,
+            ask_what_would_help=outcome.ask_what_would_help,
         )
 
     async def _menu(self, to: Identity, member: Customer) -> None:

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 
 from bot.domain.insights import DEFAULT_DAYS, parse_days, stats_charts
+from bot.domain.map_actions import OUTCOMES as FOLLOW_UP_OUTCOMES
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.domain.parsing import InvalidInput, whole_number
 from bot.domain.rewards import COUPON_USAGE
@@ -38,6 +39,7 @@ WORDS = {
 OWNERS_ONLY = frozenset({"staff", "export", "coupon", "adjust"})
 REMOVE = "staff:remove:"
 WINBACK = "winback:"
+FOLLOW_UP = "followup:"
 MOST_WINBACK_OPTIONS = 10  # a list holds ten rows: the most valuable customers first
 
 
@@ -158,6 +160,35 @@ class Office:
             entries=at_risk,
             percent=self._services.program.churn.winback_percent_off,
         )
+        follow_ups = await self._services.follow_ups.open_ones()
+        if not follow_ups:
+            return
+        taps = []
+        if actor.role is Role.OWNER:  # three taps each: as many follow-ups as a list holds
+            taps = [
+                Option(
+                    f"{FOLLOW_UP}{open_one.follow_up.id}:{outcome}",
+                    f"{self._replies.label(language, f'follow_up_{outcome}')}"
+                    f" {open_one.customer.name}",
+                )
+                for open_one in follow_ups[: MOST_WINBACK_OPTIONS // len(FOLLOW_UP_OUTCOMES)]
+                for outcome in FOLLOW_UP_OUTCOMES
+            ]
+        await self._replies.say(to, language, "churn/follow_ups", taps, follow_ups=follow_ups)
+
+    async def follow_up(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
+        if not await self._owner(to, language, actor, "follow_up"):
+            return
+        follow_up_id, outcome = choice.removeprefix(FOLLOW_UP).split(":")
+        chosen = next((known for known in FOLLOW_UP_OUTCOMES if known == outcome), None)
+        if chosen is None or not follow_up_id.isdigit():
+            await self._replies.refuse(to, language, Refused("follow_up_unknown"))
+            return
+        closed = await self._services.follow_ups.close(actor, int(follow_up_id), chosen)
+        if isinstance(closed, Refused):
+            await self._replies.refuse(to, language, closed)
+            return
+        await self._replies.say(to, language, "churn/follow_up_closed", outcome=closed.outcome)
 
     async def winback(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
         if not await self._owner(to, language, actor, "winback"):
