@@ -15,6 +15,7 @@ from bot.channels import Channel
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
+from bot.domain.campaigns import CampaignService
 from bot.domain.churn import ChurnService
 from bot.domain.contact import QuietHours
 from bot.domain.expiry import ExpiryService
@@ -61,6 +62,7 @@ class Services:
     adjustments: AdjustmentService
     churn: ChurnService
     follow_ups: FollowUpService
+    campaigns: CampaignService
     surveys: SurveyService
     jobs: Jobs
     dispatcher: PushDispatcher
@@ -128,6 +130,7 @@ async def open_services(
         adjustments=AdjustmentService(database, clock, program),
         churn=churn,
         follow_ups=FollowUpService(database, clock, program),
+        campaigns=CampaignService(database, clock, program, zone),
         surveys=surveys,
         jobs=Jobs(clock, zone, jobs, dispatcher),
         dispatcher=dispatcher,

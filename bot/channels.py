@@ -77,8 +77,15 @@ class Channel(Protocol):
         (a referral code): what a message names as {{ link }}."""
         ...
 
-    async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
-        """`text`, rendered for the channel; `choice`, one tap per answer."""
+    async def send_text(
+        self,
+        to: Identity,
+        text: str,
+        choice: Choice | None = None,
+        opt_out: str | None = None,
+    ) -> Outcome:
+        """`text`, rendered for the channel; `choice`, one tap per answer; `opt_out`, the label
+        of a tap that turns the person's offers off (a campaign carries one)."""
 
     async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome: ...
 

@@ -222,7 +222,18 @@ class ApprovedTemplate(_Rules):
     """A message template approved in Meta's manager, standing in for one of the bot's pushes
     when the customer has not written for 24 hours (WhatsApp allows only templates then)."""
 
-    message: Literal["pushes/birthday", "pushes/satisfaction", "pushes/nps", "coupons/winback"]
+    message: Literal[
+        "pushes/birthday",
+        "pushes/satisfaction",
+        "pushes/nps",
+        "coupons/winback",
+        "pushes/nudge",
+        "pushes/share_link",
+        "pushes/tier_incentive",
+        "campaigns/message",
+        "points/expiry_warning",
+        "points/expired",
+    ]
     # One name for all its language versions, or a name per language: {es = "...", en = "..."}.
     name: TemplateName | dict[Literal["es", "en"], TemplateName]
     # The push's variables filling the template's {{1}}, {{2}}, ... in order.

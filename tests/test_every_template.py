@@ -418,3 +418,43 @@ async def _automations_tour(
     await carla.receive_with_button("survey:")  # the reason, which she skips
     await jobs.deliver()  # the apostle is asked to share her link
     await carla.receive_containing("start=ref_")
+    await _campaigns_tour(owner, jobs)
+
+
+async def _campaigns_tour(owner: ChatUser, jobs: Jobs) -> None:
+    await owner.send("/campaigns")  # none yet
+    await owner.receive_containing("/broadcast")
+    await owner.send("/broadcast")
+    await owner.receive_containing("📣")
+    await owner.send("   ")  # empty
+    await owner.send("x" * 1001)  # too long
+    await owner.send("Vino nuevo")
+    audiences = await owner.receive_with_button("campaign:")
+    await owner.press_data(audiences, _ending(audiences, ":audience:birthday"))  # nobody
+    coupons = await owner.receive_with_button("campaign:")
+    await owner.press_data(coupons, _ending(coupons, ":coupon:0"))
+    await owner.receive_containing("/broadcast")
+    for decision in ("cancel", "send"):
+        await owner.send("/broadcast")
+        await owner.receive_containing("📣")
+        await owner.send("Vino nuevo")
+        audiences = await owner.receive_with_button("campaign:")
+        await owner.press_data(audiences, _ending(audiences, ":audience:everyone"))
+        coupons = await owner.receive_with_button("campaign:")
+        await owner.press_data(coupons, _ending(coupons, ":coupon:10"))
+        preview = await owner.receive_with_button("campaign:")
+        await owner.press_data(preview, _ending(preview, f":{decision}:"))
+        await owner.receive_containing("/campaigns" if decision == "send" else "")
+    await owner.press_data(preview, _ending(preview, ":send:"))  # sent already
+    await owner.press_data(preview, "campaign:99999:send:")
+    await jobs.deliver()
+    await owner.send("/campaigns")
+    await owner.receive_containing("14")
+
+
+def _ending(call: ApiCall, suffix: str) -> str:
+    return next(
+        str(b["callback_data"])
+        for b in call.inline_buttons()
+        if str(b["callback_data"]).endswith(suffix)
+    )

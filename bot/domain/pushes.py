@@ -65,12 +65,17 @@ class Choice:
 
 @dataclass(frozen=True)
 class PushMessage:
+    """`opt_out`: an offer that carries a one-tap "no more offers" (a campaign's)."""
+
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     choice: Choice | None = None
+    opt_out: bool = False
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"context": self.context}
+        if self.opt_out:
+            payload["opt_out"] = True
         if self.choice is not None:
             payload["choice"] = {
                 "question": self.choice.question,
@@ -82,7 +87,12 @@ class PushMessage:
 
     @classmethod
     def from_outbox(cls, template: str, payload: dict[str, Any]) -> PushMessage:
-        return cls(template, payload.get("context", {}), _stored_choice(payload))
+        return cls(
+            template,
+            payload.get("context", {}),
+            _stored_choice(payload),
+            opt_out=payload.get("opt_out", False),
+        )
 
 
 _EARLIER_SURVEY_DATA = re.compile(r"^survey:(\d+):(\d*)$")
@@ -226,7 +236,10 @@ class PushDispatcher:
             if not await self._free_form_allowed(channel, item.identity):
                 return await self._send_template(channel, item, message)
             text = self._messages.render(item.language, message.template, **message.context)
-            return await channel.send_text(item.identity, text, message.choice)
+            opt_out = (
+                self._messages.label(item.language, "stop_offers") if message.opt_out else None
+            )
+            return await channel.send_text(item.identity, text, message.choice, opt_out)
         except Exception as error:  # one broken push must not stop the others
             log.exception("push %s to %s failed", item.id, item.identity)
             return Failed(f"{type(error).__name__}: {error}", transient=False)

@@ -64,3 +64,81 @@ class Audiences:
             (to_sql_time(bought_before), at_least),
         )
         return [Idle(row["customer_id"], int(row["balance"]), row["last_sale_id"]) for row in rows]
+
+
+# A campaign's audience, each a filter on the consenting, reachable customers.
+_TIER = (
+    "c.id IN (SELECT customer_id FROM points_ledger WHERE created_at >= :year_ago"
+    " AND reason IN ('purchase', 'reversal') GROUP BY customer_id"
+    " HAVING SUM(delta) >= :low AND SUM(delta) < :high)"
+)
+_LOWEST_TIER = (
+    "c.id NOT IN (SELECT customer_id FROM points_ledger WHERE created_at >= :year_ago"
+    " AND reason IN ('purchase', 'reversal') GROUP BY customer_id HAVING SUM(delta) >= :high)"
+)
+_FLAG = "c.id IN (SELECT customer_id FROM risk_flags WHERE cleared_at IS NULL AND flag = :value)"
+_IDLE = (
+    "c.created_at < :idle_since AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.customer_id = c.id"
+    " AND s.voided_at IS NULL AND s.created_at >= :idle_since)"
+)
+_BIRTHDAY_MONTH = "c.birthday_month = :month"
+
+
+@dataclass(frozen=True)
+class AudienceFilter:
+    """Which of the consenting customers: `where` with its parameters (named)."""
+
+    where: str
+    parameters: dict[str, object]
+
+
+def everyone() -> AudienceFilter:
+    return AudienceFilter("1", {})
+
+
+def in_tier(year_ago: datetime, low: int, high: int | None, lowest: bool) -> AudienceFilter:
+    """Qualifying points over the last year in [low, high); the lowest tier also holds those
+    who earned none."""
+    ceiling = high if high is not None else 2**62
+    where = _LOWEST_TIER if lowest else _TIER
+    return AudienceFilter(where, {"year_ago": to_sql_time(year_ago), "low": low, "high": ceiling})
+
+
+def flagged(flag: str) -> AudienceFilter:
+    return AudienceFilter(_FLAG, {"value": flag})
+
+
+def idle_since(moment: datetime) -> AudienceFilter:
+    return AudienceFilter(_IDLE, {"idle_since": to_sql_time(moment)})
+
+
+def born_in(month: int) -> AudienceFilter:
+    return AudienceFilter(_BIRTHDAY_MONTH, {"month": month})
+
+
+def placed(quadrant_sql: str, parameters: dict[str, object], quadrant: str) -> AudienceFilter:
+    return AudienceFilter(
+        f"c.id IN (SELECT customer_id FROM ({quadrant_sql}) WHERE quadrant = :value)",
+        {**parameters, "value": quadrant},
+    )
+
+
+class CampaignAudiences:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def count(self, audience: AudienceFilter) -> int:
+        row = await self._tx.fetch_one(
+            f"SELECT COUNT(*) AS n FROM customers c WHERE {_REACHABLE_CONSENTING}"
+            f" AND {audience.where}",
+            audience.parameters,
+        )
+        return int(row["n"]) if row else 0
+
+    async def members(self, audience: AudienceFilter) -> list[int]:
+        rows = await self._tx.fetch_all(
+            f"SELECT c.id FROM customers c WHERE {_REACHABLE_CONSENTING}"
+            f" AND {audience.where} ORDER BY c.id",
+            audience.parameters,
+        )
+        return [row["id"] for row in rows]

@@ -72,6 +72,37 @@ class CouponRepository:
             return None
         return await self.by_id(cursor.lastrowid)
 
+    async def grant_many(
+        self,
+        customer_ids: list[int],
+        kind: CouponKind,
+        *,
+        percent_off: int,
+        valid_until: datetime,
+        key_prefix: str,
+        created_by: str,
+        at: datetime,
+    ) -> None:
+        """The same coupon for each of these customers, keyed `<key_prefix><customer id>`;
+        those granted before are skipped. One round trip, however many."""
+        await self._tx.execute_many(
+            "INSERT INTO coupons (customer_id, kind, percent_off, valid_until, idempotency_key,"
+            " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (idempotency_key) DO NOTHING",
+            (
+                (
+                    customer_id,
+                    kind.value,
+                    percent_off,
+                    to_sql_time(valid_until),
+                    f"{key_prefix}{customer_id}",
+                    created_by,
+                    to_sql_time(at),
+                )
+                for customer_id in customer_ids
+            ),
+        )
+
     async def by_id(self, coupon_id: int) -> Coupon | None:
         row = await self._tx.fetch_one("SELECT * FROM coupons WHERE id = ?", (coupon_id,))
         return _coupon(row) if row else None

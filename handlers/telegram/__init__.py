@@ -19,6 +19,7 @@ from telegram.ext import (
 
 from handlers.telegram import (
     buttons,
+    campaigns,
     cards,
     churn,
     counter,
@@ -65,6 +66,8 @@ def register_handlers(application: BotApplication) -> None:
         "coupon": staff_admin.coupon,
         "adjust": staff_admin.adjust,
         "churn": churn.churn,
+        "broadcast": campaigns.broadcast,
+        "campaigns": campaigns.campaigns,
         "stats": insights.stats,
         "export": insights.export,
     }
@@ -96,6 +99,7 @@ def register_handlers(application: BotApplication) -> None:
         buttons.SurveyButton: surveys.on_survey_button,
         buttons.WinbackButton: churn.on_winback,
         buttons.FollowUpButton: churn.on_follow_up,
+        buttons.CampaignButton: campaigns.on_campaign_button,
     }
     for kind, callback in taps.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern()))

@@ -174,6 +174,17 @@ class WinbackButton(Button):
 
 
 @dataclass(frozen=True)
+class CampaignButton(Button):
+    """A step of /broadcast: the audience picked, the coupon, send or cancel."""
+
+    prefix = "campaign"
+    shapes: ClassVar[dict[str, str]] = {"value": r"[a-z0-9_:]{0,40}"}
+    campaign_id: int
+    step: Literal["audience", "coupon", "send", "cancel"]
+    value: str = ""
+
+
+@dataclass(frozen=True)
 class FollowUpButton(Button):
     prefix = "followup"
     follow_up_id: int

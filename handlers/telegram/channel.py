@@ -9,9 +9,9 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile, KeyboardButton, Reply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
-from bot.domain.models import Identity
+from bot.domain.models import ConsentTopic, Identity
 from bot.domain.pushes import Choice
-from handlers.telegram.buttons import SurveyButton, inline
+from handlers.telegram.buttons import NotificationsButton, SurveyButton, inline
 from handlers.telegram.polling import retry_after_seconds
 
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
@@ -37,8 +37,17 @@ class TelegramChannel:
     def start_link(self, payload: str) -> str:
         return start_link(self._bot, payload)
 
-    async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
+    async def send_text(
+        self,
+        to: Identity,
+        text: str,
+        choice: Choice | None = None,
+        opt_out: str | None = None,
+    ) -> Outcome:
         markup = _keyboard(choice) if choice else None
+        if opt_out is not None:
+            turn_off = NotificationsButton(ConsentTopic.PROMOTIONS, "off")
+            markup = InlineKeyboardMarkup([[inline(opt_out, turn_off)]])
         return await _outcome(self._bot.send_message(int(to.user_id), text, reply_markup=markup))
 
     async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome:

@@ -26,7 +26,7 @@ MEMBER_COMMANDS = (
     "help",
 )
 STAFF_COMMANDS = ("sale", "void", "redeem", "customer", "churn", "stats")
-OWNER_COMMANDS = ("staff", "coupon", "adjust", "export")
+OWNER_COMMANDS = ("staff", "coupon", "adjust", "export", "broadcast", "campaigns")
 MENU_COMMANDS = ("start", *MEMBER_COMMANDS)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from handlers.telegram import registration, surveys
+from handlers.telegram import campaigns, registration, surveys
 from handlers.telegram.cards import CARD_PREFIX, REFERRAL_PREFIX
 from handlers.telegram.context import Context, identity_of
 from handlers.telegram.counter import amount_awaited, on_amount, open_sale_from_card
@@ -48,5 +48,7 @@ async def on_message(update: Update, context: Context) -> None:
             await on_amount(update, context, actor, message.text)
             return
         if await surveys.on_reason(update, context, message.text):
+            return
+        if await campaigns.on_text(update, context, message.text):
             return
     await registration.on_message(update, context)

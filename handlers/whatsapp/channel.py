@@ -20,7 +20,7 @@ from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
 
 from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
-from bot.domain.models import Identity, Language
+from bot.domain.models import ConsentTopic, Identity, Language
 from bot.domain.pushes import Choice
 from handlers.whatsapp.formatting import to_whatsapp
 
@@ -58,6 +58,9 @@ class Option:
     title: str
 
 
+OPT_OUT = f"notify:{ConsentTopic.PROMOTIONS.value}:off"
+
+
 def wa_link(business_number: str, text: str) -> str:
     """A wa.me link that opens a chat with the shop, `text` typed in."""
     return f"https://wa.me/{business_number}?text={quote(text)}"
@@ -76,7 +79,15 @@ class WhatsAppChannel:
     def capabilities(self) -> Capabilities:
         return self._capabilities
 
-    async def send_text(self, to: Identity, text: str, choice: Choice | None = None) -> Outcome:
+    async def send_text(
+        self,
+        to: Identity,
+        text: str,
+        choice: Choice | None = None,
+        opt_out: str | None = None,
+    ) -> Outcome:
+        if opt_out is not None:  # the same tap as the opt-out in "avisos"
+            return await self.send_options(to, text, [Option(OPT_OUT, opt_out)])
         if choice is None or len(choice.values) > MOST_ROWS:
             return await self.send_options(to, text, [])  # the question names its scale
         options = [
