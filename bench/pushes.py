@@ -2,9 +2,10 @@
 stand-in that answers 429 (retry after 1 s) to anything above the allowed rate in any second.
 Prints the achieved rate against the allowed one, the 429s met, and whether every customer was
 served exactly once; beside it, a bare python-telegram-bot Bot sending the same messages at the
-same pace (the floor).
+same pace (the floor). With --campaign, the run is the owner's campaign (with a coupon and
+the opt-out button) to every customer, as /broadcast sends it.
 
-    .venv/bin/python -m bench.pushes [--customers N] [--rate PER_SECOND]
+    .venv/bin/python -m bench.pushes [--customers N] [--rate PER_SECOND] [--campaign]
 
 Target: at least 95% of the allowed rate, no more than a handful of 429s, everyone served once.
 The default rate is above Telegram's 30 a second so that the run takes a minute, not three; the
@@ -26,12 +27,14 @@ from aiohttp import web
 from telegram import Bot
 from telegram.error import RetryAfter
 
-from bench.common import TOKEN, show, standin
+from bench.common import OWNER_ID, TOKEN, show, standin
 from bench.dataset import build, customer_user_id, fixed_now
 from bot.clock import SystemClock
+from bot.domain.campaigns import CampaignService
+from bot.domain.models import Actor, Identity, Refused, Role
 from bot.domain.pushes import Choice, PushDispatcher, PushMessage
 from bot.messages import Messages
-from bot.program import load_program
+from bot.program import Program, load_program
 from bot.storage.database import Database
 from bot.storage.outbox import NewPush, OutboxRepository
 from handlers.telegram.aiohttp_request import AiohttpRequest
@@ -64,10 +67,8 @@ class Strict:
         return None
 
 
-async def dispatcher_run(api: FakeTelegram, database: Path, customers: int, rate: int) -> None:
-    program = load_program(None)
-    db = await Database.open(database)
-    # The NPS question as the surveys job queues it, its eleven score buttons included.
+async def queue_nps(db: Database, program: Program, customers: int) -> None:
+    """The NPS question as the surveys job queues it, its eleven score buttons included."""
     scores = Choice("survey", 1, tuple(range(11)), 6)
     message = PushMessage("pushes/nps", {"shop": program.shop.name}, scores)
     async with db.transaction() as tx:
@@ -78,6 +79,40 @@ async def dispatcher_run(api: FakeTelegram, database: Path, customers: int, rate
             ],
             datetime.now(UTC),  # due at once
         )
+
+
+async def queue_campaign(db: Database, program: Program) -> None:
+    """Everyone accepts offers; the owner sends them a campaign with a 10% coupon."""
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE customers SET promotions_consent = 1")
+    campaigns = CampaignService(db, SystemClock(), program, ZoneInfo("Europe/Madrid"))
+    owner = Actor(Identity("telegram", str(OWNER_ID)), Role.OWNER)
+    draft = await campaigns.start(owner)
+    await campaigns.write(owner, "¡Llega el vino nuevo! Ven a probarlo este sábado.")
+    await campaigns.choose_audience(owner, draft.id, "everyone")
+    started = time.perf_counter()
+    preview = await campaigns.choose_coupon(owner, draft.id, 10)
+    counted = time.perf_counter() - started
+    assert not isinstance(preview, Refused)
+    started = time.perf_counter()
+    sent = await campaigns.send(owner, draft.id)
+    assert not isinstance(sent, Refused)
+    show("campaign: audience counted", f"{preview.recipients:,} in {counted:.2f} s")
+    show(
+        "campaign: coupons and messages queued",
+        f"{sent.queued:,} in {time.perf_counter() - started:.2f} s",
+    )
+
+
+async def dispatcher_run(
+    api: FakeTelegram, database: Path, customers: int, rate: int, *, campaign: bool
+) -> None:
+    program = load_program(None)
+    db = await Database.open(database)
+    if campaign:
+        await queue_campaign(db, program)
+    else:
+        await queue_nps(db, program, customers)
     client = AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE)  # as the bot has it
     async with Bot(TOKEN, base_url=f"{api.url}/bot", request=client) as bot:
         channel = TelegramChannel(bot)
@@ -134,13 +169,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--campaign", action="store_true")
     arguments = parser.parse_args()
-    print(f"pushes: {arguments.customers:,} customers at {arguments.rate}/s", flush=True)
+    what = "a campaign to" if arguments.campaign else "pushes:"
+    print(f"{what} {arguments.customers:,} customers at {arguments.rate}/s", flush=True)
     with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as folder:
         database = Path(folder) / "pushes.db"
         await asyncio.to_thread(build, database, arguments.customers, 0, fixed_now())
         async with standin() as api:
-            await dispatcher_run(api, database, arguments.customers, arguments.rate)
+            await dispatcher_run(
+                api, database, arguments.customers, arguments.rate, campaign=arguments.campaign
+            )
             await floor_run(api, arguments.customers, arguments.rate)
 
 

@@ -6,7 +6,9 @@ process's memory while serving, and how quickly the bot still answers /balance w
 
     .venv/bin/python -m bench.scale [--customers N] [--sales N]
 
-Targets: each daily job and /stats under 3 s, memory under 150 MB.
+Targets: each daily job (points expiry, win-back, nudges and the digest included, every
+automation turned on) and a campaign's audience count, and /stats, under 3 s; memory under
+150 MB.
 """
 
 from __future__ import annotations
@@ -17,19 +19,21 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import SecretStr
 
 from bench.common import OWNER_ID, Latencies, bot_process, describe_ms, show, standin
-from bench.dataset import build, customer_user_id, fixed_now
+from bench.dataset import HISTORY, build, customer_user_id, fixed_now
 from bot import charts
 from bot.bootstrap import Services, open_services
 from bot.config import Settings
-from bot.domain.models import Language
+from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.messages import Messages
-from bot.program import load_program
+from bot.program import Digest, Expiry, ExpiryMode, load_program
+from bot.storage.database import to_sql_time
 from handlers.telegram.standin import ApiCall, FakeTelegram
 
 T = TypeVar("T")
@@ -91,6 +95,49 @@ async def in_process(database: Path) -> None:
                 ]
             ),
         )
+    finally:
+        await services.reader.close()
+        await services.database.close()
+
+
+async def automations(database: Path) -> None:
+    """The program's own jobs with everything on, as if it had been on for the two years the
+    data spans (expiry by lots of 12 months), and a campaign's audience for each kind."""
+    sample = load_program(None)
+    program = sample.model_copy(
+        update={
+            "expiry": Expiry(mode=ExpiryMode.LOTS, months=12),
+            "churn": sample.churn.model_copy(update={"automatic_winback": True}),
+            "digest": Digest(enabled=True),
+        }
+    )
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=SecretStr("1:x"),
+        database_path=database,
+    )
+    clock = FixedClock()
+    services = await open_services(
+        settings, program, clock, Messages(settings.zone, program.shop.money)
+    )
+    try:
+        async with services.database.transaction() as tx:
+            await tx.execute(
+                "UPDATE rule_starts SET since = ?", (to_sql_time(clock.now() - HISTORY),)
+            )
+        for job in ("expiry", "winback", "nudges", "digest"):
+            queued = await timed(f"{job} job (deciding)", partial(services.jobs.decide, job))
+            show("  messages queued", str(queued))
+        owner = Actor(Identity("telegram", str(OWNER_ID)), Role.OWNER)
+        campaigns = services.campaigns
+        for choice in campaigns.audiences():
+            draft = await campaigns.start(owner)
+            await campaigns.write(owner, "Hola")
+            await campaigns.choose_audience(owner, draft.id, choice.code)
+            count = partial(campaigns.choose_coupon, owner, draft.id, None)
+            preview = await timed(f"campaign audience {choice.code}", count)
+            assert not isinstance(preview, Refused)
+            show("  customers in it", f"{preview.recipients:,}")
     finally:
         await services.reader.close()
         await services.database.close()
@@ -183,6 +230,7 @@ async def main() -> None:
         show("database built", f"{time.perf_counter() - started:.1f} s")
         show("database on disk", f"{database_megabytes(database):.0f} MB")
         await in_process(database)
+        await automations(database)
         async with standin() as api:
             await served(api, database, arguments.customers)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from bot.domain.models import Customer, LedgerReason, Refused
 from bot.domain.rewards import RedemptionView
 from bot.program import Expiry, ExpiryMode, Program, load_program
 from bot.setup_check import rules_changes
+from bot.storage.database import from_sql_time
 from bot.storage.ledger import LedgerRepository
 from handlers.telegram.app import build_application
 from handlers.telegram.standin import FakeTelegram
@@ -135,8 +137,7 @@ async def test_each_lot_expires_a_year_on_with_one_warning_and_one_last_chance(
             "points/expiry_warning",
             {"points": 1, "on": "2028-03-01", "days": 3, "stage": "last_chance"},
         ),
-        ("points/expired", {"points": 1, "balance": 0}),
-    ]
+    ]  # the news that it went would follow the last chance within the week: left out
     assert (await ledger(bot, ana))[-1] == (-1, LedgerReason.EXPIRY)
     assert (await bot.services.membership.standing(ana)).balance == 0
 
@@ -152,10 +153,8 @@ async def test_unspent_lots_expire_in_turn_at_local_dates(bot: RunningBot) -> No
     assert [(template, context.get("stage"), context.get("on")) for template, context in told] == [
         ("points/expiry_warning", "warning", "2027-11-24"),
         ("points/expiry_warning", "last_chance", "2027-11-24"),
-        ("points/expired", None, None),
         ("points/expiry_warning", "warning", "2028-03-28"),
         ("points/expiry_warning", "last_chance", "2028-03-28"),
-        ("points/expired", None, None),
     ]
     expiries = [delta for delta, reason in await ledger(bot, ana) if reason is LedgerReason.EXPIRY]
     assert expiries == [-3, -2]
@@ -242,11 +241,11 @@ async def test_inactivity_expires_everything_after_months_without_a_purchase(
         await buy(bot, ana, 1)  # a purchase starts the six months again
         await run_daily(bot, date(2027, 11, 5))
         told = await expiry_messages(bot, ana)
-        assert [(template, context.get("on")) for template, context in told] == [
-            ("points/expiry_warning", "2027-11-01"),
-            ("points/expiry_warning", "2027-11-01"),
-            ("points/expired", None),
+        assert [(template, context.get("stage")) for template, context in told] == [
+            ("points/expiry_warning", "warning"),
+            ("points/expiry_warning", "last_chance"),
         ]
+        assert told[0][1]["on"] == "2027-11-01"
         assert sum(delta for delta, _ in await ledger(bot, ana)) == 0
 
 
@@ -272,3 +271,31 @@ async def test_turning_expiry_on_counts_points_held_as_earned_that_day(
         assert (standing.next_expiry.points, standing.next_expiry.on) == (7, date(2029, 6, 1))
     changes = rules_changes(without, with_lots, {}, today=date(2028, 6, 1))
     assert any("never retroactively" in change and "01/06/2029" in change for change in changes)
+
+
+async def test_a_member_hears_about_expiry_at_most_once_a_week(bot: RunningBot) -> None:
+    """A regular who never redeems has a lot expiring every week: one message a week at most,
+    and news that points went when no last chance came just before."""
+    _, ana = await join(bot, 410)
+    for _ in range(8):
+        await buy(bot, ana)
+        at_local(bot.clock, local_date(bot.clock) + timedelta(days=3), 12)
+    await run_daily(bot, date(2028, 1, 31), first=date(2027, 10, 1))
+    sent_on = await expiry_days(bot, ana)
+    assert all((later - earlier).days >= 7 for earlier, later in pairwise(sent_on))
+    stages = [context.get("stage") for _, context in await expiry_messages(bot, ana)]
+    assert "warning" in stages and "last_chance" in stages and len(stages) < 8
+    assert sum(delta for delta, _ in await ledger(bot, ana)) == 0
+
+
+def local_date(clock: FakeClock) -> date:
+    return clock.now().astimezone(MADRID).date()
+
+
+async def expiry_days(bot: RunningBot, customer: Customer) -> list[date]:
+    async with bot.services.database.reading() as tx:
+        rows = await tx.fetch_all(
+            "SELECT created_at FROM outbox WHERE customer_id = ? AND kind = 'expiry' ORDER BY id",
+            (customer.id,),
+        )
+    return [from_sql_time(row["created_at"]).astimezone(MADRID).date() for row in rows]

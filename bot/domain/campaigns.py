@@ -167,11 +167,10 @@ class CampaignService:
             message = self._message(draft, now)
             if draft.coupon_percent is not None:
                 await CouponRepository(tx).grant_many(
-                    [customer.id for customer in customers],
+                    {f"campaign:{draft.id}:{customer.id}": customer.id for customer in customers},
                     CouponKind.GRANTED,
                     percent_off=draft.coupon_percent,
                     valid_until=now + timedelta(days=self._program.birthday.valid_days),
-                    key_prefix=f"campaign:{draft.id}:",
                     created_by=owner.label,
                     at=now,
                 )

@@ -14,6 +14,7 @@ import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -23,11 +24,14 @@ from bot.domain.rule_starts import EXPIRY, started
 from bot.program import Expiry, ExpiryMode, Program
 from bot.storage.database import Database
 from bot.storage.expiry import ExpiryReadings, Holding
-from bot.storage.ledger import LedgerRepository
+from bot.storage.ledger import LedgerRepository, LedgerRow
 from bot.storage.outbox import NewPush, OutboxRepository
 from bot.timetable import JobParts, ScheduledJob, daily_at
 
 SYSTEM_ACTOR = "system:expiry"
+# A member hears about expiry at most once in this long (a regular's points may expire in
+# small lots every week): the last chance first, else the news that points went, else the warning.
+TOLD_EVERY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class ExpiryDue:
     on: date  # the local day they expire, at the job's hour
 
 
+@lru_cache(maxsize=8192)  # many lots share a day: the expiry job asks this for every one
 def add_months(day: date, months: int) -> date:
     """The same day `months` later; the month's last day when it is shorter (31 Jan + 1 month
     is 28 or 29 Feb, 29 Feb + 12 months is 28 Feb)."""
@@ -106,7 +111,7 @@ class ExpiryService:
         return next((due for due in dues if due.on >= today), None)
 
     async def run(self) -> int:
-        """The daily job: expire what is due and warn of what comes; how many messages it
+        """The daily job: expire what is due and tell of what comes; how many messages it
         queued. Running it again the same day changes nothing."""
         if not self.on:
             return 0
@@ -122,41 +127,47 @@ class ExpiryService:
             if self._by_lots and since >= horizon:
                 return 0  # nothing earned since expiry was turned on can expire this soon
             holdings = await ExpiryReadings(tx).holdings(now, horizon, by_lots=self._by_lots)
-            ledger = LedgerRepository(tx)
-            pushes = []
+            ids = [holding.customer_id for holding in holdings]
+            outbox, ledger = OutboxRepository(tx), LedgerRepository(tx)
+            told_lately = await outbox.customers_told_since(EXPIRY_KIND, ids, now - TOLD_EVERY)
+            keys = {
+                holding.customer_id: f"expiry:{holding.customer_id}:{today}" for holding in holdings
+            }
+            done_today = await ledger.existing_keys(list(keys.values()))
+            expiries, pushes = [], []
             for holding in holdings:
                 dues = schedule(holding, rules, since, self._zone)
-                expired = expiring_now(holding, dues, today)
-                key = f"expiry:{holding.customer_id}:{today.isoformat()}"
-                if expired and await ledger.append(
-                    holding.customer_id,
-                    -expired,
-                    LedgerReason.EXPIRY,
-                    actor=SYSTEM_ACTOR,
-                    idempotency_key=key,
-                    at=now,
-                ):
-                    context = {"points": expired, "balance": holding.balance - expired}
-                    pushes.append(_push(holding, key, "points/expired", context))
-                warning = self._warning(holding, next_after(dues, today), today)
-                if warning is not None:
-                    pushes.append(warning)
-            outbox = OutboxRepository(tx)
+                key = keys[holding.customer_id]
+                expired = 0 if key in done_today else expiring_now(holding, dues, today)
+                if expired:
+                    expiries.append(LedgerRow(holding.customer_id, -expired, key))
+                if holding.customer_id not in told_lately:
+                    message = self._message(holding, dues, today, expired, key)
+                    if message is not None:
+                        pushes.append(message)
+            await ledger.append_many(expiries, LedgerReason.EXPIRY, actor=SYSTEM_ACTOR, at=now)
             known = await outbox.existing_keys([push.dedupe_key for push in pushes])
             await outbox.enqueue_many(pushes, now)
             return sum(push.dedupe_key not in known for push in pushes)
 
-    def _warning(self, holding: Holding, due: ExpiryDue | None, today: date) -> NewPush | None:
-        if due is None:
-            return None
-        days = (due.on - today).days
+    def _message(
+        self, holding: Holding, dues: list[ExpiryDue], today: date, expired: int, key: str
+    ) -> NewPush | None:
+        """The one expiry message a member may get today: the last chance before points go,
+        else the news that points went, else the warning."""
         rules = self._rules
-        if rules.last_chance_days and days <= rules.last_chance_days:
-            stage = "last_chance"
-        elif rules.warning_days and days <= rules.warning_days:
-            stage = "warning"
-        else:
-            return None
+        due = next_after(dues, today)
+        days = (due.on - today).days if due else None
+        if due and days is not None and rules.last_chance_days and days <= rules.last_chance_days:
+            return self._warning(holding, due, days, "last_chance")
+        if expired:
+            context = {"points": expired, "balance": holding.balance - expired}
+            return _push(holding, key, "points/expired", context)
+        if due and days is not None and rules.warning_days and days <= rules.warning_days:
+            return self._warning(holding, due, days, "warning")
+        return None
+
+    def _warning(self, holding: Holding, due: ExpiryDue, days: int, stage: str) -> NewPush:
         key = f"expiry-{stage}:{holding.customer_id}:{due.on.isoformat()}"
         context = {"points": due.points, "on": due.on.isoformat(), "days": days, "stage": stage}
         return _push(holding, key, "points/expiry_warning", context)

@@ -10,7 +10,6 @@ from datetime import timedelta
 from bot.clock import Clock
 from bot.domain.churn import ChurnService
 from bot.domain.models import CouponKind
-from bot.domain.notices import coupon_facts
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.domain.rule_starts import AUTOMATIC_WINBACK, started
@@ -48,24 +47,32 @@ class WinBackJob:
                 found.customer_id: found
                 for found in await Audiences(tx).lapsed_without_winback(since)
             }
-            coupons = CouponRepository(tx)
-            promotions = []
-            for customer in await CustomerRepository(tx).by_ids(list(lapsed)):
-                found = lapsed[customer.id]
-                key = f"winback-auto:{customer.id}:{found.last_sale_id}"
-                coupon = await coupons.grant(
-                    customer.id,
-                    CouponKind.WINBACK,
-                    percent_off=rules.winback_percent_off,
-                    free_item=None,
-                    valid_until=now + timedelta(days=rules.winback_valid_days),
-                    idempotency_key=key,
-                    created_by=SYSTEM_ACTOR,
-                    at=now,
-                )
-                if coupon is not None:
-                    message = PushMessage("coupons/winback", {"coupon": coupon_facts(coupon)})
-                    promotions.append(Promotion(customer, "winback", key, message, found.flag))
+            customers = await CustomerRepository(tx).by_ids(list(lapsed))
+            keyed = {
+                f"winback-auto:{customer.id}:{lapsed[customer.id].last_sale_id}": customer.id
+                for customer in customers
+            }
+            valid_until = now + timedelta(days=rules.winback_valid_days)
+            granted = await CouponRepository(tx).grant_many(
+                keyed,
+                CouponKind.WINBACK,
+                percent_off=rules.winback_percent_off,
+                valid_until=valid_until,
+                created_by=SYSTEM_ACTOR,
+                at=now,
+            )
+            facts = {
+                "percent_off": rules.winback_percent_off,
+                "free_item": None,
+                "valid_until": valid_until.isoformat(),
+            }
+            message = PushMessage("coupons/winback", {"coupon": facts})
+            by_id = {customer.id: customer for customer in customers}
+            promotions = [
+                Promotion(by_id[customer_id], "winback", key, message, lapsed[customer_id].flag)
+                for key, customer_id in keyed.items()
+                if key in granted
+            ]
             return (await promote(tx, promotions, now, self._program.contact)).queued
 
 

@@ -41,7 +41,7 @@ class Holding:
     balance: int
     spent: int  # every point that ever left: rewards, voids, corrections, expiry
     promised: int  # points that open redemption codes will take when confirmed
-    lots: list[tuple[datetime, int]]  # each earning: when, how many points; oldest first
+    lots: list[tuple[datetime, int]]  # earnings before the horizon asked: when, how many
     last_purchase: datetime | None
     joined: datetime
 
@@ -82,7 +82,8 @@ class ExpiryReadings:
                 "by_lots": int(by_lots),
             },
         )
-        lots = await self._lots([row["customer_id"] for row in rows]) if by_lots else {}
+        ids = [row["customer_id"] for row in rows]
+        lots = await self._lots(ids, horizon) if by_lots else {}
         return [
             Holding(
                 customer_id=row["customer_id"],
@@ -96,12 +97,17 @@ class ExpiryReadings:
             for row in rows
         ]
 
-    async def _lots(self, customer_ids: list[int]) -> dict[int, list[tuple[datetime, int]]]:
+    async def _lots(
+        self, customer_ids: list[int], horizon: datetime
+    ) -> dict[int, list[tuple[datetime, int]]]:
+        """Earnings before `horizon`: later ones cannot expire before it, and spending takes
+        the oldest first, so what happens until then depends on these alone."""
         found: dict[int, list[tuple[datetime, int]]] = {}
         rows = await self._tx.fetch_all(
             "SELECT customer_id, created_at, delta FROM points_ledger WHERE delta > 0"
-            " AND customer_id IN (SELECT value FROM json_each(?)) ORDER BY customer_id, id",
-            (json.dumps(customer_ids),),
+            " AND customer_id IN (SELECT value FROM json_each(?)) AND created_at < ?"
+            " ORDER BY customer_id, id",
+            (json.dumps(customer_ids), to_sql_time(horizon)),
         )
         for row in rows:
             found.setdefault(row["customer_id"], []).append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,13 @@ def _entry(row: aiosqlite.Row) -> LedgerEntry:
         note=row["note"],
         created_at=from_sql_time(row["created_at"]),
     )
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    customer_id: int
+    delta: int
+    idempotency_key: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,28 @@ class LedgerRepository:
             (customer_id, delta, reason.value, actor, idempotency_key, note, to_sql_time(at)),
         )
         return cursor.rowcount == 1
+
+    async def append_many(
+        self, rows: list[LedgerRow], reason: LedgerReason, *, actor: str, at: datetime
+    ) -> None:
+        """Many rows of one reason in one round trip; keys written before are skipped."""
+        moment = to_sql_time(at)
+        await self._tx.execute_many(
+            "INSERT INTO points_ledger (customer_id, delta, reason, actor, idempotency_key,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+            (
+                (row.customer_id, row.delta, reason.value, actor, row.idempotency_key, moment)
+                for row in rows
+            ),
+        )
+
+    async def existing_keys(self, keys: list[str]) -> set[str]:
+        rows = await self._tx.fetch_all(
+            "SELECT idempotency_key FROM points_ledger WHERE idempotency_key IN"
+            " (SELECT value FROM json_each(?))",
+            (json.dumps(keys),),
+        )
+        return {row["idempotency_key"] for row in rows}
 
     async def balance(self, customer_id: int) -> int:
         row = await self._tx.fetch_one(

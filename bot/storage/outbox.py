@@ -135,6 +135,17 @@ class OutboxRepository:
         )
         return {row["dedupe_key"] for row in rows}
 
+    async def customers_told_since(
+        self, kind: str, customer_ids: list[int], since: datetime
+    ) -> set[int]:
+        """Which of these customers were queued a message of `kind` since then."""
+        rows = await self._tx.fetch_all(
+            "SELECT DISTINCT customer_id FROM outbox WHERE customer_id IN"
+            " (SELECT value FROM json_each(?)) AND kind = ? AND created_at > ?",
+            (json.dumps(customer_ids), kind, to_sql_time(since)),
+        )
+        return {row["customer_id"] for row in rows}
+
     async def due(
         self, now: datetime, limit: int, *, held_kinds: tuple[str, ...] = ()
     ) -> list[OutboxItem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import aiosqlite
@@ -74,34 +75,39 @@ class CouponRepository:
 
     async def grant_many(
         self,
-        customer_ids: list[int],
+        keyed: dict[str, int],
         kind: CouponKind,
         *,
         percent_off: int,
         valid_until: datetime,
-        key_prefix: str,
         created_by: str,
         at: datetime,
-    ) -> None:
-        """The same coupon for each of these customers, keyed `<key_prefix><customer id>`;
-        those granted before are skipped. One round trip, however many."""
+    ) -> set[str]:
+        """The same coupon for many customers: idempotency key -> customer. The keys granted
+        now (those granted before are skipped); two round trips, however many."""
+        known = await self._tx.fetch_all(
+            "SELECT idempotency_key FROM coupons WHERE idempotency_key IN"
+            " (SELECT value FROM json_each(?))",
+            (json.dumps(list(keyed)),),
+        )
+        fresh = set(keyed) - {row["idempotency_key"] for row in known}
         await self._tx.execute_many(
             "INSERT INTO coupons (customer_id, kind, percent_off, valid_until, idempotency_key,"
-            " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
+            " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 (
-                    customer_id,
+                    keyed[key],
                     kind.value,
                     percent_off,
                     to_sql_time(valid_until),
-                    f"{key_prefix}{customer_id}",
+                    key,
                     created_by,
                     to_sql_time(at),
                 )
-                for customer_id in customer_ids
+                for key in sorted(fresh)
             ),
         )
+        return fresh
 
     async def by_id(self, coupon_id: int) -> Coupon | None:
         row = await self._tx.fetch_one("SELECT * FROM coupons WHERE id = ?", (coupon_id,))
