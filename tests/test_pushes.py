@@ -443,11 +443,13 @@ def test_the_timetable_keeps_local_time_across_daylight_saving() -> None:
     assert (before.hour, after.hour, winter.hour) == (10, 10, 10)
 
 
+@pytest.mark.parametrize("job", ["churn", "expiry", "winback", "nudges", "digest"])
 async def test_run_job_from_the_command_line(
     api: FakeTelegram,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    job: str,
 ) -> None:
     from bot.cli import main
 
@@ -458,5 +460,5 @@ async def test_run_job_from_the_command_line(
         "DATABASE_PATH": str(tmp_path / "cli.db"),
     }.items():
         monkeypatch.setenv(name, value)
-    assert await asyncio.to_thread(main, ["run-job", "churn"]) == 0
-    assert "churn: 0 queued" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["run-job", job]) == 0
+    assert f"{job}: 0 queued; delivered 0" in capsys.readouterr().out
