@@ -609,6 +609,33 @@ async def test_an_unhappy_answer_opens_a_follow_up_the_owner_closes_with_a_tap(
     assert await bot.services.follow_ups.open_ones() == []
 
 
+async def test_the_owner_sends_a_campaign_from_whatsapp(bot: WhatsAppBot) -> None:
+    ana = bot.graph.person("34612345689", "Ana")
+    await join(ana)
+    owner = bot.graph.person(OWNER, "Dueña")
+    await owner.send("difundir")
+    await owner.receive_containing("Nueva campaña")
+    await owner.send("¡Vino nuevo este sábado!")
+    kinds = await owner.receive_containing("¿Quién lo recibe?")
+    await owner.tap(kinds, "Por nivel")
+    tiers = await owner.receive_containing("¿Quién lo recibe?")
+    await owner.tap(tiers, "Nivel Bronce")
+    coupons = await owner.receive_containing("cupón")
+    await owner.tap(coupons, "15%")
+    preview = await owner.receive_containing("Lo recibirán")
+    assert "*1 cliente*" in (preview.text or "") and "15% de descuento" in (preview.text or "")
+    await owner.tap(preview, "Enviar")
+    await owner.receive_containing("En marcha")
+    await bot.services.jobs.deliver()
+    offer = await ana.receive_containing("Vino nuevo")
+    await ana.tap(offer, "No más ofertas")  # the one-tap opt-out
+    await ana.receive_containing("Ofertas")
+    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
+    assert member is not None and not member.promotions_consent
+    await owner.send("campañas")
+    assert "Enviados: 1" in ((await owner.receive_containing("Últimas campañas")).text or "")
+
+
 @given(st.text())
 def test_any_text_the_templates_escape_reads_back_unchanged_on_whatsapp(text: str) -> None:
     """A customer's name with "<b>" or "&" in it: escaped by the template, shown as typed."""

@@ -29,6 +29,8 @@ from bot.domain.registration import (
 )
 from bot.domain.surveys import Answered
 from bot.qr import qr_png
+from handlers.whatsapp.campaigns import CAMPAIGN, Campaigns
+from handlers.whatsapp.campaigns import WORDS as CAMPAIGN_WORDS
 from handlers.whatsapp.channel import Option, WhatsAppChannel, wa_link
 from handlers.whatsapp.counter import SALE_WORDS, Counter
 from handlers.whatsapp.office import FOLLOW_UP, REMOVE, WINBACK, Office
@@ -81,6 +83,7 @@ class Conversation:
         self._rewards = Rewards(self._replies, self.link)
         self._privacy = Privacy(self._replies)
         self._office = Office(self._replies, self.link)
+        self._campaigns = Campaigns(self._replies)
         business = services.settings.whatsapp_business_number
         assert business is not None
         self._business_number = business
@@ -125,7 +128,15 @@ class Conversation:
             if code:
                 await self._rewards.review(identity, default, code[1])
                 return
+            if message.choice and message.choice.startswith(CAMPAIGN):
+                await self._campaigns.tapped(identity, default, actor, message.choice)
+                return
+            if await self._campaigns.text(identity, default, actor, text):
+                return
             first, *args = text.split() or [""]
+            if first.lower() in CAMPAIGN_WORDS:
+                await self._campaigns.command(identity, default, actor, first.lower())
+                return
             if first.lower() in SALE_WORDS:
                 await self._counter.typed_sale(identity, default, actor, args)
                 return
