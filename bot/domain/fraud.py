@@ -31,12 +31,21 @@ class FraudWatch:
         self._owners_in = owners_in
         self._median: tuple[date, int | None] | None = None  # worked out once a day
 
+    def day_start(self, now: datetime) -> datetime:
+        """The start of the shop's local day: "a day" for the counts below."""
+        return self._start_of(now.astimezone(self._zone).date())
+
     async def after_sale(
-        self, tx: Transaction, sale: Sale, customer: Customer, staff: Actor, now: datetime
+        self,
+        tx: Transaction,
+        sale: Sale,
+        sales_today: int,
+        customer: Customer,
+        staff: Actor,
+        now: datetime,
     ) -> None:
+        """`sales_today`: the customer's valid sales this local day, this one included."""
         today = now.astimezone(self._zone).date()
-        readings = FraudReadings(tx)
-        sales_today = await readings.sales_since(customer.id, self._start_of(today))
         if sales_today >= self._rules.sales_per_customer_per_day:
             await self._alert(
                 tx,
@@ -47,7 +56,7 @@ class FraudWatch:
                 count=sales_today,
                 staff=staff.name or staff.label,
             )
-        median = await self._median_ticket(readings, today)
+        median = await self._median_ticket(FraudReadings(tx), today)
         if median is not None and sale.amount_minor > self._rules.ticket_multiple * median:
             await self._alert(
                 tx,

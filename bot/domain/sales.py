@@ -177,7 +177,7 @@ class SalesService:
                 return Refused("sale_expired")
             before = await standing_of(tx, self._program, customer.id, now)
             points = self._program.points_for(pending.amount_minor, pending.items, before.tier)
-            sale = await sales.insert(
+            sale, sales_today = await sales.insert(
                 customer.id,
                 recorded_by=staff.label,
                 amount_minor=pending.amount_minor,
@@ -185,6 +185,7 @@ class SalesService:
                 points=points,
                 idempotency_key=f"pending:{pending.id}",
                 at=now,
+                count_since=self._fraud.day_start(now),
             )
             await PendingSaleRepository(tx).attach_sale(pending.id, sale.id)
             if points > 0:
@@ -210,7 +211,7 @@ class SalesService:
             )
             after = await standing_of(tx, self._program, customer.id, now)
             await self._tell_customers(tx, sale, customer, after, before.tier, referral, now)
-            await self._fraud.after_sale(tx, sale, customer, staff, now)
+            await self._fraud.after_sale(tx, sale, sales_today, customer, staff, now)
             return SaleRecorded(sale=sale, customer=customer, standing=after, first_time=True)
 
     async def void(self, actor: Actor, sale_id: int, reason: str) -> SaleVoided | Refused:

@@ -13,14 +13,6 @@ class FraudReadings:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def sales_since(self, customer_id: int, since: datetime) -> int:
-        row = await self._tx.fetch_one(
-            "SELECT COUNT(*) AS n FROM sales WHERE customer_id = ? AND created_at >= ?"
-            " AND voided_at IS NULL",
-            (customer_id, to_sql_time(since)),
-        )
-        return int(row["n"]) if row else 0
-
     async def voids_since(self, actor: str, since: datetime) -> int:
         """Voids by `actor` since then, from the audit log (indexed by time)."""
         row = await self._tx.fetch_one(
