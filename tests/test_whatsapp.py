@@ -26,7 +26,7 @@ from markupsafe import escape
 from bot.bootstrap import Services, close_services, open_services
 from bot.channels import Delivered
 from bot.config import Settings
-from bot.domain.models import Identity
+from bot.domain.models import Customer, Identity
 from bot.messages import Messages
 from bot.program import ApprovedTemplate, Program
 from bot.storage.inbox import InboxRepository
@@ -131,6 +131,13 @@ async def join(person: WhatsAppPerson, *, consent: bool = True) -> GraphCall:
     return card
 
 
+async def member_of(bot: WhatsAppBot, person: WhatsAppPerson) -> Customer:
+    """The member a person on WhatsApp is, once they have joined."""
+    member = await bot.services.membership.member(Identity("whatsapp", person.wa_id))
+    assert member is not None
+    return member
+
+
 async def test_a_newcomer_joins_with_a_hello_and_the_phone_whatsapp_knows(bot: WhatsAppBot) -> None:
     ana = bot.graph.person("34612345678", "Ana")
     await ana.send("hola")
@@ -197,8 +204,7 @@ async def test_staff_scan_a_card_and_the_customer_is_told_on_whatsapp(bot: Whats
     prefilled member code. Amount and bottles, a tap, and the customer's receipt."""
     ana = bot.graph.person("34612345671", "Ana")
     await join(ana)
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     owner = bot.graph.person(OWNER, "Dueña")
     await owner.send(f"c_{member.member_code}")
     ask = await owner.receive()
@@ -234,8 +240,7 @@ async def test_a_member_types_words_in_either_language_and_can_opt_out(bot: What
 async def _bought_yesterday(bot: WhatsAppBot, person: WhatsAppPerson) -> None:
     """A member with a purchase 23 hours old: the satisfaction survey is due."""
     await join(person)
-    member = await bot.services.membership.member(Identity("whatsapp", person.wa_id))
-    assert member is not None
+    member = await member_of(bot, person)
     await sell(bot.services.sales, member, 2)  # through the domain: the next run tells them
     await bot.services.jobs.deliver()
     await person.receive_containing("Has sumado")
@@ -253,8 +258,7 @@ async def test_a_survey_is_answered_with_a_tap_and_the_nps_by_typing(bot: WhatsA
     reason = await ana.receive_containing("motivo")
     await ana.tap(reason, "Saltar")
     await ana.receive_containing("Gracias")
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     async with bot.services.database.transaction() as tx:
         nps = await SurveyRepository(tx).create_many(
             [(member.id, "nps", None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
@@ -410,8 +414,7 @@ async def test_whatsapp_limits_are_kept_whatever_the_message(graph: FakeGraph) -
 async def test_a_member_picks_a_reward_and_staff_redeem_its_code(bot: WhatsAppBot) -> None:
     ana = bot.graph.person("34612345681", "Ana")
     await join(ana)
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     await sell(bot.services.sales, member, 10)  # ten bottles: a free one
     await ana.send("premios")
     catalogue = await ana.receive()
@@ -506,8 +509,7 @@ async def test_the_back_office_works_typed_on_whatsapp(bot: WhatsAppBot) -> None
     await pepe.receive_containing("Pepe")
     ana = bot.graph.person("34612345683", "Ana")
     await join(ana)
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     sale = (await sell(bot.services.sales, member, 3)).sale
     await pepe.send(f"cliente {member.member_code}")
     assert "Ana" in (await pepe.receive()).text
@@ -550,8 +552,7 @@ async def test_first_contacts_over_the_daily_limit_wait_for_the_next_day(
         ana, bruno = graph.person("34612345685", "Ana"), graph.person("34612345686", "Bruno")
         for person in (ana, bruno):
             await join(person)
-            member = await bot.services.membership.member(Identity("whatsapp", person.wa_id))
-            assert member is not None
+            member = await member_of(bot, person)
             await sell(bot.services.sales, member, 1)
         await bot.services.jobs.deliver()  # their receipts, inside their 24 hours
         bot.clock.advance(timedelta(hours=25))
@@ -568,8 +569,7 @@ async def test_first_contacts_over_the_daily_limit_wait_for_the_next_day(
 async def test_the_owner_sends_a_winback_coupon_from_the_churn_list(bot: WhatsAppBot) -> None:
     ana = bot.graph.person("34612345687", "Ana")
     await join(ana)
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     await sell(bot.services.sales, member, 1)
     await bot.services.jobs.deliver()
     await ana.receive_containing("Has sumado")
@@ -590,8 +590,7 @@ async def test_an_unhappy_answer_opens_a_follow_up_the_owner_closes_with_a_tap(
 ) -> None:
     ana = bot.graph.person("34612345688", "Ana")
     await join(ana)
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     await sell(bot.services.sales, member, 1)
     bot.clock.advance(timedelta(days=4))  # past the satisfaction question: the NPS one
     await ana.send("saldo")
@@ -713,8 +712,7 @@ async def test_a_failure_reported_later_by_status_is_recorded_on_the_outbox_row(
 ) -> None:
     ana = bot.graph.person("34612345688", "Ana")
     await join(ana)
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     await sell(bot.services.sales, member, 1)
     await bot.services.jobs.deliver()
     receipt = await ana.receive_containing("Has sumado")
@@ -762,8 +760,7 @@ async def test_the_owner_gives_coupons_corrects_points_and_removes_staff_on_what
     await pepe.receive_containing("Pepe")
     ana = bot.graph.person("34612345690", "Ana")
     await join(ana)
-    member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
-    assert member is not None
+    member = await member_of(bot, ana)
     await owner.send(f"cupon {member.member_code} 20")
     await owner.receive_containing("20%")
     await ana.receive_containing("20%")  # she accepted offers: she is told

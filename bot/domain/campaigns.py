@@ -141,11 +141,9 @@ class CampaignService:
             return Refused("campaign_unknown")
         now = self._clock.now()
         async with self._db.transaction() as tx:
-            draft = await self._draft(tx, owner, campaign_id)
+            draft = await self._draft(tx, owner, campaign_id, written=True)
             if isinstance(draft, Refused):
                 return draft
-            if draft.text is None or draft.audience is None:
-                return Refused("campaign_unknown")
             campaigns = CampaignRepository(tx)
             await campaigns.set_coupon(campaign_id, percent)
             chosen = await campaigns.by_id(campaign_id)
@@ -157,11 +155,10 @@ class CampaignService:
         """Queue it for everyone in the audience now, once, however many taps."""
         now = self._clock.now()
         async with self._db.transaction() as tx:
-            draft = await self._draft(tx, owner, campaign_id)
+            draft = await self._draft(tx, owner, campaign_id, written=True)
             if isinstance(draft, Refused):
                 return draft
-            if draft.text is None or draft.audience is None:
-                return Refused("campaign_unknown")
+            assert draft.audience is not None
             members = await CampaignAudiences(tx).members(self._filter(draft.audience, now))
             customers = await CustomerRepository(tx).by_ids(members)
             message = self._message(draft, now)
@@ -222,12 +219,17 @@ class CampaignService:
                 reports.append(CampaignReport(campaign, await campaigns.counts(campaign, until)))
             return reports
 
-    async def _draft(self, tx: Transaction, owner: Actor, campaign_id: int) -> Campaign | Refused:
+    async def _draft(
+        self, tx: Transaction, owner: Actor, campaign_id: int, *, written: bool = False
+    ) -> Campaign | Refused:
+        """The owner's draft; `written`: with its message and audience chosen."""
         campaign = await CampaignRepository(tx).by_id(campaign_id)
         if campaign is None or campaign.created_by != owner.label:
             return Refused("campaign_unknown")
         if campaign.status != "draft":
             return Refused("campaign_not_draft")
+        if written and (campaign.text is None or campaign.audience is None):
+            return Refused("campaign_unknown")
         return campaign
 
     def _message(self, campaign: Campaign, now: datetime) -> PushMessage:

@@ -16,22 +16,22 @@ stand in another quadrant since an action.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal, get_args
 
 from bot.clock import Clock
 from bot.domain.membership import standing_of
 from bot.domain.models import Actor, CouponKind, Customer, Refused
-from bot.domain.notices import coupon_facts, localised, tell_customer
+from bot.domain.notices import localised
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
+from bot.domain.rewards import give_coupon
 from bot.domain.scores import NPS_PROMOTER_FROM, is_detractor
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.flags import FlagRepository, MapLines
 from bot.storage.follow_ups import FollowUp, FollowUps
-from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
 from bot.storage.surveys import Survey, SurveyRepository
 
@@ -130,31 +130,18 @@ class FollowUpService:
             )
             customer = await CustomerRepository(tx).by_id(follow_up.customer_id)
             if outcome == "coupon" and customer is not None:
-                await self._coupon(tx, owner, customer, follow_up_id, now)
+                rules = self._program.churn
+                await give_coupon(
+                    tx,
+                    owner,
+                    customer,
+                    CouponKind.GRANTED,
+                    percent_off=rules.winback_percent_off,
+                    free_item=None,
+                    valid_until=now + timedelta(days=rules.winback_valid_days),
+                    idempotency_key=f"follow-up:{follow_up_id}",
+                    at=now,
+                )
             closed = await follow_ups.by_id(follow_up_id)
             assert closed is not None
             return closed
-
-    async def _coupon(
-        self, tx: Transaction, owner: Actor, customer: Customer, follow_up_id: int, now: datetime
-    ) -> None:
-        rules = self._program.churn
-        coupon = await CouponRepository(tx).grant(
-            customer.id,
-            CouponKind.GRANTED,
-            percent_off=rules.winback_percent_off,
-            free_item=None,
-            valid_until=now + timedelta(days=rules.winback_valid_days),
-            idempotency_key=f"follow-up:{follow_up_id}",
-            created_by=owner.label,
-            at=now,
-        )
-        if coupon is not None and customer.promotions_consent:
-            await tell_customer(
-                tx,
-                customer,
-                f"coupon:{coupon.id}",
-                "coupons/received",
-                now,
-                coupon=coupon_facts(coupon),
-            )

@@ -102,36 +102,17 @@ class RewardsService:
         """A coupon for the customer; None if one with this idempotency key exists already."""
         now = self._clock.now()
         async with self._db.transaction() as tx:
-            coupon = await CouponRepository(tx).grant(
-                customer.id,
+            return await give_coupon(
+                tx,
+                owner,
+                customer,
                 kind,
                 percent_off=percent_off,
                 free_item=free_item,
                 valid_until=now + timedelta(days=valid_days),
                 idempotency_key=idempotency_key,
-                created_by=owner.label,
                 at=now,
             )
-            if coupon is not None:
-                await AuditLog(tx).record(
-                    owner.label,
-                    "coupon_granted",
-                    now,
-                    subject=f"coupon:{coupon.id}",
-                    customer=customer.id,
-                    percent_off=percent_off,
-                    free_item=free_item,
-                )
-                if customer.promotions_consent:
-                    await tell_customer(
-                        tx,
-                        customer,
-                        f"coupon:{coupon.id}",
-                        "coupons/received",
-                        now,
-                        coupon=coupon_facts(coupon),
-                    )
-        return coupon
 
     async def grant_typed(
         self, owner: Actor, args: list[str], idempotency_key: str
@@ -282,3 +263,45 @@ class RewardsService:
                     expires_at=now + REDEMPTION_VALIDITY,
                 )
         raise RuntimeError("could not find an unused redemption code")
+
+
+async def give_coupon(
+    tx: Transaction,
+    owner: Actor,
+    customer: Customer,
+    kind: CouponKind,
+    *,
+    percent_off: int | None,
+    free_item: str | None,
+    valid_until: datetime,
+    idempotency_key: str,
+    at: datetime,
+) -> Coupon | None:
+    """The owner's coupon for a customer, in the caller's unit of work: granted, audited, and
+    told to the customer if they accept offers. None if this key granted one already."""
+    coupon = await CouponRepository(tx).grant(
+        customer.id,
+        kind,
+        percent_off=percent_off,
+        free_item=free_item,
+        valid_until=valid_until,
+        idempotency_key=idempotency_key,
+        created_by=owner.label,
+        at=at,
+    )
+    if coupon is None:
+        return None
+    await AuditLog(tx).record(
+        owner.label,
+        "coupon_granted",
+        at,
+        subject=f"coupon:{coupon.id}",
+        customer=customer.id,
+        percent_off=percent_off,
+        free_item=free_item,
+    )
+    if customer.promotions_consent:
+        await tell_customer(
+            tx, customer, f"coupon:{coupon.id}", "coupons/received", at, coupon=coupon_facts(coupon)
+        )
+    return coupon
