@@ -179,6 +179,8 @@ async def test_running_the_job_again_or_after_downtime_expires_once(bot: Running
         await bot.services.jobs.run("expiry")
     assert [delta for delta, _ in await ledger(bot, ana)] == [5, -5]
     assert [template for template, _ in await expiry_messages(bot, ana)] == ["points/expired"]
+    bot.clock.advance(timedelta(seconds=1))
+    assert (await bot.services.insights.report(7)).automations.points_expired == 5
 
 
 async def test_balance_shows_the_next_expiry(bot: RunningBot) -> None:

@@ -60,6 +60,8 @@ class AutomationCounts:
 
 
 # The sale a coupon is used on is typed just before or just after its code is confirmed.
+# Expiry rows are found by their keys ("expiry:<customer>:<day>", a range of the unique
+# index), not by a scan of the whole ledger.
 _AUTOMATIONS = """
     SELECT
       (SELECT COUNT(*) FROM coupons WHERE kind = 'winback'
@@ -76,7 +78,8 @@ _AUTOMATIONS = """
          AND decided_at >= :start AND decided_at < :end) AS nudges_sent,
       (SELECT COUNT(*) FROM promotions WHERE outcome = 'capped'
          AND decided_at >= :start AND decided_at < :end) AS offers_capped,
-      (SELECT COALESCE(-SUM(delta), 0) FROM points_ledger WHERE reason = 'expiry'
+      (SELECT COALESCE(-SUM(delta), 0) FROM points_ledger
+         WHERE idempotency_key >= 'expiry:' AND idempotency_key < 'expiry;'
          AND created_at >= :start AND created_at < :end) AS points_expired
 """
 
