@@ -120,3 +120,15 @@ async def _campaign_recipients(bot: RunningBot, campaign_id: int) -> set[int]:
             (f"campaign:{campaign_id}:%",),
         )
     return {row["customer_id"] for row in rows}
+
+
+async def test_a_forged_coupon_tap_is_refused_politely(bot: RunningBot) -> None:
+    owner = bot.api.user(1, "Dueña", "es")
+    campaign = await bot.services.campaigns.start(OWNER)
+    await bot.services.campaigns.write(OWNER, "Hola")
+    await bot.services.campaigns.choose_audience(OWNER, campaign.id, "everyone")
+    await owner.send("/help")
+    prompt = await owner.receive("sendMessage")
+    for forged in (f"campaign:{campaign.id}:coupon:", f"campaign:{campaign.id}:coupon:7"):
+        await owner.press_data(prompt, forged)
+        await owner.receive_containing("No encuentro esa campaña")

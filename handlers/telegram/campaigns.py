@@ -70,8 +70,8 @@ async def on_campaign_button(update: Update, context: Context, actor: Actor) -> 
         )
         await reply(update, context, language, "campaigns/coupon", keyboard)
     elif button.step == "coupon":
-        percent = int(button.value) or None
-        preview = await campaigns.choose_coupon(actor, button.campaign_id, percent)
+        percent = int(button.value) if button.value.isdigit() else -1  # -1: not a choice
+        preview = await campaigns.choose_coupon(actor, button.campaign_id, percent or None)
         await _show_preview(update, context, preview)
     elif button.step == "send":
         await _report_sent(update, context, await campaigns.send(actor, button.campaign_id))
