@@ -27,6 +27,7 @@ async def check_setup(settings: Settings, program: Program, now: datetime) -> li
         await database.close()
     lines.append(f"database: {settings.database_path} (opened and up to date)")
     lines.append(f"program file: {settings.program_file or 'the built-in sample'}")
+    lines.append(f"on its own: {automations(program)}")
     if not settings.owner_ids:
         lines.append(
             "warning: OWNER_IDS is empty, so nobody can use the owner's commands; send /help"
@@ -96,3 +97,34 @@ def expiry_changes(before: Program | None, after: Program, today: date) -> list[
             f" {now.mode.value} after {now.months} months, counted from the day it was turned on"
         ]
     return []
+
+
+def automations(program: Program) -> str:
+    """What the bot will do on its own with these rules, in one line: a program file written
+    before an automation existed gets its default, and this says which."""
+    expiry, nudges, rules = program.expiry, program.nudges, program.map_actions
+    contact, digest, ahead = program.contact, program.digest, program.birthday.days_ahead
+    acts = [
+        name
+        for name, on in (
+            ("share link", rules.apostle_share_link),
+            ("follow-ups", rules.detractor_follow_up),
+            ("tier incentive", rules.mercenary_tier_incentive),
+            ("hostage question", rules.hostage_ask),
+        )
+        if on
+    ]
+    expiring = f"{expiry.mode.value}, {expiry.months} months"
+    nudging = f"at {nudges.near_reward_share:%} of a reward after {nudges.idle_days} idle days"
+    parts = [
+        f"points expiry {expiring if expiry.mode is not ExpiryMode.OFF else 'off'}",
+        f"automatic win-back {'on' if program.churn.automatic_winback else 'off'}",
+        f"nudges {nudging if nudges.near_reward_share else 'off'}",
+        f"birthday greeting {f'{ahead} days ahead' if ahead else 'on the day'}",
+        f"after survey answers: {', '.join(acts) if acts else 'nothing'}",
+        f"offers at most {contact.promotions_per_week} a week,"
+        f" none from {contact.quiet_from} to {contact.quiet_to} h",
+        f"fraud alerts at {program.fraud.sales_per_customer_per_day} sales a day",
+        f"owner's digest {f'at {digest.send_hour} h' if digest.enabled else 'off'}",
+    ]
+    return "; ".join(parts)

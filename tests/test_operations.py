@@ -75,6 +75,8 @@ async def test_the_quick_start_works_from_env_example_as_the_readme_says(tmp_pat
     assert "configuration is valid" in out
     assert f"database: {folder / 'loyalty.db'}" in out  # created, and named in full
     assert "OWNER_IDS is empty" in out and "/help" in out
+    assert "on its own: points expiry off; automatic win-back on;" in out
+    assert "offers at most 2 a week, none from 21 to 9 h" in out
     assert (folder / "loyalty.db").exists()
 
 
