@@ -87,7 +87,10 @@ class Channel(Protocol):
         """`text`, rendered for the channel; `choice`, one tap per answer; `opt_out`, the label
         of a tap that turns the person's offers off (a campaign carries one)."""
 
-    async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome: ...
+    async def send_photo(
+        self, to: Identity, photo: bytes, caption: str, opt_out: str | None = None
+    ) -> Outcome:
+        """A photo with its caption; `opt_out` as for `send_text`."""
 
     async def send_document(
         self, to: Identity, document: bytes, filename: str, caption: str

@@ -132,3 +132,41 @@ async def test_a_forged_coupon_tap_is_refused_politely(bot: RunningBot) -> None:
     for forged in (f"campaign:{campaign.id}:coupon:", f"campaign:{campaign.id}:coupon:7"):
         await owner.press_data(prompt, forged)
         await owner.receive_containing("No encuentro esa campaña")
+
+
+PHOTO = b"\xff\xd8\xff\xe0" + b"a photo of the new wine" * 100
+
+
+async def test_a_campaign_with_a_photo_goes_as_the_photo_with_its_caption(
+    bot: RunningBot,
+) -> None:
+    ana_chat, _ = await join(bot, 641)
+    bea_chat, _ = await join(bot, 642)
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send("/broadcast")
+    await owner.receive_containing("Nueva campaña")
+    await owner.send_photo(PHOTO, "Mirad el vino nuevo")
+    audience = await owner.receive_containing("¿Quién lo recibe?")
+    await owner.press(audience, "Todos los que aceptan ofertas")
+    coupon = await owner.receive_containing("cupón de descuento")
+    await owner.press(coupon, "Sin cupón")
+    shown = await owner.receive("sendPhoto")  # the photo first, then the preview under it
+    assert shown.files
+    preview = await owner.receive_containing("Lo recibirán")
+    assert "Mirad el vino nuevo" in preview.text
+    await owner.press(preview, "Enviar")
+    await owner.receive_containing("En marcha")
+    await bot.services.jobs.deliver()
+    first = await ana_chat.receive("sendPhoto")
+    second = await bea_chat.receive("sendPhoto")
+    assert "Mirad el vino nuevo" in first.text and "No más ofertas" in str(first.markup())
+    uploads = [call for call in (first, second) if call.files]
+    assert len(uploads) == 1  # the second goes by Telegram's id for the photo
+    await bea_chat.press(second, "No más ofertas")
+    await bea_chat.receive_containing("Ofertas")
+
+
+async def test_a_photo_too_large_for_whatsapp_is_refused(bot: RunningBot) -> None:
+    await bot.services.campaigns.start(OWNER)
+    refused = await bot.services.campaigns.write(OWNER, "Hola", b"\xff\xd8" * (3 * 1024 * 1024))
+    assert refused == Refused("campaign_photo_too_large")

@@ -428,6 +428,7 @@ async def _campaigns_tour(owner: ChatUser, jobs: Jobs) -> None:
     await owner.receive_containing("📣")
     await owner.send("   ")  # empty
     await owner.send("x" * 1001)  # too long
+    await owner.send_photo(b"\xff\xd8" * (3 * 1024 * 1024), "Grande")  # over WhatsApp's 5 MB
     await owner.send("Vino nuevo")
     audiences = await owner.receive_with_button("campaign:")
     await owner.press_data(audiences, _ending(audiences, ":audience:birthday"))  # nobody

@@ -26,7 +26,7 @@ from markupsafe import escape
 from bot.bootstrap import Services, close_services, open_services
 from bot.channels import Delivered
 from bot.config import Settings
-from bot.domain.models import Customer, Identity
+from bot.domain.models import Actor, Customer, Identity, Role
 from bot.messages import Messages
 from bot.program import ApprovedTemplate, Program
 from bot.storage.inbox import InboxRepository
@@ -633,6 +633,27 @@ async def test_the_owner_sends_a_campaign_from_whatsapp(bot: WhatsAppBot) -> Non
     assert member is not None and not member.promotions_consent
     await owner.send("campañas")
     assert "Enviados: 1" in ((await owner.receive_containing("Últimas campañas")).text or "")
+
+
+async def test_a_campaign_photo_reaches_a_whatsapp_member_with_its_opt_out(
+    bot: WhatsAppBot,
+) -> None:
+    ana = bot.graph.person("34612345690", "Ana")
+    await join(ana)
+    owner = Actor(Identity("telegram", "1"), Role.OWNER)  # written on Telegram, with a photo
+    campaigns = bot.services.campaigns
+    draft = await campaigns.start(owner)
+    await campaigns.write(owner, "Mirad el vino nuevo", b"\xff\xd8\xff\xe0 a photo")
+    await campaigns.choose_audience(owner, draft.id, "everyone")
+    await campaigns.choose_coupon(owner, draft.id, None)
+    await campaigns.send(owner, draft.id)
+    await bot.services.jobs.deliver()
+    photo = await ana.receive_containing("Mirad el vino nuevo")
+    assert photo.kind == "interactive/button"
+    assert photo.body["interactive"]["header"]["type"] == "image"
+    await ana.tap(photo, "No más ofertas")
+    await ana.receive_containing("Ofertas")
+    assert not (await member_of(bot, ana)).promotions_consent
 
 
 @given(st.text())

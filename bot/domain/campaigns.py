@@ -29,7 +29,8 @@ from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
 
 WRITING_WINDOW = timedelta(minutes=30)  # /broadcast waits this long for the message
-LONGEST_TEXT = 1000  # fits a WhatsApp message with its button
+LONGEST_TEXT = 1000  # fits a WhatsApp message, or a photo's caption, with its button
+LARGEST_PHOTO = 5 * 1024 * 1024  # WhatsApp's limit for an image
 FOLLOWED_DAYS = 14
 IDLE_CHOICES = (30, 60, 90)
 COUPON_CHOICES = (10, 15, 20)
@@ -51,6 +52,7 @@ class Preview:
     campaign: Campaign
     recipients: int  # consenting, reachable customers in the audience now
     message: PushMessage  # what each of them gets (the coupon's date as if sent now)
+    photo: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,17 @@ class CampaignService:
             )
         return waiting is not None
 
-    async def write(self, owner: Actor, text: str) -> Campaign | Refused:
+    async def write(
+        self, owner: Actor, text: str, photo: bytes | None = None
+    ) -> Campaign | Refused:
+        """The message (with a photo, the photo's caption)."""
         cleaned = text.strip()
         if not cleaned:
             return Refused("campaign_text_empty")
         if len(cleaned) > LONGEST_TEXT:
             return Refused("campaign_text_too_long")
+        if photo is not None and len(photo) > LARGEST_PHOTO:
+            return Refused("campaign_photo_too_large")
         async with self._db.transaction() as tx:
             campaigns = CampaignRepository(tx)
             draft = await campaigns.waiting_for_text(
@@ -114,7 +121,7 @@ class CampaignService:
             )
             if draft is None:
                 return Refused("campaign_unknown")
-            await campaigns.set_text(draft.id, cleaned)
+            await campaigns.set_text(draft.id, cleaned, photo)
             written = await campaigns.by_id(draft.id)
             assert written is not None
             return written
@@ -149,7 +156,8 @@ class CampaignService:
             chosen = await campaigns.by_id(campaign_id)
             assert chosen is not None and chosen.audience is not None
             recipients = await CampaignAudiences(tx).count(self._filter(chosen.audience, now))
-            return Preview(chosen, recipients, self._message(chosen, now))
+            photo = await campaigns.photo(campaign_id) if chosen.has_photo else None
+            return Preview(chosen, recipients, self._message(chosen, now), photo)
 
     async def send(self, owner: Actor, campaign_id: int) -> CampaignSent | Refused:
         """Queue it for everyone in the audience now, once, however many taps."""
@@ -248,6 +256,7 @@ class CampaignService:
             "campaigns/message",
             {"text": campaign.text, "shop": self._program.shop.name, "coupon": coupon},
             opt_out=True,
+            photo_of=campaign.id if campaign.has_photo else None,
         )
 
     def _filter(self, audience: str, now: datetime) -> AudienceFilter:

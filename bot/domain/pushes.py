@@ -30,6 +30,7 @@ from bot.domain.contact import QUIET_KINDS, QuietHours
 from bot.domain.models import Identity
 from bot.messages import Messages
 from bot.program import ApprovedTemplate
+from bot.storage.campaigns import CampaignRepository
 from bot.storage.database import Database
 from bot.storage.grouped import GroupedWrite
 from bot.storage.inbox import InboxRepository
@@ -65,17 +66,21 @@ class Choice:
 
 @dataclass(frozen=True)
 class PushMessage:
-    """`opt_out`: an offer that carries a one-tap "no more offers" (a campaign's)."""
+    """`opt_out`: an offer that carries a one-tap "no more offers" (a campaign's);
+    `photo_of`: the campaign whose photo it goes with, the text then its caption."""
 
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     choice: Choice | None = None
     opt_out: bool = False
+    photo_of: int | None = None
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"context": self.context}
         if self.opt_out:
             payload["opt_out"] = True
+        if self.photo_of is not None:
+            payload["photo_of"] = self.photo_of
         if self.choice is not None:
             payload["choice"] = {
                 "question": self.choice.question,
@@ -92,6 +97,7 @@ class PushMessage:
             payload.get("context", {}),
             _stored_choice(payload),
             opt_out=payload.get("opt_out", False),
+            photo_of=payload.get("photo_of"),
         )
 
 
@@ -162,6 +168,7 @@ class PushDispatcher:
         self._claim = GroupedWrite(self._claim_now)
         self._mark_sent = GroupedWrite(self._mark_sent_now)
         self._channel_ids: dict[int, str | None] = {}  # sent, waiting for their group write
+        self._photo_in_hand: tuple[int, bytes] | None = None
 
     def stop_after_current(self) -> None:
         """Shutting down: finish the push in hand (and record how it went), send no more."""
@@ -239,10 +246,22 @@ class PushDispatcher:
             opt_out = (
                 self._messages.label(item.language, "stop_offers") if message.opt_out else None
             )
+            if message.photo_of is not None:
+                photo = await self._photo(message.photo_of)
+                return await channel.send_photo(item.identity, photo, text, opt_out)
             return await channel.send_text(item.identity, text, message.choice, opt_out)
         except Exception as error:  # one broken push must not stop the others
             log.exception("push %s to %s failed", item.id, item.identity)
             return Failed(f"{type(error).__name__}: {error}", transient=False)
+
+    async def _photo(self, campaign_id: int) -> bytes:
+        """A campaign's photo, read once for all its recipients (the latest one kept)."""
+        if self._photo_in_hand is None or self._photo_in_hand[0] != campaign_id:
+            async with self._db.reading() as tx:
+                photo = await CampaignRepository(tx).photo(campaign_id)
+            assert photo is not None, campaign_id
+            self._photo_in_hand = (campaign_id, photo)
+        return self._photo_in_hand[1]
 
     async def _free_form_allowed(self, channel: Channel, identity: Identity) -> bool:
         if channel.capabilities.free_form_window is None:

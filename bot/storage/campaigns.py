@@ -21,6 +21,7 @@ class Campaign:
     recipients: int | None
     created_at: datetime
     sent_at: datetime | None
+    has_photo: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,13 @@ _COUNTS = """
 """
 
 
+# Every column but the photo, which only delivery reads (CampaignRepository.photo).
+_COLUMNS = (
+    "id, created_by, text, audience, coupon_percent, status, recipients, created_at, sent_at,"
+    " photo IS NOT NULL AS has_photo"
+)
+
+
 class CampaignRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -82,19 +90,27 @@ class CampaignRepository:
         return started
 
     async def by_id(self, campaign_id: int) -> Campaign | None:
-        row = await self._tx.fetch_one("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+        row = await self._tx.fetch_one(
+            f"SELECT {_COLUMNS} FROM campaigns WHERE id = ?", (campaign_id,)
+        )
         return _campaign(row) if row else None
 
     async def waiting_for_text(self, created_by: str, since: datetime) -> Campaign | None:
         row = await self._tx.fetch_one(
-            "SELECT * FROM campaigns WHERE created_by = ? AND status = 'draft'"
+            f"SELECT {_COLUMNS} FROM campaigns WHERE created_by = ? AND status = 'draft'"
             " AND text IS NULL AND created_at >= ? ORDER BY id DESC LIMIT 1",
             (created_by, to_sql_time(since)),
         )
         return _campaign(row) if row else None
 
-    async def set_text(self, campaign_id: int, text: str) -> None:
-        await self._tx.execute("UPDATE campaigns SET text = ? WHERE id = ?", (text, campaign_id))
+    async def set_text(self, campaign_id: int, text: str, photo: bytes | None) -> None:
+        await self._tx.execute(
+            "UPDATE campaigns SET text = ?, photo = ? WHERE id = ?", (text, photo, campaign_id)
+        )
+
+    async def photo(self, campaign_id: int) -> bytes | None:
+        row = await self._tx.fetch_one("SELECT photo FROM campaigns WHERE id = ?", (campaign_id,))
+        return bytes(row["photo"]) if row and row["photo"] is not None else None
 
     async def set_audience(self, campaign_id: int, audience: str) -> None:
         await self._tx.execute(
@@ -124,7 +140,8 @@ class CampaignRepository:
 
     async def sent(self, limit: int) -> list[Campaign]:
         rows = await self._tx.fetch_all(
-            "SELECT * FROM campaigns WHERE status = 'sent' ORDER BY id DESC LIMIT ?", (limit,)
+            f"SELECT {_COLUMNS} FROM campaigns WHERE status = 'sent' ORDER BY id DESC LIMIT ?",
+            (limit,),
         )
         return [_campaign(row) for row in rows]
 
@@ -154,4 +171,5 @@ def _campaign(row: aiosqlite.Row) -> Campaign:
         recipients=row["recipients"],
         created_at=from_sql_time(row["created_at"]),
         sent_at=from_sql_time(row["sent_at"]) if row["sent_at"] else None,
+        has_photo=bool(row["has_photo"]),
     )

@@ -85,6 +85,7 @@ def register_handlers(application: BotApplication) -> None:
     application.add_handler(
         MessageHandler(private & (filters.TEXT | filters.CONTACT), start.on_message)
     )
+    application.add_handler(MessageHandler(private & filters.PHOTO, campaigns.on_photo))
     taps: dict[type[buttons.Button], Callable[[Update, Context], Coroutine[Any, Any, None]]] = {
         buttons.ConsentButton: registration.on_consent,
         buttons.LanguageButton: privacy.on_language,

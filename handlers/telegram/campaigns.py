@@ -19,13 +19,31 @@ async def broadcast(update: Update, context: Context, actor: Actor) -> None:
 
 async def on_text(update: Update, context: Context, text: str) -> bool:
     """The campaign's message, when the owner was asked for one; False otherwise."""
+    return await _written(update, context, text, None)
+
+
+async def on_photo(update: Update, context: Context) -> None:
+    """A photo with its caption, as the campaign's message; any other photo is not for us."""
+    message = update.effective_message
+    if message is None or not message.photo:
+        return
+    if context.identity not in context.services.staff.owners:
+        return
+    if not await context.services.campaigns.waiting_for_text(await context.actor()):
+        return
+    largest = await context.bot.get_file(message.photo[-1].file_id)
+    photo = bytes(await largest.download_as_bytearray())
+    await _written(update, context, message.caption or "", photo)
+
+
+async def _written(update: Update, context: Context, text: str, photo: bytes | None) -> bool:
     if context.identity not in context.services.staff.owners:
         return False
     actor = await context.actor()
     campaigns = context.services.campaigns
     if actor.role is not Role.OWNER or not await campaigns.waiting_for_text(actor):
         return False
-    written = await campaigns.write(actor, text)
+    written = await campaigns.write(actor, text, photo)
     if isinstance(written, Refused):
         await refuse(update, context, written)
         return True
@@ -101,6 +119,10 @@ async def _show_preview(update: Update, context: Context, preview: Preview | Ref
         ]
     )
     sample = messages.render(language, preview.message.template, **preview.message.context)
+    if preview.photo is not None and preview.recipients:  # the photo, as they will see it
+        chat = update.effective_chat
+        assert chat is not None
+        await context.bot.send_photo(chat.id, preview.photo)
     await reply(
         update,
         context,

@@ -3,6 +3,7 @@ outcomes the dispatcher understands (wait, unreachable, retry, give up)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable
 
 from telegram import Bot, InlineKeyboardMarkup, InputFile, KeyboardButton, ReplyKeyboardMarkup
@@ -29,6 +30,7 @@ def start_link(bot: Bot, payload: str) -> str:
 class TelegramChannel:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
+        self._photo_ids: dict[str, str] = {}  # a photo's sha256 -> Telegram's id for it
 
     @property
     def capabilities(self) -> Capabilities:
@@ -46,12 +48,28 @@ class TelegramChannel:
     ) -> Outcome:
         markup = _keyboard(choice) if choice else None
         if opt_out is not None:
-            turn_off = NotificationsButton(ConsentTopic.PROMOTIONS, "off")
-            markup = InlineKeyboardMarkup([[inline(opt_out, turn_off)]])
+            markup = _opt_out_markup(opt_out)
         return await _outcome(self._bot.send_message(int(to.user_id), text, reply_markup=markup))
 
-    async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome:
-        return await _outcome(self._bot.send_photo(int(to.user_id), photo, caption=caption))
+    async def send_photo(
+        self, to: Identity, photo: bytes, caption: str, opt_out: str | None = None
+    ) -> Outcome:
+        """After its first upload a photo goes by Telegram's id for it: a campaign to
+        thousands uploads it once."""
+        key = hashlib.sha256(photo).hexdigest()
+        markup = _opt_out_markup(opt_out) if opt_out else None
+
+        async def send() -> None:
+            sent = await self._bot.send_photo(
+                int(to.user_id),
+                self._photo_ids.get(key, photo),
+                caption=caption,
+                reply_markup=markup,
+            )
+            if sent.photo:
+                self._photo_ids[key] = sent.photo[-1].file_id
+
+        return await _outcome(send())
 
     async def send_document(
         self, to: Identity, document: bytes, filename: str, caption: str
@@ -63,6 +81,12 @@ class TelegramChannel:
         share = KeyboardButton(button_label, request_contact=True)
         markup = ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
         return await _outcome(self._bot.send_message(int(to.user_id), text, reply_markup=markup))
+
+
+def _opt_out_markup(label: str) -> InlineKeyboardMarkup:
+    """The same tap as "turn offers off" in /notifications."""
+    turn_off = NotificationsButton(ConsentTopic.PROMOTIONS, "off")
+    return InlineKeyboardMarkup([[inline(label, turn_off)]])
 
 
 async def _outcome(call: Awaitable[object]) -> Outcome:

@@ -89,10 +89,12 @@ class FakeTelegram(Recording[ApiCall]):
         # Calls for which this returns True get no answer until the stand-in stops (timeouts).
         self.hold: Callable[[ApiCall], bool] | None = None
         self._released = asyncio.Event()
+        self.files: dict[str, bytes] = {}  # file_id -> the bytes a person sent (their photos)
 
     async def start(self, port: int = 0) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{file_id}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -222,7 +224,23 @@ class FakeTelegram(Recording[ApiCall]):
             return self._message(call)
         if method == "editMessageReplyMarkup":
             return self._message(call)
+        if method == "getFile":
+            file_id = call.params["file_id"]
+            size = len(self.files.get(file_id, b""))
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_size": size,
+                "file_path": file_id,
+            }
         return True
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """A file's download, as Telegram serves it from its file URL."""
+        content = self.files.get(request.match_info["file_id"])
+        if content is None:
+            return web.Response(status=404)
+        return web.Response(body=content)
 
     def _message(self, call: ApiCall) -> dict[str, Any]:
         if "message_id" in call.params:
@@ -304,6 +322,13 @@ class ChatUser:
             command = text.split()[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return await self.api.push(self._message(**content))
+
+    async def send_photo(self, photo: bytes, caption: str) -> dict[str, Any]:
+        """Send a photo with a caption; the stand-in keeps its bytes for `getFile`."""
+        file_id = f"sent{len(self.api.files) + 1}"
+        self.api.files[file_id] = photo
+        size = {"file_id": file_id, "file_unique_id": file_id, "width": 800, "height": 600}
+        return await self.api.push(self._message(photo=[size], caption=caption))
 
     async def share_contact(self, phone: str, owner_id: int | None = None) -> dict[str, Any]:
         contact = {

@@ -59,6 +59,7 @@ class Option:
 
 
 OPT_OUT = f"notify:{ConsentTopic.PROMOTIONS.value}:off"
+JPEG = b"\xff\xd8"  # how a JPEG file starts (a photo from a phone); the bot's own images are PNG
 
 
 def wa_link(business_number: str, text: str) -> str:
@@ -131,13 +132,17 @@ class WhatsAppChannel:
             buttons = SectionList(_short(list_title, BUTTON_TITLE), [Section(" ", rows)])
         return await self._send(self._client.send_message(to.user_id, last, buttons=buttons))
 
-    async def send_photo(self, to: Identity, photo: bytes, caption: str) -> Outcome:
+    async def send_photo(
+        self, to: Identity, photo: bytes, caption: str, opt_out: str | None = None
+    ) -> Outcome:
+        buttons = [Button(opt_out, OPT_OUT)] if opt_out else None
         return await self._send(
             self._client.send_image(
                 to.user_id,
                 photo,
                 caption=_short(to_whatsapp(caption), BODY_WITH_BUTTONS),
-                mime_type=mimetypes.types_map[".png"],
+                buttons=buttons,
+                mime_type=mimetypes.types_map[".jpg" if photo.startswith(JPEG) else ".png"],
             )
         )
 
