@@ -635,15 +635,19 @@ async def test_the_owner_sends_a_campaign_from_whatsapp(bot: WhatsAppBot) -> Non
     assert "Enviados: 1" in ((await owner.receive_containing("Últimas campañas")).text or "")
 
 
+PHOTO = b"\xff\xd8\xff\xe0 a photo"
+
+
 async def test_a_campaign_photo_reaches_a_whatsapp_member_with_its_opt_out(
     bot: WhatsAppBot,
 ) -> None:
-    ana = bot.graph.person("34612345690", "Ana")
+    ana, bea = bot.graph.person("34612345690", "Ana"), bot.graph.person("34612345691", "Bea")
     await join(ana)
+    await join(bea)
     owner = Actor(Identity("telegram", "1"), Role.OWNER)  # written on Telegram, with a photo
     campaigns = bot.services.campaigns
     draft = await campaigns.start(owner)
-    await campaigns.write(owner, "Mirad el vino nuevo", b"\xff\xd8\xff\xe0 a photo")
+    await campaigns.write(owner, "Mirad el vino nuevo", PHOTO)
     await campaigns.choose_audience(owner, draft.id, "everyone")
     await campaigns.choose_coupon(owner, draft.id, None)
     await campaigns.send(owner, draft.id)
@@ -651,6 +655,9 @@ async def test_a_campaign_photo_reaches_a_whatsapp_member_with_its_opt_out(
     photo = await ana.receive_containing("Mirad el vino nuevo")
     assert photo.kind == "interactive/button"
     assert photo.body["interactive"]["header"]["type"] == "image"
+    await bea.receive_containing("Mirad el vino nuevo")
+    uploads = [call for call in bot.graph.calls if call.files.get("file") == PHOTO]
+    assert len(uploads) == 1  # then sent by its media id
     await ana.tap(photo, "No más ofertas")
     await ana.receive_containing("Ofertas")
     assert not (await member_of(bot, ana)).promotions_consent

@@ -177,7 +177,7 @@ class FakeGraph(Recording[GraphCall]):
                 else:
                     fields[part.name] = bytes(data).decode()
         await self._record(GraphCall(request.path, fields, files))
-        return web.json_response({"id": f"media-{next(self._ids)}"})
+        return web.json_response({"id": str(900_000_000 + next(self._ids))})  # as Meta: digits
 
     def _refused(self, call: GraphCall) -> web.Response | None:
         """Meta's answers to what breaks its rules."""
