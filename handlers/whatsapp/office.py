@@ -179,7 +179,7 @@ class Office:
     async def follow_up(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
         if not await self._owner(to, language, actor, "follow_up"):
             return
-        follow_up_id, outcome = choice.removeprefix(FOLLOW_UP).split(":")
+        follow_up_id, _, outcome = choice.removeprefix(FOLLOW_UP).partition(":")
         chosen = next((known for known in FOLLOW_UP_OUTCOMES if known == outcome), None)
         if chosen is None or not follow_up_id.isdigit():
             await self._replies.refuse(to, language, Refused("follow_up_unknown"))

@@ -253,6 +253,10 @@ class WhatsAppPerson:
     async def tap(self, on: GraphCall, title_part: str) -> dict[str, Any]:
         """Tap the reply button or list row whose title contains `title_part`."""
         option_id, title = on.option(title_part)
+        return await self.tap_id(on, option_id, title)
+
+    async def tap_id(self, on: GraphCall, option_id: str, title: str = "…") -> dict[str, Any]:
+        """A tap answering `on` with `option_id`, whether `on` offered it or not (forged)."""
         kind = "button_reply" if on.kind == "interactive/button" else "list_reply"
         body = self.webhook(
             {
