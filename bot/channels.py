@@ -65,6 +65,19 @@ class Deferred:
 Outcome = Delivered | RetryLater | Unreachable | Failed | Deferred
 
 
+class NotAnAddress(ValueError):
+    """A stored identity that a channel cannot write to: another channel's, or not in the
+    shape of this channel's ids. Each channel turns identities into its own addresses and
+    refuses every other with this, in one sentence that names the channel and the id."""
+
+    def __init__(self, channel: str, identity: Identity) -> None:
+        super().__init__(
+            f"{identity.channel} id {identity.user_id!r} is not a {channel} address"
+            if identity.channel != channel
+            else f"{identity.user_id!r} is not in the shape of a {channel} id"
+        )
+
+
 class Channel(Protocol):
     """A channel as the core sees it. Each call says what became of the message; none raises
     for a person who cannot be reached or a channel that asks to wait."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -18,6 +20,7 @@ from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
 from bot.program import Program
 from bot.storage.database import Database, Transaction
 from handlers.telegram.standin import ApiCall, ChatUser
+from handlers.whatsapp.standin import GraphCall, WhatsAppPerson
 from tests.conftest import RunningBot
 
 CONSENT_YES = {"es": "Sí", "en": "Yes"}
@@ -49,6 +52,27 @@ async def register(
     label = CONSENT_YES[language] if consent else CONSENT_NO[language]
     await user.press(consent_question, label)
     return await user.receive("sendPhoto")
+
+
+async def link_apps(on_telegram: ChatUser, on_whatsapp: WhatsAppPerson) -> GraphCall:
+    """A Telegram member writes from WhatsApp with her number and confirms with /link on
+    Telegram; returns WhatsApp's "done"."""
+    await on_whatsapp.send("hola")
+    await on_whatsapp.receive_containing("Telegram")
+    await on_telegram.receive_containing("/link")
+    await on_telegram.send("/link")
+    await on_telegram.receive_containing("WhatsApp")
+    return await on_whatsapp.receive_containing("Listo")
+
+
+async def hire_on_whatsapp(owner: WhatsAppPerson, clerk: WhatsAppPerson) -> None:
+    """The owner asks for an invitation ("empleados") and `clerk` sends what its link types."""
+    await owner.send("empleados")
+    link = await owner.receive_containing("wa.me")
+    token = re.search(r"staff_([A-Za-z0-9_-]+)", unquote(link.text))
+    assert token is not None
+    await clerk.send(f"staff_{token[1]}")
+    await clerk.receive_containing(clerk.name)  # the welcome names them
 
 
 def _skip_label(question: ApiCall) -> str:
@@ -110,9 +134,11 @@ async def enrol(
     consent: bool = True,
     language: str = "es",
     referral_code: str | None = None,
+    identity: Identity | None = None,
 ) -> Customer:
-    """A member called "Cliente <user_id>", registered through the domain."""
-    identity = Identity("telegram", str(user_id))
+    """A member called "Cliente <user_id>", registered through the domain (on Telegram as
+    `user_id`, unless `identity` says who they are)."""
+    identity = identity or Identity("telegram", str(user_id))
     await registration.start(identity, Language(language), None, referral_code)
     await registration.answer(identity, TextAnswer(f"Cliente {user_id}"))
     await registration.answer(identity, TextAnswer(f"+3460000{user_id:04d}"))

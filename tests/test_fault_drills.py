@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import resource
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, closing
@@ -24,8 +22,10 @@ from bot.domain.models import Actor, Identity, Language, Role
 from bot.domain.pushes import PushMessage
 from bot.storage.database import Database, bundled_migrations
 from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
+from tests import processes
 from tests.conftest import RunningBot
 from tests.flows import join
+from tests.processes import TELEGRAM_READY, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CLERKS = 200  # and as many customers, one sale each
@@ -42,43 +42,22 @@ async def bot_process(
     """`python -m bot` (the timetable included) on the stand-in, ready once it has answered;
     its log lines (stderr, through a pipe: a full disk could not take a log file) go to
     `log` if given."""
-    env = {
-        **os.environ,
-        "BOT_TOKEN": "123456:DRILL",
-        "TELEGRAM_API_URL": api.url,
-        "DATABASE_PATH": str(database),
-        "OWNER_IDS": "1",
-        "POLLING_TIMEOUT": "1",
-        "LIMIT_OUTGOING_RATE": "false",
-        "PUSH_RATE_PER_SECOND": "30",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=ROOT,
-        env=env,
-        stderr=asyncio.subprocess.DEVNULL if log is None else asyncio.subprocess.PIPE,
+    env = environment(
+        BOT_TOKEN="123456:DRILL",
+        TELEGRAM_API_URL=api.url,
+        DATABASE_PATH=str(database),
+        OWNER_IDS="1",
+        POLLING_TIMEOUT="1",
+        LIMIT_OUTGOING_RATE="false",
+        PUSH_RATE_PER_SECOND="30",
     )
-    reading = asyncio.create_task(_read_lines(process, log))
-    try:
+    lines = [] if log is None else log
+    async with processes.bot_process(env, ROOT, lines, [TELEGRAM_READY]) as process:
         probe = api.user(999_999, "Probe", "es")
         mark = len(api.calls)
         await probe.send("/help")
         await api.wait_for(lambda call: call.chat_id == probe.id, start=mark, timeout=60)
         yield process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
-        await reading
-
-
-async def _read_lines(process: asyncio.subprocess.Process, into: list[str] | None) -> None:
-    if process.stderr is None or into is None:
-        return
-    async for line in process.stderr:
-        into.append(line.decode(errors="replace"))
 
 
 def _receipt(call: ApiCall) -> bool:

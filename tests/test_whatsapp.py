@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote
 
 import aiohttp
 import pytest
@@ -38,8 +35,10 @@ from handlers.whatsapp.channel import Option, WhatsAppChannel
 from handlers.whatsapp.formatting import to_whatsapp
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
+from tests import processes
 from tests.conftest import FakeClock
-from tests.flows import enrol, register, sell
+from tests.flows import enrol, hire_on_whatsapp, link_apps, register, sell
+from tests.processes import WHATSAPP_READY, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"\b([A-Z0-9]{6,16})\b")
@@ -432,40 +431,31 @@ async def test_a_member_picks_a_reward_and_staff_redeem_its_code(bot: WhatsAppBo
     assert (await bot.services.membership.standing(member)).balance == 0
 
 
+def whatsapp_environment(graph: FakeGraph, database: Path, **more: str) -> dict[str, str]:
+    """The settings of `python -m bot` serving WhatsApp on a free port, the stand-in told."""
+    port = _free_port()
+    graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
+    return environment(
+        WHATSAPP_TOKEN="EAAtoken",
+        WHATSAPP_PHONE_NUMBER_ID="1001",
+        WHATSAPP_BUSINESS_NUMBER=SHOP,
+        WHATSAPP_APP_SECRET=SECRET,
+        WHATSAPP_VERIFY_TOKEN=VERIFY,
+        WHATSAPP_API_URL=graph.url,
+        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        DATABASE_PATH=str(database),
+        **more,
+    )
+
+
 @asynccontextmanager
 async def bot_process(
     graph: FakeGraph, database: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """`python -m bot` serving WhatsApp only, ready once its webhook listens."""
-    port = _free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if "TOKEN" not in key},
-        "WHATSAPP_TOKEN": "EAAtoken",
-        "WHATSAPP_PHONE_NUMBER_ID": "1001",
-        "WHATSAPP_BUSINESS_NUMBER": SHOP,
-        "WHATSAPP_APP_SECRET": SECRET,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY,
-        "WHATSAPP_API_URL": graph.url,
-        "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
-        "DATABASE_PATH": str(database),
-        "PYTHONPATH": str(ROOT),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=database.parent, env=env, stderr=asyncio.subprocess.PIPE
-    )
-    assert process.stderr is not None
-    async with asyncio.timeout(60):
-        while b"WhatsApp webhook listening" not in await process.stderr.readline():
-            pass
-    draining = asyncio.create_task(process.stderr.read())
-    graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
-    try:
+    env = whatsapp_environment(graph, database)
+    async with processes.bot_process(env, database.parent, [], [WHATSAPP_READY]) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
-        await draining
 
 
 async def test_a_bot_killed_with_messages_acknowledged_and_not_handled_handles_each_once(
@@ -500,13 +490,8 @@ async def test_the_back_office_works_typed_on_whatsapp(bot: WhatsAppBot) -> None
     """The owner invites a clerk with a one-time link; the clerk looks a customer up, voids
     a sale and reads /stats (with its charts as images); the owner exports documents."""
     owner = bot.graph.person(OWNER, "Dueña")
-    await owner.send("empleados")
-    link = await owner.receive_containing("wa.me")
-    token = re.search(r"staff_([A-Za-z0-9_-]+)", unquote(link.text))
-    assert token is not None
     pepe = bot.graph.person("34699000111", "Pepe")
-    await pepe.send(f"staff_{token[1]}")  # what the link types in
-    await pepe.receive_containing("Pepe")
+    await hire_on_whatsapp(owner, pepe)
     ana = bot.graph.person("34612345683", "Ana")
     await join(ana)
     member = await member_of(bot, ana)
@@ -678,7 +663,7 @@ def test_the_bot_markup_becomes_whatsapp_formatting() -> None:
 
 async def test_an_owner_known_by_a_business_scoped_id_is_still_the_owner(bot: WhatsAppBot) -> None:
     """OWNER_PHONES names numbers; WhatsApp may key the owner on a user id instead."""
-    owner = bot.graph.person(OWNER, "Dueña", user_id="EC.owner1")
+    owner = bot.graph.person(OWNER, "Dueña", user_id="EC.5930000000001")
     await owner.send("empleados")
     await owner.receive_containing("wa.me")
 
@@ -713,12 +698,7 @@ async def test_a_telegram_member_links_their_whatsapp_and_keeps_one_balance(
             assert member is not None
             await sell(services.sales, member, 3)
             on_whatsapp = graph.person("34612345678", "Lucía")
-            await on_whatsapp.send("hola")
-            await on_whatsapp.receive_containing("Telegram")
-            await on_telegram.receive_containing("/link")
-            await on_telegram.send("/link")
-            await on_telegram.receive_containing("WhatsApp")
-            linked = await on_whatsapp.receive_containing("Listo")
+            linked = await link_apps(on_telegram, on_whatsapp)
             assert "*3 puntos*" in linked.text
             await on_whatsapp.send("saldo")
             assert "*3 puntos*" in (await on_whatsapp.receive()).text
@@ -781,13 +761,8 @@ async def test_the_owner_gives_coupons_corrects_points_and_removes_staff_on_what
     bot: WhatsAppBot,
 ) -> None:
     owner = bot.graph.person(OWNER, "Dueña")
-    await owner.send("empleados")
-    link = await owner.receive_containing("wa.me")
-    token = re.search(r"staff_([A-Za-z0-9_-]+)", unquote(link.text))
-    assert token is not None
     pepe = bot.graph.person("34699000112", "Pepe")
-    await pepe.send(f"staff_{token[1]}")
-    await pepe.receive_containing("Pepe")
+    await hire_on_whatsapp(owner, pepe)
     ana = bot.graph.person("34612345690", "Ana")
     await join(ana)
     member = await member_of(bot, ana)

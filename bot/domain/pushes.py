@@ -20,6 +20,7 @@ from bot.channels import (
     Deferred,
     Delivered,
     Failed,
+    NotAnAddress,
     Outcome,
     RetryLater,
     TemplateSender,
@@ -250,8 +251,11 @@ class PushDispatcher:
                 photo = await self._photo(message.photo_of)
                 return await channel.send_photo(item.identity, photo, text, opt_out)
             return await channel.send_text(item.identity, text, message.choice, opt_out)
+        except NotAnAddress as error:  # a stored id the channel cannot write to
+            log.warning("push %s not sent: %s", item.id, error)
+            return Failed(str(error), transient=False)
         except Exception as error:  # one broken push must not stop the others
-            log.exception("push %s to %s failed", item.id, item.identity)
+            log.exception("push %s failed", item.id)
             return Failed(f"{type(error).__name__}: {error}", transient=False)
 
     async def _photo(self, campaign_id: int) -> bytes:

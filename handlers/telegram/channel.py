@@ -12,6 +12,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
 from bot.domain.models import ConsentTopic, Identity
 from bot.domain.pushes import Choice
+from handlers.telegram.addresses import chat_id
 from handlers.telegram.buttons import NotificationsButton, SurveyButton, inline
 from handlers.telegram.polling import retry_after_seconds
 
@@ -49,7 +50,7 @@ class TelegramChannel:
         markup = _keyboard(choice) if choice else None
         if opt_out is not None:
             markup = _opt_out_markup(opt_out)
-        return await _outcome(self._bot.send_message(int(to.user_id), text, reply_markup=markup))
+        return await _outcome(self._bot.send_message(chat_id(to), text, reply_markup=markup))
 
     async def send_photo(
         self, to: Identity, photo: bytes, caption: str, opt_out: str | None = None
@@ -61,7 +62,7 @@ class TelegramChannel:
 
         async def send() -> None:
             sent = await self._bot.send_photo(
-                int(to.user_id),
+                chat_id(to),
                 self._photo_ids.get(key, photo),
                 caption=caption,
                 reply_markup=markup,
@@ -75,12 +76,12 @@ class TelegramChannel:
         self, to: Identity, document: bytes, filename: str, caption: str
     ) -> Outcome:
         upload = InputFile(document, filename=filename)
-        return await _outcome(self._bot.send_document(int(to.user_id), upload, caption=caption))
+        return await _outcome(self._bot.send_document(chat_id(to), upload, caption=caption))
 
     async def ask_for_contact(self, to: Identity, text: str, button_label: str) -> Outcome:
         share = KeyboardButton(button_label, request_contact=True)
         markup = ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
-        return await _outcome(self._bot.send_message(int(to.user_id), text, reply_markup=markup))
+        return await _outcome(self._bot.send_message(chat_id(to), text, reply_markup=markup))
 
 
 def _opt_out_markup(label: str) -> InlineKeyboardMarkup:

@@ -15,10 +15,11 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from bot.bootstrap import Services
 from bot.domain.models import Actor, Customer, Identity, Language, Refused, Role
 from bot.messages import pick_language
+from handlers.telegram.addresses import CHANNEL as CHANNEL
+from handlers.telegram.addresses import identity_of as identity_of
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "telegram"
 SERVICES_KEY = "services"
 INCOMING_KEY = "incoming"
 
@@ -72,10 +73,6 @@ def context_types() -> ContextTypes[Context, dict[Any, Any], dict[Any, Any], dic
 
 def services_of(application: BotApplication) -> Services:
     return cast(Services, application.bot_data[SERVICES_KEY])
-
-
-def identity_of(user: User) -> Identity:
-    return Identity(CHANNEL, str(user.id))
 
 
 async def refuse(

@@ -7,9 +7,10 @@ import contextlib
 from telegram import BotCommandScopeChat, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.domain.models import Actor, Language, Refused, Role
+from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.domain.parsing import whole_number
 from bot.domain.rewards import COUPON_USAGE
+from handlers.telegram.addresses import chat_id, on_telegram
 from handlers.telegram.buttons import StaffInviteButton, StaffRemoveButton, inline
 from handlers.telegram.cards import deep_link
 from handlers.telegram.context import (
@@ -74,7 +75,8 @@ async def on_remove_button(update: Update, context: Context, actor: Actor) -> No
         await refuse(update, context, Refused("staff_unknown"))
         return
     await reply(update, context, context.language, "staff/removed", member=removed)
-    await _clear_staff_menu(context, removed.identity.user_id)
+    if removed.identity.channel == CHANNEL:  # staff on another app have no menu here
+        await _clear_staff_menu(context, removed.identity)
 
 
 async def join_staff(update: Update, context: Context, token: str) -> None:
@@ -96,30 +98,31 @@ async def join_staff(update: Update, context: Context, token: str) -> None:
     )
 
 
-async def _clear_staff_menu(context: Context, user_id: str) -> None:
+async def _clear_staff_menu(context: Context, member: Identity) -> None:
     with contextlib.suppress(BadRequest):  # the chat is gone: no menu left to clear
-        await context.bot.delete_my_commands(scope=BotCommandScopeChat(int(user_id)))
+        await context.bot.delete_my_commands(scope=BotCommandScopeChat(chat_id(member)))
 
 
 async def publish_team_menus(application: BotApplication) -> None:
-    """Owners and staff see their commands in the menu of their own chat with the bot."""
+    """Owners and staff on Telegram see their commands in the menu of their own chat with the
+    bot; the team on other apps has no such menu."""
     svc = services_of(application)
-    for owner in svc.staff.owners:
-        if owner.channel == CHANNEL:
-            default = Language(svc.settings.default_language)
-            await _set_menu(application, int(owner.user_id), Role.OWNER, default)
+    default = Language(svc.settings.default_language)
+    for owner in on_telegram(svc.staff.owners):
+        await _set_menu(application, owner, Role.OWNER, default)
     for member in await svc.staff.members():
-        await _set_menu(application, int(member.identity.user_id), Role.STAFF, member.language)
+        if member.identity.channel == CHANNEL:
+            await _set_menu(application, member.identity, Role.STAFF, member.language)
 
 
 async def _set_menu(
-    application: BotApplication, chat_id: int, role: Role, language: Language
+    application: BotApplication, person: Identity, role: Role, language: Language
 ) -> None:
     messages = services_of(application).messages
     # An owner who never opened a chat with the bot has no chat to hold a menu yet.
     with contextlib.suppress(BadRequest):
         await application.bot.set_my_commands(
-            staff_menu(messages, language, role), scope=BotCommandScopeChat(chat_id)
+            staff_menu(messages, language, role), scope=BotCommandScopeChat(chat_id(person))
         )
 
 

@@ -23,6 +23,7 @@ from pywa_async.errors import WhatsAppError
 from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
 from bot.domain.models import ConsentTopic, Identity, Language
 from bot.domain.pushes import Choice
+from handlers.whatsapp.addresses import recipient
 from handlers.whatsapp.formatting import to_whatsapp
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class WhatsAppChannel:
             options = []
         *before, last = _pieces(text, TEXT)
         for piece in before:
-            outcome = await self._send(self._client.send_message(to.user_id, piece))
+            outcome = await self._send(self._client.send_message(recipient(to), piece))
             if not isinstance(outcome, Delivered):
                 return outcome
         fits_buttons = len(options) <= MOST_BUTTONS and len(last) <= BODY_WITH_BUTTONS
@@ -132,7 +133,7 @@ class WhatsAppChannel:
                 for option in options
             ]
             buttons = SectionList(_short(list_title, BUTTON_TITLE), [Section(" ", rows)])
-        return await self._send(self._client.send_message(to.user_id, last, buttons=buttons))
+        return await self._send(self._client.send_message(recipient(to), last, buttons=buttons))
 
     async def send_photo(
         self, to: Identity, photo: bytes, caption: str, opt_out: str | None = None
@@ -152,7 +153,7 @@ class WhatsAppChannel:
             return Failed(f"{type(error).__name__}: {error}", transient=True)
         return await self._send(
             self._client.send_image(
-                to.user_id,
+                recipient(to),
                 self._media_ids[key],
                 caption=_short(to_whatsapp(caption), BODY_WITH_BUTTONS),
                 buttons=buttons,
@@ -166,7 +167,7 @@ class WhatsAppChannel:
         mime_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         return await self._send(
             self._client.send_document(
-                to.user_id,
+                recipient(to),
                 document,
                 filename=filename,
                 caption=_short(to_whatsapp(caption), BODY_WITH_BUTTONS),
@@ -184,7 +185,7 @@ class WhatsAppChannel:
         # pywa declares params without self; called on the class it takes the values.
         body = [BodyText.params(*parameters)] if parameters else None  # type: ignore[arg-type]
         return await self._send(
-            self._client.send_template(to.user_id, name, TemplateLanguage(language.value), body)
+            self._client.send_template(recipient(to), name, TemplateLanguage(language.value), body)
         )
 
     async def _send(self, call: Awaitable[SentMessage | SentTemplate]) -> Outcome:

@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from handlers.recording import Recording
+from handlers.whatsapp.addresses import BUSINESS_SCOPED_ID, WA_ID
 
 OUTSIDE_WINDOW = 131047
 
@@ -157,10 +158,13 @@ class FakeGraph(Recording[GraphCall]):
         call.message_id = f"wamid.OUT{next(self._ids)}"
         await self._record(call)
         to = call.to or ""
+        contact = {"input": to, "user_id": to} if "recipient" in call.body else {"input": to}
+        if "to" in call.body:
+            contact["wa_id"] = to
         return web.json_response(
             {
                 "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
+                "contacts": [contact],
                 "messages": [{"id": call.message_id}],
             }
         )
@@ -182,6 +186,8 @@ class FakeGraph(Recording[GraphCall]):
     def _refused(self, call: GraphCall) -> web.Response | None:
         """Meta's answers to what breaks its rules."""
         body = call.body
+        if not _addressed_to_a_person(body):
+            return meta_error(100, "Invalid parameter: recipient")
         if call.to in self.outside_window and body.get("type") != "template":
             return meta_error(OUTSIDE_WINDOW, "Re-engagement message")
         if body.get("type") == "text" and len(body["text"]["body"]) > 4096:
@@ -204,6 +210,15 @@ class FakeGraph(Recording[GraphCall]):
                 if len(rows) > 10 or not rows_ok or len(text) > 4096 or len(action["button"]) > 20:
                     return meta_error(100, "Invalid parameter: list")
         return None
+
+
+def _addressed_to_a_person(body: dict[str, Any]) -> bool:
+    """Meta's rule: one person, by number (`to`) or by business-scoped id (`recipient`)."""
+    if body.get("recipient_type", "individual") != "individual":
+        return False
+    if "recipient" in body:
+        return bool(BUSINESS_SCOPED_ID.fullmatch(str(body["recipient"]))) and "to" not in body
+    return bool(WA_ID.fullmatch(str(body.get("to", ""))))
 
 
 class WhatsAppPerson:

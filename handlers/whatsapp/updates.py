@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.storage.inbox import Received
-
-CHANNEL = "whatsapp"
+from handlers.whatsapp.addresses import CHANNEL as CHANNEL
+from handlers.whatsapp.addresses import is_person
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def messages_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
                 sender = message.get("from")
                 contact: dict[str, Any] = contacts.get(sender) or next(iter(contacts.values()), {})
                 person = contact.get("user_id") or message.get("from_user_id") or sender
-                if message.get("id") and person:
+                if isinstance(message.get("id"), str) and is_person(str(person)):
                     found.append(
                         (message["id"], str(person), {"message": message, "contact": contact})
                     )
@@ -51,7 +51,7 @@ def preferences_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
     for value in _values(body):
         for preference in value.get("user_preferences") or []:
             person = preference.get("user_id") or preference.get("wa_id")
-            if preference.get("category") != "marketing_messages" or not person:
+            if preference.get("category") != "marketing_messages" or not is_person(str(person)):
                 continue
             key = f"preference:{person}:{preference.get('timestamp')}:{preference.get('value')}"
             found.append((key, str(person), {"preference": preference}))
