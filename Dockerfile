@@ -11,6 +11,6 @@ RUN pip install --no-cache-dir -c constraints.txt .
 USER loyalty
 ENV DATABASE_PATH=/data/loyalty.db
 VOLUME /data
-# Settings readable and the database openable; exit code 2 says which is not.
-HEALTHCHECK --interval=5m --timeout=30s CMD ["loyalty-bot", "check-config"]
+# GET /healthz: every channel alive and the database taking writes (see the README).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s CMD ["loyalty-bot", "health"]
 CMD ["loyalty-bot", "run"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,13 @@ async def standin() -> AsyncIterator[FakeTelegram]:
         await api.stop()
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @asynccontextmanager
 async def bot_process(
     api: FakeTelegram, module: str, database: Path | None = None, **environment: str
@@ -59,6 +67,7 @@ async def bot_process(
         # Telegram's real limit would cap every bot alike at 30 messages a second; the
         # benchmarks measure the handlers, not the limiter.
         "LIMIT_OUTGOING_RATE": "false",
+        "WEBHOOK_LISTEN": f"127.0.0.1:{free_port()}",  # /healthz, on a port of its own
         **environment,
     }
     if database is not None:

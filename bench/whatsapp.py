@@ -16,36 +16,29 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import ROOT, describe_ms, show
+from bench.common import ROOT, describe_ms, free_port, show
 from bench.dataset import build, customer_user_id, fixed_now
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 
-SECRET = "bench-secret"
+SECRET = "0123456789abcdef0123456789abcdef"
 IN_FLIGHT = 64  # webhooks Meta has open at once
 REPLY_TIMEOUT = 120.0
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager
 async def process(module: str, graph: FakeGraph, database: Path) -> AsyncIterator[None]:
     """`python -m <module>` with WhatsApp only, ready once its webhook listens."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "BOT_TOKEN": "",

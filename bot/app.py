@@ -19,8 +19,9 @@ from bot.messages import Messages
 from bot.program import Program
 from bot.scheduler import JobResult
 from bot.storage.backups import exclusive_use
-from handlers.telegram.app import build_application, opened, serving
-from handlers.whatsapp.app import sending_whatsapp, serving_whatsapp
+from handlers.http_server import serving_http
+from handlers.telegram.app import build_application, opened, serve_telegram
+from handlers.whatsapp.app import sending_whatsapp, whatsapp_parts
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +31,17 @@ GIL_SWITCH_SECONDS = 0.0005
 async def serve_until_stopped(
     settings: Settings, program: Program, *, background: bool = True
 ) -> None:
-    """`loyalty-bot run`: serve every configured channel until SIGINT or SIGTERM (or until
-    Telegram's polling gives up), one core and one database for all of them."""
+    """`loyalty-bot run`: serve every configured channel until SIGINT or SIGTERM, one core
+    and one database for all of them. Each channel starts on its own: WhatsApp serves at once
+    while Telegram may still be waiting to be reached. A channel that cannot go on (Telegram
+    refusing the token) ends the process with its error."""
     # Each database statement ends on aiosqlite's thread, which then needs the GIL back from
     # a busy event loop; by default the loop yields it only every 5 ms. A sale holds the
     # database for a dozen statements, so under load those waits queued every sale behind it.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     with exclusive_use(settings.database_path):
         log_start_up(settings)
-        stopped = asyncio.Event()
+        stopped, closing = asyncio.Event(), asyncio.Event()  # a signal; then the channels
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stopped.set)
@@ -46,28 +49,53 @@ async def serve_until_stopped(
         messages = Messages(settings.zone, program.shop.money)
         services = await open_services(settings, program, clock, messages)
         try:
-            async with AsyncExitStack() as channels:
-                signalled = asyncio.ensure_future(stopped.wait())
-                ending: set[asyncio.Future[Any]] = {signalled}
+            async with AsyncExitStack() as stack:
+                channels: list[asyncio.Task[None]] = []
+                whatsapp = None
+                if settings.whatsapp_enabled:
+                    whatsapp = await stack.enter_async_context(whatsapp_parts(services))
+                await stack.enter_async_context(
+                    serving_http(services, whatsapp.routes if whatsapp else ())
+                )
+                if whatsapp is not None:
+                    channels.append(whatsapp.start(services, closing))
                 if settings.telegram_enabled:
                     telegram = build_application(
                         settings, program, clock, messages, background=False, core=services
                     )
-                    ending.add(await channels.enter_async_context(serving(telegram)))
-                if settings.whatsapp_enabled:
-                    await channels.enter_async_context(serving_whatsapp(services))
+                    channels.append(
+                        asyncio.create_task(
+                            serve_telegram(telegram, services.health, closing), name="telegram"
+                        )
+                    )
                 scheduler = await start_background(services) if background else None
                 try:
-                    await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
+                    await _until_stopped_or_failed(stopped, channels)
                 finally:
-                    signalled.cancel()  # polling, if it is still going, is stopped by serving()
                     # The push in hand is finished while its channel is still open.
                     await services.jobs.wind_down()
                     if scheduler is not None:
                         scheduler.shutdown(wait=False)
+                    closing.set()
+                    for ended in await asyncio.gather(*channels, return_exceptions=True):
+                        if isinstance(ended, BaseException):
+                            raise ended
         finally:
             await close_services(services, None)
     log.info("stopped")
+
+
+async def _until_stopped_or_failed(
+    stopped: asyncio.Event, channels: list[asyncio.Task[None]]
+) -> None:
+    """Until a signal, or until a channel's task ends with an error it cannot go on after."""
+    signalled = asyncio.ensure_future(stopped.wait())
+    pending: set[asyncio.Future[Any]] = {signalled, *channels}
+    while not stopped.is_set():
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if any(task is not signalled and task.exception() is not None for task in done):
+            break
+    signalled.cancel()
 
 
 def log_start_up(settings: Settings) -> None:

@@ -7,6 +7,7 @@ messages to `services.channels`, and call on the services; the core never import
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,11 +35,13 @@ from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
 from bot.flood import FloodGuard
+from bot.health import Health
 from bot.incoming import IncomingUpdates
 from bot.messages import Messages
 from bot.program import Program
 from bot.scheduler import Jobs, start_scheduler, timetable
 from bot.storage.database import Database
+from bot.storage.outbox import OutboxRepository
 from bot.storage.program_history import ProgramHistory
 from bot.timetable import JobParts
 
@@ -69,6 +72,7 @@ class Services:
     insights: InsightsService
     exports: ExportService
     flood: FloodGuard
+    health: Health
     # Channel name -> the channel, for the outbox to reach people there; each adds itself.
     channels: dict[str, Channel] = field(default_factory=dict)
 
@@ -137,8 +141,28 @@ async def open_services(
         insights=InsightsService(reader, clock, program, zone),
         exports=ExportService(database, reader, clock, program, zone),
         flood=FloodGuard(clock, settings.flood_burst, settings.flood_refill_per_second),
+        health=Health(clock),
         channels=channels,
     )
+
+
+async def health_report(services: Services) -> tuple[bool, dict[str, object]]:
+    """GET /healthz: alive while every configured task is alive and the database takes a
+    write; with each task's state and the outbox's backlog."""
+    alive, report = services.health.report()
+    now = services.clock.now()
+    problem = await services.database.check_writable(now)
+    report["database"] = {"writable": problem is None, **({"problem": problem} if problem else {})}
+    try:
+        async with services.database.reading() as tx:
+            pending, oldest = await OutboxRepository(tx).backlog()
+    except sqlite3.Error:
+        pending, oldest = -1, None
+    report["outbox"] = {
+        "pending": pending,
+        "oldest_pending_seconds": round((now - oldest).total_seconds()) if oldest else 0,
+    }
+    return alive and problem is None, report
 
 
 def owners(settings: Settings) -> frozenset[Identity]:

@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import logging
 import sys
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from handlers.telegram.app import check_online
 from handlers.telegram.tryout import try_in_terminal
 
 log = logging.getLogger("loyalty-bot")
+HEALTH_TIMEOUT_SECONDS = 5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("path", type=Path)
     commands.add_parser("try", help="chat with the bot in this terminal, no Telegram needed")
+    commands.add_parser(
+        "health", help="ask the running bot's GET /healthz; exit code 0 only while it is alive"
+    )
     return parser
 
 
@@ -74,6 +80,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def ask_health(settings: Settings) -> tuple[bool, str]:
+    """The running bot's own answer on WEBHOOK_LISTEN, on this machine."""
+    host, port = settings.listen_host_port
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    url = f"http://{host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_SECONDS) as answer:
+            return True, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return False, refused.read().decode()
+    except OSError as error:
+        return False, f"no bot answers at {url} ({getattr(error, 'reason', error)})"
+
+
 def _run(command: str, arguments: argparse.Namespace, settings: Settings, program: Program) -> int:
     if command == "check-config":
         if settings.telegram_enabled:
@@ -93,6 +114,10 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
             f" waiting for the quiet hours to end {delivery.quiet}"
         )
         return 0
+    if command == "health":
+        alive, report = ask_health(settings)
+        print(report)
+        return 0 if alive else 1
     if command == "backup":
         backup = make_backup(settings.database_path, arguments.path or settings.backups)
         print(f"backup written to {backup.path} ({backup.size_bytes} bytes), checked")

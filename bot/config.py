@@ -108,6 +108,34 @@ class Settings(BaseSettings):
             )
         return digits
 
+    @field_validator("whatsapp_app_secret", mode="before")
+    @classmethod
+    def _app_secret_shape(cls, value: object) -> object:
+        """Meta's app secret is 32 hexadecimal characters; anything else signs nothing of
+        Meta's, and a short one would let anybody forge webhooks."""
+        text = _secret_text(value)
+        if not text:
+            return None
+        if not APP_SECRET_SHAPE.fullmatch(text):
+            raise ValueError(
+                "WHATSAPP_APP_SECRET is the app secret from App settings > Basic in Meta for"
+                " Developers: 32 characters, 0-9 and a-f"
+            )
+        return text
+
+    @field_validator("whatsapp_verify_token", mode="before")
+    @classmethod
+    def _verify_token_length(cls, value: object) -> object:
+        text = _secret_text(value)
+        if not text:
+            return None
+        if len(text) < SHORTEST_VERIFY_TOKEN:
+            raise ValueError(
+                f"WHATSAPP_VERIFY_TOKEN must be at least {SHORTEST_VERIFY_TOKEN} characters:"
+                " a word of your own that nobody could guess"
+            )
+        return text
+
     @field_validator("webhook_listen")
     @classmethod
     def _host_and_port(cls, value: str) -> str:
@@ -185,6 +213,13 @@ class Settings(BaseSettings):
             )
         return token
 
+
+def _secret_text(value: object) -> str:
+    return str(value.get_secret_value() if isinstance(value, SecretStr) else value or "").strip()
+
+
+APP_SECRET_SHAPE = re.compile(r"[0-9a-fA-F]{32}")
+SHORTEST_VERIFY_TOKEN = 16
 
 WHATSAPP_SETTINGS = (
     "WHATSAPP_TOKEN",

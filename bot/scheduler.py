@@ -113,7 +113,23 @@ class Jobs:
                 await self.decide(name)
 
 
+class _CancelledAtShutdown(logging.Filter):
+    """APScheduler logs a job its shutdown cancels as an error with a traceback; that job's
+    work is in the database and resumes at the next start, so it is said in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = f"{record.getMessage()}: cancelled at shutdown, it resumes at start"
+            record.args, record.exc_info = None, None
+        return True
+
+
+_CANCELLED_AT_SHUTDOWN = _CancelledAtShutdown()
+
+
 def start_scheduler(jobs: Jobs, zone: ZoneInfo) -> AsyncIOScheduler:
+    logging.getLogger("apscheduler.executors.default").addFilter(_CANCELLED_AT_SHUTDOWN)
     scheduler = AsyncIOScheduler(timezone=zone)
     for name, job in jobs.scheduled.items():
         scheduler.add_job(

@@ -19,8 +19,12 @@ from bot.storage.database import Database
 from handlers.telegram.app import build_application, serving
 from handlers.telegram.context import SERVICES_KEY, BotApplication
 from handlers.telegram.standin import FakeTelegram
+from handlers.whatsapp.standin import FakeGraph
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+# WhatsApp's settings in the shapes Meta gives: an app secret of 32 hex digits.
+SECRET = "0123456789abcdef0123456789abcdef"
+VERIFY = "verify-token-of-the-shop"
 
 
 class FakeClock:
@@ -63,6 +67,14 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
     db = await Database.open(tmp_path / "unit.db")
     yield db
     await db.close()
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    standin = FakeGraph(SECRET)
+    await standin.start()
+    yield standin
+    await standin.stop()
 
 
 @pytest.fixture

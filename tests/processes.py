@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bench.common import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TELEGRAM_READY = "ready for"
 WHATSAPP_READY = "WhatsApp webhook listening"
@@ -24,7 +26,8 @@ def environment(**settings: str) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("WHATSAPP_", "TELEGRAM_", "OWNER_", "DATABASE_", "BOT_TOKEN"))
     }
-    return {**inherited, "PYTHONPATH": str(ROOT), **settings}
+    port = free_port()
+    return {**inherited, "PYTHONPATH": str(ROOT), "WEBHOOK_LISTEN": f"127.0.0.1:{port}", **settings}
 
 
 @asynccontextmanager

@@ -223,7 +223,7 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
     ask = await clerk.receive_with_button("sale:no:")
     pending = _button(ask, "sale:no:").rsplit(":", 1)[1]
     await clerk.press_data(ask, f"sale:ok:{pending}")  # no amount yet
-    for typed in ("abc", "0 1", "1,234 1", "99999 1", "10", "10 abc", "10 0", "100 10"):
+    for typed in ("abc", "0 1", "1,234 1", "0.001 1", "99999 1", "10", "10 abc", "10 0", "100 10"):
         await clerk.send(typed)
     confirm = await clerk.receive_with_button("sale:ok:")
     await clerk.press_data(confirm, _button(confirm, "sale:ok:"))

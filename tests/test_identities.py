@@ -26,7 +26,7 @@ from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.addresses import recipient
 from handlers.whatsapp.standin import FakeGraph, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
-from tests.conftest import FakeClock, settings_for
+from tests.conftest import SECRET, FakeClock, settings_for
 from tests.flows import enrol, hire_on_whatsapp, link_apps, register, sell
 from tests.processes import (
     TELEGRAM_READY,
@@ -35,7 +35,7 @@ from tests.processes import (
     problems,
     run_command,
 )
-from tests.test_whatsapp import SECRET, whatsapp_environment
+from tests.test_whatsapp import whatsapp_environment
 
 TELEGRAM_USER_IDS = st.integers(min_value=1, max_value=2**52)
 WA_IDS = st.from_regex(r"[1-9][0-9]{5,14}", fullmatch=True)

@@ -42,6 +42,15 @@ def test_amount_examples(typed: str, currency: Currency, minor: int) -> None:
     assert parse_amount(typed, currency, LARGEST) == minor
 
 
+def test_a_number_that_reads_both_ways_in_a_currency_of_three_decimals_is_refused() -> None:
+    dinar = Currency("KWD", 3, ".")
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount("1,250", dinar, LARGEST)
+    assert refused.value.problem == "amount_ambiguous"
+    assert parse_amount("1.250", dinar, LARGEST) == 1250
+    assert parse_amount("1,250.000", dinar, LARGEST) == 1_250_000
+
+
 @pytest.mark.parametrize(
     ("typed", "problem"),
     [
@@ -52,6 +61,9 @@ def test_amount_examples(typed: str, currency: Currency, minor: int) -> None:
         (",50", "amount_unreadable"),
         ("1e3", "amount_unreadable"),
         ("12,505", "amount_too_precise"),
+        ("0.001", "amount_ambiguous"),  # not a sale of 1,00
+        ("0,001", "amount_ambiguous"),
+        ("00.500", "amount_ambiguous"),
         ("0", "amount_not_positive"),
         ("0,00", "amount_not_positive"),
         ("-5", "amount_not_positive"),

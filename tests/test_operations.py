@@ -345,8 +345,8 @@ WHATSAPP = {
     "WHATSAPP_TOKEN": "EAAtoken",
     "WHATSAPP_PHONE_NUMBER_ID": "1001",
     "WHATSAPP_BUSINESS_NUMBER": "+593 99 111 0000",
-    "WHATSAPP_APP_SECRET": "secret",
-    "WHATSAPP_VERIFY_TOKEN": "verify",
+    "WHATSAPP_APP_SECRET": "0123456789abcdef0123456789abcdef",
+    "WHATSAPP_VERIFY_TOKEN": "a-word-nobody-guesses",
 }
 
 
@@ -355,6 +355,24 @@ async def test_a_whatsapp_only_shop_needs_no_telegram_token(tmp_path: Path) -> N
     code, _, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
     assert code == 0, err
     assert "BOT_TOKEN" not in err
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("WHATSAPP_APP_SECRET", "x", "32 characters, 0-9 and a-f"),
+        ("WHATSAPP_APP_SECRET", " ", "WHATSAPP_APP_SECRET missing"),
+        ("WHATSAPP_APP_SECRET", "0123456789abcdef0123456789abcdeZ", "32 characters"),
+        ("WHATSAPP_VERIFY_TOKEN", "short", "at least 16 characters"),
+    ],
+)
+async def test_weak_whatsapp_secrets_are_refused_in_one_sentence(
+    tmp_path: Path, setting: str, value: str, said: str
+) -> None:
+    env = _environment(**{**WHATSAPP, setting: value}, DATABASE_PATH=str(tmp_path / "bot.db"))
+    code, _, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
+    assert code == 2
+    assert said in err and "Traceback" not in err
 
 
 async def test_whatsapp_half_set_up_is_named_setting_by_setting(tmp_path: Path) -> None:

@@ -7,9 +7,8 @@ import asyncio
 import json
 import re
 import signal
-import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markupsafe import escape
 
+from bench.common import free_port
 from bot.bootstrap import Services, close_services, open_services
 from bot.channels import Delivered
 from bot.config import Settings
@@ -36,14 +36,12 @@ from handlers.whatsapp.formatting import to_whatsapp
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
 from tests import processes
-from tests.conftest import FakeClock
+from tests.conftest import SECRET, VERIFY, FakeClock
 from tests.flows import enrol, hire_on_whatsapp, link_apps, register, sell
 from tests.processes import WHATSAPP_READY, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"\b([A-Z0-9]{6,16})\b")
-SECRET = "app-secret"
-VERIFY = "verify-me"
 SHOP = "593991110000"
 OWNER = "593991110001"
 
@@ -58,12 +56,6 @@ class WhatsAppBot:
     @property
     def webhook(self) -> str:
         return self.graph.webhook_url
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def whatsapp_settings(graph: FakeGraph, database: Path, port: int, **overrides: object) -> Settings:
@@ -86,7 +78,7 @@ def whatsapp_settings(graph: FakeGraph, database: Path, port: int, **overrides: 
 async def running(
     graph: FakeGraph, clock: FakeClock, program: Program, database: Path, **overrides: object
 ) -> AsyncIterator[WhatsAppBot]:
-    port = _free_port()
+    port = free_port()
     settings = whatsapp_settings(graph, database, port, **overrides)
     services = await open_services(
         settings, program, clock, Messages(settings.zone, program.shop.money)
@@ -97,14 +89,6 @@ async def running(
             yield WhatsAppBot(graph, services, clock, settings)
     finally:
         await close_services(services, None)
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    standin = FakeGraph(SECRET)
-    await standin.start()
-    yield standin
-    await standin.stop()
 
 
 @pytest.fixture
@@ -433,7 +417,7 @@ async def test_a_member_picks_a_reward_and_staff_redeem_its_code(bot: WhatsAppBo
 
 def whatsapp_environment(graph: FakeGraph, database: Path, **more: str) -> dict[str, str]:
     """The settings of `python -m bot` serving WhatsApp on a free port, the stand-in told."""
-    port = _free_port()
+    port = free_port()
     graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
     return environment(
         WHATSAPP_TOKEN="EAAtoken",
@@ -674,7 +658,7 @@ async def test_a_telegram_member_links_their_whatsapp_and_keeps_one_balance(
     """One program on both apps: a member on Telegram writes from WhatsApp with the same
     number, confirms on Telegram (which knows the number is theirs), and from then on is one
     customer with one ledger; pushes go to the app they wrote from last."""
-    port = _free_port()
+    port = free_port()
     settings = whatsapp_settings(
         graph,
         tmp_path / "both.db",

@@ -35,7 +35,8 @@ def parse_amount(text: str, currency: Currency, largest_minor: int) -> int:
 
     With both marks present the last one is the decimal mark. A single mark followed by exactly
     three digits groups thousands when the shop's decimal mark is the other one (`1.250` is one
-    thousand two hundred and fifty in Spain); otherwise a single mark is the decimal mark.
+    thousand two hundred and fifty in Spain); otherwise a single mark is the decimal mark. What
+    could be read both ways (`0.001`; `1,250` in a currency of three decimals) is refused.
     """
     candidate = _without_currency(text, currency.code)
     if candidate.startswith("-"):
@@ -72,7 +73,12 @@ def _split(candidate: str, currency: Currency) -> tuple[str, str]:
         whole, _, fraction = candidate.rpartition(decimal)
         return _ungroup(whole, ({".", ","} - {decimal}).pop()), _digits(fraction)
     mark = marks.pop()
-    last_part = candidate.rpartition(mark)[2]
+    first_part, _, last_part = candidate.rpartition(mark)
+    if candidate.count(mark) == 1 and len(last_part) == 3:
+        # "0.001" groups nothing; with three decimals, "1,250" is 1.250 or 1250 alike.
+        foreign_mark = mark != currency.decimal_mark
+        if not first_part.strip("0") or (currency.decimals >= 3 and foreign_mark):
+            raise InvalidInput("amount_ambiguous")
     is_thousands = candidate.count(mark) > 1 or (
         len(last_part) == 3 and (mark != currency.decimal_mark or currency.decimals == 0)
     )

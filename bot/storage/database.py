@@ -211,6 +211,19 @@ class Database:
             finally:
                 await self._connection.execute("ROLLBACK")
 
+    async def check_writable(self, at: datetime) -> str | None:
+        """None while the database takes a write; else SQLite's reason (GET /healthz)."""
+        try:
+            async with self.single_write() as tx:
+                await tx.execute(
+                    "INSERT INTO liveness (id, checked_at) VALUES (1, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                    (to_sql_time(at),),
+                )
+        except sqlite3.Error as error:
+            return str(error)
+        return None
+
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the database and empty it (old page images included);
         if a reader holds it, what is left goes at the next checkpoint."""

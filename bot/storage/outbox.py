@@ -259,6 +259,16 @@ class OutboxRepository:
         )
         return cursor.rowcount
 
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """Pending messages, and when the oldest of them was written."""
+        row = await self._tx.fetch_one(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status = ?",
+            (OutboxStatus.PENDING,),
+        )
+        if row is None or not row["n"]:
+            return 0, None
+        return int(row["n"]), from_sql_time(row["oldest"])
+
     async def counts(self) -> dict[str, int]:
         rows = await self._tx.fetch_all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
         return {row["status"]: int(row["n"]) for row in rows}

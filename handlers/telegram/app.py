@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, LinkPreviewOptions
@@ -18,8 +19,10 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.domain.models import Language
 from bot.errors import ConfigError
+from bot.health import Health
 from bot.messages import Messages
 from bot.program import Program
+from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, supervise, until_stopped
 from handlers.telegram import register_handlers
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.channel import TelegramChannel
@@ -33,7 +36,7 @@ from handlers.telegram.context import (
 )
 from handlers.telegram.courteous_bot import CourteousBot
 from handlers.telegram.help_menu import publish_command_menu
-from handlers.telegram.polling import FIRST_BACKOFF, LONGEST_BACKOFF, ConfirmingPoller
+from handlers.telegram.polling import ConfirmingPoller
 from handlers.telegram.staff_admin import publish_team_menus
 
 log = logging.getLogger(__name__)
@@ -115,17 +118,31 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
         await application.post_init(application)
         try:
             services = services_of(application)
+            timeout = services.settings.polling_timeout
             poller = ConfirmingPoller(
                 application.bot,
                 application.process_update,
                 application.bot_data[INCOMING_KEY],
                 services.clock,
-                services.settings.polling_timeout,
+                timeout,
                 services.flood,
+                services.health,
             )
             await application.start()
             stop = asyncio.Event()
-            polling = asyncio.create_task(poller.run(stop), name="polling")
+            services.health.expect(CHANNEL, beat_within=timedelta(seconds=2 * timeout))
+            services.health.beat(CHANNEL)  # Telegram has just answered getMe
+            polling = asyncio.create_task(
+                supervise(
+                    CHANNEL,
+                    poller.run,
+                    stop,
+                    services.clock,
+                    services.health,
+                    fatal=(InvalidToken,),
+                ),
+                name="polling",
+            )
             try:
                 yield polling
             finally:
@@ -156,21 +173,38 @@ async def opened(application: BotApplication) -> AsyncIterator[Services]:
         await application.shutdown()
 
 
-async def connect(application: BotApplication, clock: Clock) -> None:
+async def connect(
+    application: BotApplication, clock: Clock, stop: asyncio.Event | None = None
+) -> bool:
     """Initialise the bot (it asks Telegram who it is), waiting for Telegram as long as it
-    cannot be reached: a shop's router coming up after the computer must not stop the bot."""
+    cannot be reached (a shop's router coming up after the computer must not stop the bot),
+    or until `stop` is set: False then. Initialising an initialised bot does nothing."""
     backoff = FIRST_BACKOFF
-    while True:
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         try:
             await application.initialize()
-            return
+            return True
         except (NetworkError, InvalidToken) as error:
             await application.bot.shutdown()  # its HTTP sessions, or they leak and warn
             if isinstance(error, InvalidToken | BadRequest):
                 raise
             log.warning("Telegram cannot be reached (%s); trying again in %.0f s", error, backoff)
-        await clock.sleep(backoff)
+        await until_stopped(clock.sleep(backoff), stop)
         backoff = min(backoff * 2, LONGEST_BACKOFF)
+    return False
+
+
+async def serve_telegram(application: BotApplication, health: Health, stop: asyncio.Event) -> None:
+    """`loyalty-bot run`'s Telegram: connect in the background of the other channels, then
+    poll, until `stop` is set; an error that stops polling for good is raised."""
+    health.expect(CHANNEL)  # /healthz: down until Telegram answers
+    if not await connect(application, SystemClock(), stop):
+        return
+    async with serving(application) as polling:
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()  # leaving the block stops polling; what ended it is raised there
 
 
 async def check_online(settings: Settings) -> str:

@@ -14,7 +14,6 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
@@ -22,13 +21,12 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.clock import Clock
 from bot.flood import FloodGuard, Verdict
+from bot.health import Health
 from bot.incoming import IncomingUpdates
+from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, until_stopped
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-FIRST_BACKOFF = 1.0
-LONGEST_BACKOFF = 30.0
+CHANNEL = "telegram"
 
 
 class ConfirmingPoller:
@@ -40,8 +38,10 @@ class ConfirmingPoller:
         clock: Clock,
         timeout: int,
         flood: FloodGuard,
+        health: Health,
     ) -> None:
         self._bot = bot
+        self._health = health
         self._flood = flood
         self._process = process
         self._incoming = incoming
@@ -69,6 +69,8 @@ class ConfirmingPoller:
                 backoff = min(backoff * 2, LONGEST_BACKOFF)
                 continue
             backoff = FIRST_BACKOFF
+            if updates is not None:
+                self._health.beat(CHANNEL)
             if updates:
                 await self._handle_batch(updates, stop)
         await self._confirm_handled()
@@ -104,7 +106,7 @@ class ConfirmingPoller:
             await self._bot.answer_callback_query(update.callback_query.id)
 
     async def _fetch_unless_stopped(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
-        fetched = await _until_stopped(
+        fetched = await until_stopped(
             self._bot.get_updates(
                 offset=self._offset, timeout=self._timeout, allowed_updates=Update.ALL_TYPES
             ),
@@ -133,19 +135,7 @@ class ConfirmingPoller:
             log.warning("could not confirm the last updates (%s): they will come again", error)
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        await _until_stopped(self._clock.sleep(seconds), stop)
-
-
-async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> asyncio.Future[T] | None:
-    """`work`, finished; or None, and `work` cancelled, if `stop` is set first."""
-    running = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if running.done():
-        return running
-    running.cancel()
-    return None
+        await until_stopped(self._clock.sleep(seconds), stop)
 
 
 def _person(update: Update) -> int:

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -26,6 +27,8 @@ from bot.flood import Verdict
 from bot.incoming import IncomingUpdates
 from bot.storage.inbox import InboxRepository, Received
 from bot.storage.outbox import OutboxRepository
+from bot.supervisor import supervise
+from handlers.http_server import serving_http
 from handlers.whatsapp.channel import WhatsAppChannel
 from handlers.whatsapp.conversation import Conversation
 from handlers.whatsapp.updates import (
@@ -115,11 +118,8 @@ class Webhook:
         self._services = services
         self._recorded = recorded
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get(WEBHOOK_PATH, self.verify)
-        app.router.add_post(WEBHOOK_PATH, self.receive)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get(WEBHOOK_PATH, self.verify), web.post(WEBHOOK_PATH, self.receive)]
 
     async def verify(self, request: web.Request) -> web.Response:
         challenge, status = await self._client.webhook_challenge_handler(
@@ -164,6 +164,7 @@ class InboxWorker:
         self._conversation = conversation
         self.recorded = asyncio.Event()
         self._pruned_at: datetime | None = None
+        self._answered_unmarked: set[int] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         after = 0
@@ -200,7 +201,12 @@ class InboxWorker:
             flood = self._services.flood
             verdict = flood.judge(f"{CHANNEL}:{received.person}", received.id)
             flood.take_warning(received.id)  # ours, not an id Telegram's poller may see
-            if verdict is not Verdict.DROP and await self._updates.is_new(received.id):
+            answered = received.id in self._answered_unmarked
+            if (
+                not answered
+                and verdict is not Verdict.DROP
+                and await self._updates.is_new(received.id)
+            ):
                 try:
                     async with self._updates.handling(received.id):
                         if verdict is Verdict.WARN:
@@ -209,30 +215,53 @@ class InboxWorker:
                             await self._conversation.handle(incoming(received))
                 except Exception:
                     log.exception("WhatsApp message %s could not be handled", received.id)
+            # Should this write fail, the supervisor starts the worker again: the message, then
+            # read again, is only marked, not answered a second time.
+            self._answered_unmarked.add(received.id)
             async with self._services.database.single_write() as tx:
                 await InboxRepository(tx).mark_handled(received.id, self._services.clock.now())
+            self._answered_unmarked.discard(received.id)
+
+
+@dataclass(frozen=True)
+class WhatsAppParts:
+    """The channel, ready to serve: its webhook routes for the HTTP server, its inbox worker."""
+
+    routes: list[web.RouteDef]
+    worker: InboxWorker
+
+    def start(self, services: Services, stop: asyncio.Event) -> asyncio.Task[None]:
+        """The worker, under the supervisor, once the routes are served."""
+        log.info(
+            "WhatsApp webhook listening on %s%s", services.settings.webhook_listen, WEBHOOK_PATH
+        )
+        services.health.expect(CHANNEL)
+        return asyncio.create_task(
+            supervise(CHANNEL, self.worker.run, stop, services.clock, services.health),
+            name="whatsapp inbox",
+        )
 
 
 @asynccontextmanager
-async def serving_whatsapp(services: Services) -> AsyncIterator[None]:
-    """The channel on `WEBHOOK_LISTEN`, registered with the core for the outbox."""
-    settings = services.settings
+async def whatsapp_parts(services: Services) -> AsyncIterator[WhatsAppParts]:
+    """The channel registered with the core for the outbox, its webhook and its worker."""
     async with sending_whatsapp(services) as client:
         channel = services.channels[CHANNEL]
         assert isinstance(channel, WhatsAppChannel)
         updates = services.incoming(CHANNEL, ids_only_grow=True)
         await updates.open()
         worker = InboxWorker(services, updates, Conversation(services, channel))
-        runner = web.AppRunner(Webhook(client, services, worker.recorded).app(), access_log=None)
-        await runner.setup()
-        host, port = settings.listen_host_port
-        await web.TCPSite(runner, host, port).start()
-        log.info("WhatsApp webhook listening on %s%s", settings.webhook_listen, WEBHOOK_PATH)
+        yield WhatsAppParts(Webhook(client, services, worker.recorded).routes(), worker)
+
+
+@asynccontextmanager
+async def serving_whatsapp(services: Services) -> AsyncIterator[None]:
+    """The channel alone on `WEBHOOK_LISTEN` (bot.app serves it beside the others)."""
+    async with whatsapp_parts(services) as parts, serving_http(services, parts.routes):
         stop = asyncio.Event()
-        working = asyncio.create_task(worker.run(stop), name="whatsapp inbox")
+        working = parts.start(services, stop)
         try:
             yield
         finally:
-            await runner.cleanup()  # no more webhooks; what was recorded waits for next start
-            stop.set()
+            stop.set()  # what was recorded and not handled waits for the next start
             await working

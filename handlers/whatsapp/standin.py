@@ -98,6 +98,7 @@ class FakeGraph(Recording[GraphCall]):
         # Sends for which this returns True get no answer until the stand-in stops.
         self.hold: Callable[[GraphCall], bool] | None = None
         self._released = asyncio.Event()
+        self.holding = 0  # requests held now
 
     async def start(self, port: int = 0) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -118,6 +119,11 @@ class FakeGraph(Recording[GraphCall]):
             await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def release(self) -> None:
+        """Let the held requests through; later ones are held again while `hold` says so."""
+        self._released.set()
+        self._released = asyncio.Event()
 
     def person(self, wa_id: str, name: str = "Ana", user_id: str | None = None) -> WhatsAppPerson:
         known = self._people.get(wa_id)
@@ -150,7 +156,9 @@ class FakeGraph(Recording[GraphCall]):
         body = await request.json()
         call = GraphCall(request.path, body)
         if self.hold is not None and self.hold(call):
+            self.holding += 1
             await self._released.wait()
+            self.holding -= 1
         refused = self._refused(call)
         if refused is not None:
             await self._record(call)

@@ -1,0 +1,173 @@
+"""The process and its workers: each channel starts on its own, signals are honoured in every
+state, a failed write is logged and the worker goes on, and GET /healthz tells the truth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bench.common import free_port
+from bot.program import Program
+from handlers.telegram.standin import FakeTelegram
+from handlers.whatsapp.standin import FakeGraph
+from tests.conftest import SECRET, FakeClock
+from tests.processes import (
+    TELEGRAM_READY,
+    WHATSAPP_READY,
+    bot_process,
+    environment,
+    problems,
+    run_command,
+)
+from tests.test_whatsapp import WhatsAppBot, running, whatsapp_environment
+
+STOPS_WITHIN = 5.0
+
+
+async def _health(listen: str) -> tuple[int, dict[str, object]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://{listen}/healthz") as answer,
+    ):
+        return answer.status, json.loads(await answer.text())
+
+
+async def _stopped_by(process: asyncio.subprocess.Process, sent: signal.Signals) -> float:
+    """Seconds from the signal to the end of the process, which must exit 0."""
+    began = time.monotonic()
+    process.send_signal(sent)
+    async with asyncio.timeout(30):
+        code = await process.wait()
+    assert code == 0
+    return time.monotonic() - began
+
+
+async def test_telegram_unreachable_at_start_silences_nothing_and_sigterm_ends_it(
+    tmp_path: Path,
+) -> None:
+    """Telegram refusing connections: WhatsApp serves regardless, /healthz says which channel
+    is down, and SIGTERM ends the process at once, with exit code 0."""
+    graph = FakeGraph(SECRET)
+    await graph.start()
+    nobody = free_port()
+    env = whatsapp_environment(
+        graph,
+        tmp_path / "bot.db",
+        BOT_TOKEN="123456:DOWN",
+        TELEGRAM_API_URL=f"http://127.0.0.1:{nobody}",
+        POLLING_TIMEOUT="1",
+    )
+    log: list[str] = []
+    try:
+        began = time.monotonic()
+        async with bot_process(env, tmp_path, log, [WHATSAPP_READY]) as process:
+            serving_after = time.monotonic() - began
+            ana = graph.person("34612345601", "Ana")
+            await ana.send("hola")
+            await ana.receive_containing("llamas")
+            status, report = await _health(env["WEBHOOK_LISTEN"])
+            assert status == 503
+            tasks = report["tasks"]
+            assert isinstance(tasks, dict)
+            assert tasks["whatsapp"]["alive"] and not tasks["telegram"]["alive"]
+            assert any("Telegram cannot be reached" in line for line in log)
+            assert await _stopped_by(process, signal.SIGTERM) < STOPS_WITHIN
+    finally:
+        await graph.stop()
+    print(f"WhatsApp served {serving_after:.2f} s after the process started")
+    assert serving_after < 5.0  # the interpreter and its imports take most of it
+    assert problems(log) == []
+
+
+async def test_ctrl_c_during_a_long_poll_ends_the_process_at_once(
+    api: FakeTelegram, tmp_path: Path
+) -> None:
+    env = environment(
+        BOT_TOKEN="123456:POLL",
+        TELEGRAM_API_URL=api.url,
+        POLLING_TIMEOUT="50",
+        DATABASE_PATH=str(tmp_path / "bot.db"),
+    )
+    log: list[str] = []
+    async with bot_process(env, tmp_path, log, [TELEGRAM_READY]) as process:
+        customer = api.user(44, "Eva", "es")
+        await customer.send("/help")
+        await customer.receive()  # the next long poll starts now
+        status, report = await _health(env["WEBHOOK_LISTEN"])
+        assert status == 200 and report["alive"] is True
+        assert await run_command(env, tmp_path, [], "health") == 0  # Docker's healthcheck
+        assert await _stopped_by(process, signal.SIGINT) < STOPS_WITHIN
+    assert await run_command(env, tmp_path, [], "health") == 1
+    assert problems(log) == []
+
+
+@pytest.fixture
+async def whatsapp_bot(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
+) -> AsyncIterator[WhatsAppBot]:
+    async with running(graph, clock, program, tmp_path / "whatsapp.db") as started:
+        yield started
+
+
+async def _eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """For state no stand-in call announces (a task's health): looked at every 10 ms."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def _writes(bot: WhatsAppBot, allowed: bool) -> None:
+    async with bot.services.database.reading() as tx:
+        await tx.execute(f"PRAGMA query_only = {'OFF' if allowed else 'ON'}")
+
+
+async def test_a_failed_write_is_logged_once_and_the_whatsapp_worker_goes_on(
+    whatsapp_bot: WhatsAppBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database stops taking writes while a message is being answered, so the worker
+    cannot mark it handled. The worker logs that once with its traceback, tries again, and
+    goes on once writes are back: the message is not answered twice, the next one is
+    answered."""
+    graph = whatsapp_bot.graph
+    ana = graph.person("34612345602", "Ana")
+    await ana.send("hola")
+    name_question = await ana.receive()
+    graph.hold = lambda call: call.to == ana.wa_id
+    await ana.tap(name_question, "Ana")
+    await _eventually(lambda: graph.holding > 0)
+    await _writes(whatsapp_bot, False)
+    graph.hold = None
+    graph.release()
+    health = whatsapp_bot.services.health
+    await _eventually(lambda: health.tasks["whatsapp"].state == "failing")
+    await _writes(whatsapp_bot, True)
+    birthday_question = await ana.receive_containing("cumpleaños", timeout=30)
+    await ana.tap(birthday_question, "Saltar")
+    await ana.receive_containing("ofertas", timeout=30)
+    assert sum("¿Cuándo es tu cumpleaños?" in call.text for call in graph.calls) == 1  # once
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+
+
+async def test_healthz_says_alive_and_turns_503_when_the_database_takes_no_writes(
+    whatsapp_bot: WhatsAppBot,
+) -> None:
+    listen = whatsapp_bot.settings.webhook_listen
+    status, report = await _health(listen)
+    assert status == 200
+    assert report["database"] == {"writable": True}
+    assert report["outbox"] == {"pending": 0, "oldest_pending_seconds": 0}
+    await _writes(whatsapp_bot, False)
+    status, report = await _health(listen)
+    assert status == 503 and report["alive"] is False
+    database = report["database"]
+    assert isinstance(database, dict) and database["writable"] is False
+    await _writes(whatsapp_bot, True)
+    assert (await _health(listen))[0] == 200
