@@ -136,7 +136,7 @@ async def open_services(
         follow_ups=FollowUpService(database, clock, program),
         campaigns=CampaignService(database, clock, program, zone),
         surveys=surveys,
-        jobs=Jobs(clock, zone, jobs, dispatcher),
+        jobs=Jobs(clock, zone, jobs, dispatcher, database),
         dispatcher=dispatcher,
         insights=InsightsService(reader, clock, program, zone),
         exports=ExportService(database, reader, clock, program, zone),

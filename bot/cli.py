@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -22,12 +23,13 @@ from bot.errors import ConfigError, StorageError
 from bot.program import Program, load_program
 from bot.scheduler import JOB_NAMES
 from bot.setup_check import check_setup
-from bot.storage.backups import exclusive_use, make_backup, restore_backup
+from bot.storage.backups import PRIVATE_FOLDER, exclusive_use, make_backup, restore_backup
 from handlers.telegram.app import check_online
 from handlers.telegram.tryout import try_in_terminal
 
 log = logging.getLogger("loyalty-bot")
 HEALTH_TIMEOUT_SECONDS = 5
+PRIVATE_UMASK = 0o077
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    # Whatever the bot writes (the database, its copies, exports) is its user's alone.
+    os.umask(PRIVATE_UMASK)
     command = arguments.command or "run"
     logging.basicConfig(
         # `try` shares the terminal with a conversation: only what needs a look.
@@ -119,6 +123,8 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
         print(report)
         return 0 if alive else 1
     if command == "backup":
+        if arguments.path is None:  # the backup folder, which a first backup creates
+            settings.backups.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
         backup = make_backup(settings.database_path, arguments.path or settings.backups)
         print(f"backup written to {backup.path} ({backup.size_bytes} bytes), checked")
         return 0

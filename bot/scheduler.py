@@ -21,6 +21,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.clock import Clock
 from bot.domain import backups, birthdays, churn, digest, expiry, nudges, surveys, winback
 from bot.domain.pushes import DeliveryReport, PushDispatcher
+from bot.storage.database import Database
+from bot.storage.job_runs import JobRuns
 from bot.timetable import JobParts, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,10 @@ class Jobs:
         zone: ZoneInfo,
         jobs: dict[str, ScheduledJob],
         dispatcher: PushDispatcher,
+        database: Database,
     ) -> None:
         self._clock = clock
+        self._db = database
         self._zone = zone
         self._dispatcher = dispatcher
         self._deliver_lock = asyncio.Lock()
@@ -78,6 +82,9 @@ class Jobs:
     async def decide(self, name: str) -> int:
         """Run one job's decisions now (what to send, which flags): how many pushes it queued."""
         queued = await self._jobs[name].decide()
+        now = self._clock.now()
+        async with self._db.single_write() as tx:
+            await JobRuns(tx).record(name, now.astimezone(self._zone).date(), now)
         log.info("job %s queued %d", name, queued)
         return queued
 
@@ -108,8 +115,10 @@ class Jobs:
         """At start-up: whatever was due earlier today runs now (the jobs never repeat work)."""
         await self.catch_up_interrupted()
         local = self._clock.now().astimezone(self._zone)
+        async with self._db.reading() as tx:
+            ran_today = await JobRuns(tx).ran_on(local.date())
         for name, job in self._jobs.items():
-            if job.catch_up(local):
+            if name not in ran_today and job.catch_up(local):
                 await self.decide(name)
 
 

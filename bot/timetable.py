@@ -26,11 +26,17 @@ if TYPE_CHECKING:  # services that are also jobs; they import this module
 
 @dataclass(frozen=True)
 class ScheduledJob:
-    """`decide` returns how many pushes it queued; `catch_up` is given the local time."""
+    """`decide` returns how many pushes it queued; `catch_up` is given the local time, and a
+    start runs the job when it says so and the job has not run yet that local day."""
 
     decide: Callable[[], Awaitable[int]]
     trigger: CronTrigger | IntervalTrigger
     catch_up: Callable[[datetime], bool]
+
+    @classmethod
+    def daily(cls, decide: Callable[[], Awaitable[int]], hour: int, zone: ZoneInfo) -> ScheduledJob:
+        """Daily at `hour`; a start after that hour catches up on the day's run."""
+        return cls(decide, daily_at(hour, zone), lambda local: local.hour >= hour)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ those who did not accept offers."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,8 +16,9 @@ from bot.domain.models import Actor, Customer, Identity, Refused, Role
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.program import Contact, Digest, Program, load_program
-from handlers.telegram.standin import ApiCall
-from tests.conftest import FakeClock, RunningBot
+from handlers.telegram.app import build_application
+from handlers.telegram.standin import ApiCall, FakeTelegram
+from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import CLERK, buy, join
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -76,6 +78,27 @@ async def test_a_lapsing_customer_gets_one_winback_coupon_per_lapse(bot: Running
     await bot.services.jobs.run("churn")  # the nightly recompute clears her flag
     at_local(bot.clock, local_day(bot.clock, 181), 11)  # lost (her own gap is long now)
     assert (await bot.services.jobs.run("winback")).queued == 1
+
+
+async def test_a_start_catches_up_only_jobs_whose_hour_passed_and_that_did_not_run_today(
+    api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """The win-back due at 20:00: a restart at noon sends nothing; a start after 20:00 runs
+    it once; a second restart that evening runs nothing again."""
+    evening = program.churn.model_copy(update={"recompute_hour": 20})
+    rules = program.model_copy(update={"churn": evening})
+    settings = settings_for(api, tmp_path / "restarts.db")
+    async with running(build_application(settings, rules, clock, background=False)) as app:
+        bot = RunningBot(app, api, clock)
+        _, ana = await join(bot, 101)
+        await lapse(bot, ana)
+        day = local_day(clock)
+        runs = []
+        for hour in (12, 21, 22):  # three starts that day
+            at_local(clock, day, hour)
+            await bot.services.jobs.catch_up()
+            runs.append([kind for kind, _, _ in await offers_to(bot, ana)])
+    assert runs == [[], ["winback"], ["winback"]]
 
 
 async def test_the_owner_cannot_send_a_second_winback_in_the_same_lapse(bot: RunningBot) -> None:

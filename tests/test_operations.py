@@ -261,6 +261,68 @@ async def test_restore_refuses_while_a_bot_runs_and_keeps_the_replaced_database(
     assert code == 2 and "no such backup file" in err
 
 
+async def test_restore_sees_through_a_link_and_takes_only_a_loyalty_bot_database(
+    tmp_path: Path,
+) -> None:
+    """DATABASE_PATH a symbolic link to the file a running bot holds: still refused. A SQLite
+    file of somebody else's (one table `t`): refused, and the database left as it was."""
+    database = tmp_path / "shop.db"
+    await asyncio.to_thread(build, database, 3, 30, datetime.now(UTC))
+    link = tmp_path / "link.db"
+    link.symlink_to(database)
+    env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(link))
+    code, _, err = await _loyalty_bot("backup", str(tmp_path / "good.db"), cwd=tmp_path, env=env)
+    assert code == 0, err
+    with exclusive_use(database):  # the running bot, started on the file's own name
+        code, _, err = await _loyalty_bot(
+            "restore", str(tmp_path / "good.db"), cwd=tmp_path, env=env
+        )
+    assert code == 2 and "another loyalty-bot is running" in err
+    stranger = tmp_path / "stranger.db"
+    with closing(sqlite3.connect(stranger)) as connection, connection:
+        connection.execute("CREATE TABLE t (x)")
+    code, _, err = await _loyalty_bot("restore", str(stranger), cwd=tmp_path, env=env)
+    assert code == 2 and "not a loyalty-bot database" in err
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM sales").fetchone()[0] == 30
+    env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(stranger))
+    code, _, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
+    assert code == 2 and "not a loyalty-bot database" in err
+
+
+async def test_the_database_its_log_and_its_copies_are_private_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "shop.db"
+    env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(database))
+
+    async def with_umask_022(*arguments: str) -> int:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            *arguments,
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            preexec_fn=lambda: os.umask(0o022),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return await process.wait()
+
+    assert await with_umask_022("check-config") == 0
+    assert await with_umask_022("backup") == 0  # into the default folder, which it creates
+    assert _modes(tmp_path) == ({"0o600"}, "0o700")
+
+
+def _modes(folder: Path) -> tuple[set[str], str]:
+    """The modes of the database's files and its copies, and of the backup folder."""
+    backups = folder / "backups"
+    made = [*folder.glob("shop.db*"), *backups.glob("loyalty-*.db")]
+    assert len(made) == 4, made  # the database, its -wal and -shm, and one copy
+    return {oct(path.stat().st_mode & 0o777) for path in made}, oct(backups.stat().st_mode & 0o777)
+
+
 async def test_the_daily_backup_keeps_the_newest_copies(bot: RunningBot) -> None:
     folder = bot.services.settings.backups
     await join(bot, 500)

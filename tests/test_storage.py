@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from bot.domain.models import Identity, Language, LedgerReason, RegistrationDraf
 from bot.incoming import beside_the_update
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, bundled_migrations, enlisting
+from bot.storage.inbox import InboxRepository
 from bot.storage.ledger import LedgerRepository
 from bot.storage.updates import SecondCommit, UpdateClaim
 
@@ -158,3 +160,47 @@ async def test_a_second_commit_for_one_update_is_refused_in_tests(database: Data
         with beside_the_update():  # a report running beside the update has its own commits
             async with database.transaction() as tx:
                 await tx.execute("SELECT 1")
+
+
+async def test_an_inbox_id_is_never_handed_out_twice_even_after_every_row_was_pruned(
+    database: Database,
+) -> None:
+    async with database.transaction() as tx:
+        inbox = InboxRepository(tx)
+        await inbox.record("whatsapp", [("wamid.1", "34600000001", {})], AT)
+        first = await inbox.unhandled("whatsapp", 0, 10)
+        await inbox.mark_handled(first[0].id, AT)
+        await inbox.forget_before(AT + timedelta(days=9))
+        await inbox.record("whatsapp", [("wamid.2", "34600000001", {})], AT)
+        second = await inbox.unhandled("whatsapp", 0, 10)
+    assert second[0].id > first[0].id
+
+
+async def test_an_upgrade_numbers_the_inbox_above_every_id_already_handled(tmp_path: Path) -> None:
+    """A shop upgraded after its newest rows were pruned: its handled ids stay out of reach."""
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as connection:
+        for _, _, sql in bundled_migrations()[:18]:
+            connection.executescript(sql)
+        connection.execute(
+            "CREATE TABLE schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')",
+            [(version, name) for version, name, _ in bundled_migrations()[:18]],
+        )
+        connection.execute(
+            "INSERT INTO processed_updates (channel, update_id, received_at)"
+            " VALUES ('whatsapp', 41, '2026-01-01 00:00:00')"
+        )
+        connection.commit()
+    database = await Database.open(path)
+    try:
+        async with database.transaction() as tx:
+            inbox = InboxRepository(tx)
+            await inbox.record("whatsapp", [("wamid.3", "34600000001", {})], AT)
+            [received] = await inbox.unhandled("whatsapp", 0, 10)
+    finally:
+        await database.close()
+    assert received.id == 42

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -31,7 +33,7 @@ from bot.storage.surveys import SurveyRepository
 from handlers.telegram.app import build_application, serving
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.app import graph_session, serving_whatsapp, whatsapp_client
-from handlers.whatsapp.channel import Option, WhatsAppChannel
+from handlers.whatsapp.channel import Option, WhatsAppChannel, template_parameter
 from handlers.whatsapp.formatting import to_whatsapp
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
@@ -83,6 +85,7 @@ async def running(
     services = await open_services(
         settings, program, clock, Messages(settings.zone, program.shop.money)
     )
+    graph.now = clock.now  # people write on the tests' clock
     try:
         async with serving_whatsapp(services):
             graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
@@ -606,6 +609,43 @@ async def test_the_owner_sends_a_campaign_from_whatsapp(bot: WhatsAppBot) -> Non
     assert "Enviados: 1" in ((await owner.receive_containing("Últimas campañas")).text or "")
 
 
+async def test_a_campaign_as_the_owner_writes_it_reaches_a_silent_member_as_its_template(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """New lines, a tab, runs of spaces, emoji and length, as owners write: Meta refuses all
+    but the last in a template parameter (132018), so the bot makes each one valid."""
+    campaign = ApprovedTemplate.model_validate(
+        {"message": "campaigns/message", "name": "campana", "parameters": ["shop", "text"]}
+    )
+    rules = program.model_copy(update={"whatsapp_templates": [campaign]})
+    text = "¡Vino nuevo! 🍷\n\nEste sábado:\tcata      gratis\n" + "x" * 900  # 1,000 at most
+    async with running(graph, clock, rules, tmp_path / "c.db") as bot:
+        ana = graph.person("34612345696", "Ana")
+        await join(ana)
+        clock.advance(timedelta(days=2))  # she has been silent: only a template may go
+        owner = graph.person(OWNER, "Dueña")
+        await owner.send("difundir")
+        await owner.receive_containing("Nueva campaña")
+        await owner.send(text)
+        await owner.tap(await owner.receive_containing("¿Quién lo recibe?"), "Todos")
+        await owner.tap(await owner.receive_containing("cupón"), "Sin cupón")
+        await owner.tap(await owner.receive_containing("Lo recibirán"), "Enviar")
+        await owner.receive_containing("En marcha")
+        assert (await bot.services.jobs.deliver()).sent == 1
+    sent = graph.calls[-1]
+    assert sent.kind == "template" and sent.message_id is not None
+    [_, written] = [p["text"] for p in sent.body["template"]["components"][0]["parameters"]]
+    assert written.startswith("¡Vino nuevo! 🍷 · Este sábado: cata gratis · xxx")
+    assert len(written) <= 1024
+
+
+@given(st.text())
+def test_any_text_becomes_a_template_parameter_meta_accepts(text: str) -> None:
+    value = template_parameter(text)
+    assert "\n" not in value and "\t" not in value and "     " not in value
+    assert len(value) <= 1024
+
+
 PHOTO = b"\xff\xd8\xff\xe0 a photo"
 
 
@@ -732,13 +772,32 @@ async def test_offers_stopped_in_whatsapps_settings_stop_at_once(bot: WhatsAppBo
             "detail": "User requested to stop marketing messages",
             "category": "marketing_messages",
             "value": value,
-            "timestamp": f"17000000{len(value)}",
+            "timestamp": str(int(bot.clock.now().timestamp())),
         }
         assert await bot.graph.post_webhook(_changes({"user_preferences": [preference]})) == 200
         await ana.send("saldo")  # answered after the preference: it was handled first
         await ana.receive()
         member = await bot.services.membership.member(identity)
         assert member is not None and member.promotions_consent is consented
+
+
+async def test_a_marketing_stop_naming_the_number_reaches_a_member_known_by_her_username(
+    bot: WhatsAppBot,
+) -> None:
+    """Meta keys Carla on her business-scoped id, but her stop names only her number."""
+    carla = bot.graph.person("34612345692", "Carla", user_id="ES.5550001")
+    await join(carla)
+    preference = {
+        "wa_id": carla.wa_id,
+        "category": "marketing_messages",
+        "value": "stop",
+        "timestamp": str(int(bot.clock.now().timestamp())),
+    }
+    assert await bot.graph.post_webhook(_changes({"user_preferences": [preference]})) == 200
+    await carla.send("saldo")  # answered after the preference: it was handled first
+    await carla.receive()
+    member = await bot.services.membership.member(Identity("whatsapp", "ES.5550001"))
+    assert member is not None and member.promotions_consent is False
 
 
 async def test_the_owner_gives_coupons_corrects_points_and_removes_staff_on_whatsapp(
@@ -818,3 +877,73 @@ async def test_a_flood_from_one_person_is_told_to_slow_down_once_and_dropped(
         await ana.receive_containing("muy deprisa")
     told = [call.text for call in graph.calls if call.to == ana.wa_id]
     assert len(told) == 4 and "muy deprisa" in told[-1]  # three answers, one warning
+
+
+async def test_hostile_webhooks_get_a_4xx_or_are_ignored_never_a_500(
+    bot: WhatsAppBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    ana = bot.graph.person("34612345693", "Ana")
+    odd_id = ana.webhook({"id": {"$gt": ""}, "type": "text", "text": {"body": "hola"}})
+    list_text = ana.webhook({"id": "wamid.L", "type": "text", "text": ["hola"]})
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    body = json.dumps(odd_id).encode()
+    assert await bot.graph.post_webhook(body) == 200  # signed, not understood: ignored
+    assert await bot.graph.post_webhook(json.dumps(list_text).encode()) == 200
+    assert await bot.graph.post_webhook(deep) == 400
+    assert await bot.graph.post_webhook(body, signature="sha256=ñandú") == 401
+    await ana.send("hola")  # the bot still answers, and answered nothing else
+    assert "llamas" in (await ana.receive()).text
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_a_replay_after_its_id_was_forgotten_is_ignored_and_ids_are_never_reused(
+    bot: WhatsAppBot,
+) -> None:
+    """A captured webhook sent again byte for byte after its inbox row was pruned: the time
+    it says it was sent is past the window, so it is ignored. New messages after the prune
+    get new ids, and are answered."""
+    owner = bot.graph.person(OWNER, "Dueña")
+    ana = bot.graph.person("34612345694", "Ana")
+    await join(ana)
+    member = await member_of(bot, ana)
+    captured = owner.webhook(
+        {"id": "wamid.ADJ", "type": "text", "text": {"body": f"ajustar {member.member_code} +50 x"}}
+    )
+    raw = json.dumps(captured).encode()
+    assert await bot.graph.post_webhook(raw) == 200
+    await owner.receive_containing("+50")
+    before = await _inbox_ids(bot)
+    bot.clock.advance(timedelta(days=9))
+    await owner.send("ayuda")  # the worker's daily prune forgets the old rows
+    await owner.receive()
+    assert await bot.graph.post_webhook(raw) == 200  # the replay
+    await owner.send("ayuda")
+    await owner.receive()
+    assert (await bot.services.membership.standing(member)).balance == 50  # credited once
+    after = await _inbox_ids(bot)
+    assert min(after) > max(before)  # the ids after the prune are new ones
+
+
+async def _inbox_ids(bot: WhatsAppBot) -> list[int]:
+    async with bot.services.database.reading() as tx:
+        return [row["id"] for row in await tx.fetch_all("SELECT id FROM inbox")]
+
+
+async def test_a_reaction_is_ignored_and_a_sticker_or_location_gets_one_line(
+    bot: WhatsAppBot,
+) -> None:
+    ana = bot.graph.person("34612345695", "Ana")
+    await join(ana)
+    kinds: list[dict[str, Any]] = [
+        {"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}},
+        {"type": "sticker", "sticker": {"id": "1", "mime_type": "image/webp"}},
+        {"type": "location", "location": {"latitude": 0.1, "longitude": 0.2}},
+        {"type": "unsupported", "errors": [{"code": 131051}]},
+    ]
+    for number, content in enumerate(kinds):
+        body = ana.webhook({"id": f"wamid.K{number}", **content})
+        assert await bot.graph.post_webhook(json.dumps(body).encode()) == 200
+    await ana.send("saldo")
+    answers = [await ana.receive() for _ in range(4)]
+    assert [answer.text.startswith("Solo leo") for answer in answers] == [True, True, True, False]
+    assert "tienes" in answers[3].text  # the reaction got nothing, not even the menu

@@ -14,7 +14,7 @@ from bot.program import BirthdayGiftKind, Program
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.rewards import CouponRepository
-from bot.timetable import JobParts, ScheduledJob, daily_at
+from bot.timetable import JobParts, ScheduledJob
 
 SYSTEM_ACTOR = "system:birthdays"
 
@@ -86,4 +86,4 @@ def scheduled(parts: JobParts) -> ScheduledJob:
     """Daily at the program's hour; a start after that hour catches up on today."""
     hour = parts.program.birthday.send_hour
     job = BirthdayJob(parts.database, parts.clock, parts.program, parts.zone)
-    return ScheduledJob(job.run, daily_at(hour, parts.zone), lambda local: local.hour >= hour)
+    return ScheduledJob.daily(job.run, hour, parts.zone)

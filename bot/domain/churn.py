@@ -21,7 +21,7 @@ from bot.storage.database import Database, Transaction
 from bot.storage.flags import Flag, FlagRepository, MapLines
 from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
-from bot.timetable import JobParts, ScheduledJob, always, daily_at
+from bot.timetable import JobParts, ScheduledJob
 
 VALUE_WINDOW = timedelta(days=365)
 AT_RISK_SHOWN = 20
@@ -166,6 +166,6 @@ class ChurnService:
 
 
 def scheduled(parts: JobParts) -> ScheduledJob:
-    """Daily; flags follow purchases, so a start always brings them up to date."""
+    """Daily at the program's hour; a start after that hour catches up on today."""
     hour = parts.program.churn.recompute_hour
-    return ScheduledJob(parts.churn.recompute_count, daily_at(hour, parts.zone), always)
+    return ScheduledJob.daily(parts.churn.recompute_count, hour, parts.zone)

@@ -13,7 +13,7 @@ from bot.domain.staff import StaffService
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.insights import InsightsRepository
-from bot.timetable import JobParts, ScheduledJob, daily_at
+from bot.timetable import JobParts, ScheduledJob
 
 USUAL_DAYS = 28
 
@@ -76,4 +76,4 @@ def scheduled(parts: JobParts) -> ScheduledJob:
     """Daily at the program's hour; a start after that hour catches up on today's."""
     hour = parts.program.digest.send_hour
     job = DigestJob(parts.database, parts.clock, parts.program, parts.zone, parts.staff)
-    return ScheduledJob(job.run, daily_at(hour, parts.zone), lambda local: local.hour >= hour)
+    return ScheduledJob.daily(job.run, hour, parts.zone)

@@ -26,7 +26,7 @@ from bot.storage.database import Database
 from bot.storage.expiry import ExpiryReadings, Holding
 from bot.storage.ledger import LedgerRepository, LedgerRow
 from bot.storage.outbox import NewPush, OutboxRepository
-from bot.timetable import JobParts, ScheduledJob, daily_at
+from bot.timetable import JobParts, ScheduledJob
 
 SYSTEM_ACTOR = "system:expiry"
 # A member hears about expiry at most once in this long (a regular's points may expire in
@@ -192,4 +192,4 @@ def scheduled(parts: JobParts) -> ScheduledJob:
     """Daily at the program's hour; a start after that hour catches up on today."""
     hour = parts.program.expiry.send_hour
     job = ExpiryService(parts.database, parts.clock, parts.program, parts.zone)
-    return ScheduledJob(job.run, daily_at(hour, parts.zone), lambda local: local.hour >= hour)
+    return ScheduledJob.daily(job.run, hour, parts.zone)

@@ -108,6 +108,18 @@ class MembershipService:
             customer = replace(customer, identity=identity)
         return customer
 
+    async def known_as(self, identities: list[Identity], phone: str | None) -> Customer | None:
+        """The member one of these ids belongs to, or the one member with this number; where
+        their pushes go is left as it is (unlike `member`)."""
+        async with self._db.reading() as tx:
+            customers = CustomerRepository(tx)
+            for identity in identities:
+                found = await customers.by_identity(identity)
+                if found is not None:
+                    return found
+            same_number = await customers.by_phone(phone) if phone else []
+        return same_number[0] if len(same_number) == 1 else None
+
     async def offer_link(self, identity: Identity, phone: str | None) -> Customer | None:
         """Someone new on one app whose number is a member's on another: the member is asked,
         on the app they use, to confirm it is them (once a day). The member, or None."""

@@ -13,7 +13,7 @@ from bot.program import Program
 from bot.storage.audiences import Audiences
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
-from bot.timetable import JobParts, ScheduledJob, daily_at
+from bot.timetable import JobParts, ScheduledJob
 
 
 class NudgeJob:
@@ -60,4 +60,4 @@ def scheduled(parts: JobParts) -> ScheduledJob:
     """Daily at the program's hour; a start after that hour catches up on today."""
     hour = parts.program.nudges.send_hour
     job = NudgeJob(parts.database, parts.clock, parts.program)
-    return ScheduledJob(job.run, daily_at(hour, parts.zone), lambda local: local.hour >= hour)
+    return ScheduledJob.daily(job.run, hour, parts.zone)

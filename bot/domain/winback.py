@@ -18,7 +18,7 @@ from bot.storage.audiences import Audiences
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
 from bot.storage.rewards import CouponRepository
-from bot.timetable import JobParts, ScheduledJob, always, daily_at
+from bot.timetable import JobParts, ScheduledJob
 
 SYSTEM_ACTOR = "system:winback"
 LOOK_BACK = timedelta(days=7)  # a flag raised while the bot was down a few days still counts
@@ -79,4 +79,4 @@ class WinBackJob:
 def scheduled(parts: JobParts) -> ScheduledJob:
     """Daily at the churn recompute's hour (its messages wait out the quiet hours)."""
     job = WinBackJob(parts.database, parts.clock, parts.program, parts.churn)
-    return ScheduledJob(job.run, daily_at(parts.program.churn.recompute_hour, parts.zone), always)
+    return ScheduledJob.daily(job.run, parts.program.churn.recompute_hour, parts.zone)

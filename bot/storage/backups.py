@@ -25,6 +25,24 @@ from bot.errors import StorageError
 log = logging.getLogger(__name__)
 
 
+# Nobody else reads a shop's database or its copies: customers' names, phones and birthdays.
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+# PRAGMA application_id of a loyalty-bot database ("LOYA"): restore takes nothing else.
+APPLICATION_ID = 0x4C4F5941
+
+
+def is_ours(connection: sqlite3.Connection) -> bool:
+    """Marked as a loyalty-bot database; or made before the mark, with our migrations table."""
+    (application_id,) = connection.execute("PRAGMA application_id").fetchone()
+    if application_id == APPLICATION_ID:
+        return True
+    migrations = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    return application_id == 0 and migrations is not None
+
+
 class BackupError(StorageError):
     """A backup or a restore could not be made; the message says what to check."""
 
@@ -57,9 +75,10 @@ def make_backup(database: Path, target: Path) -> Backup:
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
         with contextlib.closing(_read_only(database)) as source:
             source.execute("VACUUM INTO ?", (str(partial),))
+        os.chmod(partial, PRIVATE_FILE)
         _check_integrity(partial)
         os.replace(partial, target)
     except (OSError, sqlite3.Error) as error:
@@ -91,8 +110,12 @@ def restore_backup(backup: Path, database: Path, keep_current_in: Path) -> Path 
         raise BackupError(f"{backup}: no such backup file")
     try:
         _check_integrity(backup)
+        with contextlib.closing(_read_only(backup)) as candidate:
+            ours = is_ours(candidate)
     except sqlite3.Error as error:
         raise BackupError(f"{backup} is not a usable database: {error}") from error
+    if not ours:
+        raise BackupError(f"{backup} is not a loyalty-bot database: nothing was restored")
     kept = None
     if database.exists():
         now = datetime.now().astimezone()
@@ -128,7 +151,9 @@ class DatabaseInUse(StorageError):
 def exclusive_use(database: Path) -> Iterator[None]:
     """Held by a running bot and by a restore, so that neither runs under the other. The
     operating system lets go of it when the process ends, a crash included."""
-    lock_path = database.with_name(database.name + ".lock")
+    # Keyed on the file itself: a symbolic link to the database is the same database.
+    real = database.resolve()
+    lock_path = real.with_name(real.name + ".lock")
     try:
         handle = lock_path.open("a")
     except OSError as error:

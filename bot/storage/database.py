@@ -19,7 +19,12 @@ from typing import Any, Protocol
 import aiosqlite
 
 from bot.errors import StorageError as StorageError  # where callers have always found it
-from bot.storage.backups import dated_backup_path, make_backup_in_thread
+from bot.storage.backups import (
+    APPLICATION_ID,
+    PRIVATE_FILE,
+    dated_backup_path,
+    make_backup_in_thread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +103,13 @@ class Database:
         database = cls(connection, snapshot_reads=False)
         try:
             await database._configure()
+            if existed:
+                await database._refuse_a_stranger(path)
             if existed and await database._pending_migrations():
                 await _backup_before_migrating(path, backups or path.parent / "backups")
             await database.migrate()
+            await connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            _make_private(path)
         except (sqlite3.Error, StorageError) as error:
             await connection.close()  # its thread would keep the process alive
             if isinstance(error, StorageError):
@@ -133,6 +142,19 @@ class Database:
         await self._connection.execute("PRAGMA journal_mode = WAL")
         await self._connection.execute("PRAGMA foreign_keys = ON")
         await self._connection.execute("PRAGMA synchronous = NORMAL")
+
+    async def _refuse_a_stranger(self, path: Path) -> None:
+        """A file with tables of somebody else's is never migrated into ours."""
+        rows = await self._connection.execute_fetchall(
+            "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'),"
+            " (SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_migrations'),"
+            " (SELECT application_id FROM pragma_application_id())"
+        )
+        tables, ours, application_id = next(iter(rows))
+        if application_id not in (0, APPLICATION_ID) or (tables and not ours):
+            raise StorageError(
+                f"DATABASE_PATH {path}: it is not a loyalty-bot database; nothing was changed"
+            )
 
     async def _pending_migrations(self) -> list[int]:
         """Bundled migrations not yet applied; none for a database that has no schema yet."""
@@ -276,6 +298,14 @@ async def _backup_before_migrating(path: Path, folder: Path) -> None:
     target = dated_backup_path(folder, datetime.now().astimezone(), "before-upgrade")
     backup = await make_backup_in_thread(path, target)
     log.warning("upgrading the database; a copy as it was is at %s", backup.path)
+
+
+def _make_private(path: Path) -> None:
+    """The database and its write-ahead files, readable by the bot's user alone (also those
+    made before this rule, or by a copy with a wider umask)."""
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(part, PRIVATE_FILE)
 
 
 def _has_data(path: Path) -> bool:

@@ -23,15 +23,22 @@ class InboxRepository:
         self._tx = tx
 
     async def record(
-        self, channel: str, messages: list[tuple[str, str, dict[str, Any]]], at: datetime
+        self,
+        channel: str,
+        messages: list[tuple[str, str, dict[str, Any]]],
+        at: datetime,
+        *,
+        ignored: bool = False,
     ) -> int:
-        """(message id, person, body) each, once per message id; how many were new."""
+        """(message id, person, body) each, once per message id; how many were new. Those
+        `ignored` are recorded as handled already: kept, never answered."""
         before = await self._tx.fetch_one("SELECT total_changes() AS n")
+        handled_at = to_sql_time(at) if ignored else None
         await self._tx.execute_many(
-            "INSERT INTO inbox (channel, message_id, person, body, received_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO NOTHING",
+            "INSERT INTO inbox (channel, message_id, person, body, received_at, handled_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO NOTHING",
             (
-                (channel, message_id, person, json.dumps(body), to_sql_time(at))
+                (channel, message_id, person, json.dumps(body), to_sql_time(at), handled_at)
                 for message_id, person, body in messages
             ),
         )

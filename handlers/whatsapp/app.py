@@ -37,12 +37,14 @@ from handlers.whatsapp.updates import (
     incoming,
     messages_in,
     preferences_in,
+    sent_since,
 )
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/whatsapp"
-# Meta retries an unacknowledged webhook for up to 7 days: ids are remembered that long.
+# Meta retries an unacknowledged webhook for up to 7 days: ids are remembered that long, and a
+# message that says it was sent longer ago than that is a replay, ignored (its id may be gone).
 REMEMBERED = timedelta(days=8)
 PRUNE_EVERY = timedelta(days=1)
 BATCH = 100
@@ -128,26 +130,41 @@ class Webhook:
         return web.Response(text=challenge or "", status=status)
 
     async def receive(self, request: web.Request) -> web.Response:
+        """4xx for what is unsigned or unreadable; 200 for what is signed, whether it is
+        understood or not (Meta would only send it again)."""
         body = await request.read()
-        refused = await self._client.webhook_update_validator(
-            body, request.headers.get("X-Hub-Signature-256")
-        )
+        signature = request.headers.get("X-Hub-Signature-256")
+        if signature is not None and not signature.isascii():
+            return web.Response(text="Unauthorized", status=401)
+        refused = await self._client.webhook_update_validator(body, signature)
         if refused is not None:
             text, status = refused
             return web.Response(text=text, status=status)
         try:
             update = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
+            return web.Response(text="Bad Request", status=400)
+        try:
             messages = messages_in(update) + preferences_in(update)
             failures = failures_in(update)
-        except (ValueError, AttributeError, TypeError):
-            return web.Response(text="Bad Request", status=400)
+        except (AttributeError, TypeError, KeyError):
+            log.warning("a signed webhook in a shape the bot does not read was ignored")
+            return web.Response(text="ok")
+        now = self._services.clock.now()
+        fresh, stale = sent_since(messages, now - REMEMBERED)
+        if stale:
+            log.warning(
+                "%d messages sent before %s were ignored (a replay)", len(stale), REMEMBERED
+            )
         if messages or failures:
             async with self._services.database.transaction() as tx:
-                await InboxRepository(tx).record(CHANNEL, messages, self._services.clock.now())
+                inbox = InboxRepository(tx)
+                await inbox.record(CHANNEL, fresh, now)
+                await inbox.record(CHANNEL, stale, now, ignored=True)
                 outbox = OutboxRepository(tx)
                 for message_id, reason in failures:  # never tried again as free text
                     await outbox.failed_later(message_id, reason)
-        if messages:
+        if fresh:
             self._recorded.set()
         return web.Response(text="ok")
 

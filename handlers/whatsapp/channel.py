@@ -182,8 +182,9 @@ class WhatsAppChannel:
     async def send_template(
         self, to: Identity, name: str, language: Language, parameters: list[str]
     ) -> Outcome:
+        values = [template_parameter(value) for value in parameters]
         # pywa declares params without self; called on the class it takes the values.
-        body = [BodyText.params(*parameters)] if parameters else None  # type: ignore[arg-type]
+        body = [BodyText.params(*values)] if values else None  # type: ignore[arg-type]
         return await self._send(
             self._client.send_template(recipient(to), name, TemplateLanguage(language.value), body)
         )
@@ -202,6 +203,14 @@ class WhatsAppChannel:
         except httpx.HTTPError as error:
             return Failed(f"{type(error).__name__}: {error}", transient=True)
         return Delivered(sent.id)
+
+
+def template_parameter(text: str) -> str:
+    """A value as Meta takes it in a template's body (error 132018 otherwise): no new lines
+    or tabs, no more than four spaces in a row, and the body's 1,024 characters at most. The
+    owner's paragraphs are kept apart by a middle dot."""
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return _short(" · ".join(line for line in lines if line), BODY_WITH_BUTTONS)
 
 
 def _short(text: str, most: int) -> str:

@@ -95,7 +95,12 @@ class Conversation:
     async def handle(self, message: Incoming) -> None:
         identity = Identity(CHANNEL, message.person)
         if message.preference is not None:
-            await self._marketing_preference(identity, message.preference)
+            await self._marketing_preference(message, message.preference)
+            return
+        if message.kind == "reaction":  # a 👍 on a message asks for nothing
+            return
+        if message.kind == "unread":
+            await self._say_in_their_language(identity, "whatsapp/not_read")
             return
         text = message.text.strip()
         default = Language(self._services.settings.default_language)
@@ -181,15 +186,22 @@ class Conversation:
         await self._as_member(identity, member, message, text)
 
     async def slow_down(self, message: Incoming) -> None:
-        identity = Identity(CHANNEL, message.person)
+        await self._say_in_their_language(Identity(CHANNEL, message.person), "problems/slow_down")
+
+    async def _say_in_their_language(self, identity: Identity, template: str) -> None:
+        """A member's language, or the shop's for anybody else."""
         member = await self._services.membership.member(identity)
         language = member.language if member else Language(self._services.settings.default_language)
-        await self._replies.say(identity, language, "problems/slow_down")
+        await self._replies.say(identity, language, template)
 
-    async def _marketing_preference(self, identity: Identity, preference: str) -> None:
+    async def _marketing_preference(self, message: Incoming, preference: str) -> None:
         """Offers stopped (or resumed) in WhatsApp's own settings: at once, and silently, as
-        the person already saw WhatsApp's confirmation."""
-        member = await self._services.membership.member(identity)
+        the person already saw WhatsApp's confirmation; for the member whichever id Meta
+        names them by (business-scoped id, number, or the number they gave)."""
+        identities = [Identity(CHANNEL, message.person)]
+        if message.phone:
+            identities.append(Identity(CHANNEL, message.phone.lstrip("+")))
+        member = await self._services.membership.known_as(identities, message.phone)
         if member is not None and preference in ("stop", "resume"):
             granted = preference == "resume"
             await self._services.membership.set_consent(member, ConsentTopic.PROMOTIONS, granted)

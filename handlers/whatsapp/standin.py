@@ -13,6 +13,7 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,7 @@ from handlers.recording import Recording
 from handlers.whatsapp.addresses import BUSINESS_SCOPED_ID, WA_ID
 
 OUTSIDE_WINDOW = 131047
+PARAMETER_FORMAT = 132018
 
 
 @dataclass
@@ -99,6 +101,8 @@ class FakeGraph(Recording[GraphCall]):
         self.hold: Callable[[GraphCall], bool] | None = None
         self._released = asyncio.Event()
         self.holding = 0  # requests held now
+        # When people send their messages (Meta's `timestamp`): the tests' clock, if they set it.
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def start(self, port: int = 0) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -198,6 +202,8 @@ class FakeGraph(Recording[GraphCall]):
             return meta_error(100, "Invalid parameter: recipient")
         if call.to in self.outside_window and body.get("type") != "template":
             return meta_error(OUTSIDE_WINDOW, "Re-engagement message")
+        if body.get("type") == "template" and not _parameters_valid(body["template"]):
+            return meta_error(PARAMETER_FORMAT, "Param text cannot have new-line/tab characters")
         if body.get("type") == "text" and len(body["text"]["body"]) > 4096:
             return meta_error(100, "Invalid parameter: text too long")
         interactive = body.get("interactive")
@@ -218,6 +224,16 @@ class FakeGraph(Recording[GraphCall]):
                 if len(rows) > 10 or not rows_ok or len(text) > 4096 or len(action["button"]) > 20:
                     return meta_error(100, "Invalid parameter: list")
         return None
+
+
+def _parameters_valid(template: dict[str, Any]) -> bool:
+    """Meta's rule for a body parameter: no new lines or tabs, at most four spaces in a row."""
+    texts = [
+        str(parameter.get("text", ""))
+        for component in template.get("components") or []
+        for parameter in component.get("parameters") or []
+    ]
+    return not any("\n" in text or "\t" in text or "     " in text for text in texts)
 
 
 def _addressed_to_a_person(body: dict[str, Any]) -> bool:
@@ -257,13 +273,18 @@ class WhatsAppPerson:
                                 "messaging_product": "whatsapp",
                                 "metadata": {"display_phone_number": "1", "phone_number_id": "1"},
                                 "contacts": [contact],
-                                "messages": [{"from": self.wa_id, "timestamp": "1", **message}],
+                                "messages": [
+                                    {"from": self.wa_id, "timestamp": self._sent_at(), **message}
+                                ],
                             },
                         }
                     ],
                 }
             ],
         }
+
+    def _sent_at(self) -> str:
+        return str(int(self.graph.now().timestamp()))
 
     def _next_id(self) -> str:
         return f"wamid.IN{self.wa_id}.{next(self._ids)}"

@@ -8,6 +8,7 @@ client and the whole update around them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.storage.inbox import Received
@@ -25,6 +26,9 @@ class Incoming:
     choice: str | None  # the id of the button or row tapped
     # "stop" or "resume": the person changed their marketing preference in WhatsApp itself.
     preference: str | None = None
+    # What was sent: "read" (text or a tap), "reaction" (ignored), or "unread" (a sticker, a
+    # location, a voice note...: the bot says what it reads).
+    kind: str = "read"
 
 
 def messages_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -43,6 +47,31 @@ def messages_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
                         (message["id"], str(person), {"message": message, "contact": contact})
                     )
     return found
+
+
+Found = list[tuple[str, str, dict[str, Any]]]
+
+
+def sent_since(found: Found, earliest: datetime) -> tuple[Found, Found]:
+    """(sent at `earliest` or later, sent before): by the time each says it was sent (Meta's
+    `timestamp`, Unix seconds); one that says nothing readable counts as new."""
+    fresh: Found = []
+    stale: Found = []
+    for item in found:
+        stamp = _timestamp(item[2])
+        (stale if stamp is not None and stamp < earliest else fresh).append(item)
+    return fresh, stale
+
+
+def _timestamp(kept: dict[str, Any]) -> datetime | None:
+    carrier = kept.get("message") or kept.get("preference") or {}
+    text = carrier.get("timestamp") if isinstance(carrier, dict) else None
+    if not isinstance(text, str | int) or not str(text).isascii() or not str(text).isdigit():
+        return None
+    try:
+        return datetime.fromtimestamp(int(text), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def preferences_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -79,9 +108,11 @@ def _values(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def incoming(received: Received) -> Incoming:
-    preference = received.body.get("preference")
-    if preference is not None:
-        wa_id = preference.get("wa_id")
+    """What the handlers read of a recorded message. Webhooks are signed, but what they carry
+    is read defensively: a field of an unexpected type reads as absent."""
+    preference = _part(received.body, "preference")
+    if preference:
+        wa_id = _string(preference, "wa_id")
         return Incoming(
             received.id,
             received.person,
@@ -89,27 +120,39 @@ def incoming(received: Received) -> Incoming:
             None,
             "",
             None,
-            preference=preference.get("value"),
+            preference=_string(preference, "value") or None,
         )
-    message = received.body["message"]
-    contact = received.body.get("contact") or {}
+    message = _part(received.body, "message")
+    contact = _part(received.body, "contact")
     kind = message.get("type")
     text, choice = "", None
     if kind == "text":
-        text = (message.get("text") or {}).get("body", "")
+        text = _string(_part(message, "text"), "body")
     elif kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-        text, choice = reply.get("title", ""), reply.get("id")
+        interactive = _part(message, "interactive")
+        reply = _part(interactive, "button_reply") or _part(interactive, "list_reply")
+        text, choice = _string(reply, "title"), _string(reply, "id") or None
     elif kind == "button":  # a template's quick reply
-        button = message.get("button") or {}
-        text, choice = button.get("text", ""), button.get("payload")
-    wa_id = message.get("from") or contact.get("wa_id")
+        button = _part(message, "button")
+        text, choice = _string(button, "text"), _string(button, "payload") or None
+    wa_id = _string(message, "from") or _string(contact, "wa_id")
+    read = kind in ("text", "interactive", "button")
     return Incoming(
         id=received.id,
         person=received.person,
         phone=f"+{wa_id}" if wa_id else None,
-        profile_name=(contact.get("profile") or {}).get("name"),
+        profile_name=_string(_part(contact, "profile"), "name") or None,
         text=text,
         choice=choice,
+        kind="read" if read else "reaction" if kind == "reaction" else "unread",
     )
+
+
+def _part(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _string(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    return value if isinstance(value, str) else ""
