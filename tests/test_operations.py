@@ -51,7 +51,7 @@ def _quick_start_folder(tmp_path: Path) -> Path:
 
 
 async def _loyalty_bot(
-    *arguments: str, cwd: Path, env: dict[str, str], timeout: float = 60
+    *arguments: str, cwd: Path, env: dict[str, str], timeout: float = 60, umask: int = 0o022
 ) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -60,6 +60,7 @@ async def _loyalty_bot(
         *arguments,
         cwd=cwd,
         env={**env, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: os.umask(umask),  # as most shells leave it
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -296,22 +297,9 @@ async def test_the_database_its_log_and_its_copies_are_private_whatever_the_umas
     database = tmp_path / "shop.db"
     env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(database))
 
-    async def with_umask_022(*arguments: str) -> int:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *arguments,
-            cwd=tmp_path,
-            env={**env, "PYTHONPATH": str(ROOT)},
-            preexec_fn=lambda: os.umask(0o022),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        return await process.wait()
-
-    assert await with_umask_022("check-config") == 0
-    assert await with_umask_022("backup") == 0  # into the default folder, which it creates
+    assert (await _loyalty_bot("check-config", cwd=tmp_path, env=env))[0] == 0
+    code, _, err = await _loyalty_bot("backup", cwd=tmp_path, env=env)
+    assert code == 0, err  # into the default folder, which it creates
     assert _modes(tmp_path) == ({"0o600"}, "0o700")
 
 
