@@ -65,14 +65,17 @@ async def link_apps(on_telegram: ChatUser, on_whatsapp: WhatsAppPerson) -> Graph
     return await on_whatsapp.receive_containing("Listo")
 
 
-async def hire_on_whatsapp(owner: WhatsAppPerson, clerk: WhatsAppPerson) -> None:
-    """The owner asks for an invitation ("empleados") and `clerk` sends what its link types."""
+async def hire_on_whatsapp(
+    owner: WhatsAppPerson, clerk: WhatsAppPerson, welcome: str | None = None
+) -> None:
+    """The owner asks for an invitation ("empleados") and `clerk` sends what its link types;
+    the welcome names them (`welcome`: what of their name it shows)."""
     await owner.send("empleados")
     link = await owner.receive_containing("wa.me")
     token = re.search(r"staff_([A-Za-z0-9_-]+)", unquote(link.text))
     assert token is not None
     await clerk.send(f"staff_{token[1]}")
-    await clerk.receive_containing(clerk.name)  # the welcome names them
+    await clerk.receive_containing(welcome or clerk.name)
 
 
 def _skip_label(question: ApiCall) -> str:

@@ -16,6 +16,7 @@ from bot.domain.parsing import (
     clean_name,
     normalise_phone,
     parse_birthday,
+    usable_name,
     whole_number,
 )
 
@@ -156,6 +157,23 @@ def test_name_examples() -> None:
         clean_name("/balance")
     with pytest.raises(InvalidInput):
         clean_name("Ana\u0000")
+    assert clean_name("Ana 👩‍💻") == "Ana 👩\u200d💻"  # an emoji made with a joiner
+    assert clean_name("Pau 🏴󠁧󠁢󠁳󠁣󠁴󠁿") == "Pau 🏴󠁧󠁢󠁳󠁣󠁴󠁿"  # a flag made with tags
+    for hidden in ("\u202e", "\u2066", "\u200f", "\ufeff"):
+        with pytest.raises(InvalidInput):
+            clean_name(f"Ana{hidden}lic")  # reads "Anacil" backwards, or hides a mark
+
+
+@given(st.one_of(st.none(), st.text(max_size=400)))
+def test_a_name_an_app_offers_is_made_valid_or_dropped(text: str | None) -> None:
+    """A WhatsApp profile name of 300 characters with a direction override, say."""
+    name = usable_name(text)
+    if name is not None:
+        assert clean_name(name) == name
+
+
+def test_a_hostile_profile_name_becomes_a_plain_one() -> None:
+    assert usable_name("Pepe\u202e" + "x" * 300) == "Pepe" + "x" * 60
 
 
 @given(st.integers(min_value=0, max_value=10**WHOLE_NUMBER_DIGITS - 1))

@@ -947,3 +947,13 @@ async def test_a_reaction_is_ignored_and_a_sticker_or_location_gets_one_line(
     answers = [await ana.receive() for _ in range(4)]
     assert [answer.text.startswith("Solo leo") for answer in answers] == [True, True, True, False]
     assert "tienes" in answers[3].text  # the reaction got nothing, not even the menu
+
+
+async def test_a_clerks_hostile_profile_name_reaches_the_owner_plain(bot: WhatsAppBot) -> None:
+    owner = bot.graph.person(OWNER, "Dueña")
+    clerk = bot.graph.person("34699000113", "Pepe\u202e" + "x" * 300)
+    await hire_on_whatsapp(owner, clerk, welcome="Pepexxx")
+    await owner.send("empleados")
+    team = await owner.receive_containing("Empleados")
+    assert "\u202e" not in team.text and "Pepe" + "x" * 60 in team.text
+    assert "x" * 61 not in team.text

@@ -28,17 +28,42 @@ class InvalidInput(Exception):
 
 
 def clean_name(text: str) -> str:
-    """A display name: trimmed, inner runs of space folded, no control characters, 1-64 long."""
+    """A display name: trimmed, inner runs of space folded, 1-64 long, emoji welcome; no
+    control characters, and none of the invisible ones that reorder text ("Ana\u202e...")."""
     folded = " ".join(text.split())
     if not folded:
         raise InvalidInput("name_empty")
-    if any(unicodedata.category(char).startswith("C") for char in folded):
+    if any(_hidden(char) for char in folded):
         raise InvalidInput("name_invalid")
     if len(folded) > NAME_MAX_LENGTH:
         raise InvalidInput("name_too_long")
     if folded.startswith("/"):
         raise InvalidInput("name_invalid")
     return folded
+
+
+def usable_name(text: str | None) -> str | None:
+    """A name offered by an app (a profile name): what of it makes a valid name, cut to the
+    longest allowed; None when nothing does."""
+    if text is None:
+        return None
+    kept = " ".join("".join(char for char in text if not _hidden(char)).split())
+    kept = kept.lstrip("/").strip()[:NAME_MAX_LENGTH].strip()
+    return kept or None
+
+
+# Format characters an emoji sequence is made of: joiners ("👩‍💻") and the tags of flags.
+_EMOJI_JOINERS = frozenset("\u200c\u200d")
+_EMOJI_TAGS = range(0xE0020, 0xE0080)
+
+
+def _hidden(char: str) -> bool:
+    """Control, unassigned or private characters, and invisible format characters (the
+    direction overrides among them) other than those emoji sequences need."""
+    category = unicodedata.category(char)
+    if category != "Cf":
+        return category.startswith("C")
+    return char not in _EMOJI_JOINERS and ord(char) not in _EMOJI_TAGS
 
 
 def whole_number(text: str, *, signed: bool = False) -> int | None:

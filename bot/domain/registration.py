@@ -18,7 +18,13 @@ from bot.domain.models import (
     RegistrationDraft,
     RegistrationStep,
 )
-from bot.domain.parsing import InvalidInput, clean_name, normalise_phone, parse_birthday
+from bot.domain.parsing import (
+    InvalidInput,
+    clean_name,
+    normalise_phone,
+    parse_birthday,
+    usable_name,
+)
 from bot.program import Program
 from bot.storage.customers import CustomerRepository, DraftRepository
 from bot.storage.database import Database, Transaction
@@ -113,7 +119,7 @@ class RegistrationService:
                     identity=identity,
                     step=RegistrationStep.NAME,
                     language=language,
-                    suggested_name=_usable_name(suggested_name),
+                    suggested_name=usable_name(suggested_name),
                     phone=known_phone,
                     phone_verified=known_phone is not None,
                 )
@@ -219,15 +225,6 @@ def _note_for_member(
     if referrer is not None and referrer.id == member.id:
         return "referral_self"
     return "referral_already_member"
-
-
-def _usable_name(suggested: str | None) -> str | None:
-    if suggested is None:
-        return None
-    try:
-        return clean_name(suggested)
-    except InvalidInput:
-        return None
 
 
 async def _unused_code(customers: CustomerRepository) -> str:

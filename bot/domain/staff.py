@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from bot.clock import Clock
 from bot.domain.models import Actor, Identity, Language, Refused, Role, StaffMember
 from bot.domain.notices import tell_person
+from bot.domain.parsing import usable_name
 from bot.storage.database import Database, Transaction, from_sql_time
 from bot.storage.staff import AuditLog, StaffRepository
 
@@ -74,6 +75,9 @@ class StaffService:
         self, identity: Identity, token: str, name: str, language: Language
     ) -> StaffJoined | Refused:
         now = self._clock.now()
+        name = usable_name(name) or ""  # a profile name, as customers' names are checked
+        if not name:
+            return Refused("name_invalid")
         async with self._db.transaction() as tx:
             staff = StaffRepository(tx)
             invite = await staff.invite(token)

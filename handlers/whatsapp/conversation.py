@@ -316,7 +316,7 @@ class Conversation:
         )
 
     async def _join_staff(self, to: Identity, language: Language, token: str, name: str) -> None:
-        outcome = await self._services.staff.accept(to, token, name or to.user_id, language)
+        outcome = await self._services.staff.accept(to, token, name, language)
         if isinstance(outcome, Refused):
             await self._replies.refuse(to, language, outcome)
             return
