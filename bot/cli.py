@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.ERROR if command == "try" else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Their debug lines carry whole requests (people's numbers and messages), and httpx
+    # would log every message WhatsApp sends: the log names people by internal ids only.
+    for chatty in ("httpx", "pywa", "pywa_async"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         if command == "try":
             return try_in_terminal()

@@ -146,6 +146,8 @@ async def test_a_shop_with_people_of_both_channels_in_every_role_restarts_and_ru
             # A clerk who joins on WhatsApp, known by a business-scoped id.
             nora = graph.person("34699000222", "Nora", user_id="EC.5930002220001")
             await hire_on_whatsapp(whatsapp_owner, nora)
+            await nora.send("exportar")  # the owner's: refused and audited, never logged by id
+            await nora.receive_containing("permiso")
             first.send_signal(signal.SIGTERM)
             assert await first.wait() == 0
 
@@ -173,5 +175,11 @@ async def test_a_shop_with_people_of_both_channels_in_every_role_restarts_and_ru
         for job in JOB_NAMES:
             assert await run_command(env, tmp_path, log, "run-job", job) == 0, log[-5:]
         assert problems(log) == []
+        people = [
+            *("Lucía", "Nora", "Dueña", "Socia", "Clerk 0", "Cliente 100"),
+            *("34612345678", "34699000222", "34699000111", "34612000001", "612 345 678"),
+            *("EC.5930002220001", "EC.5931112223334", "ES.7001002003", OWNER_PHONE),
+        ]
+        assert [line for line in log if any(person in line for person in people)] == []
     finally:
         await graph.stop()

@@ -252,7 +252,7 @@ class PushDispatcher:
                 return await channel.send_photo(item.identity, photo, text, opt_out)
             return await channel.send_text(item.identity, text, message.choice, opt_out)
         except NotAnAddress as error:  # a stored id the channel cannot write to
-            log.warning("push %s not sent: %s", item.id, error)
+            log.warning("push %s not sent: not an address on %s", item.id, item.identity.channel)
             return Failed(str(error), transient=False)
         except Exception as error:  # one broken push must not stop the others
             log.exception("push %s failed", item.id)

@@ -172,6 +172,6 @@ class StaffService:
 
     async def refuse(self, actor: Actor, action: str) -> None:
         """Note an attempt to use a command the actor has no right to."""
-        log.warning("refused %s to %s", action, actor.label)
+        log.warning("refused %s to a %s (see the audit log)", action, actor.role.value)
         async with self._db.transaction() as tx:
             await AuditLog(tx).record(actor.label, "refused", self._clock.now(), subject=action)

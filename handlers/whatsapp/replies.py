@@ -34,7 +34,7 @@ class Replies:
         list_title = self.label(language, "menu_button")
         outcome = await self.channel.send_options(to, text, options or [], list_title)
         if not isinstance(outcome, Delivered):
-            log.warning("reply %s to %s not delivered: %s", template, to.user_id, outcome)
+            log.warning("reply %s not delivered: %s", template, outcome)
 
     async def refuse(self, to: Identity, language: Language, refused: Refused) -> None:
         """Say why an action did not happen."""
@@ -43,9 +43,9 @@ class Replies:
     async def photo(self, to: Identity, image: bytes, caption: str) -> None:
         outcome = await self.channel.send_photo(to, image, caption)
         if not isinstance(outcome, Delivered):
-            log.warning("photo to %s not delivered: %s", to.user_id, outcome)
+            log.warning("photo not delivered: %s", outcome)
 
     async def document(self, to: Identity, content: bytes, filename: str, caption: str) -> None:
         outcome = await self.channel.send_document(to, content, filename, caption)
         if not isinstance(outcome, Delivered):
-            log.warning("document to %s not delivered: %s", to.user_id, outcome)
+            log.warning("document not delivered: %s", outcome)
