@@ -68,14 +68,15 @@ async def serve_until_stopped(
                             serve_telegram(telegram, services.health, closing), name="telegram"
                         )
                     )
-                scheduler = await start_background(services) if background else None
+                on_its_own = await start_background(services) if background else None
                 try:
                     await _until_stopped_or_failed(stopped, channels)
                 finally:
                     # The push in hand is finished while its channel is still open.
-                    await services.jobs.wind_down()
-                    if scheduler is not None:
-                        scheduler.shutdown(wait=False)
+                    if on_its_own is not None:
+                        await on_its_own.end(services.jobs)
+                    else:
+                        await services.jobs.wind_down()
                     closing.set()
                     for ended in await asyncio.gather(*channels, return_exceptions=True):
                         if isinstance(ended, BaseException):

@@ -6,6 +6,7 @@ messages to `services.channels`, and call on the services; the core never import
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -43,9 +44,11 @@ from bot.scheduler import Jobs, start_scheduler, timetable
 from bot.storage.database import Database
 from bot.storage.outbox import OutboxRepository
 from bot.storage.program_history import ProgramHistory
+from bot.supervisor import supervise
 from bot.timetable import JobParts
 
 log = logging.getLogger(__name__)
+DISPATCHER = "outbox"
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ async def open_services(
             settings, program, clock, zone, database, churn=churn, surveys=surveys, staff=staff
         )
     )
-    return Services(
+    services = Services(
         settings=settings,
         program=program,
         clock=clock,
@@ -144,6 +147,8 @@ async def open_services(
         health=Health(clock),
         channels=channels,
     )
+    database.outbox_committed = services.jobs.wake
+    return services
 
 
 async def health_report(services: Services) -> tuple[bool, dict[str, object]]:
@@ -172,15 +177,38 @@ def owners(settings: Settings) -> frozenset[Identity]:
     return frozenset(on_telegram | on_whatsapp)
 
 
-async def start_background(services: Services) -> AsyncIOScheduler:
+@dataclass
+class Background:
+    """What the bot does on its own while it runs: the timetable, and the dispatcher that
+    delivers the outbox (woken by every commit that queues a message)."""
+
+    scheduler: AsyncIOScheduler
+    dispatching: asyncio.Task[None]
+    stop: asyncio.Event
+
+    async def end(self, jobs: Jobs) -> None:
+        """The push in hand is finished first, while its channel is still open."""
+        await jobs.wind_down()
+        self.stop.set()
+        self.scheduler.shutdown(wait=False)  # this cancels the jobs still running
+        await self.dispatching
+
+
+async def start_background(services: Services) -> Background:
     """Catch up on what was due while the bot was down, then keep the timetable."""
     await services.jobs.catch_up()
-    return start_scheduler(services.jobs, services.settings.zone)
+    stop = asyncio.Event()
+    services.health.expect(DISPATCHER)
+    dispatching = asyncio.create_task(
+        supervise(DISPATCHER, services.jobs.deliver_forever, stop, services.clock, services.health),
+        name=DISPATCHER,
+    )
+    return Background(start_scheduler(services.jobs, services.settings.zone), dispatching, stop)
 
 
-async def close_services(services: Services, scheduler: AsyncIOScheduler | None) -> None:
+async def close_services(services: Services, background: Background | None) -> None:
+    if background is not None:
+        await background.end(services.jobs)
     await services.jobs.wind_down()
-    if scheduler is not None:
-        scheduler.shutdown(wait=False)  # this cancels the jobs still running
     await services.reader.close()
     await services.database.close()

@@ -3,7 +3,9 @@
 A token bucket per person: a burst of FLOOD_BURST updates, then FLOOD_REFILL_PER_SECOND. Over it,
 the person hears "slow down" once per flood and the rest of the flood is dropped unhandled. The
 poller judges each update as it is fetched, so a dropped one costs nothing; the one that earns
-a warning is remembered here for the handlers to say so.
+a warning is remembered here for the handlers to say so. Each update is judged by the time it
+was sent, so a backlog that waited for the bot counts as it was typed; and the shop's own team
+is never held back (a clerk typing fast at the counter is not a flood).
 Written here rather than taken from a library because it must run on the injected clock (so
 tests control time) and keep its state per person in a bounded dict.
 """
@@ -41,8 +43,18 @@ class FloodGuard:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._warnings: set[int] = set()
 
-    def judge(self, person: str, update_id: int) -> Verdict:
-        verdict = self._spend(person)
+    def judge(
+        self,
+        person: str,
+        update_id: int,
+        sent_at: datetime | None = None,
+        *,
+        exempt: bool = False,
+    ) -> Verdict:
+        """`sent_at`: when the person sent it (now, if the channel does not say)."""
+        if exempt:
+            return Verdict.HANDLE
+        verdict = self._spend(person, sent_at or self._clock.now())
         if verdict is Verdict.WARN:
             self._warnings.add(update_id)
         return verdict
@@ -54,15 +66,14 @@ class FloodGuard:
             return True
         return False
 
-    def _spend(self, person: str) -> Verdict:
-        now = self._clock.now()
-        bucket = self._buckets.pop(person, None) or _Bucket(float(self._burst), now)
+    def _spend(self, person: str, at: datetime) -> Verdict:
+        bucket = self._buckets.pop(person, None) or _Bucket(float(self._burst), at)
         self._buckets[person] = bucket
         if len(self._buckets) > TRACKED_PEOPLE:
             self._buckets.popitem(last=False)
-        elapsed = (now - bucket.updated).total_seconds()
+        elapsed = max((at - bucket.updated).total_seconds(), 0.0)  # sent times may cross
         bucket.tokens = min(float(self._burst), bucket.tokens + elapsed * self._refill_per_second)
-        bucket.updated = now
+        bucket.updated = max(bucket.updated, at)
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             bucket.warned = False

@@ -12,11 +12,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
 from bot.domain import backups, birthdays, churn, digest, expiry, nudges, surveys, winback
@@ -74,6 +72,7 @@ class Jobs:
         self._dispatcher = dispatcher
         self._deliver_lock = asyncio.Lock()
         self._jobs = jobs
+        self._woken = asyncio.Event()
 
     @property
     def scheduled(self) -> dict[str, ScheduledJob]:
@@ -96,6 +95,23 @@ class Jobs:
     async def deliver(self) -> DeliveryReport:
         async with self._deliver_lock:
             return await self._dispatcher.deliver_due()
+
+    def wake(self) -> None:
+        """Something was queued and committed: deliver now rather than at the next tick."""
+        self._woken.set()
+
+    async def deliver_forever(self, stop: asyncio.Event) -> None:
+        """The dispatcher: deliver what is due whenever a commit queues messages, and every
+        DISPATCH_EVERY_SECONDS for what falls due later (retries, the end of quiet hours)."""
+        while not stop.is_set():
+            self._woken.clear()
+            await self.deliver()
+            woken = asyncio.ensure_future(self._woken.wait())
+            ticking = asyncio.ensure_future(self._clock.sleep(DISPATCH_EVERY_SECONDS))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({woken, ticking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in (woken, ticking, stopping):
+                waiting.cancel()
 
     async def wind_down(self) -> None:
         """Let a delivery under way record the push in hand, so that an orderly stop leaves
@@ -144,13 +160,5 @@ def start_scheduler(jobs: Jobs, zone: ZoneInfo) -> AsyncIOScheduler:
         scheduler.add_job(
             jobs.run, job.trigger, args=[name], id=name, max_instances=1, coalesce=True
         )
-    scheduler.add_job(
-        jobs.deliver,
-        IntervalTrigger(seconds=DISPATCH_EVERY_SECONDS),
-        id="deliver",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(zone),  # at once: what catch-up queued goes out now
-    )
     scheduler.start()
     return scheduler

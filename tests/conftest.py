@@ -78,8 +78,9 @@ async def graph() -> AsyncIterator[FakeGraph]:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeTelegram]:
+async def api(clock: FakeClock) -> AsyncIterator[FakeTelegram]:
     standin = FakeTelegram()
+    standin.now = clock.now  # people write on the tests' clock
     await standin.start()
     yield standin
     await standin.stop()

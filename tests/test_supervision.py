@@ -8,6 +8,7 @@ import json
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -15,9 +16,11 @@ import pytest
 
 from bench.common import free_port
 from bot.program import Program
+from bot.scheduler import DISPATCH_EVERY_SECONDS
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
 from tests.conftest import SECRET, FakeClock
+from tests.flows import register
 from tests.processes import (
     TELEGRAM_READY,
     WHATSAPP_READY,
@@ -171,3 +174,41 @@ async def test_healthz_says_alive_and_turns_503_when_the_database_takes_no_write
     assert isinstance(database, dict) and database["writable"] is False
     await _writes(whatsapp_bot, True)
     assert (await _health(listen))[0] == 200
+
+
+def _a_zone_where_it_is_midday() -> str:
+    """Outside the sample program's quiet hours (21-9) whenever the suite runs."""
+    ahead = 12 - datetime.now(UTC).hour  # hours ahead of UTC: Etc/GMT names them reversed
+    return "Etc/GMT" if ahead == 0 else f"Etc/GMT{'-' if ahead > 0 else '+'}{abs(ahead)}"
+
+
+async def test_a_campaign_starts_as_soon_as_the_owner_confirms_it(
+    api: FakeTelegram, tmp_path: Path
+) -> None:
+    """The commit that queues a campaign wakes the dispatcher: no waiting for its next tick."""
+    env = environment(
+        BOT_TOKEN="123456:CAMPAIGN",
+        TELEGRAM_API_URL=api.url,
+        POLLING_TIMEOUT="1",
+        OWNER_IDS="1",
+        LIMIT_OUTGOING_RATE="false",
+        DATABASE_PATH=str(tmp_path / "bot.db"),
+        TIMEZONE=_a_zone_where_it_is_midday(),
+    )
+    async with bot_process(env, tmp_path, [], [TELEGRAM_READY]):
+        ana = api.user(601, "Ana", "es")
+        await register(ana)
+        owner = api.user(1, "Dueña", "es")
+        await owner.send("/broadcast")
+        await owner.receive_containing("Nueva campaña")
+        await owner.send("¡Llega el vino nuevo!")
+        await owner.press(await owner.receive_containing("¿Quién lo recibe?"), "Todos")
+        await owner.press(await owner.receive_containing("cupón de descuento"), "Sin cupón")
+        preview = await owner.receive_containing("Lo recibirán")
+        await owner.press(preview, "Enviar")
+        await owner.receive_containing("En marcha")
+        began = time.monotonic()
+        await ana.receive_containing("vino nuevo", timeout=DISPATCH_EVERY_SECONDS)
+    waited = time.monotonic() - began
+    print(f"the campaign reached its customer {waited:.2f} s after the owner's tap")
+    assert waited < DISPATCH_EVERY_SECONDS / 6

@@ -114,3 +114,27 @@ async def test_a_flooding_person_is_slowed_down_and_holds_up_nobody(
         assert [call.method for call in api.calls if call.chat_id == flooder.id].count(
             "sendPhoto"
         ) == 6
+
+
+async def test_the_team_is_never_flood_limited_and_a_backlog_counts_as_it_was_sent(
+    api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """A clerk typing fast at the counter is answered every time. A customer's messages that
+    queued while the bot was down, a minute apart, are no flood either."""
+    settings = settings_for(api, tmp_path / "team.db", flood_burst=3, flood_refill_per_second=0.1)
+    async with running(build_application(settings, program, clock, background=False)) as app:
+        bot = RunningBot(app, api, clock)
+        owner = api.user(1, "Dueña", "es")
+        for _ in range(10):
+            await owner.send("/help")
+        await api.handled(await owner.send("/help"))
+        to_owner = [call for call in api.calls if call.chat_id == owner.id]
+        assert len(to_owner) == 11 and not any("deprisa" in call.text for call in to_owner)
+        patient, _ = await join(bot, 140)
+    for _ in range(6):  # the bot is down; she writes a minute apart
+        await patient.send("/balance")
+        clock.advance(timedelta(minutes=1))
+    async with running(build_application(settings, program, clock, background=False)):
+        await api.handled(await patient.send("/balance"))
+    to_patient = [call for call in api.calls if call.chat_id == patient.id]
+    assert sum("punto" in call.text for call in to_patient) == 7

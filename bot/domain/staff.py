@@ -43,6 +43,7 @@ class StaffService:
         self._owners = owners
         self._default_language = default_language
         self._owner_languages: dict[Identity, Language] | None = None  # read once, then kept
+        self._staff: set[Identity] | None = None  # read once, then kept as staff join and go
 
     @property
     def owners(self) -> frozenset[Identity]:
@@ -60,6 +61,13 @@ class StaffService:
         if member is not None:
             return Actor(identity, Role.STAFF, member.name)
         return Actor(identity, Role.CUSTOMER)
+
+    async def in_team(self, *identities: Identity) -> bool:
+        """Whether any of these ids is an owner's or a staff member's (for the flood guard,
+        once per incoming update: read from memory)."""
+        if self._staff is None:
+            self._staff = {member.identity for member in await self.members()}
+        return any(each in self._owners or each in self._staff for each in identities)
 
     async def invite(self, owner: Actor) -> Invite:
         now = self._clock.now()
@@ -112,6 +120,7 @@ class StaffService:
                     now,
                     member={"name": member.name},
                 )
+        self._staff = None  # read again at the next update
         return StaffJoined(member)
 
     async def _known_owner_languages(
@@ -168,6 +177,7 @@ class StaffService:
                 "staff/you_were_removed",
                 now,
             )
+        self._staff = None  # read again at the next update
         return member
 
     async def refuse(self, actor: Actor, action: str) -> None:

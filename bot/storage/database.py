@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -87,6 +87,8 @@ class Database:
         self._connection = connection
         self._lock = asyncio.Lock()
         self._snapshot_reads = snapshot_reads
+        # Called once a commit has written to the outbox: the dispatcher wakes for it.
+        self.outbox_committed: Callable[[], None] = lambda: None
 
     @classmethod
     async def open(cls, path: Path, *, backups: Path | None = None) -> Database:
@@ -212,13 +214,18 @@ class Database:
                 await self._connection.execute("COMMIT")
                 if work is not None:
                     work.committed(tx)
+                if tx.wrote_outbox:
+                    self.outbox_committed()
 
     @asynccontextmanager
     async def single_write(self) -> AsyncIterator[Transaction]:
         """For a unit of work that is exactly one statement: SQLite makes a lone statement
         atomic by itself, which saves the trips for BEGIN and COMMIT."""
         async with self._lock:
-            yield Transaction(self._connection)
+            tx = Transaction(self._connection)
+            yield tx
+        if tx.wrote_outbox:
+            self.outbox_committed()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:
@@ -267,6 +274,7 @@ class Transaction:
         # Outbox items (bot.storage.outbox) this unit of work queued for delivery right after
         # it commits; typed loosely, as the outbox is built on this module.
         self.queued: list[Any] = []
+        self.wrote_outbox = False  # anything at all: the dispatcher is woken after the commit
 
     async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
         return await self._connection.execute(sql, _bound(parameters))

@@ -102,6 +102,7 @@ class OutboxRepository:
         cursor = await self._tx.execute(_INSERT, push.row(to_sql_time(at)))
         if cursor.rowcount != 1:
             return False
+        self._tx.wrote_outbox = True
         assert cursor.lastrowid is not None
         if push.person is not None and push.language is not None:
             now_to = (push.person, push.language)
@@ -126,6 +127,7 @@ class OutboxRepository:
         for the dispatcher's pace: they are a job's, not an update's."""
         moment = to_sql_time(at)
         await self._tx.execute_many(_INSERT, (push.row(moment) for push in pushes))
+        self._tx.wrote_outbox = bool(pushes) or self._tx.wrote_outbox
 
     async def existing_keys(self, dedupe_keys: list[str]) -> set[str]:
         """Which of these keys were queued before (one query, however many keys)."""

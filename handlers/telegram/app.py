@@ -127,6 +127,7 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
                 timeout,
                 services.flood,
                 services.health,
+                services.staff.in_team,
             )
             await application.start()
             stop = asyncio.Event()

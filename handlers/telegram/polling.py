@@ -20,6 +20,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.clock import Clock
+from bot.domain.models import Identity
 from bot.flood import FloodGuard, Verdict
 from bot.health import Health
 from bot.incoming import IncomingUpdates
@@ -39,7 +40,9 @@ class ConfirmingPoller:
         timeout: int,
         flood: FloodGuard,
         health: Health,
+        in_team: Callable[[Identity], Awaitable[bool]],
     ) -> None:
+        self._in_team = in_team
         self._bot = bot
         self._health = health
         self._flood = flood
@@ -81,7 +84,10 @@ class ConfirmingPoller:
         by_person: dict[int, list[Update]] = {}
         for update in updates:
             person = _person(update)
-            if self._flood.judge(str(person), update.update_id) is Verdict.DROP:
+            team = await self._in_team(Identity(CHANNEL, str(person)))
+            sent_at = update.message.date if update.message else None  # a tap has no date
+            verdict = self._flood.judge(str(person), update.update_id, sent_at, exempt=team)
+            if verdict is Verdict.DROP:
                 await self._drop(update)
                 continue
             by_person.setdefault(person, []).append(update)

@@ -14,6 +14,7 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -22,7 +23,6 @@ from handlers.recording import Recording
 
 BOT_ID = 7000000001
 BOT_USERNAME = "bodega_loyalty_bot"
-EPOCH = 1_790_000_000  # a fixed "date" for messages; the bot never reads it for its rules
 
 
 @dataclass
@@ -90,6 +90,11 @@ class FakeTelegram(Recording[ApiCall]):
         self.hold: Callable[[ApiCall], bool] | None = None
         self._released = asyncio.Event()
         self.files: dict[str, bytes] = {}  # file_id -> the bytes a person sent (their photos)
+        # When messages are sent (their `date`): the tests' clock, if they set it.
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def sent_at(self) -> int:
+        return int(self.now().timestamp())
 
     async def start(self, port: int = 0) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -250,7 +255,7 @@ class FakeTelegram(Recording[ApiCall]):
         chat_id = call.chat_id or 0
         message: dict[str, Any] = {
             "message_id": call.message_id,
-            "date": EPOCH,
+            "date": self.sent_at(),
             "chat": {"id": chat_id, "type": "private"},
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bodega"},
         }
@@ -308,7 +313,7 @@ class ChatUser:
         return {
             "message": {
                 "message_id": next(self._message_ids),
-                "date": EPOCH,
+                "date": self.api.sent_at(),
                 "chat": {"id": self.id, "type": "private", "first_name": self.first_name},
                 "from": self._user(),
                 **content,
@@ -351,7 +356,7 @@ class ChatUser:
             "data": data,
             "message": {
                 "message_id": on.message_id,
-                "date": EPOCH,
+                "date": self.api.sent_at(),
                 "chat": {"id": self.id, "type": "private"},
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bodega"},
                 "text": on.text,

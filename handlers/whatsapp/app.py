@@ -23,6 +23,7 @@ from pywa_async.client import WhatsApp
 
 from bot.bootstrap import Services
 from bot.config import GRAPH_API_URL, Settings
+from bot.domain.models import Identity
 from bot.flood import Verdict
 from bot.incoming import IncomingUpdates
 from bot.storage.inbox import InboxRepository, Received
@@ -216,7 +217,14 @@ class InboxWorker:
             # Past the person's allowance (FLOOD_BURST): told to slow down once, the rest of
             # the flood recorded as handled unread, so one person cannot hold up the others.
             flood = self._services.flood
-            verdict = flood.judge(f"{CHANNEL}:{received.person}", received.id)
+            message = incoming(received)
+            ids = [Identity(CHANNEL, received.person)]
+            if message.phone:  # an owner known by a business-scoped id, named by number
+                ids.append(Identity(CHANNEL, message.phone.lstrip("+")))
+            team = await self._services.staff.in_team(*ids)
+            verdict = flood.judge(
+                f"{CHANNEL}:{received.person}", received.id, message.sent_at, exempt=team
+            )
             flood.take_warning(received.id)  # ours, not an id Telegram's poller may see
             answered = received.id in self._answered_unmarked
             if (
@@ -227,9 +235,9 @@ class InboxWorker:
                 try:
                     async with self._updates.handling(received.id):
                         if verdict is Verdict.WARN:
-                            await self._conversation.slow_down(incoming(received))
+                            await self._conversation.slow_down(message)
                         else:
-                            await self._conversation.handle(incoming(received))
+                            await self._conversation.handle(message)
                 except Exception:
                     log.exception("WhatsApp message %s could not be handled", received.id)
             # Should this write fail, the supervisor starts the worker again: the message, then

@@ -29,6 +29,7 @@ class Incoming:
     # What was sent: "read" (text or a tap), "reaction" (ignored), or "unread" (a sticker, a
     # location, a voice note...: the bot says what it reads).
     kind: str = "read"
+    sent_at: datetime | None = None  # as the person's phone says
 
 
 def messages_in(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -145,6 +146,7 @@ def incoming(received: Received) -> Incoming:
         text=text,
         choice=choice,
         kind="read" if read else "reaction" if kind == "reaction" else "unread",
+        sent_at=_timestamp(received.body),
     )
 
 
