@@ -577,8 +577,8 @@ async def test_an_unhappy_answer_opens_a_follow_up_the_owner_closes_with_a_tap(
     assert "NPS 2" in (follow_ups.text or "")
     await owner.tap(follow_ups, "Le llamé")
     await owner.receive_containing("le llamaste")
-    await owner.tap_id(follow_ups, "followup:7")  # forged, with no outcome: refused, no error
-    await owner.receive_containing("Ese seguimiento no existe")
+    await owner.tap_id(follow_ups, "followup:7")  # forged, with no outcome: no error
+    await owner.receive_containing("ya no es válido")
     assert await bot.services.follow_ups.open_ones() == []
 
 

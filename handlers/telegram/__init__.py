@@ -17,8 +17,8 @@ from telegram.ext import (
     filters,
 )
 
+from bot import taps
 from handlers.telegram import (
-    buttons,
     campaigns,
     cards,
     churn,
@@ -86,23 +86,23 @@ def register_handlers(application: BotApplication) -> None:
         MessageHandler(private & (filters.TEXT | filters.CONTACT), start.on_message)
     )
     application.add_handler(MessageHandler(private & filters.PHOTO, campaigns.on_photo))
-    taps: dict[type[buttons.Button], Callable[[Update, Context], Coroutine[Any, Any, None]]] = {
-        buttons.ConsentButton: registration.on_consent,
-        buttons.LanguageButton: privacy.on_language,
-        buttons.NotificationsButton: privacy.on_notifications,
-        buttons.ForgetButton: privacy.on_forget,
-        buttons.SaleButton: counter.on_sale_button,
-        buttons.RewardButton: redeem.on_reward,
-        buttons.CouponButton: redeem.on_coupon,
-        buttons.RedeemButton: redeem.on_redeem,
-        buttons.StaffInviteButton: staff_admin.on_invite_button,
-        buttons.StaffRemoveButton: staff_admin.on_remove_button,
-        buttons.SurveyButton: surveys.on_survey_button,
-        buttons.WinbackButton: churn.on_winback,
-        buttons.FollowUpButton: churn.on_follow_up,
-        buttons.CampaignButton: campaigns.on_campaign_button,
+    answers: dict[type[taps.Button], Callable[[Update, Context], Coroutine[Any, Any, None]]] = {
+        taps.ConsentButton: registration.on_consent,
+        taps.LanguageButton: privacy.on_language,
+        taps.NotificationsButton: privacy.on_notifications,
+        taps.ForgetButton: privacy.on_forget,
+        taps.SaleButton: counter.on_sale_button,
+        taps.RewardButton: redeem.on_reward,
+        taps.CouponButton: redeem.on_coupon,
+        taps.RedeemButton: redeem.on_redeem,
+        taps.StaffInviteButton: staff_admin.on_invite_button,
+        taps.StaffRemoveButton: staff_admin.on_remove_button,
+        taps.SurveyButton: surveys.on_survey_button,
+        taps.WinbackButton: churn.on_winback,
+        taps.FollowUpButton: churn.on_follow_up,
+        taps.CampaignButton: campaigns.on_campaign_button,
     }
-    for kind, callback in taps.items():
+    for kind, callback in answers.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern()))
     application.add_handler(CallbackQueryHandler(plumbing.stale_button))
     application.add_error_handler(plumbing.report_error)

@@ -7,7 +7,8 @@ from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.campaigns import COUPON_CHOICES, CampaignSent, Preview
 from bot.domain.models import Actor, Refused, Role
-from handlers.telegram.buttons import CampaignButton, inline
+from bot.taps import CampaignButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.context import Context, for_owner, refuse, reply
 
 

@@ -12,8 +12,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
 from bot.domain.models import ConsentTopic, Identity
 from bot.domain.pushes import Choice
+from bot.taps import NotificationsButton, SurveyButton
 from handlers.telegram.addresses import chat_id
-from handlers.telegram.buttons import NotificationsButton, SurveyButton, inline
+from handlers.telegram.buttons import inline
 from handlers.telegram.polling import retry_after_seconds
 
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")

@@ -7,7 +7,8 @@ from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.map_actions import OUTCOMES as FOLLOW_UP_OUTCOMES
 from bot.domain.models import Actor, Refused, Role
-from handlers.telegram.buttons import FollowUpButton, WinbackButton, inline
+from bot.taps import FollowUpButton, WinbackButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.context import (
     Context,
     for_owner,

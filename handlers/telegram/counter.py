@@ -7,7 +7,8 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.domain.models import Actor, Refused
 from bot.domain.parsing import whole_number
 from bot.domain.sales import SaleDraft, SaleRecorded
-from handlers.telegram.buttons import SaleButton, inline
+from bot.taps import SaleButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.context import (
     Context,
     for_staff,

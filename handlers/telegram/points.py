@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import Customer
-from handlers.telegram.buttons import CouponButton, RewardButton, inline
+from bot.taps import CouponButton, RewardButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.context import Context, for_members, reply
 
 

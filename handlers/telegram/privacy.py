@@ -9,7 +9,8 @@ from typing import Literal
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import ConsentTopic, Customer, Language
-from handlers.telegram.buttons import ForgetButton, LanguageButton, NotificationsButton, inline
+from bot.taps import ForgetButton, LanguageButton, NotificationsButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.context import Context, for_members, identity_of, no_keyboard, reply
 
 

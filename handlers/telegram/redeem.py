@@ -6,7 +6,8 @@ from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import Actor, Customer, Redemption, Refused
 from bot.qr import qr_png
-from handlers.telegram.buttons import CouponButton, RedeemButton, RewardButton, inline
+from bot.taps import CouponButton, RedeemButton, RewardButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.cards import deep_link
 from handlers.telegram.context import (
     Context,

@@ -17,7 +17,8 @@ from bot.domain.registration import (
     SkipAnswer,
     TextAnswer,
 )
-from handlers.telegram.buttons import ConsentButton, inline
+from bot.taps import ConsentButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.cards import send_member_card
 from handlers.telegram.context import (
     Context,

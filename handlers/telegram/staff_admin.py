@@ -10,8 +10,9 @@ from telegram.error import BadRequest
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.domain.parsing import whole_number
 from bot.domain.rewards import COUPON_USAGE
+from bot.taps import StaffInviteButton, StaffRemoveButton
 from handlers.telegram.addresses import chat_id, on_telegram
-from handlers.telegram.buttons import StaffInviteButton, StaffRemoveButton, inline
+from handlers.telegram.buttons import inline
 from handlers.telegram.cards import deep_link
 from handlers.telegram.context import (
     CHANNEL,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.models import Customer, Refused
-from handlers.telegram.buttons import SurveyButton, inline
+from bot.taps import SurveyButton
+from handlers.telegram.buttons import inline
 from handlers.telegram.context import Context, for_members, identity_of, reply
 
 

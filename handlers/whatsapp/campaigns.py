@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.domain.campaigns import COUPON_CHOICES, AudienceChoice, CampaignSent, Preview
 from bot.domain.models import Actor, Identity, Language, Refused, Role
+from bot.taps import CampaignButton
 from handlers.whatsapp.channel import Option
 from handlers.whatsapp.replies import Replies
 
@@ -46,8 +47,9 @@ class Campaigns:
             kinds.setdefault(choice.kind, choice)
         options = [
             Option(
-                f"{CAMPAIGN}{written.id}:"
-                + (f"kind:{kind}" if self._several(kind) else f"audience:{choice.code}"),
+                CampaignButton(written.id, "kind", kind).pack()
+                if self._several(kind)
+                else CampaignButton(written.id, "audience", choice.code).pack(),
                 self._name(language, choice, kind_only=self._several(kind)),
             )
             for kind, choice in kinds.items()
@@ -60,13 +62,14 @@ class Campaigns:
             await self._services.staff.refuse(actor, "owner:campaign")
             await self._replies.say(to, language, "not_allowed")
             return
-        campaign_id, step, value = _parts(choice)
+        tap = CampaignButton.parse(choice)  # decoded before it was routed here
+        campaign_id, step, value = tap.campaign_id, tap.step, tap.value
         campaigns = self._services.campaigns
-        if campaign_id is None:
-            await self._replies.refuse(to, language, Refused("campaign_unknown"))
-        elif step == "kind":
+        if step == "kind":
             options = [
-                Option(f"{CAMPAIGN}{campaign_id}:audience:{c.code}", self._name(language, c))
+                Option(
+                    CampaignButton(campaign_id, "audience", c.code).pack(), self._name(language, c)
+                )
                 for c in campaigns.audiences()
                 if c.kind == value
             ]
@@ -77,10 +80,11 @@ class Campaigns:
                 await self._replies.refuse(to, language, chosen)
                 return
             none = Option(
-                f"{CAMPAIGN}{campaign_id}:coupon:0", self._replies.label(language, "no_coupon")
+                CampaignButton(campaign_id, "coupon", "0").pack(),
+                self._replies.label(language, "no_coupon"),
             )
             options = [none] + [
-                Option(f"{CAMPAIGN}{campaign_id}:coupon:{percent}", f"{percent}%")
+                Option(CampaignButton(campaign_id, "coupon", str(percent)).pack(), f"{percent}%")
                 for percent in COUPON_CHOICES
             ]
             await self._replies.say(to, language, "campaigns/coupon", options)
@@ -107,8 +111,14 @@ class Campaigns:
         messages = self._services.messages
         sample = messages.render(language, preview.message.template, **preview.message.context)
         options = [
-            Option(f"{CAMPAIGN}{campaign_id}:send", self._replies.label(language, "campaign_send")),
-            Option(f"{CAMPAIGN}{campaign_id}:cancel", self._replies.label(language, "cancel")),
+            Option(
+                CampaignButton(campaign_id, "send").pack(),
+                self._replies.label(language, "campaign_send"),
+            ),
+            Option(
+                CampaignButton(campaign_id, "cancel").pack(),
+                self._replies.label(language, "cancel"),
+            ),
         ]
         await self._replies.say(
             to,
@@ -135,10 +145,3 @@ class Campaigns:
         return messages.plain(
             language, "campaigns/audience_name", choice=choice, kind_only=kind_only
         )
-
-
-def _parts(choice: str) -> tuple[int | None, str, str]:
-    """ "campaign:<id>:<step>[:<value>]" -> (id, step, value)."""
-    campaign, _, rest = choice.removeprefix(CAMPAIGN).partition(":")
-    step, _, value = rest.partition(":")
-    return (int(campaign) if campaign.isdigit() else None), step, value

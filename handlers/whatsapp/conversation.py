@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from bot import taps
 from bot.bootstrap import Services
 from bot.domain.models import (
     ConsentTopic,
@@ -101,6 +102,9 @@ class Conversation:
             return
         if message.kind == "unread":
             await self._say_in_their_language(identity, "whatsapp/not_read")
+            return
+        if message.choice is not None and not _understood(message.choice):
+            await self._say_in_their_language(identity, "problems/stale_button")
             return
         text = message.text.strip()
         default = Language(self._services.settings.default_language)
@@ -368,6 +372,12 @@ class Conversation:
             else None,
             suggested_name=draft.suggested_name,
         )
+
+
+def _understood(choice: str) -> bool:
+    """A tap this bot's buttons carry: an old one's or a forged one's id gets one polite
+    "this button no longer works", never an error."""
+    return taps.decode(choice) is not None or choice in (NAME, SKIP) or choice in WORDS
 
 
 def _answer(message: Incoming) -> TextAnswer | SkipAnswer | ConsentAnswer:

@@ -12,6 +12,7 @@ from bot.domain.map_actions import OUTCOMES as FOLLOW_UP_OUTCOMES
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.domain.parsing import InvalidInput, whole_number
 from bot.domain.rewards import COUPON_USAGE
+from bot.taps import FollowUpButton, StaffRemoveButton, WinbackButton
 from handlers.whatsapp.channel import Option
 from handlers.whatsapp.replies import Replies
 
@@ -94,7 +95,9 @@ class Office:
         """The staff, a tap to remove each, and a one-time link to invite someone new."""
         members = await self._services.staff.members()
         label = self._replies.label(language, "remove")
-        options = [Option(f"{REMOVE}{m.id}", f"{label} {m.name}") for m in members[:10]]
+        options = [
+            Option(StaffRemoveButton(m.id).pack(), f"{label} {m.name}") for m in members[:10]
+        ]
         await self._replies.say(to, language, "staff/list", options, members=members)
         invite = await self._services.staff.invite(actor)
         link = self._link(f"{STAFF_TEXT}{invite.token}")
@@ -105,7 +108,9 @@ class Office:
     async def remove(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
         if not await self._owner(to, language, actor, "remove"):
             return
-        removed = await self._services.staff.remove(actor, int(choice.removeprefix(REMOVE)))
+        removed = await self._services.staff.remove(
+            actor, StaffRemoveButton.parse(choice).member_id
+        )
         if removed is None:
             await self._replies.say(to, language, "problems/staff_unknown")
             return
@@ -149,7 +154,7 @@ class Office:
         if actor.role is Role.OWNER:
             label = self._replies.label(language, "send_winback")
             options = [
-                Option(f"{WINBACK}{entry.customer.id}", f"{label} {entry.customer.name}")
+                Option(WinbackButton(entry.customer.id).pack(), f"{label} {entry.customer.name}")
                 for entry in at_risk[:MOST_WINBACK_OPTIONS]
             ]
         await self._replies.say(
@@ -167,7 +172,7 @@ class Office:
         if actor.role is Role.OWNER:  # three taps each: as many follow-ups as a list holds
             taps = [
                 Option(
-                    f"{FOLLOW_UP}{open_one.follow_up.id}:{outcome}",
+                    FollowUpButton(open_one.follow_up.id, outcome).pack(),
                     f"{self._replies.label(language, f'follow_up_{outcome}')}"
                     f" {open_one.customer.name}",
                 )
@@ -179,12 +184,8 @@ class Office:
     async def follow_up(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
         if not await self._owner(to, language, actor, "follow_up"):
             return
-        follow_up_id, _, outcome = choice.removeprefix(FOLLOW_UP).partition(":")
-        chosen = next((known for known in FOLLOW_UP_OUTCOMES if known == outcome), None)
-        if chosen is None or not follow_up_id.isdigit():
-            await self._replies.refuse(to, language, Refused("follow_up_unknown"))
-            return
-        closed = await self._services.follow_ups.close(actor, int(follow_up_id), chosen)
+        tap = FollowUpButton.parse(choice)  # decoded before it was routed here
+        closed = await self._services.follow_ups.close(actor, tap.follow_up_id, tap.outcome)
         if isinstance(closed, Refused):
             await self._replies.refuse(to, language, closed)
             return
@@ -193,8 +194,8 @@ class Office:
     async def winback(self, to: Identity, language: Language, actor: Actor, choice: str) -> None:
         if not await self._owner(to, language, actor, "winback"):
             return
-        customer_id = int(choice.removeprefix(WINBACK))
-        outcome = await self._services.churn.send_winback(actor, customer_id)
+        tap = WinbackButton.parse(choice)
+        outcome = await self._services.churn.send_winback(actor, tap.customer_id)
         if isinstance(outcome, Refused):
             await self._replies.refuse(to, language, outcome)
             return
