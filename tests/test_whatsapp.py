@@ -692,20 +692,20 @@ async def test_an_owner_known_by_a_business_scoped_id_is_still_the_owner(bot: Wh
     await owner.receive_containing("wa.me")
 
 
-async def test_a_telegram_member_links_their_whatsapp_and_keeps_one_balance(
-    graph: FakeGraph, api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
-) -> None:
-    """One program on both apps: a member on Telegram writes from WhatsApp with the same
-    number, confirms on Telegram (which knows the number is theirs), and from then on is one
-    customer with one ledger; pushes go to the app they wrote from last."""
+@asynccontextmanager
+async def both_channels(
+    graph: FakeGraph, api: FakeTelegram, clock: FakeClock, program: Program, database: Path
+) -> AsyncIterator[Services]:
+    """One core serving Telegram and WhatsApp, as `loyalty-bot run` with both set up."""
     port = free_port()
     settings = whatsapp_settings(
         graph,
-        tmp_path / "both.db",
+        database,
         port,
         bot_token="123456:TEST-TOKEN",
         telegram_api_url=api.url,
         polling_timeout=1,
+        owner_ids="1",
     )
     services = await open_services(
         settings, program, clock, Messages(settings.zone, program.shop.money)
@@ -713,24 +713,71 @@ async def test_a_telegram_member_links_their_whatsapp_and_keeps_one_balance(
     telegram = build_application(
         settings, program, clock, services.messages, background=False, core=services
     )
+    graph.now = clock.now
     try:
         async with serving(telegram), serving_whatsapp(services):
             graph.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
-            on_telegram = api.user(42, "Lucía", "es")
-            await register(on_telegram, phone="+34 612 345 678")
-            member = await services.membership.member(Identity("telegram", "42"))
-            assert member is not None
-            await sell(services.sales, member, 3)
-            on_whatsapp = graph.person("34612345678", "Lucía")
-            linked = await link_apps(on_telegram, on_whatsapp)
-            assert "*3 puntos*" in linked.text
-            await on_whatsapp.send("saldo")
-            assert "*3 puntos*" in (await on_whatsapp.receive()).text
-        async with services.database.reading() as tx:
-            rows = await tx.fetch_all("SELECT channel FROM customers")
-        assert [row["channel"] for row in rows] == ["whatsapp"]  # one customer, written to last
+            yield services
     finally:
         await close_services(services, None)
+
+
+async def test_a_telegram_member_links_their_whatsapp_and_keeps_one_balance(
+    graph: FakeGraph, api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """One program on both apps: a member on Telegram writes from WhatsApp with the same
+    number, confirms on Telegram (which knows the number is theirs), and from then on is one
+    customer with one ledger; pushes go to the app they wrote from last."""
+    async with both_channels(graph, api, clock, program, tmp_path / "both.db") as services:
+        on_telegram = api.user(42, "Lucía", "es")
+        await register(on_telegram, phone="+34 612 345 678")
+        member = await services.membership.member(Identity("telegram", "42"))
+        assert member is not None
+        await sell(services.sales, member, 3)
+        on_whatsapp = graph.person("34612345678", "Lucía")
+        linked = await link_apps(on_telegram, on_whatsapp)
+        assert "*3 puntos*" in linked.text
+        await on_whatsapp.send("saldo")
+        assert "*3 puntos*" in (await on_whatsapp.receive()).text
+        async with services.database.reading() as tx:
+            rows = await tx.fetch_all("SELECT channel FROM customers")
+    assert [row["channel"] for row in rows] == ["whatsapp"]  # one customer, written to last
+
+
+async def test_forget_on_one_app_erases_the_person_on_every_app_down_to_the_bytes(
+    graph: FakeGraph, api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """Linked, she wrote from WhatsApp (her texts, profile name and number were received)
+    and the owner corrected her points with a reason naming her; /forget on Telegram leaves
+    none of it in the database or its write-ahead log, and /mydata listed it all before."""
+    database = tmp_path / "forget.db"
+    async with both_channels(graph, api, clock, program, database) as services:
+        on_telegram = api.user(43, "Lucía", "es")
+        # ASCII throughout: the inbox keeps bodies as escaped JSON, where "í" would hide.
+        await register(on_telegram, name="Lucia Perez", phone="+34 612 345 679")
+        on_whatsapp = graph.person("34612345679", "Lucia Perez WA")
+        await link_apps(on_telegram, on_whatsapp)
+        secret = "my neighbour Carmen Ruiz wants to come too"
+        await on_whatsapp.send(secret)
+        await on_whatsapp.receive()
+        owner = api.user(1, "Dueña", "es")
+        member = await services.membership.member(Identity("whatsapp", "34612345679"))
+        assert member is not None
+        await owner.send(f"/adjust {member.member_code} +5 a gift for Lucia Perez")
+        await owner.receive_containing("+5")
+        mydata = await services.membership.personal_data(member)
+        assert any(secret in row["body"] for row in mydata["messages_received"])
+        assert any("a gift for" in (row["details"] or "") for row in mydata["audit_log"])
+        await on_telegram.send("/forget")
+        await on_telegram.press(await on_telegram.receive("sendMessage"), "Sí")
+        await on_telegram.receive_containing("hemos borrado")
+    stored = b"".join(
+        path.read_bytes()
+        for path in (database, database.with_name(database.name + "-wal"))
+        if path.exists()
+    )
+    for trace in ("Lucia Perez", "34612345679", "+34612345679", secret, "a gift for"):
+        assert trace.encode() not in stored, trace
 
 
 def _changes(value: dict[str, object]) -> bytes:

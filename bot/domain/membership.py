@@ -216,7 +216,9 @@ class MembershipService:
             entries = await ledger.all_for(customer.id)
             balance = await ledger.balance(customer.id)
             joined = await CustomerRepository(tx).referred_count(customer.id)
+            every_id = await CustomerRepository(tx).known_as(customer)
             other_rows = await PersonalData(tx).rows_about(customer.id)
+            other_rows |= await PersonalData(tx).messages_and_audit(customer.id, every_id)
         profile = asdict(customer)
         profile["language"] = customer.language.value
         profile["created_at"] = customer.created_at.isoformat()
@@ -246,7 +248,10 @@ class MembershipService:
         The database overwrites what it deletes (secure_delete), and the write-ahead log is
         emptied afterwards, so the erased bytes are gone from the files too."""
         async with self._db.transaction() as tx:
-            await CustomerRepository(tx).erase(customer.id, self._clock.now())
-            await DraftRepository(tx).delete(identity)
-            await PersonalData(tx).erase_traces(customer.id, identity)
+            customers = CustomerRepository(tx)
+            every_id = sorted({identity, *await customers.known_as(customer)}, key=str)
+            await customers.erase(customer.id, self._clock.now())
+            for known_as in every_id:
+                await DraftRepository(tx).delete(known_as)
+            await PersonalData(tx).erase_traces(customer.id, every_id)
         await self._db.checkpoint()

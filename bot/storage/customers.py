@@ -95,6 +95,10 @@ class CustomerRepository:
         )
         return [Identity(row["channel"], row["channel_user_id"]) for row in rows]
 
+    async def known_as(self, customer: Customer) -> list[Identity]:
+        """Every id the customer is known by, on every app."""
+        return sorted({customer.identity, *await self.identities(customer.id)}, key=str)
+
     async def use_identity(self, customer_id: int, identity: Identity) -> None:
         """Pushes go where the customer wrote last."""
         await self._tx.execute(

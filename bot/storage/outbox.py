@@ -282,12 +282,32 @@ class OutboxRepository:
         )
         return from_sql_time(row["due"]) if row and row["due"] else None
 
-    async def erase_for(self, customer_id: int) -> None:
-        """/forget: the messages rendered for the customer go; unsent ones will never be."""
+    async def erase_for(self, customer_id: int, known_as: list[Identity]) -> None:
+        """/forget: the messages rendered for the customer go, unsent ones will never be, and
+        the keys that name one of their ids ("...:whatsapp:34612345678:...") name a pseudonym
+        instead (rows to a customer are addressed by the customer, not by an id)."""
+        for identity in known_as:
+            # A message to one of their ids before they were a customer (a link offer): now
+            # addressed by the (erased) customer instead.
+            await self._tx.execute(
+                "UPDATE outbox SET customer_id = ?, channel = NULL, channel_user_id = NULL"
+                " WHERE customer_id IS NULL AND channel = ? AND channel_user_id = ?",
+                (customer_id, identity.channel, identity.user_id),
+            )
+            # Matched between colons, so that the id 42 leaves "survey:142" alone.
+            await self._tx.execute(
+                "UPDATE outbox SET dedupe_key = substr(replace(':' || dedupe_key || ':', :id,"
+                " :pseudonym), 2, length(replace(':' || dedupe_key || ':', :id, :pseudonym)) - 2)"
+                " WHERE instr(':' || dedupe_key || ':', :id) > 0",
+                {
+                    "id": f":{identity.channel}:{identity.user_id}:",
+                    "pseudonym": f":{identity.channel}:erased{customer_id}:",
+                },
+            )
         await self._tx.execute(
-            "UPDATE outbox SET payload = '{}', last_error = NULL, status = CASE"
-            " WHEN status IN (:status_pending, :status_sending) THEN :status_failed"
-            " ELSE status END WHERE customer_id = :customer"
+            "UPDATE outbox SET payload = '{}', last_error = NULL,"
+            " status = CASE WHEN status IN (:status_pending, :status_sending)"
+            " THEN :status_failed ELSE status END WHERE customer_id = :customer"
             " OR (customer_id IS NULL AND about_customer_id = :customer)",
             {**_STATUSES, "customer": customer_id},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.domain.models import Identity
@@ -35,20 +36,72 @@ class PersonalData:
             found[table] = [dict(row) for row in rows]
         return found
 
-    async def erase_traces(self, customer_id: int, identity: Identity) -> None:
-        """What the customer row's own erasure leaves: their words, the messages rendered for
-        them, and their channel id in the audit log (replaced by a pseudonym)."""
+    async def messages_and_audit(
+        self, customer_id: int, identities: list[Identity]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """What they wrote to the shop as it was received (WhatsApp keeps it to handle it
+        once), and the audit log's entries by them or about them."""
+        messages = []
+        for identity in identities:
+            rows = await self._tx.fetch_all(
+                "SELECT channel, received_at, body FROM inbox WHERE channel = ? AND person = ?"
+                " ORDER BY id",
+                (identity.channel, identity.user_id),
+            )
+            messages += [dict(row) for row in rows]
+        audit = await self._tx.fetch_all(
+            f"SELECT at, actor, action, subject, details FROM audit_log WHERE {_AUDIT_ABOUT}"
+            " ORDER BY id",
+            _audit_parameters(customer_id, identities),
+        )
+        return {"messages_received": messages, "audit_log": [dict(row) for row in audit]}
+
+    async def erase_traces(self, customer_id: int, identities: list[Identity]) -> None:
+        """What the customer row's own erasure leaves, for every id they were known by on any
+        app: their words, the messages rendered for them or received from them, and their ids
+        and what was written about them in the audit log and the ledger (pseudonymised: those
+        rows are append-only, and keep the figures)."""
+        pseudonym = f"erased:{customer_id}"
         await self._tx.execute(
             "UPDATE surveys SET reason = NULL WHERE customer_id = ? AND reason IS NOT NULL",
             (customer_id,),
         )
-        await OutboxRepository(self._tx).erase_for(customer_id)
-        # Their messages as received (WhatsApp); the ids stay, so a late retry stays a retry.
+        await OutboxRepository(self._tx).erase_for(customer_id, identities)
         await self._tx.execute(
-            "UPDATE inbox SET body = '{}' WHERE channel = ? AND person = ?",
-            (identity.channel, identity.user_id),
+            "UPDATE points_ledger SET note = NULL WHERE customer_id = ? AND note IS NOT NULL",
+            (customer_id,),
         )
         await self._tx.execute(
-            "UPDATE audit_log SET actor = 'erased:' || ? WHERE actor = ?",
-            (customer_id, f"customer:{identity.channel}:{identity.user_id}"),
+            f"UPDATE audit_log SET details = NULL WHERE ({_AUDIT_ABOUT}) AND details IS NOT NULL",
+            _audit_parameters(customer_id, identities),
         )
+        for identity in identities:
+            # Their messages as received (WhatsApp); the ids stay, so a late retry stays a retry.
+            await self._tx.execute(
+                "UPDATE inbox SET body = '{}', person = ? WHERE channel = ? AND person = ?",
+                (pseudonym, identity.channel, identity.user_id),
+            )
+            await self._tx.execute(
+                "UPDATE audit_log SET actor = ? WHERE actor LIKE '%:' || ?",
+                (pseudonym, f"{identity.channel}:{identity.user_id}"),
+            )
+
+
+# The audit log's rows about a customer: done to them (an adjustment, a coupon...) or by them.
+_AUDIT_ABOUT = (
+    "subject = :subject OR json_extract(details, '$.customer') = :customer_id"
+    " OR actor IN (SELECT value FROM json_each(:actors))"
+)
+
+
+def _audit_parameters(customer_id: int, identities: list[Identity]) -> dict[str, Any]:
+    actors = [
+        f"{role}:{identity.channel}:{identity.user_id}"
+        for identity in identities
+        for role in ("customer", "staff", "owner")
+    ]
+    return {
+        "subject": f"customer:{customer_id}",
+        "customer_id": customer_id,
+        "actors": json.dumps(actors),
+    }

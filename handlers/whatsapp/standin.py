@@ -287,7 +287,8 @@ class WhatsAppPerson:
         return str(int(self.graph.now().timestamp()))
 
     def _next_id(self) -> str:
-        return f"wamid.IN{self.wa_id}.{next(self._ids)}"
+        """Opaque, as Meta's are to the bot (whatever they encode)."""
+        return f"wamid.IN{hashlib.sha256(self.wa_id.encode()).hexdigest()[:12]}.{next(self._ids)}"
 
     async def send(self, text: str) -> dict[str, Any]:
         body = self.webhook({"id": self._next_id(), "type": "text", "text": {"body": text}})
