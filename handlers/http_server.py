@@ -3,14 +3,17 @@ the webhook routes of the channels that take webhooks (WhatsApp's `/whatsapp`)."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiohttp import web
 
 from bot.bootstrap import Services, health_report
 from bot.errors import ConfigError
+from handlers.connection_guard import ACCEPT_ERRORS, ConnectionGuard, connection_cap
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +36,23 @@ async def serving_http(
         alive, report = await health_report(services)
         return web.json_response({"alive": alive, **report}, status=200 if alive else 503)
 
-    app = web.Application(client_max_size=LARGEST_BODY)
+    def protocol() -> Any:
+        assert runner.server is not None
+        return runner.server()
+
+    guard = ConnectionGuard(protocol, connection_cap)
+    app = web.Application(client_max_size=LARGEST_BODY, middlewares=[guard.middleware])
     app.add_routes([web.get(HEALTH_PATH, healthz), *routes])
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEP_ALIVE_SECONDS)
     await runner.setup()
+    logging.getLogger("asyncio").addFilter(ACCEPT_ERRORS)
     host, port = services.settings.listen_host_port
+    listening: asyncio.Server | None = None
     try:
         try:
-            await web.TCPSite(runner, host, port).start()
+            listening = await asyncio.get_running_loop().create_server(
+                guard, host, port, reuse_address=True
+            )
         except OSError as error:
             problem = (
                 f"WEBHOOK_LISTEN {services.settings.webhook_listen}: cannot listen there"
@@ -54,4 +66,6 @@ async def serving_http(
         log.info("HTTP server listening on %s (%s)", services.settings.webhook_listen, HEALTH_PATH)
         yield
     finally:
+        if listening is not None:
+            listening.close()  # no new connections; aiohttp ends the open ones below
         await runner.cleanup()

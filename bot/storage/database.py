@@ -214,7 +214,7 @@ class Database:
                 await self._connection.execute("COMMIT")
                 if work is not None:
                     work.committed(tx)
-                if tx.wrote_outbox:
+                if tx.left_to_dispatcher:
                     self.outbox_committed()
 
     @asynccontextmanager
@@ -224,7 +224,7 @@ class Database:
         async with self._lock:
             tx = Transaction(self._connection)
             yield tx
-        if tx.wrote_outbox:
+        if tx.left_to_dispatcher:
             self.outbox_committed()
 
     @asynccontextmanager
@@ -274,7 +274,7 @@ class Transaction:
         # Outbox items (bot.storage.outbox) this unit of work queued for delivery right after
         # it commits; typed loosely, as the outbox is built on this module.
         self.queued: list[Any] = []
-        self.wrote_outbox = False  # anything at all: the dispatcher is woken after the commit
+        self.left_to_dispatcher = False  # for the dispatcher, which is woken after the commit
 
     async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
         return await self._connection.execute(sql, _bound(parameters))

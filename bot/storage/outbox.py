@@ -102,11 +102,12 @@ class OutboxRepository:
         cursor = await self._tx.execute(_INSERT, push.row(to_sql_time(at)))
         if cursor.rowcount != 1:
             return False
-        self._tx.wrote_outbox = True
         assert cursor.lastrowid is not None
         if push.person is not None and push.language is not None:
             now_to = (push.person, push.language)
-        if now_to is not None:
+        if now_to is None:  # the dispatcher's: woken for it after the commit
+            self._tx.left_to_dispatcher = True
+        else:  # the update's, sent once it is handled (its reply first)
             identity, language = now_to
             self._tx.queued.append(
                 OutboxItem(
@@ -127,7 +128,7 @@ class OutboxRepository:
         for the dispatcher's pace: they are a job's, not an update's."""
         moment = to_sql_time(at)
         await self._tx.execute_many(_INSERT, (push.row(moment) for push in pushes))
-        self._tx.wrote_outbox = bool(pushes) or self._tx.wrote_outbox
+        self._tx.left_to_dispatcher = bool(pushes) or self._tx.left_to_dispatcher
 
     async def existing_keys(self, dedupe_keys: list[str]) -> set[str]:
         """Which of these keys were queued before (one query, however many keys)."""
