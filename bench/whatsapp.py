@@ -31,6 +31,7 @@ from bench.dataset import build, customer_user_id, fixed_now
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 
 SECRET = "0123456789abcdef0123456789abcdef"
+VERIFY = "bench-verify-token"
 IN_FLIGHT = 64  # webhooks Meta has open at once
 REPLY_TIMEOUT = 120.0
 
@@ -46,7 +47,7 @@ async def process(module: str, graph: FakeGraph, database: Path) -> AsyncIterato
         "WHATSAPP_PHONE_NUMBER_ID": "1001",
         "WHATSAPP_BUSINESS_NUMBER": "593991110000",
         "WHATSAPP_APP_SECRET": SECRET,
-        "WHATSAPP_VERIFY_TOKEN": "bench",
+        "WHATSAPP_VERIFY_TOKEN": VERIFY,
         "WHATSAPP_API_URL": graph.url,
         "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
         "DATABASE_PATH": str(database),
@@ -66,7 +67,7 @@ async def process(module: str, graph: FakeGraph, database: Path) -> AsyncIterato
 
 async def _listening(url: str) -> None:
     """Wait until the webhook answers Meta's verification call."""
-    query = {"hub.mode": "subscribe", "hub.verify_token": "bench", "hub.challenge": "1"}
+    query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1"}
     async with aiohttp.ClientSession() as session, asyncio.timeout(60):
         while True:
             try:
