@@ -17,8 +17,8 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from bot.messages import Messages
 from bot.program import Program
-from bot.scheduler import JobResult
 from bot.storage.backups import exclusive_use
+from bot.timetable import JobResult
 from handlers.http_server import serving_http
 from handlers.telegram.app import build_application, opened, serve_telegram
 from handlers.whatsapp.app import sending_whatsapp, whatsapp_parts

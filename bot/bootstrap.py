@@ -17,6 +17,7 @@ from bot.channels import Channel
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.adjustments import AdjustmentService
+from bot.domain.after_answers import FollowUpService
 from bot.domain.campaigns import CampaignService
 from bot.domain.churn import ChurnService
 from bot.domain.contact import QuietHours
@@ -25,7 +26,6 @@ from bot.domain.exports import ExportService
 from bot.domain.fraud import FraudWatch
 from bot.domain.insights import InsightsService
 from bot.domain.lookup import CustomerLookup
-from bot.domain.map_actions import FollowUpService
 from bot.domain.membership import MembershipService
 from bot.domain.models import Identity, Language
 from bot.domain.pushes import PushDispatcher
@@ -40,12 +40,12 @@ from bot.health import Health
 from bot.incoming import IncomingUpdates
 from bot.messages import Messages
 from bot.program import Program
-from bot.scheduler import Jobs, start_scheduler, timetable
+from bot.scheduled_job import JobParts
 from bot.storage.database import Database
 from bot.storage.outbox import OutboxRepository
 from bot.storage.program_history import ProgramHistory
 from bot.supervisor import supervise
-from bot.timetable import JobParts
+from bot.timetable import Jobs, start_scheduler, timetable
 
 log = logging.getLogger(__name__)
 DISPATCHER = "outbox"

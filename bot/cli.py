@@ -21,9 +21,9 @@ from bot.app import run_job, serve_until_stopped
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, StorageError
 from bot.program import Program, load_program
-from bot.scheduler import JOB_NAMES
 from bot.setup_check import check_setup
 from bot.storage.backups import PRIVATE_FOLDER, exclusive_use, make_backup, restore_backup
+from bot.timetable import JOB_NAMES
 from handlers.telegram.app import check_online
 from handlers.telegram.tryout import try_in_terminal
 

@@ -17,7 +17,7 @@ from dataclasses import astuple, dataclass, fields
 from enum import Enum
 from typing import Any, ClassVar, Literal, Self, get_args, get_origin, get_type_hints
 
-from bot.domain.map_actions import FollowUpOutcome
+from bot.domain.after_answers import FollowUpOutcome
 from bot.domain.models import ConsentTopic, Language
 from bot.domain.parsing import WHOLE_NUMBER_PATTERN
 

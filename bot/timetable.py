@@ -1,61 +1,174 @@
-"""What a scheduled job is: what it does, when (in shop-local time), and whether start-up runs
-it to catch up on a day the bot was down. Each job's module says so in a `scheduled(parts)`;
-bot/scheduler.py lists them."""
+"""The bot's own timetable: birthdays, surveys, the churn recompute and the daily backup, at
+shop-local times.
+
+APScheduler's cron triggers run in the shop's time zone, so 10:00 stays 10:00 across daylight
+saving changes. Every job is idempotent (what it decides is keyed in the outbox and the flag
+table), so catching up after downtime is simply running it again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from bot.config import Settings
-from bot.program import Program
+from bot.domain import backups, birthdays, churn, digest, expiry, nudges, surveys, winback
+from bot.domain.pushes import DeliveryReport, PushDispatcher
+from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.database import Database
+from bot.storage.job_runs import JobRuns
 
-if TYPE_CHECKING:  # services that are also jobs; they import this module
-    from bot.domain.churn import ChurnService
-    from bot.domain.staff import StaffService
-    from bot.domain.surveys import SurveyService
+log = logging.getLogger(__name__)
+
+DISPATCH_EVERY_SECONDS = 30
+WIND_DOWN_SECONDS = 10  # one push, with its retries on a timeout, fits well within this
+
+
+# Every job the bot runs on its own. A new job: its module, with a `scheduled(parts)` saying
+# what it does and when, plus one line here.
+TIMETABLE: dict[str, Callable[[JobParts], ScheduledJob]] = {
+    "birthdays": birthdays.scheduled,
+    "surveys": surveys.scheduled,
+    "churn": churn.scheduled,
+    "expiry": expiry.scheduled,
+    "winback": winback.scheduled,
+    "nudges": nudges.scheduled,
+    "digest": digest.scheduled,
+    "backup": backups.scheduled,
+}
+JOB_NAMES = tuple(TIMETABLE)
+
+
+def timetable(parts: JobParts) -> dict[str, ScheduledJob]:
+    return {name: scheduled(parts) for name, scheduled in TIMETABLE.items()}
 
 
 @dataclass(frozen=True)
-class ScheduledJob:
-    """`decide` returns how many pushes it queued; `catch_up` is given the local time, and a
-    start runs the job when it says so and the job has not run yet that local day."""
-
-    decide: Callable[[], Awaitable[int]]
-    trigger: CronTrigger | IntervalTrigger
-    catch_up: Callable[[datetime], bool]
-
-    @classmethod
-    def daily(cls, decide: Callable[[], Awaitable[int]], hour: int, zone: ZoneInfo) -> ScheduledJob:
-        """Daily at `hour`; a start after that hour catches up on the day's run."""
-        return cls(decide, daily_at(hour, zone), lambda local: local.hour >= hour)
+class JobResult:
+    job: str
+    queued: int
+    delivery: DeliveryReport
 
 
-@dataclass(frozen=True)
-class JobParts:
-    """What a job may be built from."""
+class Jobs:
+    """The timetable's jobs and the delivery that follows them; one of each runs at a time."""
 
-    settings: Settings
-    program: Program
-    clock: Clock
-    zone: ZoneInfo
-    database: Database
-    churn: ChurnService
-    surveys: SurveyService
-    staff: StaffService
+    def __init__(
+        self,
+        clock: Clock,
+        zone: ZoneInfo,
+        jobs: dict[str, ScheduledJob],
+        dispatcher: PushDispatcher,
+        database: Database,
+    ) -> None:
+        self._clock = clock
+        self._db = database
+        self._zone = zone
+        self._dispatcher = dispatcher
+        self._deliver_lock = asyncio.Lock()
+        self._jobs = jobs
+        self._woken = asyncio.Event()
+
+    @property
+    def scheduled(self) -> dict[str, ScheduledJob]:
+        return dict(self._jobs)
+
+    async def decide(self, name: str) -> int:
+        """Run one job's decisions now (what to send, which flags): how many pushes it queued."""
+        queued = await self._jobs[name].decide()
+        now = self._clock.now()
+        try:
+            async with self._db.single_write() as tx:
+                await JobRuns(tx).record(name, now.astimezone(self._zone).date(), now)
+        except sqlite3.Error as error:  # the job did its work; a restart today runs it again
+            log.warning("job %s ran, but its run could not be recorded: %s", name, error)
+        log.info("job %s queued %d", name, queued)
+        return queued
+
+    async def run(self, name: str) -> JobResult:
+        """Run one job now, then deliver what it queued."""
+        queued = await self.decide(name)
+        return JobResult(name, queued, await self.deliver())
+
+    async def deliver(self) -> DeliveryReport:
+        async with self._deliver_lock:
+            return await self._dispatcher.deliver_due()
+
+    def wake(self) -> None:
+        """Something was queued and committed: deliver now rather than at the next tick."""
+        self._woken.set()
+
+    async def deliver_forever(self, stop: asyncio.Event) -> None:
+        """The dispatcher: deliver what is due whenever a commit queues messages, and every
+        DISPATCH_EVERY_SECONDS for what falls due later (retries, the end of quiet hours)."""
+        while not stop.is_set():
+            self._woken.clear()
+            await self.deliver()
+            woken = asyncio.ensure_future(self._woken.wait())
+            ticking = asyncio.ensure_future(self._clock.sleep(DISPATCH_EVERY_SECONDS))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({woken, ticking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in (woken, ticking, stopping):
+                waiting.cancel()
+
+    async def wind_down(self) -> None:
+        """Let a delivery under way record the push in hand, so that an orderly stop leaves
+        none `sending` (which the next start would have to call uncertain)."""
+        self._dispatcher.stop_after_current()
+        try:
+            async with asyncio.timeout(WIND_DOWN_SECONDS), self._deliver_lock:
+                pass  # the delivery under way, if any, has returned
+        except TimeoutError:
+            log.warning("a push was still being sent at shutdown; it will count as uncertain")
+
+    async def catch_up_interrupted(self) -> int:
+        """Pushes a crash caught mid-send become `uncertain`: never sent twice."""
+        return await self._dispatcher.recover()
+
+    async def catch_up(self) -> None:
+        """At start-up: whatever was due earlier today runs now (the jobs never repeat work)."""
+        try:
+            await self.catch_up_interrupted()
+        except Exception:  # the dispatcher's next run tries again
+            log.exception("could not mark the pushes a crash interrupted; trying at the next run")
+        local = self._clock.now().astimezone(self._zone)
+        async with self._db.reading() as tx:
+            ran_today = await JobRuns(tx).ran_on(local.date())
+        for name, job in self._jobs.items():
+            if name not in ran_today and job.catch_up(local):
+                try:
+                    await self.decide(name)
+                except Exception:  # the bot starts all the same; the job runs at its hour
+                    log.exception("job %s could not catch up at start", name)
 
 
-def daily_at(hour: int, zone: ZoneInfo) -> CronTrigger:
-    return CronTrigger(hour=hour, minute=0, timezone=zone)
+class _CancelledAtShutdown(logging.Filter):
+    """APScheduler logs a job its shutdown cancels as an error with a traceback; that job's
+    work is in the database and resumes at the next start, so it is said in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = f"{record.getMessage()}: cancelled at shutdown, it resumes at start"
+            record.args, record.exc_info = None, None
+        return True
 
 
-def always(_: datetime) -> bool:
-    return True
+_CANCELLED_AT_SHUTDOWN = _CancelledAtShutdown()
+
+
+def start_scheduler(jobs: Jobs, zone: ZoneInfo) -> AsyncIOScheduler:
+    logging.getLogger("apscheduler.executors.default").addFilter(_CANCELLED_AT_SHUTDOWN)
+    scheduler = AsyncIOScheduler(timezone=zone)
+    for name, job in jobs.scheduled.items():
+        scheduler.add_job(
+            jobs.run, job.trigger, args=[name], id=name, max_instances=1, coalesce=True
+        )
+    scheduler.start()
+    return scheduler

@@ -20,7 +20,7 @@ from bot.domain.models import Identity, Language
 from bot.domain.money import Currency
 from bot.messages import Messages
 from bot.program import Digest, Expiry, ExpiryMode, Program, load_program
-from bot.scheduler import Jobs
+from bot.timetable import Jobs
 from handlers.telegram.app import build_application
 from handlers.telegram.context import SERVICES_KEY
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error

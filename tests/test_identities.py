@@ -20,7 +20,7 @@ from bot.channels import NotAnAddress
 from bot.domain.models import Actor, Identity, Language, Role
 from bot.messages import Messages
 from bot.program import Program
-from bot.scheduler import JOB_NAMES
+from bot.timetable import JOB_NAMES
 from handlers.telegram.addresses import chat_id, identity_of
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.addresses import recipient

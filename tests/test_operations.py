@@ -385,7 +385,7 @@ def _is_png(path: Path) -> bool:
 
 
 def test_one_scheduler_not_two(bot: RunningBot) -> None:
-    """bot.scheduler keeps the timetable; PTB's own JobQueue (APScheduler is installed for
+    """bot.timetable keeps the timetable; PTB's own JobQueue (APScheduler is installed for
     ours, so PTB would start one) is not created beside it."""
     with pytest.warns(PTBUserWarning, match="No `JobQueue` set up"):
         assert bot.application.job_queue is None

@@ -14,10 +14,10 @@ from aiohttp import web
 from bot.domain.models import Actor, ConsentTopic, Customer, Identity, Language, Role
 from bot.domain.surveys import Answered
 from bot.program import Program
+from bot.scheduled_job import daily_at
 from bot.storage.flags import FlagRepository
 from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
 from bot.storage.surveys import SurveyRepository
-from bot.timetable import daily_at
 from handlers.telegram.app import build_application
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for

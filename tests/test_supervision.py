@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +17,7 @@ import pytest
 
 from bench.common import free_port
 from bot.program import Program
-from bot.scheduler import DISPATCH_EVERY_SECONDS
+from bot.timetable import DISPATCH_EVERY_SECONDS
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
 from tests.conftest import SECRET, FakeClock
@@ -212,3 +213,19 @@ async def test_a_campaign_starts_as_soon_as_the_owner_confirms_it(
     waited = time.monotonic() - began
     print(f"the campaign reached its customer {waited:.2f} s after the owner's tap")
     assert waited < DISPATCH_EVERY_SECONDS / 6
+
+
+async def test_a_start_whose_catch_up_cannot_write_still_serves(
+    whatsapp_bot: WhatsAppBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disk fills while the day's jobs catch up at start: each failure is logged, the
+    start goes on, and the bot answers once there is room again."""
+    await _writes(whatsapp_bot, False)
+    await whatsapp_bot.services.jobs.catch_up()  # raises nothing
+    await _writes(whatsapp_bot, True)
+    failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "could not mark the pushes a crash interrupted; trying at the next run" in failed
+    assert any("could not catch up at start" in line for line in failed)
+    ana = whatsapp_bot.graph.person("34612345603", "Ana")
+    await ana.send("hola")
+    await ana.receive_containing("llamas")

@@ -8,8 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.scheduled_job import JobParts, ScheduledJob, daily_at
 from bot.storage.backups import dated_backup_path, make_backup_in_thread, prune_backups
-from bot.timetable import JobParts, ScheduledJob, daily_at
 
 log = logging.getLogger(__name__)
 DAILY = "daily"  # pruning keeps the copies made before an upgrade or a restore

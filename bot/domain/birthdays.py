@@ -11,10 +11,10 @@ from bot.domain.models import CouponKind, Customer
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.program import BirthdayGiftKind, Program
+from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.rewards import CouponRepository
-from bot.timetable import JobParts, ScheduledJob
 
 SYSTEM_ACTOR = "system:birthdays"
 

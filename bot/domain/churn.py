@@ -16,12 +16,12 @@ from bot.clock import Clock
 from bot.domain.models import Actor, Coupon, CouponKind, Customer, Refused
 from bot.domain.notices import coupon_facts, tell_customer
 from bot.program import Program
+from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.flags import Flag, FlagRepository, MapLines
 from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
-from bot.timetable import JobParts, ScheduledJob
 
 VALUE_WINDOW = timedelta(days=365)
 AT_RISK_SHOWN = 20

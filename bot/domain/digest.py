@@ -11,9 +11,9 @@ from bot.clock import Clock
 from bot.domain.notices import tell_person
 from bot.domain.staff import StaffService
 from bot.program import Program
+from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.database import Database
 from bot.storage.insights import InsightsRepository
-from bot.timetable import JobParts, ScheduledJob
 
 USUAL_DAYS = 28
 

@@ -22,11 +22,11 @@ from bot.domain.contact import EXPIRY_KIND
 from bot.domain.models import LedgerReason
 from bot.domain.rule_starts import EXPIRY, started
 from bot.program import Expiry, ExpiryMode, Program
+from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.database import Database
 from bot.storage.expiry import ExpiryReadings, Holding
 from bot.storage.ledger import LedgerRepository, LedgerRow
 from bot.storage.outbox import NewPush, OutboxRepository
-from bot.timetable import JobParts, ScheduledJob
 
 SYSTEM_ACTOR = "system:expiry"
 # A member hears about expiry at most once in this long (a regular's points may expire in

@@ -10,10 +10,10 @@ from bot.domain.notices import localised
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.program import Program
+from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.audiences import Audiences
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
-from bot.timetable import JobParts, ScheduledJob
 
 
 class NudgeJob:

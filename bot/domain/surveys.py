@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
+from bot.domain.after_answers import act_on_answer
 from bot.domain.churn import ChurnService
-from bot.domain.map_actions import act_on_answer
 from bot.domain.models import Customer, Identity, Refused
 from bot.domain.notices import customer_facts, tell_person
 from bot.domain.parsing import whole_number
@@ -23,11 +23,11 @@ from bot.domain.pushes import Choice, PushMessage
 from bot.domain.scores import is_detractor
 from bot.domain.staff import StaffService
 from bot.program import Program
+from bot.scheduled_job import JobParts, ScheduledJob, always
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
 from bot.storage.outbox import NewPush, OutboxRepository
 from bot.storage.surveys import Survey, SurveyRepository
-from bot.timetable import JobParts, ScheduledJob, always
 
 REASON_WINDOW = timedelta(hours=24)  # a free-text reason is expected this long after a score
 SURVEY_MINUTE = 5  # surveys are considered every hour at hh:05

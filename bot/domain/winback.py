@@ -14,11 +14,11 @@ from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.domain.rule_starts import AUTOMATIC_WINBACK, started
 from bot.program import Program
+from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.audiences import Audiences
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
 from bot.storage.rewards import CouponRepository
-from bot.timetable import JobParts, ScheduledJob
 
 SYSTEM_ACTOR = "system:winback"
 LOOK_BACK = timedelta(days=7)  # a flag raised while the bot was down a few days still counts

@@ -1,4 +1,4 @@
-"""The days each scheduled job has run (bot/scheduler.py's catch-up reads them)."""
+"""The days each scheduled job has run (bot/timetable.py's catch-up reads them)."""
 
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ def build_application(
         .post_init(start)
         .post_shutdown(stop)
         .updater(None)  # handlers.telegram.polling fetches updates instead: see why there
-        .job_queue(None)  # bot.scheduler is the one timetable
+        .job_queue(None)  # bot.timetable is the one timetable
     )
     application: BotApplication = builder.build()
     register_handlers(application)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
-from bot.domain.map_actions import OUTCOMES as FOLLOW_UP_OUTCOMES
+from bot.domain.after_answers import OUTCOMES as FOLLOW_UP_OUTCOMES
 from bot.domain.models import Actor, Refused, Role
 from bot.taps import FollowUpButton, WinbackButton
 from handlers.telegram.buttons import inline

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from bot.domain.after_answers import OUTCOMES as FOLLOW_UP_OUTCOMES
 from bot.domain.insights import DEFAULT_DAYS, parse_days, stats_charts
-from bot.domain.map_actions import OUTCOMES as FOLLOW_UP_OUTCOMES
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.domain.parsing import InvalidInput, whole_number
 from bot.domain.rewards import COUPON_USAGE
