@@ -197,6 +197,7 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
     await register(carla, name="Carla Ruiz", phone="+34 600 000 001")
     await register(dani, name="Dani Ruiz", phone="+34 600 000 001", consent=False)
     await carla.send("/sale X 1 1")  # not allowed
+    await carla.send("/coupon X 10")  # not allowed either, as the core's table says
 
     async def invitation() -> str:
         await owner.send("/staff")

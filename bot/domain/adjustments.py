@@ -8,6 +8,7 @@ from bot.clock import Clock
 from bot.domain.lookup import find_by_code_or_phone
 from bot.domain.models import Actor, Customer, LedgerReason, Refused
 from bot.domain.notices import tell_customer
+from bot.domain.permissions import Action, permitted
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.ledger import LedgerRepository
@@ -34,6 +35,8 @@ class AdjustmentService:
         self, owner: Actor, customer_query: str, delta: int, reason: str, idempotency_key: str
     ) -> Adjusted | Refused:
         """Add or take points; taking never goes below zero. The key makes a retry harmless."""
+        if refused := await permitted(self._db, self._clock, owner, Action.ADJUST):
+            return refused
         if delta == 0 or abs(delta) > LARGEST_ADJUSTMENT:
             return Refused("adjustment_out_of_range")
         if not reason.strip():

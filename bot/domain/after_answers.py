@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.domain.membership import standing_of
 from bot.domain.models import Actor, CouponKind, Customer, Refused
 from bot.domain.notices import localised
+from bot.domain.permissions import Action, permitted
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.domain.rewards import give_coupon
@@ -115,6 +116,8 @@ class FollowUpService:
         self, owner: Actor, follow_up_id: int, outcome: FollowUpOutcome
     ) -> FollowUp | Refused:
         """Record what the owner did; "coupon" also gives the customer the win-back coupon."""
+        if refused := await permitted(self._db, self._clock, owner, Action.FOLLOW_UP):
+            return refused
         if outcome not in OUTCOMES:
             return Refused("follow_up_unknown")
         now = self._clock.now()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain.churn import Quadrant, map_lines
 from bot.domain.models import Actor, CouponKind, Refused
+from bot.domain.permissions import Action, permitted
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.program import LocalisedText, Program
@@ -129,6 +130,8 @@ class CampaignService:
     async def choose_audience(
         self, owner: Actor, campaign_id: int, audience: str
     ) -> Campaign | Refused:
+        if refused := await permitted(self._db, self._clock, owner, Action.CAMPAIGN):
+            return refused
         if audience not in {choice.code for choice in self.audiences()}:
             return Refused("campaign_unknown")
         async with self._db.transaction() as tx:
@@ -144,6 +147,8 @@ class CampaignService:
         self, owner: Actor, campaign_id: int, percent: int | None
     ) -> Preview | Refused:
         """The last choice; what the owner sees before confirming."""
+        if refused := await permitted(self._db, self._clock, owner, Action.CAMPAIGN):
+            return refused
         if percent is not None and percent not in COUPON_CHOICES:
             return Refused("campaign_unknown")
         now = self._clock.now()
@@ -161,6 +166,8 @@ class CampaignService:
 
     async def send(self, owner: Actor, campaign_id: int) -> CampaignSent | Refused:
         """Queue it for everyone in the audience now, once, however many taps."""
+        if refused := await permitted(self._db, self._clock, owner, Action.CAMPAIGN):
+            return refused
         now = self._clock.now()
         async with self._db.transaction() as tx:
             draft = await self._draft(tx, owner, campaign_id, written=True)
@@ -209,6 +216,8 @@ class CampaignService:
             return CampaignSent(sent, promoted.queued, promoted.capped)
 
     async def cancel(self, owner: Actor, campaign_id: int) -> Campaign | Refused:
+        if refused := await permitted(self._db, self._clock, owner, Action.CAMPAIGN):
+            return refused
         async with self._db.transaction() as tx:
             draft = await self._draft(tx, owner, campaign_id)
             if isinstance(draft, Refused):

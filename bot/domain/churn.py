@@ -15,6 +15,7 @@ from enum import StrEnum
 from bot.clock import Clock
 from bot.domain.models import Actor, Coupon, CouponKind, Customer, Refused
 from bot.domain.notices import coupon_facts, tell_customer
+from bot.domain.permissions import Action, permitted
 from bot.program import Program
 from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.customers import CustomerRepository
@@ -126,6 +127,8 @@ class ChurnService:
     async def send_winback(self, owner: Actor, customer_id: int) -> WinBack | Refused:
         """A win-back coupon for a flagged customer: one per lapse (none since their last
         purchase, automatic or not), however many taps."""
+        if refused := await permitted(self._db, self._clock, owner, Action.WINBACK):
+            return refused
         rules = self._program.churn
         now = self._clock.now()
         async with self._db.transaction() as tx:

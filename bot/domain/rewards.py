@@ -24,6 +24,7 @@ from bot.domain.models import (
 )
 from bot.domain.notices import coupon_facts, localised, tell_customer
 from bot.domain.parsing import whole_number
+from bot.domain.permissions import Action, permitted
 from bot.program import LocalisedText, Program, Reward
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -119,6 +120,8 @@ class RewardsService:
     ) -> CouponGranted | Refused | None:
         """`<member code or phone> <percent off> [days valid]`, as the owner types it; None
         when this very message granted it already. Refused(COUPON_USAGE) for a bad line."""
+        if refused := await permitted(self._db, self._clock, owner, Action.COUPON):
+            return refused
         percent = whole_number(args[1].removesuffix("%")) if len(args) in (2, 3) else None
         days = whole_number(args[2]) if len(args) == 3 else self._program.birthday.valid_days
         if percent is None or not 1 <= percent <= 100 or days is None:
@@ -145,6 +148,8 @@ class RewardsService:
 
     async def confirm(self, staff: Actor, code: str) -> RedemptionView | Refused:
         """Redeem: mark the code used and take the points, all or nothing; the second tap loses."""
+        if refused := await permitted(self._db, self._clock, staff, Action.REDEEM):
+            return refused
         now = self._clock.now()
         async with self._db.transaction() as tx:
             view = await self._view(tx, normalise_code(code))

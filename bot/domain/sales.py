@@ -28,6 +28,7 @@ from bot.domain.models import (
 from bot.domain.money import parse_amount, parse_items
 from bot.domain.notices import localised, tell_customer
 from bot.domain.parsing import InvalidInput
+from bot.domain.permissions import Action, permitted
 from bot.program import EarningMode, Program, Tier
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
@@ -91,6 +92,8 @@ class SalesService:
 
     async def start_for_card(self, staff: Actor, member_code: str) -> SaleDraft | Refused:
         """Staff scanned a card: open a sale for that customer and wait for the amount."""
+        if refused := await permitted(self._db, self._clock, staff, Action.SELL):
+            return refused
         async with self._db.transaction() as tx:
             customer = await CustomerRepository(tx).by_member_code(normalise_code(member_code))
             if customer is None:
@@ -131,6 +134,8 @@ class SalesService:
         self, staff: Actor, customer_query: str, amount_text: str, items_text: str | None
     ) -> SaleDraft | Refused:
         """/sale in one line: find the customer, read the amount, wait for the confirming tap."""
+        if refused := await permitted(self._db, self._clock, staff, Action.SELL):
+            return refused
         try:
             amount, items = self._parse(amount_text, items_text)
         except InvalidInput as invalid:
@@ -153,6 +158,8 @@ class SalesService:
             return await pendings.cancel(pending_id, self._clock.now())
 
     async def confirm(self, staff: Actor, pending_id: int) -> SaleRecorded | Refused:
+        if refused := await permitted(self._db, self._clock, staff, Action.SELL):
+            return refused
         now = self._clock.now()
         async with self._db.transaction() as tx:
             pending = await PendingSaleRepository(tx).by_id(pending_id)
@@ -216,6 +223,8 @@ class SalesService:
 
     async def void(self, actor: Actor, sale_id: int, reason: str) -> SaleVoided | Refused:
         """Reverse a sale's points: owners any sale, staff their own within 24 hours."""
+        if refused := await permitted(self._db, self._clock, actor, Action.VOID):
+            return refused
         if not reason.strip():
             return Refused("void_reason_missing")
         now = self._clock.now()

@@ -169,4 +169,6 @@ def _for_role(allowed: Callable[[Actor], bool], action: str) -> Callable[[ActorH
 
 
 for_staff = _for_role(lambda actor: actor.is_staff, "staff")
+# The core's permission table (bot/domain/permissions.py) decides: the handler only needs who.
+with_actor = _for_role(lambda actor: True, "anyone")
 for_owner = _for_role(lambda actor: actor.role is Role.OWNER, "owner")

@@ -23,6 +23,7 @@ from handlers.telegram.context import (
     refuse,
     reply,
     services_of,
+    with_actor,
 )
 from handlers.telegram.help_menu import staff_menu
 
@@ -145,7 +146,7 @@ async def adjust(update: Update, context: Context, actor: Actor) -> None:
     await reply(update, context, language, "adjustments/done", adjusted=outcome)
 
 
-@for_owner
+@with_actor
 async def coupon(update: Update, context: Context, actor: Actor) -> None:
     """/coupon <member code or phone> <percent off> [days valid]"""
     key = f"coupon:{CHANNEL}:{update.update_id}"
