@@ -30,6 +30,17 @@ def environment(**settings: str) -> dict[str, str]:
     return {**inherited, "PYTHONPATH": str(ROOT), "WEBHOOK_LISTEN": f"127.0.0.1:{port}", **settings}
 
 
+def telegram_environment(api_url: str, database: Path, **more: str) -> dict[str, str]:
+    """`python -m bot` on the Bot API stand-in at `api_url`, the owner's user id 1."""
+    settings = {"OWNER_IDS": "1", "POLLING_TIMEOUT": "1", "LIMIT_OUTGOING_RATE": "false"}
+    return environment(
+        BOT_TOKEN="123456:DRILL",
+        TELEGRAM_API_URL=api_url,
+        DATABASE_PATH=str(database),
+        **{**settings, **more},
+    )
+
+
 @asynccontextmanager
 async def bot_process(
     env: dict[str, str], cwd: Path, log: list[str], ready: Sequence[str], *args: str

@@ -25,7 +25,7 @@ from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 from tests import processes
 from tests.conftest import RunningBot
 from tests.flows import join
-from tests.processes import TELEGRAM_READY, environment
+from tests.processes import TELEGRAM_READY, telegram_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CLERKS = 200  # and as many customers, one sale each
@@ -42,15 +42,7 @@ async def bot_process(
     """`python -m bot` (the timetable included) on the stand-in, ready once it has answered;
     its log lines (stderr, through a pipe: a full disk could not take a log file) go to
     `log` if given."""
-    env = environment(
-        BOT_TOKEN="123456:DRILL",
-        TELEGRAM_API_URL=api.url,
-        DATABASE_PATH=str(database),
-        OWNER_IDS="1",
-        POLLING_TIMEOUT="1",
-        LIMIT_OUTGOING_RATE="false",
-        PUSH_RATE_PER_SECOND="30",
-    )
+    env = telegram_environment(api.url, database, PUSH_RATE_PER_SECOND="30")
     lines = [] if log is None else log
     async with processes.bot_process(env, ROOT, lines, [TELEGRAM_READY]) as process:
         probe = api.user(999_999, "Probe", "es")

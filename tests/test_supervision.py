@@ -26,9 +26,9 @@ from tests.processes import (
     TELEGRAM_READY,
     WHATSAPP_READY,
     bot_process,
-    environment,
     problems,
     run_command,
+    telegram_environment,
 )
 from tests.test_whatsapp import WhatsAppBot, running, whatsapp_environment
 
@@ -93,12 +93,7 @@ async def test_telegram_unreachable_at_start_silences_nothing_and_sigterm_ends_i
 async def test_ctrl_c_during_a_long_poll_ends_the_process_at_once(
     api: FakeTelegram, tmp_path: Path
 ) -> None:
-    env = environment(
-        BOT_TOKEN="123456:POLL",
-        TELEGRAM_API_URL=api.url,
-        POLLING_TIMEOUT="50",
-        DATABASE_PATH=str(tmp_path / "bot.db"),
-    )
+    env = telegram_environment(api.url, tmp_path / "bot.db", POLLING_TIMEOUT="50")
     log: list[str] = []
     async with bot_process(env, tmp_path, log, [TELEGRAM_READY]) as process:
         customer = api.user(44, "Eva", "es")
@@ -187,15 +182,7 @@ async def test_a_campaign_starts_as_soon_as_the_owner_confirms_it(
     api: FakeTelegram, tmp_path: Path
 ) -> None:
     """The commit that queues a campaign wakes the dispatcher: no waiting for its next tick."""
-    env = environment(
-        BOT_TOKEN="123456:CAMPAIGN",
-        TELEGRAM_API_URL=api.url,
-        POLLING_TIMEOUT="1",
-        OWNER_IDS="1",
-        LIMIT_OUTGOING_RATE="false",
-        DATABASE_PATH=str(tmp_path / "bot.db"),
-        TIMEZONE=_a_zone_where_it_is_midday(),
-    )
+    env = telegram_environment(api.url, tmp_path / "bot.db", TIMEZONE=_a_zone_where_it_is_midday())
     async with bot_process(env, tmp_path, [], [TELEGRAM_READY]):
         ana = api.user(601, "Ana", "es")
         await register(ana)
