@@ -4,6 +4,12 @@ A channel hands an update out again when it was not confirmed: after a crash, or
 confirmation was lost. Handling one is wrapped in `handling`: the first transaction it opens also
 records the update as handled, in the same commit, and an update that changed nothing is recorded
 when its handling ends. A delivery of an update already recorded is dropped by `is_new`.
+
+The path of a message to someone else (a customer's receipt after a sale), in one place:
+the sale's transaction writes it to the outbox (`tell_customer`, bot/domain/notices.py) and
+marks it `tx.on_commit`; the update's claim (bot/storage/updates.py) collects it when that
+transaction commits; once the update is handled, `handling` hands it to the dispatcher's fast
+path (`deliver_now`). Should the process die before, the dispatcher's next run sends it.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ class IncomingUpdates:
             # Also after an error: the person was told, and a redelivery would only fail again.
             await self._record(claim)
             self._highest = max(self._highest, update_id)
-            await self._deliver_queued(claim.queued)
+            await self._deliver_queued(claim.after_commit)
         if self._clock.now() - self._pruned_at >= PRUNE_EVERY:
             try:
                 await self._prune()

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
 
@@ -25,6 +25,9 @@ from bot.storage.backups import (
     dated_backup_path,
     make_backup_in_thread,
 )
+
+if TYPE_CHECKING:  # the outbox is built on this module
+    from bot.storage.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -271,10 +274,14 @@ class Transaction:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
-        # Outbox items (bot.storage.outbox) this unit of work queued for delivery right after
-        # it commits; typed loosely, as the outbox is built on this module.
-        self.queued: list[Any] = []
+        # Messages this unit of work queued for the person they tell, sent right after the
+        # update that caused them is handled (bot/incoming.py); see `on_commit`.
+        self.after_commit: list[OutboxItem] = []
         self.left_to_dispatcher = False  # for the dispatcher, which is woken after the commit
+
+    def on_commit(self, item: OutboxItem) -> None:
+        """Send `item` (already in the outbox, in this transaction) once this commits."""
+        self.after_commit.append(item)
 
     async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
         return await self._connection.execute(sql, _bound(parameters))

@@ -109,7 +109,7 @@ class OutboxRepository:
             self._tx.left_to_dispatcher = True
         else:  # the update's, sent once it is handled (its reply first)
             identity, language = now_to
-            self._tx.queued.append(
+            self._tx.on_commit(
                 OutboxItem(
                     cursor.lastrowid,
                     push.customer_id,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.storage.database import Transaction, to_sql_time
+
+if TYPE_CHECKING:  # the outbox is built on the database module, as this one is
+    from bot.storage.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class UpdateClaim:
         self.update_id = update_id
         self._at = at
         self.recorded = False
-        self.queued: list[Any] = []  # outbox items its commit queued, to deliver right after
+        self.after_commit: list[OutboxItem] = []  # its commit's messages, sent once handled
 
     async def join(self, tx: Transaction) -> None:
         if self.recorded:
@@ -71,7 +74,7 @@ class UpdateClaim:
 
     def committed(self, tx: Transaction) -> None:
         self.recorded = True
-        self.queued.extend(tx.queued)
+        self.after_commit.extend(tx.after_commit)
 
 
 class SecondCommit(Exception):
