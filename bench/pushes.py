@@ -88,6 +88,7 @@ async def queue_campaign(db: Database, program: Program) -> None:
     campaigns = CampaignService(db, SystemClock(), program, ZoneInfo("Europe/Madrid"))
     owner = Actor(Identity("telegram", str(OWNER_ID)), Role.OWNER)
     draft = await campaigns.start(owner)
+    assert not isinstance(draft, Refused)
     await campaigns.write(owner, "¡Llega el vino nuevo! Ven a probarlo este sábado.")
     await campaigns.choose_audience(owner, draft.id, "everyone")
     started = time.perf_counter()

@@ -135,6 +135,7 @@ async def automations(database: Path) -> None:
         campaigns = services.campaigns
         for choice in campaigns.audiences():
             draft = await campaigns.start(owner)
+            assert not isinstance(draft, Refused)
             await campaigns.write(owner, "Hola")
             await campaigns.choose_audience(owner, draft.id, choice.code)
             count = partial(campaigns.choose_coupon, owner, draft.id, None)

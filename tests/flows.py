@@ -7,8 +7,9 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.domain.campaigns import CampaignService
 from bot.domain.fraud import FraudWatch
-from bot.domain.models import Actor, Customer, Identity, Language, Role
+from bot.domain.models import Actor, Customer, Identity, Language, Refused, Role
 from bot.domain.registration import (
     ConsentAnswer,
     Registered,
@@ -17,7 +18,9 @@ from bot.domain.registration import (
     TextAnswer,
 )
 from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
+from bot.domain.staff import Invite, StaffService
 from bot.program import Program
+from bot.storage.campaigns import Campaign
 from bot.storage.database import Database, Transaction
 from handlers.telegram.standin import ApiCall, ChatUser
 from handlers.whatsapp.standin import GraphCall, WhatsAppPerson
@@ -76,6 +79,18 @@ async def hire_on_whatsapp(
     assert token is not None
     await clerk.send(f"staff_{token[1]}")
     await clerk.receive_containing(welcome or clerk.name)
+
+
+async def invitation(staff: StaffService, owner: Actor) -> Invite:
+    invite = await staff.invite(owner)
+    assert not isinstance(invite, Refused)
+    return invite
+
+
+async def campaign_draft(campaigns: CampaignService, owner: Actor) -> Campaign:
+    draft = await campaigns.start(owner)
+    assert not isinstance(draft, Refused)
+    return draft
 
 
 def _skip_label(question: ApiCall) -> str:

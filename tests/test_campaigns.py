@@ -9,7 +9,7 @@ from bot.domain.models import Actor, ConsentTopic, Identity, Refused, Role
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from tests.conftest import RunningBot
-from tests.flows import CLERK, buy, join
+from tests.flows import CLERK, buy, campaign_draft, join
 
 OWNER = Actor(Identity("telegram", "1"), Role.OWNER)
 
@@ -71,7 +71,7 @@ async def test_a_campaign_reaches_only_its_audience_and_respects_the_cap(bot: Ru
         await promote(tx, offers, bot.clock.now(), bot.services.program.contact)
     counts = {}
     for code in ("everyone", "tier:bronze", "tier:silver", "tier:gold", "idle:30", "birthday"):
-        campaign = await campaigns.start(OWNER)
+        campaign = await campaign_draft(campaigns, OWNER)
         await campaigns.write(OWNER, "Hola")
         await campaigns.choose_audience(OWNER, campaign.id, code)
         preview = await campaigns.choose_coupon(OWNER, campaign.id, None)
@@ -85,7 +85,7 @@ async def test_a_campaign_reaches_only_its_audience_and_respects_the_cap(bot: Ru
         "idle:30": 0,
         "birthday": 0,
     }
-    campaign = await campaigns.start(OWNER)
+    campaign = await campaign_draft(campaigns, OWNER)
     await campaigns.write(OWNER, "Para todos")
     await campaigns.choose_audience(OWNER, campaign.id, "everyone")
     await campaigns.choose_coupon(OWNER, campaign.id, None)
@@ -106,7 +106,7 @@ async def test_campaign_opt_out_is_the_consent_itself(bot: RunningBot) -> None:
     _, ana = await join(bot, 631)
     await bot.services.membership.set_consent(ana, ConsentTopic.PROMOTIONS, False)
     campaigns = bot.services.campaigns
-    campaign = await campaigns.start(OWNER)
+    campaign = await campaign_draft(campaigns, OWNER)
     await campaigns.write(OWNER, "Hola")
     await campaigns.choose_audience(OWNER, campaign.id, "everyone")
     preview = await campaigns.choose_coupon(OWNER, campaign.id, 15)
@@ -124,7 +124,7 @@ async def _campaign_recipients(bot: RunningBot, campaign_id: int) -> set[int]:
 
 async def test_a_forged_coupon_tap_is_refused_politely(bot: RunningBot) -> None:
     owner = bot.api.user(1, "Dueña", "es")
-    campaign = await bot.services.campaigns.start(OWNER)
+    campaign = await campaign_draft(bot.services.campaigns, OWNER)
     await bot.services.campaigns.write(OWNER, "Hola")
     await bot.services.campaigns.choose_audience(OWNER, campaign.id, "everyone")
     await owner.send("/help")
@@ -167,6 +167,6 @@ async def test_a_campaign_with_a_photo_goes_as_the_photo_with_its_caption(
 
 
 async def test_a_photo_too_large_for_whatsapp_is_refused(bot: RunningBot) -> None:
-    await bot.services.campaigns.start(OWNER)
+    await campaign_draft(bot.services.campaigns, OWNER)
     refused = await bot.services.campaigns.write(OWNER, "Hola", b"\xff\xd8" * (3 * 1024 * 1024))
     assert refused == Refused("campaign_photo_too_large")

@@ -24,7 +24,7 @@ from bot.storage.database import Database, bundled_migrations
 from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 from tests import processes
 from tests.conftest import RunningBot
-from tests.flows import join
+from tests.flows import invitation, join
 from tests.processes import TELEGRAM_READY, telegram_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -345,7 +345,7 @@ async def test_a_database_that_cannot_be_written_loses_nothing_silently(
     _, customer = await join(bot, 340)
     await bot.services.staff.accept(
         Identity("telegram", "50"),
-        (await bot.services.staff.invite(Actor(Identity("telegram", "1"), Role.OWNER))).token,
+        (await invitation(bot.services.staff, Actor(Identity("telegram", "1"), Role.OWNER))).token,
         "Pepe",
         Language.ES,
     )

@@ -21,7 +21,7 @@ from bot.program import load_program
 from handlers.telegram.app import build_application
 from handlers.telegram.standin import FakeTelegram
 from tests.conftest import FakeClock, RunningBot, running, settings_for
-from tests.flows import join
+from tests.flows import invitation, join
 
 APOLOGY = "algo ha fallado"
 COMMANDS = ("sale", "void", "redeem", "customer", "stats", "adjust", "coupon", "churn", "start")
@@ -109,7 +109,7 @@ async def _fuzz(database: Path, typed: list[str], tapped: list[str]) -> None:
             bot = RunningBot(application, api, clock)
             customer, member = await join(bot, 60)
             owner = Actor(Identity("telegram", "1"), Role.OWNER)
-            invite = await bot.services.staff.invite(owner)
+            invite = await invitation(bot.services.staff, owner)
             await bot.services.staff.accept(
                 Identity("telegram", "61"), invite.token, "P", Language.ES
             )

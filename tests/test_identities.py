@@ -27,7 +27,7 @@ from handlers.whatsapp.addresses import recipient
 from handlers.whatsapp.standin import FakeGraph, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
 from tests.conftest import SECRET, FakeClock, settings_for
-from tests.flows import enrol, hire_on_whatsapp, link_apps, register, sell
+from tests.flows import enrol, hire_on_whatsapp, invitation, link_apps, register, sell
 from tests.processes import (
     TELEGRAM_READY,
     WHATSAPP_READY,
@@ -107,7 +107,7 @@ async def _a_shop_of_both_channels(
             Identity("whatsapp", "EC.5931112223334"),
         ]
         for number, clerk in enumerate(clerks):
-            invite = await services.staff.invite(owner)
+            invite = await invitation(services.staff, owner)
             await services.staff.accept(clerk, invite.token, f"Clerk {number}", Language.ES)
         people = [None, Identity("whatsapp", "34612000001"), Identity("whatsapp", "ES.7001002003")]
         for number, identity in enumerate(people, start=100):

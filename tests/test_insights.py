@@ -41,7 +41,7 @@ from bot.domain.sales import SaleVoided
 from bot.program import Program, RelationshipMap, load_program
 from bot.storage.surveys import SurveyRepository
 from tests.conftest import START, FakeClock, RunningBot
-from tests.flows import CLERK, buy, join
+from tests.flows import CLERK, buy, invitation, join
 
 T0 = START - timedelta(days=70)
 OWNER = Actor(Identity("telegram", "1"), Role.OWNER, "Dueña")
@@ -267,7 +267,7 @@ async def test_staff_see_the_figures_without_money_and_customers_are_refused(
     bot: RunningBot,
 ) -> None:
     await _history(bot)
-    invite = await bot.services.staff.invite(OWNER)
+    invite = await invitation(bot.services.staff, OWNER)
     await bot.services.staff.accept(Identity("telegram", "50"), invite.token, "Pepe", Language.ES)
     clerk = bot.api.user(50, "Pepe", "es")
     await clerk.send("/stats")

@@ -26,7 +26,7 @@ from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.surveys import SurveyRepository
 from tests.conftest import FakeClock
-from tests.flows import enrol, sales_service, sell
+from tests.flows import enrol, invitation, sales_service, sell
 
 MADRID = ZoneInfo("Europe/Madrid")
 OWNER = Identity("telegram", "1")
@@ -153,7 +153,7 @@ async def test_an_unhappy_answer_alerts_the_whole_team_each_in_their_language(
 ) -> None:
     staff = StaffService(database, clock, frozenset({OWNER}), Language.ES)
     await staff.actor(OWNER, Language.EN)  # the owner writes in English
-    invite = await staff.invite(OWNER_ACTOR)
+    invite = await invitation(staff, OWNER_ACTOR)
     await staff.accept(CLERK.identity, invite.token, "Pepe", Language.ES)
     surveys = SurveyService(
         database, clock, program, MADRID, ChurnService(database, clock, program), staff
@@ -186,7 +186,7 @@ async def test_the_owner_hears_of_a_new_member_of_staff_and_the_removed_one_is_t
     database: Database, clock: FakeClock
 ) -> None:
     staff = StaffService(database, clock, frozenset({OWNER}), Language.ES)
-    invite = await staff.invite(OWNER_ACTOR)
+    invite = await invitation(staff, OWNER_ACTOR)
     await staff.accept(CLERK.identity, invite.token, "Pepe", Language.EN)
     member = (await staff.members())[0]
     await staff.remove(OWNER_ACTOR, member.id)

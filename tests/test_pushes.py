@@ -21,7 +21,7 @@ from bot.storage.surveys import SurveyRepository
 from handlers.telegram.app import build_application
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
-from tests.flows import buy, join
+from tests.flows import buy, invitation, join
 
 MADRID = ZoneInfo("Europe/Madrid")
 
@@ -202,7 +202,7 @@ async def test_an_expired_survey_is_politely_ignored(bot: RunningBot) -> None:
 async def test_a_detractor_alerts_owner_and_staff_at_once(bot: RunningBot) -> None:
     await bot.services.staff.accept(
         Identity("telegram", "50"),
-        (await bot.services.staff.invite(Actor(Identity("telegram", "1"), Role.OWNER))).token,
+        (await invitation(bot.services.staff, Actor(Identity("telegram", "1"), Role.OWNER))).token,
         "Pepe",
         Language.ES,
     )

@@ -39,7 +39,7 @@ from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from handlers.whatsapp.updates import messages_in
 from tests import processes
 from tests.conftest import SECRET, VERIFY, FakeClock
-from tests.flows import enrol, hire_on_whatsapp, link_apps, register, sell
+from tests.flows import campaign_draft, enrol, hire_on_whatsapp, link_apps, register, sell
 from tests.processes import WHATSAPP_READY, environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -657,7 +657,7 @@ async def test_a_campaign_photo_reaches_a_whatsapp_member_with_its_opt_out(
     await join(bea)
     owner = Actor(Identity("telegram", "1"), Role.OWNER)  # written on Telegram, with a photo
     campaigns = bot.services.campaigns
-    draft = await campaigns.start(owner)
+    draft = await campaign_draft(campaigns, owner)
     await campaigns.write(owner, "Mirad el vino nuevo", PHOTO)
     await campaigns.choose_audience(owner, draft.id, "everyone")
     await campaigns.choose_coupon(owner, draft.id, None)

@@ -93,7 +93,9 @@ class CampaignService:
             AudienceChoice("birthday", "birthday", ""),
         ]
 
-    async def start(self, owner: Actor) -> Campaign:
+    async def start(self, owner: Actor) -> Campaign | Refused:
+        if refused := await permitted(self._db, self._clock, owner, Action.CAMPAIGN):
+            return refused
         async with self._db.transaction() as tx:
             return await CampaignRepository(tx).start(owner.label, self._clock.now())
 

@@ -21,7 +21,7 @@ class Action(StrEnum):
     REDEEM = "redeem"
     WINBACK = "winback"
     FOLLOW_UP = "follow_up"
-    STAFF = "staff"  # inviting and removing: still guarded by each channel (see the README)
+    STAFF = "staff"  # inviting and removing
     COUPON = "coupon"
     ADJUST = "adjust"
     CAMPAIGN = "campaign"

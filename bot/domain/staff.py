@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.domain.models import Actor, Identity, Language, Refused, Role, StaffMember
 from bot.domain.notices import tell_person
 from bot.domain.parsing import usable_name
+from bot.domain.permissions import Action, permitted
 from bot.storage.database import Database, Transaction, from_sql_time
 from bot.storage.staff import AuditLog, StaffRepository
 
@@ -69,7 +70,9 @@ class StaffService:
             self._staff = {member.identity for member in await self.members()}
         return any(each in self._owners or each in self._staff for each in identities)
 
-    async def invite(self, owner: Actor) -> Invite:
+    async def invite(self, owner: Actor) -> Invite | Refused:
+        if refused := await permitted(self._db, self._clock, owner, Action.STAFF):
+            return refused
         now = self._clock.now()
         invite = Invite(secrets.token_urlsafe(16), now + INVITE_VALIDITY)
         async with self._db.transaction() as tx:
@@ -159,7 +162,9 @@ class StaffService:
         async with self._db.reading() as tx:
             return await StaffRepository(tx).active()
 
-    async def remove(self, owner: Actor, staff_id: int) -> StaffMember | None:
+    async def remove(self, owner: Actor, staff_id: int) -> StaffMember | Refused | None:
+        if refused := await permitted(self._db, self._clock, owner, Action.STAFF):
+            return refused
         now = self._clock.now()
         async with self._db.transaction() as tx:
             staff = StaffRepository(tx)

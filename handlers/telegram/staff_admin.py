@@ -55,6 +55,9 @@ async def on_invite_button(update: Update, context: Context, actor: Actor) -> No
     assert query is not None
     await query.answer()
     invite = await context.services.staff.invite(actor)
+    if isinstance(invite, Refused):
+        await refuse(update, context, invite)
+        return
     link = deep_link(context, STAFF_PREFIX + invite.token)
     await reply(
         update,
@@ -73,8 +76,8 @@ async def on_remove_button(update: Update, context: Context, actor: Actor) -> No
     member_id = StaffRemoveButton.parse(query.data).member_id
     await query.answer()
     removed = await context.services.staff.remove(actor, member_id)
-    if removed is None:
-        await refuse(update, context, Refused("staff_unknown"))
+    if removed is None or isinstance(removed, Refused):
+        await refuse(update, context, removed or Refused("staff_unknown"))
         return
     await reply(update, context, context.language, "staff/removed", member=removed)
     if removed.identity.channel == CHANNEL:  # staff on another app have no menu here

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from bot.bootstrap import Services
 from bot.config import load_settings
-from bot.domain.models import Actor, Identity, Language, Role
+from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.program import load_program
 from handlers.telegram.app import build_application, serving
 from handlers.telegram.context import SERVICES_KEY
@@ -65,6 +65,7 @@ class Terminal:
         staff = self._services.staff
         owner = Actor(Identity("telegram", "1"), Role.OWNER)
         invite = await staff.invite(owner)
+        assert not isinstance(invite, Refused)  # the owner's
         await staff.accept(Identity("telegram", "2001"), invite.token, "Pepe", Language.ES)
 
     async def handle(self, line: str) -> bool:

@@ -100,6 +100,9 @@ class Office:
         ]
         await self._replies.say(to, language, "staff/list", options, members=members)
         invite = await self._services.staff.invite(actor)
+        if isinstance(invite, Refused):
+            await self._replies.refuse(to, language, invite)
+            return
         link = self._link(f"{STAFF_TEXT}{invite.token}")
         await self._replies.say(
             to, language, "staff/invite_link", link=link, expires_at=invite.expires_at
@@ -111,8 +114,8 @@ class Office:
         removed = await self._services.staff.remove(
             actor, StaffRemoveButton.parse(choice).member_id
         )
-        if removed is None:
-            await self._replies.say(to, language, "problems/staff_unknown")
+        if removed is None or isinstance(removed, Refused):
+            await self._replies.refuse(to, language, removed or Refused("staff_unknown"))
             return
         await self._replies.say(to, language, "staff/removed", member=removed)
 
