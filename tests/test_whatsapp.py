@@ -1004,3 +1004,20 @@ async def test_a_clerks_hostile_profile_name_reaches_the_owner_plain(bot: WhatsA
     team = await owner.receive_containing("Empleados")
     assert "\u202e" not in team.text and "Pepe" + "x" * 60 in team.text
     assert "x" * 61 not in team.text
+
+
+async def test_a_clerk_is_refused_the_owners_taps_by_the_core(bot: WhatsAppBot) -> None:
+    """WhatsApp holds no role check for these: the core's table refuses them, and audits."""
+    owner = bot.graph.person(OWNER, "Dueña")
+    pepe = bot.graph.person("34699000114", "Pepe")
+    await hire_on_whatsapp(owner, pepe)
+    await pepe.send("menu")
+    menu = await pepe.receive()
+    for tap in ("winback:1", "followup:1:called", "staff:remove:1"):
+        await pepe.tap_id(menu, tap)
+        await pepe.receive_containing("permiso")
+    await pepe.send("ajustar ABCD2345 +5 why")
+    await pepe.receive_containing("permiso")
+    async with bot.services.database.reading() as tx:
+        rows = await tx.fetch_all("SELECT subject FROM audit_log WHERE action = 'refused'")
+    assert [row["subject"] for row in rows] == ["winback", "follow_up", "staff", "adjust"]
