@@ -9,7 +9,7 @@ from bot.domain.campaigns import COUPON_CHOICES, CampaignSent, Preview
 from bot.domain.models import Actor, Refused, Role
 from bot.taps import CampaignButton
 from handlers.telegram.buttons import inline
-from handlers.telegram.context import Context, for_owner, refuse, reply
+from handlers.telegram.context import Context, for_owner, refuse, reply, with_actor
 
 
 @for_owner
@@ -64,7 +64,7 @@ async def _written(update: Update, context: Context, text: str, photo: bytes | N
     return True
 
 
-@for_owner
+@with_actor
 async def on_campaign_button(update: Update, context: Context, actor: Actor) -> None:
     query = update.callback_query
     assert query is not None

@@ -11,10 +11,10 @@ from bot.taps import FollowUpButton, WinbackButton
 from handlers.telegram.buttons import inline
 from handlers.telegram.context import (
     Context,
-    for_owner,
     for_staff,
     refuse,
     reply,
+    with_actor,
 )
 
 
@@ -61,7 +61,7 @@ async def churn(update: Update, context: Context, actor: Actor) -> None:
     await reply(update, context, language, "churn/follow_ups", taps, follow_ups=follow_ups)
 
 
-@for_owner
+@with_actor
 async def on_winback(update: Update, context: Context, actor: Actor) -> None:
     query = update.callback_query
     assert query is not None
@@ -82,7 +82,7 @@ async def on_winback(update: Update, context: Context, actor: Actor) -> None:
     )
 
 
-@for_owner
+@with_actor
 async def on_follow_up(update: Update, context: Context, actor: Actor) -> None:
     query = update.callback_query
     assert query is not None

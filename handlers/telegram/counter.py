@@ -16,6 +16,7 @@ from handlers.telegram.context import (
     refuse,
     replace_prompt,
     reply,
+    with_actor,
 )
 
 
@@ -115,7 +116,7 @@ async def sale(update: Update, context: Context, actor: Actor) -> None:
     await _ask_confirmation(update, context, outcome)
 
 
-@for_staff
+@with_actor
 async def on_sale_button(update: Update, context: Context, actor: Actor) -> None:
     """The prompt itself becomes the outcome: one line per sale in a busy chat, and its buttons
     stay until then, so a tap that failed (a full disk) can simply be repeated."""

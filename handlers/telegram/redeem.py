@@ -15,6 +15,7 @@ from handlers.telegram.context import (
     for_staff,
     refuse,
     reply,
+    with_actor,
 )
 
 REDEMPTION_PREFIX = "r_"
@@ -87,7 +88,7 @@ async def redeem(update: Update, context: Context, actor: Actor) -> None:
     await review_code(update, context, actor, args[0])
 
 
-@for_staff
+@with_actor
 async def on_redeem(update: Update, context: Context, actor: Actor) -> None:
     query = update.callback_query
     assert query is not None

@@ -69,7 +69,7 @@ async def on_invite_button(update: Update, context: Context, actor: Actor) -> No
     )
 
 
-@for_owner
+@with_actor
 async def on_remove_button(update: Update, context: Context, actor: Actor) -> None:
     query = update.callback_query
     assert query is not None
