@@ -32,15 +32,26 @@ PRIVATE_FOLDER = 0o700
 APPLICATION_ID = 0x4C4F5941
 
 
+# (tables, our migrations table, application_id) of a database, judged by `ownership`.
+OWNERSHIP = (
+    "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'),"
+    " (SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_migrations'),"
+    " (SELECT application_id FROM pragma_application_id())"
+)
+
+
+def ownership(tables: int, migrations: int, application_id: int) -> str:
+    """ "ours" (marked, or made before the mark with our migrations table), "empty" (a new
+    file), or "stranger" (somebody else's: never migrated, never restored)."""
+    if application_id == APPLICATION_ID or (application_id == 0 and migrations):
+        return "ours"
+    if application_id == 0 and not tables:
+        return "empty"
+    return "stranger"
+
+
 def is_ours(connection: sqlite3.Connection) -> bool:
-    """Marked as a loyalty-bot database; or made before the mark, with our migrations table."""
-    (application_id,) = connection.execute("PRAGMA application_id").fetchone()
-    if application_id == APPLICATION_ID:
-        return True
-    migrations = connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
-    return application_id == 0 and migrations is not None
+    return ownership(*connection.execute(OWNERSHIP).fetchone()) == "ours"
 
 
 class BackupError(StorageError):

@@ -21,9 +21,11 @@ import aiosqlite
 from bot.errors import StorageError as StorageError  # where callers have always found it
 from bot.storage.backups import (
     APPLICATION_ID,
+    OWNERSHIP,
     PRIVATE_FILE,
     dated_backup_path,
     make_backup_in_thread,
+    ownership,
 )
 
 if TYPE_CHECKING:  # the outbox is built on this module
@@ -150,13 +152,8 @@ class Database:
 
     async def _refuse_a_stranger(self, path: Path) -> None:
         """A file with tables of somebody else's is never migrated into ours."""
-        rows = await self._connection.execute_fetchall(
-            "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'),"
-            " (SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_migrations'),"
-            " (SELECT application_id FROM pragma_application_id())"
-        )
-        tables, ours, application_id = next(iter(rows))
-        if application_id not in (0, APPLICATION_ID) or (tables and not ours):
+        rows = await self._connection.execute_fetchall(OWNERSHIP)
+        if ownership(*next(iter(rows))) == "stranger":
             raise StorageError(
                 f"DATABASE_PATH {path}: it is not a loyalty-bot database; nothing was changed"
             )
