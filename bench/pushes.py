@@ -116,8 +116,8 @@ async def dispatcher_run(
         await queue_nps(db, program, customers)
     client = AiohttpRequest(connection_pool_size=REQUEST_POOL_SIZE)  # as the bot has it
     async with Bot(TOKEN, base_url=f"{api.url}/bot", request=client) as bot:
-        channel = TelegramChannel(bot)
         messages = Messages(ZoneInfo("Europe/Madrid"), program.shop.money)
+        channel = TelegramChannel(bot, messages)
         # A little under the allowed rate, as the bot's own setting (25 of 30) is.
         dispatcher = PushDispatcher(
             db, SystemClock(), {"telegram": channel}, messages, rate_per_second=rate * 0.97

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from bot.domain.models import Identity, Language
+from bot.domain.models import Identity, Language, Role
 
 if TYPE_CHECKING:
     from bot.domain.pushes import Choice
@@ -120,3 +120,12 @@ class TemplateSender(Protocol):
     async def send_template(
         self, to: Identity, name: str, language: Language, parameters: list[str]
     ) -> Outcome: ...
+
+
+@runtime_checkable
+class TeamMenus(Protocol):
+    """A channel that shows owners and staff a menu of their own (Telegram's per-chat command
+    menu): told when someone joins or leaves the team, from whichever app."""
+
+    async def team_changed(self, person: Identity, role: Role | None, language: Language) -> None:
+        """`role` None: no longer in the team."""

@@ -188,6 +188,15 @@ class FollowUpButton(Button):
     outcome: FollowUpOutcome
 
 
+@dataclass(frozen=True)
+class MenuButton(Button):
+    """An option of a menu shown as taps (WhatsApp has no command menu): the command it runs."""
+
+    prefix = "menu"
+    shapes: ClassVar[dict[str, str]] = {"command": "[a-z]{1,16}"}
+    command: str
+
+
 KINDS: tuple[type[Button], ...] = (
     ConsentButton,
     LanguageButton,
@@ -203,6 +212,7 @@ KINDS: tuple[type[Button], ...] = (
     WinbackButton,
     CampaignButton,
     FollowUpButton,
+    MenuButton,
 )
 
 

@@ -71,14 +71,20 @@ async def link_apps(on_telegram: ChatUser, on_whatsapp: WhatsAppPerson) -> Graph
 async def hire_on_whatsapp(
     owner: WhatsAppPerson, clerk: WhatsAppPerson, welcome: str | None = None
 ) -> None:
-    """The owner asks for an invitation ("empleados") and `clerk` sends what its link types;
-    the welcome names them (`welcome`: what of their name it shows)."""
-    await owner.send("empleados")
-    link = await owner.receive_containing("wa.me")
+    """The owner asks for an invitation ("empleados", then its option) and `clerk` sends what
+    its link types; the welcome names them (`welcome`: what of their name it shows)."""
+    link = await invitation_link(owner)
     token = re.search(r"staff_([A-Za-z0-9_-]+)", unquote(link.text))
     assert token is not None
     await clerk.send(f"staff_{token[1]}")
     await clerk.receive_containing(welcome or clerk.name)
+
+
+async def invitation_link(owner: WhatsAppPerson) -> GraphCall:
+    await owner.send("empleados")
+    team = await owner.receive_containing("Empleados")
+    await owner.tap(team, "Invitar")
+    return await owner.receive_containing("wa.me")
 
 
 async def invitation(staff: StaffService, owner: Actor) -> Invite:

@@ -20,6 +20,7 @@ from bot.domain.models import Identity, Language
 from bot.domain.money import Currency
 from bot.messages import Messages
 from bot.program import Digest, Expiry, ExpiryMode, Program, load_program
+from bot.qr import qr_png
 from bot.timetable import Jobs
 from handlers.telegram.app import build_application
 from handlers.telegram.context import SERVICES_KEY
@@ -449,6 +450,16 @@ async def _campaigns_tour(owner: ChatUser, jobs: Jobs) -> None:
         await owner.receive_containing("/campaigns" if decision == "send" else "")
     await owner.press_data(preview, _ending(preview, ":send:"))  # sent already
     await owner.press_data(preview, "campaign:99999:send:")
+    await owner.send("/broadcast")  # with a photo: the owner sees it as customers will
+    await owner.receive_containing("📣")
+    await owner.send_photo(qr_png("https://example.com/vino"), "Vino nuevo, con foto")
+    audiences = await owner.receive_with_button("campaign:")
+    await owner.press_data(audiences, _ending(audiences, ":audience:everyone"))
+    coupons = await owner.receive_with_button("campaign:")
+    await owner.press_data(coupons, _ending(coupons, ":coupon:0"))
+    assert (await owner.receive("sendPhoto")).method == "sendPhoto"
+    preview = await owner.receive_with_button("campaign:")
+    await owner.press_data(preview, _ending(preview, ":cancel:"))
     await jobs.deliver()
     await owner.send("/campaigns")
     await owner.receive_containing("14")

@@ -137,6 +137,7 @@ async def test_a_failed_write_is_logged_once_and_the_whatsapp_worker_goes_on(
     graph = whatsapp_bot.graph
     ana = graph.person("34612345602", "Ana")
     await ana.send("hola")
+    await ana.receive_containing("Bienvenido")
     name_question = await ana.receive()
     graph.hold = lambda call: call.to == ana.wa_id
     await ana.tap(name_question, "Ana")

@@ -30,10 +30,9 @@ async def test_a_reply_that_never_comes_times_out_and_the_push_is_tried_again_la
     program = load_program(None)
     request = AiohttpRequest(read_timeout=0.2)
     async with Bot(TOKEN, base_url=f"{api.url}/bot", request=request) as bot:
-        channel = TelegramChannel(bot)
-        text = Messages(ZoneInfo("Europe/Madrid"), program.shop.money).render(
-            Language.ES, "pushes/nps", shop=program.shop.name
-        )
+        messages = Messages(ZoneInfo("Europe/Madrid"), program.shop.money)
+        channel = TelegramChannel(bot, messages)
+        text = messages.render(Language.ES, "pushes/nps", shop=program.shop.name)
         held = await channel.send_text(Identity("telegram", "901"), text)
         answered = await channel.send_text(Identity("telegram", "902"), text)
     assert isinstance(held, Failed) and held.transient
@@ -63,8 +62,9 @@ async def test_the_telegram_channel_sends_what_the_core_asks_and_says_who_is_gon
         api_error(403, "Forbidden: bot was blocked by the user") if call.chat_id == 904 else None
     )
     person = Identity("telegram", "903")
+    messages = Messages(ZoneInfo("Europe/Madrid"), load_program(None).shop.money)
     async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
-        channel = TelegramChannel(bot)
+        channel = TelegramChannel(bot, messages)
         outcomes = [
             await channel.send_text(person, "¿Nos recomendarías?", Choice("survey", 7, (0, 1), 2)),
             await channel.send_photo(person, b"\x89PNG", "Tu tarjeta"),

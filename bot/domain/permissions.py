@@ -25,6 +25,9 @@ class Action(StrEnum):
     COUPON = "coupon"
     ADJUST = "adjust"
     CAMPAIGN = "campaign"
+    LOOKUP = "lookup"  # a customer's profile, the customers at risk
+    STATS = "stats"
+    EXPORT = "export"
 
 
 TEAM = frozenset({Role.OWNER, Role.STAFF})
@@ -40,6 +43,9 @@ MAY: dict[Action, frozenset[Role]] = {
     Action.COUPON: OWNERS,
     Action.ADJUST: OWNERS,
     Action.CAMPAIGN: OWNERS,
+    Action.LOOKUP: TEAM,
+    Action.STATS: TEAM,
+    Action.EXPORT: OWNERS,
 }
 
 NOT_ALLOWED = Refused("not_allowed")

@@ -171,9 +171,10 @@ class SurveyService:
                 await self._alert_team(tx, outcome, "alerts/detractor")
         return outcome
 
-    async def answer_typed(self, identity: Identity, text: str) -> Answered | Refused | None:
+    async def typed_score(self, identity: Identity, text: str) -> tuple[int, int] | None:
         """A score typed rather than tapped (WhatsApp's NPS has more answers than a list
-        holds): for the newest open survey; None when the text is not a score for it."""
+        holds): (survey id, score) for the newest open survey; None when the text is not a
+        score for it."""
         score = whole_number(text)
         if score is None:
             return None
@@ -184,7 +185,7 @@ class SurveyService:
             survey = await SurveyRepository(tx).latest_open(customer.id, self._clock.now())
         if survey is None or score not in SCORES[SurveyKind(survey.kind)]:
             return None
-        return await self.answer(identity, survey.id, score)
+        return survey.id, score
 
     async def awaiting_reason(self, identity: Identity) -> bool:
         async with self._db.reading() as tx:

@@ -17,6 +17,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, Defaults
 from bot.bootstrap import Services, close_services, open_services, start_background
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.conversation.core import Conversation
 from bot.domain.models import Language
 from bot.errors import ConfigError
 from bot.health import Health
@@ -34,10 +35,10 @@ from handlers.telegram.context import (
     context_types,
     services_of,
 )
+from handlers.telegram.conversation import CONVERSATION_KEY
 from handlers.telegram.courteous_bot import CourteousBot
-from handlers.telegram.help_menu import publish_command_menu
+from handlers.telegram.help_menu import publish_command_menu, publish_team_menus
 from handlers.telegram.polling import ConfirmingPoller
-from handlers.telegram.staff_admin import publish_team_menus
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,14 @@ def build_application(
 
     async def start(application: BotApplication) -> None:
         services = core or await open_services(settings, program, clock, messages)
-        services.channels[CHANNEL] = TelegramChannel(application.bot)
+        services.channels[CHANNEL] = TelegramChannel(application.bot, messages)
         application.bot_data[SERVICES_KEY] = services
+        application.bot_data[CONVERSATION_KEY] = Conversation(services)
         incoming = services.incoming(CHANNEL, ids_only_grow=True)
         await incoming.open()
         application.bot_data[INCOMING_KEY] = incoming
-        await publish_command_menu(application, messages, Language(settings.default_language))
-        await publish_team_menus(application)
+        await publish_command_menu(application.bot, messages, Language(settings.default_language))
+        await publish_team_menus(application.bot, services)
         if background:
             application.bot_data[SCHEDULER_KEY] = await start_background(services)
         log.info("bot @%s ready for %s", application.bot.username, program.shop.name)

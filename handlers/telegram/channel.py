@@ -10,11 +10,13 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile, KeyboardButton, Reply
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
-from bot.domain.models import ConsentTopic, Identity
+from bot.domain.models import ConsentTopic, Identity, Language, Role
 from bot.domain.pushes import Choice
+from bot.messages import Messages
 from bot.taps import NotificationsButton, SurveyButton
-from handlers.telegram.addresses import chat_id
+from handlers.telegram.addresses import CHANNEL, chat_id
 from handlers.telegram.buttons import inline
+from handlers.telegram.help_menu import set_team_menu
 from handlers.telegram.polling import retry_after_seconds
 
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
@@ -30,8 +32,9 @@ def start_link(bot: Bot, payload: str) -> str:
 
 
 class TelegramChannel:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, messages: Messages) -> None:
         self._bot = bot
+        self._messages = messages
         self._photo_ids: dict[str, str] = {}  # a photo's sha256 -> Telegram's id for it
 
     @property
@@ -40,6 +43,10 @@ class TelegramChannel:
 
     def start_link(self, payload: str) -> str:
         return start_link(self._bot, payload)
+
+    async def team_changed(self, person: Identity, role: Role | None, language: Language) -> None:
+        if person.channel == CHANNEL:  # the team on other apps has no menu here
+            await set_team_menu(self._bot, self._messages, person, role, language)
 
     async def send_text(
         self,

@@ -1,42 +1,20 @@
-"""/help and the command menus Telegram shows beside the text box, per language and per role."""
+"""The command menus Telegram shows beside the text box: one per language for everyone, and in
+their own chats the team's, kept up to date as people join and leave the team (on any app)."""
 
 from __future__ import annotations
 
-from telegram import BotCommand, Update
+import contextlib
 
-from bot.domain.models import Language, Role
+from telegram import Bot, BotCommand, BotCommandScopeChat
+from telegram.error import BadRequest
+
+from bot.bootstrap import Services
+from bot.conversation.flows.joining import MEMBER_COMMANDS, OWNER_COMMANDS, STAFF_COMMANDS
+from bot.domain.models import Identity, Language, Role
 from bot.messages import Messages
-from handlers.telegram.context import (
-    BotApplication,
-    Context,
-    identity_of,
-    reply,
-)
+from handlers.telegram.addresses import CHANNEL, chat_id, on_telegram
 
-GUEST_COMMANDS = ("start", "help", "cancel")
-MEMBER_COMMANDS = (
-    "balance",
-    "card",
-    "rewards",
-    "invite",
-    "notifications",
-    "language",
-    "mydata",
-    "forget",
-    "help",
-)
-STAFF_COMMANDS = ("sale", "void", "redeem", "customer", "churn", "stats")
-OWNER_COMMANDS = ("staff", "coupon", "adjust", "export", "broadcast", "campaigns")
 MENU_COMMANDS = ("start", *MEMBER_COMMANDS)
-
-
-def commands_for(role: Role, is_member: bool) -> tuple[str, ...]:
-    names: tuple[str, ...] = MEMBER_COMMANDS if is_member else GUEST_COMMANDS
-    if role in (Role.STAFF, Role.OWNER):
-        names += STAFF_COMMANDS
-    if role is Role.OWNER:
-        names += OWNER_COMMANDS
-    return names
 
 
 def _menu(messages: Messages, language: Language, names: tuple[str, ...]) -> list[BotCommand]:
@@ -50,35 +28,36 @@ def staff_menu(messages: Messages, language: Language, role: Role) -> list[BotCo
     return _menu(messages, language, MENU_COMMANDS + extra)
 
 
-async def help_command(update: Update, context: Context) -> None:
-    user = update.effective_user
-    if user is None:
-        return
-    svc = context.services
-    identity = identity_of(user)
-    member = await svc.membership.member(identity)
-    language = member.language if member else context.language
-    actor = await svc.staff.actor(identity, context.language)
-    names = commands_for(actor.role, member is not None)
-    descriptions = svc.messages.command_descriptions(language)
-    await reply(
-        update,
-        context,
-        language,
-        "help",
-        commands=[(name, descriptions[name]) for name in names],
-        is_member=member is not None,
-        # With no owner configured yet, whoever sets the bot up learns the id to put there.
-        user_id=user.id if not svc.staff.owners else None,
-    )
-
-
-async def publish_command_menu(
-    application: BotApplication, messages: Messages, default: Language
-) -> None:
+async def publish_command_menu(bot: Bot, messages: Messages, default: Language) -> None:
     """One menu per language, plus the default for people whose language the bot does not speak."""
     for language in Language:
         commands = _menu(messages, language, MENU_COMMANDS)
-        await application.bot.set_my_commands(commands, language_code=language.value)
+        await bot.set_my_commands(commands, language_code=language.value)
         if language is default:
-            await application.bot.set_my_commands(commands)
+            await bot.set_my_commands(commands)
+
+
+async def publish_team_menus(bot: Bot, services: Services) -> None:
+    """Owners and staff on Telegram see their commands in the menu of their own chat."""
+    default = Language(services.settings.default_language)
+    for owner in on_telegram(services.staff.owners):
+        await set_team_menu(bot, services.messages, owner, Role.OWNER, default)
+    for member in await services.staff.members():
+        if member.identity.channel == CHANNEL:
+            await set_team_menu(
+                bot, services.messages, member.identity, Role.STAFF, member.language
+            )
+
+
+async def set_team_menu(
+    bot: Bot, messages: Messages, person: Identity, role: Role | None, language: Language
+) -> None:
+    """`role` None: the person left the team, and their menu goes back to everyone's."""
+    # An owner who never opened a chat with the bot has no chat to hold a menu yet; a chat
+    # that is gone has no menu left to clear.
+    with contextlib.suppress(BadRequest):
+        scope = BotCommandScopeChat(chat_id(person))
+        if role is None:
+            await bot.delete_my_commands(scope=scope)
+        else:
+            await bot.set_my_commands(staff_menu(messages, language, role), scope=scope)

@@ -1,4 +1,4 @@
-"""Handlers around the others: answer stray buttons and unknown commands, report errors."""
+"""Around the conversation: the flood guard before it, and errors reported after it."""
 
 from __future__ import annotations
 
@@ -11,25 +11,12 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot import incoming
 from bot.storage.updates import AlreadyHandled
 from handlers.telegram.context import Context, reply
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 _STORAGE_TROUBLE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE)
-
-
-def beside_the_update(callback: Handler) -> Handler:
-    """A report that runs beside the updates (not blocking them) finishes after its update was
-    recorded as handled: its writes (the audit row) are its own unit of work."""
-
-    async def detached(update: Update, context: Context) -> None:
-        with incoming.beside_the_update():
-            await callback(update, context)
-
-    detached.__name__ = getattr(callback, "__name__", "report")
-    return detached
 
 
 async def guard_flood(update: Update, context: Context) -> None:
@@ -46,26 +33,6 @@ async def guard_flood(update: Update, context: Context) -> None:
     elif update.effective_chat is not None:
         await reply(update, context, language, "problems/slow_down")
     raise ApplicationHandlerStop
-
-
-async def stale_button(update: Update, context: Context) -> None:
-    """A button whose data no handler knows: an old keyboard, or forged callback data."""
-    query = update.callback_query
-    if query is None:
-        return
-    language = context.language
-    await query.answer(
-        context.services.messages.render(language, "problems/stale_button"), show_alert=True
-    )
-
-
-async def unknown_command(update: Update, context: Context) -> None:
-    await reply(
-        update,
-        context,
-        context.language,
-        "problems/unknown_command",
-    )
 
 
 async def report_error(update: object, context: Context) -> None:

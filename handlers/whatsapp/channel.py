@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
@@ -74,7 +74,8 @@ class WhatsAppChannel:
         self._client = client
         self._capabilities = whatsapp(daily_first_contacts)
         self._business_number = business_number
-        self._media_ids: dict[str, str] = {}  # a photo's sha256 -> WhatsApp's media id
+        # a photo's sha256 (or its key) -> WhatsApp's media id and type
+        self._media_ids: dict[str, tuple[str, str]] = {}
 
     def start_link(self, payload: str) -> str:
         return wa_link(self._business_number, payload)
@@ -136,25 +137,36 @@ class WhatsAppChannel:
         return await self._send(self._client.send_message(recipient(to), last, buttons=buttons))
 
     async def send_photo(
-        self, to: Identity, photo: bytes, caption: str, opt_out: str | None = None
+        self,
+        to: Identity,
+        photo: bytes | Callable[[], bytes],
+        caption: str,
+        opt_out: str | None = None,
+        key: str | None = None,
     ) -> Outcome:
         """A photo is uploaded to WhatsApp once and sent by its media id after that (Meta keeps
-        it 30 days): a campaign to thousands uploads it once."""
+        it 30 days): a campaign to thousands uploads it once. `photo` may be drawn on demand,
+        and `key` names a picture that is always the same (a member's card): known by that
+        key, it is neither drawn nor uploaded again."""
         buttons = [Button(opt_out, OPT_OUT)] if opt_out else None
-        mime_type = mimetypes.types_map[".jpg" if photo.startswith(JPEG) else ".png"]
-        key = hashlib.sha256(photo).hexdigest()
+        image = b""
+        if key is None or key not in self._media_ids:
+            image = photo() if callable(photo) else photo
+            key = key or hashlib.sha256(image).hexdigest()
         try:
             if key not in self._media_ids:
-                uploaded = await self._client.upload_media(photo, mime_type, media_type="image")
-                self._media_ids[key] = uploaded.id
+                mime_type = mimetypes.types_map[".jpg" if image.startswith(JPEG) else ".png"]
+                uploaded = await self._client.upload_media(image, mime_type, media_type="image")
+                self._media_ids[key] = (uploaded.id, mime_type)
         except WhatsAppError as error:
             return Failed(f"{error.code}: {error.message}", transient=bool(error.is_transient))
         except httpx.HTTPError as error:
             return Failed(f"{type(error).__name__}: {error}", transient=True)
+        media_id, mime_type = self._media_ids[key]
         return await self._send(
             self._client.send_image(
                 recipient(to),
-                self._media_ids[key],
+                media_id,
                 caption=_short(to_whatsapp(caption), BODY_WITH_BUTTONS),
                 buttons=buttons,
                 mime_type=mime_type,
