@@ -29,10 +29,11 @@ from telegram.error import RetryAfter
 
 from bench.common import OWNER_ID, TOKEN, show, standin
 from bench.dataset import build, customer_user_id, fixed_now
+from bot.channels import Choice
 from bot.clock import SystemClock
 from bot.domain.campaigns import CampaignService
 from bot.domain.models import Actor, Identity, Refused, Role
-from bot.domain.pushes import Choice, PushDispatcher, PushMessage
+from bot.domain.pushes import PushDispatcher, PushMessage
 from bot.messages import Messages
 from bot.program import Program, load_program
 from bot.storage.database import Database

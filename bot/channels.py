@@ -8,12 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from bot.domain.models import Identity, Language, Role
 
-if TYPE_CHECKING:
-    from bot.domain.pushes import Choice
+
+@dataclass(frozen=True)
+class Choice:
+    """A question answered with one tap (a score): `question` and `about` say what is asked
+    (a survey, and which one), `values` the answers, `per_row` how many fit on a line. Each
+    channel turns this into its own buttons.
+
+    Stored as this rule rather than button by button: a first survey run in a large shop
+    queues tens of thousands of them at once."""
+
+    question: str
+    about: int
+    values: tuple[int, ...]
+    per_row: int
+
+    def rows(self) -> list[tuple[int, ...]]:
+        return [
+            self.values[at : at + self.per_row] for at in range(0, len(self.values), self.per_row)
+        ]
 
 
 @dataclass(frozen=True)

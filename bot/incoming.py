@@ -23,7 +23,8 @@ from datetime import timedelta
 from bot.clock import Clock
 from bot.storage.database import Database, enlisting
 from bot.storage.outbox import OutboxItem
-from bot.storage.updates import AlreadyHandled, ProcessedUpdates, UpdateClaim
+from bot.storage.updates import AlreadyHandled as AlreadyHandled
+from bot.storage.updates import ProcessedUpdates, UpdateClaim
 
 log = logging.getLogger(__name__)
 

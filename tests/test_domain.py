@@ -7,8 +7,9 @@ from datetime import date
 
 import pytest
 
+from bot.channels import Choice
 from bot.domain.models import Birthday, Identity, Language, RegistrationStep
-from bot.domain.pushes import Choice, PushMessage
+from bot.domain.pushes import PushMessage
 from bot.domain.registration import (
     AlreadyMember,
     Answer,

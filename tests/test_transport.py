@@ -11,9 +11,8 @@ import pytest
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
-from bot.channels import Delivered, Failed, Unreachable
+from bot.channels import Choice, Delivered, Failed, Unreachable
 from bot.domain.models import Identity, Language
-from bot.domain.pushes import Choice
 from bot.messages import Messages
 from bot.program import load_program
 from handlers.telegram.aiohttp_request import AiohttpRequest

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.channels import (
     Channel,
+    Choice,
     Deferred,
     Delivered,
     Failed,
@@ -43,26 +44,6 @@ BATCH = 200
 RETRY_BACKOFF = timedelta(minutes=1)
 MAX_RETRY_AFTER_WAITS = 5  # per push: a channel that keeps saying "later" is given up on
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message a second to the same chat
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A question answered with one tap (a score): `question` and `about` say what is asked
-    (a survey, and which one), `values` the answers, `per_row` how many fit on a line. Each
-    channel turns this into its own buttons.
-
-    Stored as this rule rather than button by button: a first survey run in a large shop
-    queues tens of thousands of them at once."""
-
-    question: str
-    about: int
-    values: tuple[int, ...]
-    per_row: int
-
-    def rows(self) -> list[tuple[int, ...]]:
-        return [
-            self.values[at : at + self.per_row] for at in range(0, len(self.values), self.per_row)
-        ]
 
 
 @dataclass(frozen=True)

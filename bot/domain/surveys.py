@@ -13,13 +13,14 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.channels import Choice
 from bot.clock import Clock
 from bot.domain.after_answers import act_on_answer
 from bot.domain.churn import ChurnService
 from bot.domain.models import Customer, Identity, Refused
 from bot.domain.notices import customer_facts, tell_person
 from bot.domain.parsing import whole_number
-from bot.domain.pushes import Choice, PushMessage
+from bot.domain.pushes import PushMessage
 from bot.domain.scores import is_detractor
 from bot.domain.staff import StaffService
 from bot.program import Program

@@ -9,9 +9,8 @@ from collections.abc import Awaitable
 from telegram import Bot, InlineKeyboardMarkup, InputFile, KeyboardButton, ReplyKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
+from bot.channels import Capabilities, Choice, Delivered, Failed, Outcome, RetryLater, Unreachable
 from bot.domain.models import ConsentTopic, Identity, Language, Role
-from bot.domain.pushes import Choice
 from bot.messages import Messages
 from bot.taps import NotificationsButton, SurveyButton
 from handlers.telegram.addresses import CHANNEL, chat_id

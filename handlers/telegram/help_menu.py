@@ -9,7 +9,7 @@ from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import BadRequest
 
 from bot.bootstrap import Services
-from bot.conversation.flows.joining import MEMBER_COMMANDS, OWNER_COMMANDS, STAFF_COMMANDS
+from bot.conversation.commands import MEMBER_COMMANDS, OWNER_COMMANDS, STAFF_COMMANDS
 from bot.domain.models import Identity, Language, Role
 from bot.messages import Messages
 from handlers.telegram.addresses import CHANNEL, chat_id, on_telegram

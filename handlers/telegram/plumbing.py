@@ -11,7 +11,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.storage.updates import AlreadyHandled
+from bot.incoming import AlreadyHandled
 from handlers.telegram.context import Context, reply
 
 log = logging.getLogger(__name__)

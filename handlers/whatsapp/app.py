@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import httpx
 from aiohttp import web
@@ -23,11 +22,7 @@ from pywa_async.client import WhatsApp
 
 from bot.bootstrap import Services
 from bot.config import GRAPH_API_URL, Settings
-from bot.domain.models import Identity
-from bot.flood import Verdict
-from bot.incoming import IncomingUpdates
-from bot.storage.inbox import InboxRepository, Received
-from bot.storage.outbox import OutboxRepository
+from bot.inbox import REMEMBERED, InboxWorker, record
 from bot.supervisor import supervise
 from handlers.http_server import serving_http
 from handlers.whatsapp.channel import WhatsAppChannel
@@ -35,7 +30,6 @@ from handlers.whatsapp.conversation import Conversation
 from handlers.whatsapp.updates import (
     CHANNEL,
     failures_in,
-    incoming,
     messages_in,
     preferences_in,
     sent_since,
@@ -44,11 +38,6 @@ from handlers.whatsapp.updates import (
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/whatsapp"
-# Meta retries an unacknowledged webhook for up to 7 days: ids are remembered that long, and a
-# message that says it was sent longer ago than that is a replay, ignored (its id may be gone).
-REMEMBERED = timedelta(days=8)
-PRUNE_EVERY = timedelta(days=1)
-BATCH = 100
 CONNECTIONS = 64  # a burst of replies waits for a connection instead of failing
 
 
@@ -158,94 +147,10 @@ class Webhook:
                 "%d messages sent before %s were ignored (a replay)", len(stale), REMEMBERED
             )
         if messages or failures:
-            async with self._services.database.transaction() as tx:
-                inbox = InboxRepository(tx)
-                await inbox.record(CHANNEL, fresh, now)
-                await inbox.record(CHANNEL, stale, now, ignored=True)
-                outbox = OutboxRepository(tx)
-                for message_id, reason in failures:  # never tried again as free text
-                    await outbox.failed_later(message_id, reason)
+            await record(self._services, CHANNEL, fresh, stale, failures)
         if fresh:
             self._recorded.set()
         return web.Response(text="ok")
-
-
-class InboxWorker:
-    """Handles what the webhook recorded: each person's messages in order, different people's
-    side by side; after a crash, what was recorded and not handled, once."""
-
-    def __init__(
-        self, services: Services, updates: IncomingUpdates, conversation: Conversation
-    ) -> None:
-        self._services = services
-        self._updates = updates
-        self._conversation = conversation
-        self.recorded = asyncio.Event()
-        self._pruned_at: datetime | None = None
-        self._answered_unmarked: set[int] = set()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        after = 0
-        while not stop.is_set():
-            self.recorded.clear()
-            await self._prune_now_and_then()
-            async with self._services.database.reading() as tx:
-                batch = await InboxRepository(tx).unhandled(CHANNEL, after, BATCH)
-            if not batch:
-                stopping = asyncio.ensure_future(stop.wait())
-                arriving = asyncio.ensure_future(self.recorded.wait())
-                await asyncio.wait({stopping, arriving}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                arriving.cancel()
-                continue
-            by_person: dict[str, list[Received]] = {}
-            for received in batch:
-                by_person.setdefault(received.person, []).append(received)
-            await asyncio.gather(*(self._in_order(own) for own in by_person.values()))
-            after = batch[-1].id
-
-    async def _prune_now_and_then(self) -> None:
-        now = self._services.clock.now()
-        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
-            return
-        async with self._services.database.transaction() as tx:
-            await InboxRepository(tx).forget_before(now - REMEMBERED)
-        self._pruned_at = now
-
-    async def _in_order(self, own: list[Received]) -> None:
-        for received in own:
-            # Past the person's allowance (FLOOD_BURST): told to slow down once, the rest of
-            # the flood recorded as handled unread, so one person cannot hold up the others.
-            flood = self._services.flood
-            message = incoming(received)
-            ids = [Identity(CHANNEL, received.person)]
-            if message.phone:  # an owner known by a business-scoped id, named by number
-                ids.append(Identity(CHANNEL, message.phone.lstrip("+")))
-            team = await self._services.staff.in_team(*ids)
-            verdict = flood.judge(
-                f"{CHANNEL}:{received.person}", received.id, message.sent_at, exempt=team
-            )
-            flood.take_warning(received.id)  # ours, not an id Telegram's poller may see
-            answered = received.id in self._answered_unmarked
-            if (
-                not answered
-                and verdict is not Verdict.DROP
-                and await self._updates.is_new(received.id)
-            ):
-                try:
-                    async with self._updates.handling(received.id):
-                        if verdict is Verdict.WARN:
-                            await self._conversation.slow_down(message)
-                        else:
-                            await self._conversation.handle(message)
-                except Exception:
-                    log.exception("WhatsApp message %s could not be handled", received.id)
-            # Should this write fail, the supervisor starts the worker again: the message, then
-            # read again, is only marked, not answered a second time.
-            self._answered_unmarked.add(received.id)
-            async with self._services.database.single_write() as tx:
-                await InboxRepository(tx).mark_handled(received.id, self._services.clock.now())
-            self._answered_unmarked.discard(received.id)
 
 
 @dataclass(frozen=True)
@@ -275,7 +180,7 @@ async def whatsapp_parts(services: Services) -> AsyncIterator[WhatsAppParts]:
         assert isinstance(channel, WhatsAppChannel)
         updates = services.incoming(CHANNEL, ids_only_grow=True)
         await updates.open()
-        worker = InboxWorker(services, updates, Conversation(services, channel))
+        worker = InboxWorker(services, updates, Conversation(services, channel), CHANNEL)
         yield WhatsAppParts(Webhook(client, services, worker.recorded).routes(), worker)
 
 

@@ -20,9 +20,8 @@ from pywa.types.templates import BodyText, TemplateLanguage
 from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
 
-from bot.channels import Capabilities, Delivered, Failed, Outcome, RetryLater, Unreachable
+from bot.channels import Capabilities, Choice, Delivered, Failed, Outcome, RetryLater, Unreachable
 from bot.domain.models import ConsentTopic, Identity, Language
-from bot.domain.pushes import Choice
 from handlers.whatsapp.addresses import recipient
 from handlers.whatsapp.formatting import to_whatsapp
 

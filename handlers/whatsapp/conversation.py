@@ -7,14 +7,16 @@ invitation arrives as the text its wa.me link prefilled (`c_<code>`, `staff_<tok
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from bot.bootstrap import Services
 from bot.conversation.core import Conversation as Core
 from bot.conversation.said import Said, Surface
 from bot.domain.models import Identity
+from bot.inbox import Received
 from handlers.whatsapp.channel import MOST_ROWS, WhatsAppChannel
 from handlers.whatsapp.render import SAY, render
-from handlers.whatsapp.updates import CHANNEL, Incoming
+from handlers.whatsapp.updates import CHANNEL, incoming
 
 # Options sent before taps were typed carried a bare word ("skip", "balance").
 OLD_OPTION = re.compile("[a-z]{1,16}")
@@ -33,15 +35,23 @@ class Conversation:
             link=channel.start_link,
         )
 
-    async def handle(self, message: Incoming) -> None:
+    def people(self, received: Received) -> list[Identity]:
+        """The sender, and the number WhatsApp gives with the message: an owner known by a
+        business-scoped id is named by number in OWNER_PHONES."""
+        phone = incoming(received).phone
+        people = [Identity(CHANNEL, received.person)]
+        return [*people, Identity(CHANNEL, phone.lstrip("+"))] if phone else people
+
+    def sent_at(self, received: Received) -> datetime | None:
+        return incoming(received).sent_at
+
+    async def handle(self, received: Received) -> None:
+        message = incoming(received)
         person = Identity(CHANNEL, message.person)
         if message.preference is not None:
             if message.preference in ("stop", "resume"):
-                people = [person]
-                if message.phone:
-                    people.append(Identity(CHANNEL, message.phone.lstrip("+")))
                 granted = message.preference == "resume"
-                await self._core.offers_preference(people, message.phone, granted)
+                await self._core.offers_preference(self.people(received), message.phone, granted)
             return
         if message.kind == "reaction":  # a 👍 on a message asks for nothing
             return
@@ -66,6 +76,6 @@ class Conversation:
         async for reply in self._core.answer(said):
             await render(self._channel, self._messages, person, reply)
 
-    async def slow_down(self, message: Incoming) -> None:
-        person = Identity(CHANNEL, message.person)
+    async def slow_down(self, received: Received) -> None:
+        person = Identity(CHANNEL, received.person)
         await render(self._channel, self._messages, person, await self._core.slow_down(person))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.storage.inbox import Received
+from bot.inbox import Received
 from handlers.whatsapp.addresses import CHANNEL as CHANNEL
 from handlers.whatsapp.addresses import is_person
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from bot.channels import TeamMenus
+from bot.conversation.commands import commands_for
 from bot.conversation.replies import Option, Photo, Reply, one_row
 from bot.conversation.router import Router
 from bot.conversation.turn import Turn
@@ -31,20 +32,6 @@ router = Router()
 CARD_LINK, REFERRAL_LINK, STAFF_LINK = "c_", "ref_", "staff_"
 # The commands of the menu shown as taps, where an app has no command menu.
 MENU = ("balance", "card", "rewards", "invite", "notifications", "language", "mydata", "forget")
-GUEST_COMMANDS = ("start", "help", "cancel")
-MEMBER_COMMANDS = (
-    "balance",
-    "card",
-    "rewards",
-    "invite",
-    "notifications",
-    "language",
-    "mydata",
-    "forget",
-    "help",
-)
-STAFF_COMMANDS = ("sale", "void", "redeem", "customer", "churn", "stats")
-OWNER_COMMANDS = ("staff", "coupon", "adjust", "export", "broadcast", "campaigns")
 
 
 async def team_changed(turn: Turn, person: Identity, role: Role | None) -> None:
@@ -53,15 +40,6 @@ async def team_changed(turn: Turn, person: Identity, role: Role | None) -> None:
     for channel in turn.services.channels.values():
         if isinstance(channel, TeamMenus):
             await channel.team_changed(person, role, turn.language)
-
-
-def commands_for(role: Role, is_member: bool) -> tuple[str, ...]:
-    names: tuple[str, ...] = MEMBER_COMMANDS if is_member else GUEST_COMMANDS
-    if role in (Role.STAFF, Role.OWNER):
-        names += STAFF_COMMANDS
-    if role is Role.OWNER:
-        names += OWNER_COMMANDS
-    return names
 
 
 @router.link(rf"{STAFF_LINK}([A-Za-z0-9_-]{{1,64}})")
