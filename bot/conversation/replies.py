@@ -67,7 +67,6 @@ class Reply:
     closes_prompt: bool = False
     # The answer to a tap shown as a short notice instead of a message, where a channel can.
     as_notice: bool = False
-    title: str | None = None  # what a list of options is called, where a channel needs one
 
     @property
     def taps(self) -> list[Option]:

@@ -35,7 +35,7 @@ from handlers.telegram.context import (
     context_types,
     services_of,
 )
-from handlers.telegram.conversation import CONVERSATION_KEY
+from handlers.telegram.conversation import CONVERSATION_KEY, SURFACE_KEY, surface
 from handlers.telegram.courteous_bot import CourteousBot
 from handlers.telegram.help_menu import publish_command_menu, publish_team_menus
 from handlers.telegram.polling import ConfirmingPoller
@@ -70,6 +70,7 @@ def build_application(
         services.channels[CHANNEL] = TelegramChannel(application.bot, messages)
         application.bot_data[SERVICES_KEY] = services
         application.bot_data[CONVERSATION_KEY] = Conversation(services)
+        application.bot_data[SURFACE_KEY] = surface(application.bot)
         incoming = services.incoming(CHANNEL, ids_only_grow=True)
         await incoming.open()
         application.bot_data[INCOMING_KEY] = incoming

@@ -18,6 +18,7 @@ from handlers.telegram.context import Context
 from handlers.telegram.render import TelegramReplies
 
 CONVERSATION_KEY = "conversation"
+SURFACE_KEY = "surface"
 PHOTOS_KEY = "photo_ids"
 MOST_OPTIONS = 100  # an inline keyboard holds 100 buttons
 
@@ -32,14 +33,14 @@ def surface(bot: ExtBot[None]) -> Surface:
     )
 
 
-def read(update: Update, bot: ExtBot[None]) -> Said | None:
+def read(update: Update, on: Surface) -> Said | None:
     """What the person said; None for an update that says nothing to the bot."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return None
     said = Said(
         identity_of(user),
-        surface(bot),
+        on,
         key=f"{CHANNEL}:{update.update_id}",
         profile_name=user.first_name,
         app_language=user.language_code,
@@ -63,7 +64,7 @@ def read(update: Update, bot: ExtBot[None]) -> Said | None:
 
 
 async def on_update(update: Update, context: Context) -> None:
-    said = read(update, context.bot)
+    said = read(update, context.bot_data[SURFACE_KEY])
     chat = update.effective_chat
     if said is None or chat is None:
         return

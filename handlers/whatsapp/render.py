@@ -38,7 +38,7 @@ async def render(channel: WhatsAppChannel, messages: Messages, to: Identity, rep
     else:
         options = [Option(option.tap.pack(), option.label) for option in reply.taps]
         options += [Option(f"{SAY}{said}", said) for said in reply.suggestions]
-        title = reply.title or messages.label(reply.language, "menu_button")
+        title = messages.label(reply.language, "menu_button")  # what a list is called
         outcome = await channel.send_options(to, text, options, title)
     if not isinstance(outcome, Delivered):
         log.warning("reply %s not delivered: %s", reply.template, outcome)

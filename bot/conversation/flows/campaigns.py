@@ -63,9 +63,7 @@ async def written(turn: Turn) -> AsyncIterator[Reply]:
 
 
 def _audience(turn: Turn, options: list[Option]) -> Reply:
-    return Reply(
-        "campaigns/audience", turn.language, options=rows(options), title=turn.label("menu_button")
-    )
+    return Reply("campaigns/audience", turn.language, options=rows(options))
 
 
 @router.tap(CampaignButton, needs=Action.CAMPAIGN)
@@ -96,7 +94,6 @@ async def tapped(turn: Turn) -> AsyncIterator[Reply]:
             "campaigns/coupon",
             turn.language,
             options=((none,), percents),
-            title=turn.label("menu_button"),
         )
     elif tap.step == "coupon":
         percent = int(tap.value) if tap.value.isdigit() else -1  # -1: not a choice

@@ -32,7 +32,6 @@ async def at_risk(turn: Turn) -> AsyncIterator[Reply]:
         turn.language,
         {"entries": entries, "percent": services.program.churn.winback_percent_off},
         options=rows(winbacks),
-        title=turn.label("menu_button"),
     )
     follow_ups = await services.follow_ups.open_ones()
     if not follow_ups:
@@ -54,7 +53,6 @@ async def at_risk(turn: Turn) -> AsyncIterator[Reply]:
         turn.language,
         {"follow_ups": follow_ups},
         options=taps,
-        title=turn.label("menu_button"),
     )
 
 

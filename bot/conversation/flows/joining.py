@@ -214,7 +214,6 @@ def menu(turn: Turn, customer: Customer) -> Reply:
         language,
         {"name": customer.name},
         options=tuple((option,) for option in options),
-        title=turn.label("menu_button", language),
     )
 
 

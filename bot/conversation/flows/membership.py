@@ -48,7 +48,6 @@ async def rewards(turn: Turn) -> AsyncIterator[Reply]:
         language,
         {"standing": standing, "coupons": coupons},
         options=rows(options),
-        title=turn.label("menu_button", language),
     )
 
 

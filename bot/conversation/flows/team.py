@@ -32,7 +32,6 @@ async def staff(turn: Turn) -> AsyncIterator[Reply]:
         turn.language,
         {"members": members},
         options=rows(shown),
-        title=turn.label("menu_button"),
     )
 
 
