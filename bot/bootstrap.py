@@ -79,15 +79,11 @@ class Services:
     # Channel name -> the channel, for the outbox to reach people there; each adds itself.
     channels: dict[str, Channel] = field(default_factory=dict)
 
-    def incoming(self, channel: str, *, ids_only_grow: bool) -> IncomingUpdates:
-        """A channel's record of updates handled; an update's messages to others go out as
-        soon as it is handled."""
+    def incoming(self, channel: str) -> IncomingUpdates:
+        """How a channel's messages are handled once; a message's messages to others go out
+        as soon as it is handled."""
         return IncomingUpdates(
-            self.database,
-            self.clock,
-            channel,
-            ids_only_grow=ids_only_grow,
-            deliver=self.dispatcher.deliver_now,
+            self.database, self.clock, channel, deliver=self.dispatcher.deliver_now
         )
 
 

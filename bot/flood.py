@@ -2,8 +2,8 @@
 
 A token bucket per person: a burst of FLOOD_BURST updates, then FLOOD_REFILL_PER_SECOND. Over it,
 the person hears "slow down" once per flood and the rest of the flood is dropped unhandled. The
-poller judges each update as it is fetched, so a dropped one costs nothing; the one that earns
-a warning is remembered here for the handlers to say so. Each update is judged by the time it
+inbox worker judges each message before handling it, so a dropped one costs a mark in the
+inbox and nothing more. Each update is judged by the time it
 was sent, so a backlog that waited for the bot counts as it was typed; and the shop's own team
 is never held back (a clerk typing fast at the counter is not a flood).
 Written here rather than taken from a library because it must run on the injected clock (so
@@ -41,30 +41,14 @@ class FloodGuard:
         self._burst = burst
         self._refill_per_second = refill_per_second
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._warnings: set[int] = set()
 
     def judge(
-        self,
-        person: str,
-        update_id: int,
-        sent_at: datetime | None = None,
-        *,
-        exempt: bool = False,
+        self, person: str, sent_at: datetime | None = None, *, exempt: bool = False
     ) -> Verdict:
         """`sent_at`: when the person sent it (now, if the channel does not say)."""
         if exempt:
             return Verdict.HANDLE
-        verdict = self._spend(person, sent_at or self._clock.now())
-        if verdict is Verdict.WARN:
-            self._warnings.add(update_id)
-        return verdict
-
-    def take_warning(self, update_id: int) -> bool:
-        """Whether this update is the one its sender must be told to slow down with."""
-        if update_id in self._warnings:
-            self._warnings.discard(update_id)
-            return True
-        return False
+        return self._spend(person, sent_at or self._clock.now())
 
     def _spend(self, person: str, at: datetime) -> Verdict:
         bucket = self._buckets.pop(person, None) or _Bucket(float(self._burst), at)

@@ -1,12 +1,15 @@
-"""The inbox, for every channel that receives by webhook: each message written down before the
-channel is answered (so a crash loses nothing), and one worker that handles what was written:
-each person's messages in order, different people's side by side; after a crash, what was
-recorded and not handled, once. A channel says how to read its own rows (`InboxReader`)."""
+"""The inbox, for every channel: each message written down before the channel is answered (a
+WhatsApp webhook's 200, a Telegram update confirmed by the next poll), so a crash loses nothing,
+and one worker that handles what was written: each person's messages in order, different
+people's side by side and never waiting for one another; after a crash, what was recorded and
+not handled, once. A channel says how to read its own rows (`InboxReader`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 REMEMBERED = timedelta(days=8)
 PRUNE_EVERY = timedelta(days=1)
 BATCH = 100
+HELD_MOST = 1_000  # read from the inbox and not yet handled: past this, reading waits
 
 Found = list[tuple[str, str, dict[str, Any]]]  # (the channel's message id, person, what to keep)
 
@@ -42,25 +46,34 @@ class InboxReader(Protocol):
     async def slow_down(self, received: Received) -> None:
         """The first message past its sender's allowance."""
 
+    async def dropped(self, received: Received) -> None:
+        """A message past the allowance, not answered (a tap may still need acknowledging)."""
+
 
 async def record(
-    services: Services, channel: str, fresh: Found, stale: Found, failures: list[tuple[str, str]]
+    services: Services,
+    channel: str,
+    fresh: Found,
+    stale: Found | None = None,
+    failures: list[tuple[str, str]] | None = None,
 ) -> None:
-    """A webhook's messages (the stale ones as handled already: a replay) and the failures it
-    reports of messages sent earlier, in one transaction, before the webhook is answered."""
+    """What a channel received (the stale messages as handled already: a replay) and the
+    failures it reports of messages sent earlier, in one transaction, before the channel is
+    answered. A message id already recorded is left as it is: a second delivery."""
     async with services.database.transaction() as tx:
         inbox = InboxRepository(tx)
         now = services.clock.now()
         await inbox.record(channel, fresh, now)
-        await inbox.record(channel, stale, now, ignored=True)
+        if stale:
+            await inbox.record(channel, stale, now, ignored=True)
         outbox = OutboxRepository(tx)
-        for message_id, reason in failures:  # never tried again as free text
+        for message_id, reason in failures or []:  # never tried again as free text
             await outbox.failed_later(message_id, reason)
 
 
 class InboxWorker:
-    """Handles what the webhook recorded: each person's messages in order, different people's
-    side by side; after a crash, what was recorded and not handled, once."""
+    """Handles what the channel recorded. Each person has a line (a task) that takes their
+    messages one after the other; a flood or a slow reply in one line holds up nobody else's."""
 
     def __init__(
         self, services: Services, updates: IncomingUpdates, reader: InboxReader, channel: str
@@ -69,68 +82,116 @@ class InboxWorker:
         self._updates = updates
         self._reader = reader
         self._channel = channel
-        self.recorded = asyncio.Event()
+        self.wake = asyncio.Event()  # set when something was recorded (or a line ended)
         self._pruned_at: datetime | None = None
-        self._answered_unmarked: set[int] = set()
+        self._answered_unrecorded: set[int] = set()
+        self._lines: dict[str, deque[Received]] = {}
+        self._held = 0
+        self._in_hand: set[int] = set()
+        self._broken: Exception | None = None
+
+    async def finished(self, message_id: str) -> bool:
+        """Whether the channel's message `message_id`, and every one recorded before it, was
+        handled and its replies sent (a message is marked handled with its first change,
+        before its replies)."""
+        async with self._services.database.reading() as tx:
+            item = await InboxRepository(tx).handled_through(self._channel, message_id)
+        return item is not None and all(other > item for other in self._in_hand)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; then the message in hand in each line is finished and the rest
+        waits in the inbox for the next start. Should a line fail to record a message as
+        handled (a full disk), this raises once the lines have stopped, and the supervisor
+        starts it again: the message, read again, is then only recorded."""
         after = 0
-        while not stop.is_set():
-            self.recorded.clear()
-            await self._prune_now_and_then()
-            async with self._services.database.reading() as tx:
-                batch = await InboxRepository(tx).unhandled(self._channel, after, BATCH)
-            if not batch:
-                stopping = asyncio.ensure_future(stop.wait())
-                arriving = asyncio.ensure_future(self.recorded.wait())
-                await asyncio.wait({stopping, arriving}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                arriving.cancel()
-                continue
-            by_person: dict[str, list[Received]] = {}
-            for received in batch:
-                by_person.setdefault(received.person, []).append(received)
-            await asyncio.gather(*(self._in_order(own) for own in by_person.values()))
-            after = batch[-1].id
+        running: set[asyncio.Task[None]] = set()
+        self._broken = None
+        try:
+            while not stop.is_set() and self._broken is None:
+                self.wake.clear()
+                await self._prune_now_and_then()
+                batch: list[Received] = []
+                if self._held < HELD_MOST:
+                    async with self._services.database.reading() as tx:
+                        batch = await InboxRepository(tx).unhandled(self._channel, after, BATCH)
+                if not batch:
+                    await _first_of(stop, self.wake)
+                    continue
+                for received in batch:
+                    line = self._lines.get(received.person)
+                    if line is None:
+                        line = self._lines[received.person] = deque()
+                        task = asyncio.create_task(self._take(received.person, line, stop))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                    line.append(received)
+                    self._held += 1
+                after = batch[-1].id
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
+            self._lines.clear()
+            self._held = 0
+        if self._broken is not None:
+            raise self._broken
+
+    async def _take(self, person: str, line: deque[Received], stop: asyncio.Event) -> None:
+        try:
+            while line and not stop.is_set() and self._broken is None:
+                received = line.popleft()
+                self._held -= 1
+                self._in_hand.add(received.id)
+                try:
+                    await self._handle(received)
+                except sqlite3.Error as error:
+                    self._broken = error
+                finally:
+                    self._in_hand.discard(received.id)
+        finally:
+            self._lines.pop(person, None)
+            self.wake.set()
+
+    async def _handle(self, received: Received) -> None:
+        if received.id in self._answered_unrecorded:
+            await self._updates.record_answered(received.id)
+            self._answered_unrecorded.discard(received.id)
+            return
+        # Past the person's allowance (FLOOD_BURST): told to slow down once, the rest of
+        # the flood recorded as handled unread, so one person cannot hold up the others.
+        team = await self._services.staff.in_team(*self._reader.people(received))
+        verdict = self._services.flood.judge(
+            f"{self._channel}:{received.person}", self._reader.sent_at(received), exempt=team
+        )
+        try:
+            async with self._updates.handling(received.id):
+                try:
+                    if verdict is Verdict.DROP:
+                        await self._reader.dropped(received)
+                    elif verdict is Verdict.WARN:
+                        await self._reader.slow_down(received)
+                    else:
+                        await self._reader.handle(received)
+                except Exception:
+                    log.exception("%s message %s could not be handled", self._channel, received.id)
+        except sqlite3.Error:
+            self._answered_unrecorded.add(received.id)
+            raise
 
     async def _prune_now_and_then(self) -> None:
         now = self._services.clock.now()
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
             return
-        async with self._services.database.transaction() as tx:
-            await InboxRepository(tx).forget_before(now - REMEMBERED)
+        try:
+            async with self._services.database.transaction() as tx:
+                await InboxRepository(tx).forget_before(now - REMEMBERED)
+        except sqlite3.Error as error:  # nothing is lost by keeping them: try again tomorrow
+            log.warning("could not forget old inbox messages: %s", error)
         self._pruned_at = now
 
-    async def _in_order(self, own: list[Received]) -> None:
-        for received in own:
-            # Past the person's allowance (FLOOD_BURST): told to slow down once, the rest of
-            # the flood recorded as handled unread, so one person cannot hold up the others.
-            flood = self._services.flood
-            team = await self._services.staff.in_team(*self._reader.people(received))
-            verdict = flood.judge(
-                f"{self._channel}:{received.person}",
-                received.id,
-                self._reader.sent_at(received),
-                exempt=team,
-            )
-            flood.take_warning(received.id)  # ours, not an id Telegram's poller may see
-            answered = received.id in self._answered_unmarked
-            if (
-                not answered
-                and verdict is not Verdict.DROP
-                and await self._updates.is_new(received.id)
-            ):
-                try:
-                    async with self._updates.handling(received.id):
-                        if verdict is Verdict.WARN:
-                            await self._reader.slow_down(received)
-                        else:
-                            await self._reader.handle(received)
-                except Exception:
-                    log.exception("%s message %s could not be handled", self._channel, received.id)
-            # Should this write fail, the supervisor starts the worker again: the message, then
-            # read again, is only marked, not answered a second time.
-            self._answered_unmarked.add(received.id)
-            async with self._services.database.single_write() as tx:
-                await InboxRepository(tx).mark_handled(received.id, self._services.clock.now())
-            self._answered_unmarked.discard(received.id)
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiting = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in waiting:
+            future.cancel()

@@ -13,11 +13,13 @@ import pytest
 
 from bot.bootstrap import Services
 from bot.config import Settings
+from bot.inbox import InboxWorker
 from bot.program import Program, load_program
 from bot.storage import updates
 from bot.storage.database import Database
 from handlers.telegram.app import build_application, serving
-from handlers.telegram.context import SERVICES_KEY, BotApplication
+from handlers.telegram.context import INBOX_KEY, SERVICES_KEY, BotApplication
+from handlers.telegram.standin import SERVING as standin_serving
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
 
@@ -105,8 +107,13 @@ def settings_for(api: FakeTelegram, database_path: Path, **overrides: object) ->
 
 @asynccontextmanager
 async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
-    """The bot as `loyalty-bot run` serves it, without the signal handling."""
+    """The bot as `loyalty-bot run` serves it, without the signal handling; the stand-in's
+    `handled` waits for the bot's inbox."""
     async with serving(application):
+        worker: InboxWorker = application.bot_data[INBOX_KEY]
+        for url, standin in standin_serving.items():
+            if application.bot.base_url.startswith(url):
+                standin.handled_check = lambda update_id: worker.finished(str(update_id))
         yield application
 
 

@@ -1,76 +1,64 @@
-"""Each update takes effect once: recorded in the same commit as its change, confirmed to
-Telegram only once handled, and polling that rides out Bot API trouble on the test clock."""
+"""Each update takes effect once: recorded as handled in the same commit as its change, kept
+once however often it is delivered, and polling that rides out Bot API trouble on the test
+clock."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
 
-from bot.incoming import REDELIVERY_WINDOW, IncomingUpdates
+from bot.incoming import IncomingUpdates
 from bot.storage.database import Database
-from bot.storage.updates import ProcessedUpdates
+from bot.storage.inbox import InboxRepository
 from handlers.telegram.standin import ApiCall, api_error
 from tests.conftest import FakeClock, RunningBot
 from tests.flows import join
 
 
-async def test_an_update_is_recorded_in_the_same_commit_as_its_change(
+async def test_a_message_is_recorded_as_handled_in_the_same_commit_as_its_change(
     database: Database, clock: FakeClock
 ) -> None:
-    incoming = await _opened(database, clock, ids_only_grow=True)
-    async with incoming.handling(41):
+    incoming = IncomingUpdates(database, clock, "telegram")
+    item = await _received(database, "41")
+    async with incoming.handling(item):
         with pytest.raises(RuntimeError):
             async with database.transaction():
                 raise RuntimeError("the change failed")
-        assert not await _recorded(database, 41)  # rolled back together: handle it again
+        assert not await _handled(database, "41")  # rolled back together: handle it again
         async with database.transaction():
             pass
         # Were the process to die here, before handling ends, the record is in with the change.
-        assert await _recorded(database, 41)
-    assert not await incoming.is_new(41)
+        assert await _handled(database, "41")
 
 
-async def _opened(database: Database, clock: FakeClock, *, ids_only_grow: bool) -> IncomingUpdates:
-    incoming = IncomingUpdates(database, clock, "telegram", ids_only_grow=ids_only_grow)
-    await incoming.open()
-    return incoming
+async def _received(database: Database, message_id: str) -> int:
+    async with database.transaction() as tx:
+        inbox = InboxRepository(tx)
+        await inbox.record("telegram", [(message_id, "5", {})], datetime.now(UTC))
+        return max(received.id for received in await inbox.unhandled("telegram", 0, 100))
 
 
-async def _recorded(database: Database, update_id: int) -> bool:
+async def _handled(database: Database, message_id: str) -> bool:
     async with database.reading() as tx:
-        return await ProcessedUpdates(tx).handled("telegram", update_id)
+        return await InboxRepository(tx).handled_through("telegram", message_id) is not None
 
 
-async def test_an_update_that_changes_nothing_is_recorded_when_handled(
+async def test_a_message_that_changes_nothing_is_recorded_when_handled(
     database: Database, clock: FakeClock
 ) -> None:
-    incoming = await _opened(database, clock, ids_only_grow=True)
+    incoming = IncomingUpdates(database, clock, "telegram")
+    failing, quiet = await _received(database, "7"), await _received(database, "8")
     with pytest.raises(RuntimeError):
-        async with incoming.handling(7):
+        async with incoming.handling(failing):
             raise RuntimeError("even a failed one: the person was told, retrying fails again")
-    async with incoming.handling(8):
+    async with incoming.handling(quiet):
         pass
-    assert not await incoming.is_new(7)
-    assert not await incoming.is_new(8)
-    assert await incoming.is_new(9)
-    # Telegram picks a fresh, random start after a week without updates: a lower id than
-    # any recorded is looked up, not assumed to be old.
-    assert await incoming.is_new(3)
-
-
-async def test_records_are_forgotten_after_the_redelivery_window(
-    database: Database, clock: FakeClock
-) -> None:
-    incoming = await _opened(database, clock, ids_only_grow=False)
-    async with incoming.handling(5):
-        pass
-    clock.advance(REDELIVERY_WINDOW + timedelta(minutes=1))
-    async with incoming.handling(6):  # a day has passed since the last pruning: prune now
-        pass
-    assert await incoming.is_new(5)
-    assert not await incoming.is_new(6)
+    assert await _handled(database, "7") and await _handled(database, "8")
+    async with database.transaction() as tx:  # delivered again: kept once, as handled
+        await InboxRepository(tx).record("telegram", [("8", "5", {})], datetime.now(UTC))
+        assert not await InboxRepository(tx).unhandled("telegram", 0, 100)
 
 
 async def test_a_redelivered_update_is_dropped_and_handled_ones_are_confirmed(
@@ -110,15 +98,3 @@ async def test_polling_rides_out_bot_api_trouble_on_the_clock(bot: RunningBot) -
     assert "10 puntos" in await ana.receive_text()
     assert not troubles
     assert bot.clock.slept == [1.0, 2.0, 9.0]
-
-
-async def test_forgetting_old_ids_on_a_full_disk_does_not_fail_the_update(
-    database: Database, clock: FakeClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    incoming = await _opened(database, clock, ids_only_grow=True)
-    clock.advance(REDELIVERY_WINDOW)
-    async with database.reading() as tx:
-        await tx.execute("PRAGMA query_only = ON")  # every write now fails, as on a full disk
-    async with incoming.handling(9):  # no error escapes: the person was already answered
-        pass
-    assert any("could not forget old update ids" in record.message for record in caplog.records)

@@ -287,8 +287,8 @@ async def _counter_tour(api: FakeTelegram, clock: FakeClock, language: str) -> N
     for command in (f"/adjust {carla_code} 0 x", f"/adjust {carla_code} -1"):
         await owner.send(command)
     for command in ("/coupon", "/coupon NOSUCH 10", f"/coupon {carla_code} 15 5"):
-        await owner.send(command)
-    await carla.receive_containing("15")  # told of the coupon, she looks at her rewards
+        coupon = await owner.send(command)
+    await api.handled(coupon)  # told of the coupon, she looks at her rewards
     await carla.send("/rewards")
     catalogue = await carla.receive_with_button("coupon:")
     await carla.press_data(catalogue, _button(catalogue, "coupon:"))

@@ -1,5 +1,7 @@
-"""Incoming messages recorded before they are acknowledged, for channels that push them to us
-(WhatsApp's webhooks): a message is handled once, whenever and however often it arrives."""
+"""Incoming messages recorded before they are acknowledged (a WhatsApp webhook answered, a
+Telegram update confirmed): a message is handled once, whenever and however often it arrives,
+and its row's `handled_at` is the one record that it was. What a message said is kept only
+until it is handled: its id and when it came stay (a retry is known as one), its words go."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
 @dataclass(frozen=True)
 class Received:
-    id: int  # also its update id for bot.incoming: recorded ids only grow
+    id: int  # never reused (migration 0019), so a claim on it cannot hit a newer message
     person: str
     body: dict[str, Any]
 
@@ -31,14 +33,21 @@ class InboxRepository:
         ignored: bool = False,
     ) -> int:
         """(message id, person, body) each, once per message id; how many were new. Those
-        `ignored` are recorded as handled already: kept, never answered."""
+        `ignored` are recorded as handled already: their ids kept, never answered."""
         before = await self._tx.fetch_one("SELECT total_changes() AS n")
         handled_at = to_sql_time(at) if ignored else None
         await self._tx.execute_many(
             "INSERT INTO inbox (channel, message_id, person, body, received_at, handled_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO NOTHING",
             (
-                (channel, message_id, person, json.dumps(body), to_sql_time(at), handled_at)
+                (
+                    channel,
+                    message_id,
+                    person,
+                    "{}" if ignored else json.dumps(body),
+                    to_sql_time(at),
+                    handled_at,
+                )
                 for message_id, person, body in messages
             ),
         )
@@ -61,10 +70,24 @@ class InboxRepository:
         )
         return from_sql_time(row["at"]) if row and row["at"] else None
 
-    async def mark_handled(self, item_id: int, at: datetime) -> None:
-        await self._tx.execute(
-            "UPDATE inbox SET handled_at = ? WHERE id = ?", (to_sql_time(at), item_id)
+    async def claim(self, item_id: int, at: datetime) -> bool:
+        """Mark it handled, and forget what it said; False if it already was handled."""
+        cursor = await self._tx.execute(
+            "UPDATE inbox SET handled_at = ?, body = '{}' WHERE id = ? AND handled_at IS NULL",
+            (to_sql_time(at), item_id),
         )
+        return cursor.rowcount == 1
+
+    async def handled_through(self, channel: str, message_id: str) -> int | None:
+        """Its row's id, once it and every row of the channel recorded before it are marked
+        handled."""
+        row = await self._tx.fetch_one(
+            "SELECT id FROM inbox AS i WHERE channel = ? AND message_id = ?"
+            " AND handled_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM inbox AS e"
+            " WHERE e.channel = i.channel AND e.handled_at IS NULL AND e.id < i.id)",
+            (channel, message_id),
+        )
+        return None if row is None else int(row["id"])
 
     async def forget_before(self, moment: datetime) -> None:
         """Handled messages older than any retry of them need no remembering."""

@@ -39,13 +39,13 @@ class PersonalData:
     async def messages_and_audit(
         self, customer_id: int, identities: list[Identity]
     ) -> dict[str, list[dict[str, Any]]]:
-        """What they wrote to the shop as it was received (WhatsApp keeps it to handle it
-        once), and the audit log's entries by them or about them."""
+        """What they wrote to the shop and the bot has not handled yet (it is forgotten once
+        handled), and the audit log's entries by them or about them."""
         messages = []
         for identity in identities:
             rows = await self._tx.fetch_all(
                 "SELECT channel, received_at, body FROM inbox WHERE channel = ? AND person = ?"
-                " ORDER BY id",
+                " AND handled_at IS NULL ORDER BY id",
                 (identity.channel, identity.user_id),
             )
             messages += [dict(row) for row in rows]
@@ -76,7 +76,7 @@ class PersonalData:
             _audit_parameters(customer_id, identities),
         )
         for identity in identities:
-            # Their messages as received (WhatsApp); the ids stay, so a late retry stays a retry.
+            # Their messages not handled yet; the ids stay, so a late retry stays a retry.
             await self._tx.execute(
                 "UPDATE inbox SET body = '{}', person = ? WHERE channel = ? AND person = ?",
                 (pseudonym, identity.channel, identity.user_id),

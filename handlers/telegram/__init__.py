@@ -5,15 +5,13 @@ lives here; see bot/conversation, bot/domain and bot/storage.
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import CallbackQueryHandler, MessageHandler, TypeHandler, filters
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from handlers.telegram import conversation, plumbing
 from handlers.telegram.context import BotApplication
 
 
 def register_handlers(application: BotApplication) -> None:
-    application.add_handler(TypeHandler(Update, plumbing.guard_flood), group=-1)
     said = filters.TEXT | filters.COMMAND | filters.CONTACT | filters.PHOTO
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & said, conversation.on_update))
     application.add_handler(CallbackQueryHandler(conversation.on_update))

@@ -21,6 +21,7 @@ from bot.conversation.core import Conversation
 from bot.domain.models import Language
 from bot.errors import ConfigError
 from bot.health import Health
+from bot.inbox import InboxWorker
 from bot.messages import Messages
 from bot.program import Program
 from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, supervise, until_stopped
@@ -29,16 +30,21 @@ from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.context import (
     CHANNEL,
-    INCOMING_KEY,
+    INBOX_KEY,
     SERVICES_KEY,
     BotApplication,
     context_types,
     services_of,
 )
-from handlers.telegram.conversation import CONVERSATION_KEY, SURFACE_KEY, surface
+from handlers.telegram.conversation import (
+    CONVERSATION_KEY,
+    SURFACE_KEY,
+    TelegramInbox,
+    surface,
+)
 from handlers.telegram.courteous_bot import CourteousBot
 from handlers.telegram.help_menu import publish_command_menu, publish_team_menus
-from handlers.telegram.polling import ConfirmingPoller
+from handlers.telegram.polling import RecordingPoller
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +77,10 @@ def build_application(
         application.bot_data[SERVICES_KEY] = services
         application.bot_data[CONVERSATION_KEY] = Conversation(services)
         application.bot_data[SURFACE_KEY] = surface(application.bot)
-        incoming = services.incoming(CHANNEL, ids_only_grow=True)
-        await incoming.open()
-        application.bot_data[INCOMING_KEY] = incoming
+        inbox = TelegramInbox(application)
+        application.bot_data[INBOX_KEY] = InboxWorker(
+            services, services.incoming(CHANNEL), inbox, CHANNEL
+        )
         await publish_command_menu(application.bot, messages, Language(settings.default_language))
         await publish_team_menus(application.bot, services)
         if background:
@@ -114,26 +121,20 @@ def build_application(
 async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[None]]:
     """The bot running, as the polling task: start-up, and on leaving the block an orderly
     shutdown that finishes the update in hand (Application.run_polling's steps, this
-    package's poller instead of PTB's Updater)."""
+    package's poller and the inbox worker instead of PTB's Updater)."""
     await connect(application, SystemClock())
     try:
         assert application.post_init is not None and application.post_shutdown is not None
         await application.post_init(application)
         try:
             services = services_of(application)
-            timeout = services.settings.polling_timeout
-            poller = ConfirmingPoller(
-                application.bot,
-                application.process_update,
-                application.bot_data[INCOMING_KEY],
-                services.clock,
-                timeout,
-                services.flood,
-                services.health,
-                services.staff.in_team,
+            worker: InboxWorker = application.bot_data[INBOX_KEY]
+            poller = RecordingPoller(
+                application.bot, services, worker.wake, application.process_update
             )
             await application.start()
             stop = asyncio.Event()
+            timeout = services.settings.polling_timeout
             services.health.expect(CHANNEL, beat_within=timedelta(seconds=2 * timeout))
             services.health.beat(CHANNEL)  # Telegram has just answered getMe
             polling = asyncio.create_task(
@@ -147,6 +148,10 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
                 ),
                 name="polling",
             )
+            handling = asyncio.create_task(
+                supervise("telegram inbox", worker.run, stop, services.clock, services.health),
+                name="telegram inbox",
+            )
             try:
                 yield polling
             finally:
@@ -154,6 +159,7 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
                 try:
                     await polling  # re-raises what ended it, such as a revoked token
                 finally:
+                    await handling  # the update in hand in each line is finished
                     await application.stop()
         finally:
             # Also after a failed start: an open database keeps threads (and the process) alive.

@@ -17,7 +17,7 @@ from handlers.telegram.addresses import CHANNEL as CHANNEL
 log = logging.getLogger(__name__)
 
 SERVICES_KEY = "services"
-INCOMING_KEY = "incoming"
+INBOX_KEY = "inbox"
 
 BotApplication = Application[Any, Any, Any, Any, Any, Any]
 

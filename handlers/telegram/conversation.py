@@ -5,16 +5,20 @@ a tap on an inline button."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 
 from telegram import Update
 from telegram.ext import ExtBot
 
+from bot.bootstrap import Services
 from bot.conversation.core import Conversation
 from bot.conversation.said import Said, SharedContact, Surface
+from bot.domain.models import Identity
+from bot.inbox import Received
 from handlers.telegram.addresses import CHANNEL, identity_of
 from handlers.telegram.channel import start_link
-from handlers.telegram.context import Context
+from handlers.telegram.context import SERVICES_KEY, BotApplication, Context
 from handlers.telegram.render import TelegramReplies
 
 CONVERSATION_KEY = "conversation"
@@ -69,15 +73,54 @@ async def on_update(update: Update, context: Context) -> None:
     if said is None or chat is None:
         return
     conversation: Conversation = context.bot_data[CONVERSATION_KEY]
-    replies = TelegramReplies(
-        context.bot,
-        context.services.messages,
-        chat.id,
-        update.callback_query,
-        context.bot_data.setdefault(PHOTOS_KEY, {}),
-    )
+    replies = replies_to(context.application, update, chat.id)
     try:
         async for reply in conversation.answer(said):
             await replies.send(reply)
     finally:
         await replies.finish()
+
+
+class TelegramInbox:
+    """How the inbox worker (bot/inbox.py) reads a Telegram update the poller wrote down:
+    handled through the application, as PTB would have handled it straight from the poll."""
+
+    def __init__(self, application: BotApplication) -> None:
+        self._application = application
+
+    def people(self, received: Received) -> list[Identity]:
+        return [Identity(CHANNEL, received.person)]
+
+    def sent_at(self, received: Received) -> datetime | None:
+        message = received.body.get("message")  # a tap has no date of its own
+        return datetime.fromtimestamp(message["date"], UTC) if message else None
+
+    async def handle(self, received: Received) -> None:
+        await self._application.process_update(self._update(received))
+
+    async def slow_down(self, received: Received) -> None:
+        update = self._update(received)
+        chat = update.effective_chat
+        if chat is None:
+            return
+        conversation: Conversation = self._application.bot_data[CONVERSATION_KEY]
+        reply = await conversation.slow_down(Identity(CHANNEL, received.person))
+        replies = replies_to(self._application, update, chat.id)
+        await replies.send(replace(reply, as_notice=True))  # an alert, if it was a tap
+
+    async def dropped(self, received: Received) -> None:
+        """Not answered; a tap is still acknowledged, or the person's button would spin."""
+        update = self._update(received)
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+
+    def _update(self, received: Received) -> Update:
+        return Update.de_json(received.body, self._application.bot)
+
+
+def replies_to(application: BotApplication, update: Update, chat_id: int) -> TelegramReplies:
+    services: Services = application.bot_data[SERVICES_KEY]
+    photo_ids = application.bot_data.setdefault(PHOTOS_KEY, {})
+    return TelegramReplies(
+        application.bot, services.messages, chat_id, update.callback_query, photo_ids
+    )

@@ -1,4 +1,4 @@
-"""Around the conversation: the flood guard before it, and errors reported after it."""
+"""Around the conversation: errors reported after it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop
 
 from bot.incoming import AlreadyHandled
 from handlers.telegram.context import Context, reply
@@ -17,22 +16,6 @@ from handlers.telegram.context import Context, reply
 log = logging.getLogger(__name__)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 _STORAGE_TROUBLE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE)
-
-
-async def guard_flood(update: Update, context: Context) -> None:
-    """Before every other handler: the update the poller marked as the first over its sender's
-    allowance is answered with "slow down" and goes no further (the rest of the flood was
-    dropped as it was fetched), so everyone else is answered meanwhile."""
-    user = update.effective_user
-    if user is None or not context.services.flood.take_warning(update.update_id):
-        return
-    language = context.language
-    if update.callback_query is not None:
-        text = context.services.messages.plain(language, "problems/slow_down")
-        await update.callback_query.answer(text, show_alert=True)
-    elif update.effective_chat is not None:
-        await reply(update, context, language, "problems/slow_down")
-    raise ApplicationHandlerStop
 
 
 async def report_error(update: object, context: Context) -> None:

@@ -1,16 +1,18 @@
-"""Long polling that confirms an update to Telegram only after it has been handled.
+"""Long polling that writes each update to the inbox before confirming it to Telegram.
 
-python-telegram-bot's Updater confirms a batch (by asking for the next offset) as soon as the
-batch is queued in memory, so the updates still queued when the process dies are lost: Telegram
-has forgotten them. Here the offset moves past an update only once it has been handled and
-recorded (bot/incoming.py), so a crash leaves the unhandled ones with Telegram, which hands them
-out again on restart, and the records make a second delivery of a handled one a no-op.
+An update is confirmed (by asking for the next offset) as soon as it is in the inbox, so the
+next poll never waits for the bot to handle the last batch; the inbox worker handles it, each
+person's updates in order (bot/inbox.py). A crash before the write leaves the update with
+Telegram, which hands it out again; one written twice is kept once. Should the database refuse
+the write (a full disk), the batch is answered straight away instead, unrecorded, so people
+hear "try again" rather than nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -19,42 +21,32 @@ from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.clock import Clock
-from bot.domain.models import Identity
-from bot.flood import FloodGuard, Verdict
-from bot.health import Health
-from bot.incoming import IncomingUpdates
+from bot.bootstrap import Services
+from bot.inbox import record
 from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, until_stopped
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 
 
-class ConfirmingPoller:
+class RecordingPoller:
     def __init__(
         self,
         bot: Bot,
-        process: Callable[[Update], Awaitable[None]],
-        incoming: IncomingUpdates,
-        clock: Clock,
-        timeout: int,
-        flood: FloodGuard,
-        health: Health,
-        in_team: Callable[[Identity], Awaitable[bool]],
+        services: Services,
+        recorded: asyncio.Event,
+        answer_unrecorded: Callable[[Update], Awaitable[None]],
     ) -> None:
-        self._in_team = in_team
+        """`recorded` wakes the inbox worker; `answer_unrecorded` handles an update the inbox
+        could not take."""
         self._bot = bot
-        self._health = health
-        self._flood = flood
-        self._process = process
-        self._incoming = incoming
-        self._clock = clock
-        self._timeout = timeout
+        self._services = services
+        self._recorded = recorded
+        self._answer_unrecorded = answer_unrecorded
         self._offset: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fetch, handle, confirm; until `stop` is set. Updates being handled when `stop` is
-        set are finished; the rest of their batch is left for the next start."""
+        """Fetch, record, confirm; until `stop` is set."""
         backoff = FIRST_BACKOFF
         while not stop.is_set():
             try:
@@ -73,66 +65,53 @@ class ConfirmingPoller:
                 continue
             backoff = FIRST_BACKOFF
             if updates is not None:
-                self._health.beat(CHANNEL)
+                self._services.health.beat(CHANNEL)
             if updates:
-                await self._handle_batch(updates, stop)
-        await self._confirm_handled()
+                await self._take(updates)
+        await self._confirm()
 
-    async def _handle_batch(self, updates: tuple[Update, ...], stop: asyncio.Event) -> None:
-        """Each person's updates in the order they were sent; different people's side by side,
-        so one person's wait on the database or on Telegram does not hold up the others."""
-        by_person: dict[int, list[Update]] = {}
+    async def _take(self, updates: tuple[Update, ...]) -> None:
+        found = [(str(update.update_id), _person(update), update.to_dict()) for update in updates]
+        try:
+            await record(self._services, CHANNEL, found)
+        except sqlite3.Error as error:
+            log.critical(
+                "the database cannot be written (%s): check free disk space and the permissions"
+                " of DATABASE_PATH; %d updates are answered without being recorded",
+                error,
+                len(updates),
+            )
+            await self._answer_now(updates)
+        else:
+            self._recorded.set()
+        self._offset = updates[-1].update_id + 1
+
+    async def _answer_now(self, updates: tuple[Update, ...]) -> None:
+        """Each person's updates in order, different people's side by side."""
+        by_person: dict[str, list[Update]] = {}
         for update in updates:
-            person = _person(update)
-            team = await self._in_team(Identity(CHANNEL, str(person)))
-            sent_at = update.message.date if update.message else None  # a tap has no date
-            verdict = self._flood.judge(str(person), update.update_id, sent_at, exempt=team)
-            if verdict is Verdict.DROP:
-                await self._drop(update)
-                continue
-            by_person.setdefault(person, []).append(update)
-        unhandled = {update.update_id for own in by_person.values() for update in own}
+            by_person.setdefault(_person(update), []).append(update)
 
         async def in_order(own: list[Update]) -> None:
             for update in own:
-                if stop.is_set():
-                    return
-                await self._handle(update)
-                unhandled.discard(update.update_id)
+                await self._answer_unrecorded(update)
 
         await asyncio.gather(*(in_order(own) for own in by_person.values()))
-        # The offset confirms every id below it: never past one still unhandled.
-        following = min(unhandled) if unhandled else updates[-1].update_id + 1
-        self._offset = max(self._offset or 0, following)
-
-    async def _drop(self, update: Update) -> None:
-        """Past its sender's allowance: not handled, and confirmed with the batch. A tap is
-        still acknowledged, or the person's button would spin."""
-        if update.callback_query is not None:
-            await self._bot.answer_callback_query(update.callback_query.id)
 
     async def _fetch_unless_stopped(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
         fetched = await until_stopped(
             self._bot.get_updates(
-                offset=self._offset, timeout=self._timeout, allowed_updates=Update.ALL_TYPES
+                offset=self._offset,
+                timeout=self._services.settings.polling_timeout,
+                allowed_updates=Update.ALL_TYPES,
             ),
             stop,
         )
         # Nothing fetched counts as confirmed: the offset has not moved.
         return fetched.result() if fetched else None
 
-    async def _handle(self, update: Update) -> None:
-        if not await self._incoming.is_new(update.update_id):
-            log.info("dropping update %s: already handled", update.update_id)
-            return
-        try:
-            async with self._incoming.handling(update.update_id):
-                await self._process(update)
-        except Exception:  # process_update reports handler errors itself; this is a last resort
-            log.exception("update %s could not be handled", update.update_id)
-
-    async def _confirm_handled(self) -> None:
-        """Tell Telegram, before exiting, which updates were handled (as the Updater does)."""
+    async def _confirm(self) -> None:
+        """Tell Telegram, before exiting, which updates are in the inbox (as the Updater does)."""
         if self._offset is None:
             return
         try:
@@ -141,16 +120,16 @@ class ConfirmingPoller:
             log.warning("could not confirm the last updates (%s): they will come again", error)
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        await until_stopped(self._clock.sleep(seconds), stop)
+        await until_stopped(self._services.clock.sleep(seconds), stop)
 
 
-def _person(update: Update) -> int:
+def _person(update: Update) -> str:
     """Whose update this is: their updates must be handled in order."""
     if update.effective_user is not None:
-        return update.effective_user.id
+        return str(update.effective_user.id)
     if update.effective_chat is not None:
-        return update.effective_chat.id
-    return -update.update_id  # no person (a poll, say): alone in its own line
+        return str(update.effective_chat.id)
+    return f"update {update.update_id}"  # no person (a poll, say): alone in its own line
 
 
 def retry_after_seconds(error: RetryAfter) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +72,10 @@ class ApiCall:
         return data
 
 
+HANDLED_POLL = 0.005  # seconds between looks at the bot's inbox
+SERVING: dict[str, FakeTelegram] = {}  # each running stand-in by its address
+
+
 class FakeTelegram(Recording[ApiCall]):
     def __init__(self) -> None:
         super().__init__()
@@ -92,6 +96,9 @@ class FakeTelegram(Recording[ApiCall]):
         self.files: dict[str, bytes] = {}  # file_id -> the bytes a person sent (their photos)
         # When messages are sent (their `date`): the tests' clock, if they set it.
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        # Whether the bot has handled an update id: it confirms updates once they are in its
+        # inbox, before handling them, so whoever runs the bot says how to look there.
+        self.handled_check: Callable[[int], Awaitable[bool]] | None = None
 
     def sent_at(self) -> int:
         return int(self.now().timestamp())
@@ -106,6 +113,7 @@ class FakeTelegram(Recording[ApiCall]):
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
+        SERVING[self.url] = self
         return self.url
 
     async def stop(self) -> None:
@@ -116,6 +124,7 @@ class FakeTelegram(Recording[ApiCall]):
             self._changed.notify_all()
         if self._runner is not None:
             await self._runner.cleanup()
+        SERVING.pop(self.url, None)
 
     # --- feeding updates -------------------------------------------------------------------
 
@@ -146,10 +155,17 @@ class FakeTelegram(Recording[ApiCall]):
     # --- watching what the bot sends -------------------------------------------------------
 
     async def handled(self, update: dict[str, Any], timeout: float = 10.0) -> None:
-        """Wait until the bot has confirmed `update`, which it does only once it has handled
-        it: the way to know that one person's update took effect before another's is sent
-        (the bot handles different people's updates side by side)."""
+        """Wait until the bot has confirmed `update` and every update before it and (with
+        `handled_check`) handled them: the way to know that one person's update took effect
+        before another's is sent (the bot handles different people's updates side by side)."""
         await self.wait_until(lambda: self.confirmed_below > update["update_id"], timeout)
+        check = self.handled_check
+        if check is None:
+            return
+        # The inbox may be in another process's database: there is no event to wait on.
+        async with asyncio.timeout(timeout):
+            while not await check(update["update_id"]):  # noqa: ASYNC110
+                await asyncio.sleep(HANDLED_POLL)
 
     def calls_to(self, method: str) -> list[ApiCall]:
         return [call for call in self.calls if call.method == method]

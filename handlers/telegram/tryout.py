@@ -24,9 +24,10 @@ from pydantic import SecretStr
 from bot.bootstrap import Services
 from bot.config import load_settings
 from bot.domain.models import Actor, Identity, Language, Refused, Role
+from bot.inbox import InboxWorker
 from bot.program import load_program
 from handlers.telegram.app import build_application, serving
-from handlers.telegram.context import SERVICES_KEY
+from handlers.telegram.context import INBOX_KEY, SERVICES_KEY
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram
 
 TRY_TOKEN = "123456789:TRY-IN-THE-TERMINAL"
@@ -201,6 +202,8 @@ async def _chat(lines: asyncio.Queue[str | None], out: TextIO) -> None:
             async with serving(application):
                 services = application.bot_data[SERVICES_KEY]
                 assert isinstance(services, Services)
+                worker: InboxWorker = application.bot_data[INBOX_KEY]
+                api.handled_check = lambda update_id: worker.finished(str(update_id))
                 terminal = Terminal(api, services, files, out)
                 await terminal.hire_the_staff_member()
                 await asyncio.sleep(0)

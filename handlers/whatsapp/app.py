@@ -178,10 +178,9 @@ async def whatsapp_parts(services: Services) -> AsyncIterator[WhatsAppParts]:
     async with sending_whatsapp(services) as client:
         channel = services.channels[CHANNEL]
         assert isinstance(channel, WhatsAppChannel)
-        updates = services.incoming(CHANNEL, ids_only_grow=True)
-        await updates.open()
+        updates = services.incoming(CHANNEL)
         worker = InboxWorker(services, updates, Conversation(services, channel), CHANNEL)
-        yield WhatsAppParts(Webhook(client, services, worker.recorded).routes(), worker)
+        yield WhatsAppParts(Webhook(client, services, worker.wake).routes(), worker)
 
 
 @asynccontextmanager

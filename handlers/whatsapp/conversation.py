@@ -76,6 +76,9 @@ class Conversation:
         async for reply in self._core.answer(said):
             await render(self._channel, self._messages, person, reply)
 
+    async def dropped(self, received: Received) -> None:
+        """Nothing to acknowledge: the flood is simply not answered."""
+
     async def slow_down(self, received: Received) -> None:
         person = Identity(CHANNEL, received.person)
         await render(self._channel, self._messages, person, await self._core.slow_down(person))
