@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from bot.domain.models import Language
 from bot.domain.money import Currency
+from bot.wording import count, plural
 
 TEMPLATE_SUFFIX = ".j2"
 _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}|$)")
+
+
+def _in_language(agree: Callable[[str, int, str, str], str]) -> Callable[..., str]:
+    @pass_context
+    def in_language(context: Context, n: int, one: str, other: str) -> str:
+        # The template's folder is its language (macros, imported without context, too).
+        return agree(str(context.name).split("/")[0], n, one, other)
+
+    return in_language
 
 
 def pick_language(code: str | None, default: Language) -> Language:
@@ -48,6 +60,10 @@ class Messages:
         self._env.filters["day"] = self._local_day
         self._env.filters["money"] = self._money
         self._env.filters["time"] = self._local_time
+        # {{ plural(n, "queda", "quedan") }} and {{ count(n, "punto", "puntos") }}: by the
+        # rendered language's plural rules.
+        self._env.globals["plural"] = _in_language(plural)
+        self._env.globals["count"] = _in_language(count)
         self._modules: dict[tuple[Language, str], Any] = {}
 
     @property

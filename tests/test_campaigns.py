@@ -26,7 +26,7 @@ async def test_the_owner_sends_a_campaign_with_a_coupon_and_follows_it(bot: Runn
     await owner.press(audience, "Todos los que aceptan ofertas")
     coupon = await owner.receive_containing("cupón de descuento")
     await owner.press(coupon, "10%")
-    preview = await owner.receive_containing("Lo recibirán")
+    preview = await owner.receive_containing("Lo recibir")
     assert "<b>2 clientes</b>" in preview.text
     assert "¡Llega el vino nuevo!" in preview.text and "10% de descuento" in preview.text
     await owner.press(preview, "Enviar")
@@ -152,7 +152,7 @@ async def test_a_campaign_with_a_photo_goes_as_the_photo_with_its_caption(
     await owner.press(coupon, "Sin cupón")
     shown = await owner.receive("sendPhoto")  # the photo first, then the preview under it
     assert shown.files
-    preview = await owner.receive_containing("Lo recibirán")
+    preview = await owner.receive_containing("Lo recibir")
     assert "Mirad el vino nuevo" in preview.text
     await owner.press(preview, "Enviar")
     await owner.receive_containing("En marcha")

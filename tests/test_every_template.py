@@ -6,6 +6,8 @@ sure every template is actually rendered, in both languages, by the real handler
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,15 +34,76 @@ MESSAGES = Path(__file__).parent.parent / "messages"
 
 
 class RecordingMessages(Messages):
-    """The real renderer, noting which templates it rendered."""
+    """The real renderer, noting which templates it rendered and what with."""
 
     def __init__(self) -> None:
         super().__init__(ZoneInfo("Europe/Madrid"), Currency("EUR", 2, ","))
         self.seen: set[tuple[str, str]] = set()
+        self.contexts: dict[tuple[Language, str], list[dict[str, Any]]] = {}
 
     def render(self, language: Language, template_name: str, /, **context: Any) -> Any:
         self.seen.add((language.value, template_name))
+        kept = self.contexts.setdefault((language, template_name), [])
+        if len(kept) < CONTEXTS_KEPT:
+            kept.append(context)
         return super().render(language, template_name, **context)
+
+
+CONTEXTS_KEPT = 5  # per template: what the tour gave it, to render again with other counts
+COUNTS = (0, 1, 2, 21)
+# A number and a noun (or a verb before it) that disagree, in each language.
+DISAGREEMENTS = {
+    "es": re.compile(
+        r"\b1 (puntos|clientes|filas|días|ventas|compras|respuestas|mensajes|cupones|socios"
+        r"|unidades|veces)\b|\b(0|2|21) (punto|cliente|fila|día|venta|compra|respuesta"
+        r"|mensaje|cupón|socio|unidad|vez)\b|quedan (<b>)?1 |queda (<b>)?(0|2|21) "
+        r"|recibirán (<b>)?1 |recibirá (<b>)?(0|2|21) |faltan (<b>)?1 |falta (<b>)?(0|2|21) "
+    ),
+    "en": re.compile(
+        r"\b1 (points|customers|rows|days|sales|purchases|answers|messages|coupons|members"
+        r"|units|times)\b|\b(0|2|21) (point|customer|row|day|sale|purchase|answer|message"
+        r"|coupon|member|unit)\b"
+    ),
+}
+
+
+def _with_count(value: Any, n: int) -> Any:
+    """`value` with every whole number in it (in its fields, entries and items) set to `n`."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return n
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changed = {
+            field.name: _with_count(getattr(value, field.name), n)
+            for field in dataclasses.fields(value)
+            if field.init
+        }
+        return dataclasses.replace(value, **changed)
+    if isinstance(value, dict):
+        return {key: _with_count(item, n) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_with_count(item, n) for item in value)
+    return value
+
+
+def _disagreements(messages: RecordingMessages, language: str) -> list[str]:
+    """Every template the tour rendered, again with each count in COUNTS in place of every
+    number it was given: the sentences where a number and its words disagree."""
+    found = []
+    for (lang, name), contexts in messages.contexts.items():
+        if lang.value != language:
+            continue
+        for context, n in itertools.product(contexts, COUNTS):
+            try:
+                changed = _with_count(context, n)
+                text = Messages.render(messages, lang, name, **changed)
+            except Exception:  # a number the template needs as it was (an index): not a count
+                continue
+            match = DISAGREEMENTS[language].search(str(text))
+            if match:
+                found.append(f"{name} with {n}: ...{match.group(0)}...")
+    return sorted(set(found))
 
 
 FLOOD = 60  # each person's allowance in the tour (its clock mostly stands still)
@@ -171,6 +234,7 @@ async def test_every_template_is_rendered_by_the_handlers(
 
     rendered = {name for lang, name in messages.seen if lang == language}
     assert _all_templates(language) - rendered == set()
+    assert _disagreements(messages, language) == []
 
 
 def _button(call: ApiCall, prefix: str) -> str:

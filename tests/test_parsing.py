@@ -6,6 +6,7 @@ from datetime import date
 
 import phonenumbers
 import pytest
+from babel.dates import get_month_names
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,9 +35,30 @@ dates = st.dates(min_value=date(1900, 1, 1), max_value=TODAY)
         ("29/02", Birthday(29, 2)),
         ("29/02/2000", Birthday(29, 2, 2000)),
         ("1/1", Birthday(1, 1)),
+        ("15 de marzo", Birthday(15, 3)),
+        ("15 marzo", Birthday(15, 3)),
+        ("15 de Marzo de 1990", Birthday(15, 3, 1990)),
+        ("March 15", Birthday(15, 3)),
+        ("March 15th, 1990", Birthday(15, 3, 1990)),
+        ("15 Mar", Birthday(15, 3)),
+        ("1 de septiembre", Birthday(1, 9)),
+        ("3 sept.", Birthday(3, 9)),
+        ("15/3", Birthday(15, 3)),
     ],
 )
 def test_birthday_examples(typed: str, expected: Birthday) -> None:
+    assert parse_birthday(typed, TODAY) == expected
+
+
+@given(dates, st.sampled_from(["es", "en"]), st.booleans(), st.booleans())
+def test_a_birthday_written_with_the_month_name_reads_as_the_same_day(
+    day: date, language: str, month_first: bool, with_year: bool
+) -> None:
+    """Any day, its month named in full as Babel names it in either language, either order."""
+    month = get_month_names("wide", locale=language)[day.month]
+    year = f" {day.year}" if with_year else ""
+    typed = f"{month} {day.day}{year}" if month_first else f"{day.day} de {month}{year}"
+    expected = Birthday(day.day, day.month, day.year if with_year else None)
     assert parse_birthday(typed, TODAY) == expected
 
 
@@ -44,7 +66,9 @@ def test_birthday_examples(typed: str, expected: Birthday) -> None:
     ("typed", "problem"),
     [
         ("", "birthday_format"),
-        ("24 de diciembre", "birthday_format"),
+        ("24 de diciembrr", "birthday_format"),
+        ("30 de febrero", "birthday_no_such_date"),
+        ("diciembre", "birthday_format"),
         ("12/24/1990x", "birthday_format"),
         ("32/01", "birthday_no_such_date"),
         ("12/13", "birthday_no_such_date"),

@@ -192,7 +192,7 @@ async def test_a_campaign_starts_as_soon_as_the_owner_confirms_it(
         await owner.send("¡Llega el vino nuevo!")
         await owner.press(await owner.receive_containing("¿Quién lo recibe?"), "Todos")
         await owner.press(await owner.receive_containing("cupón de descuento"), "Sin cupón")
-        preview = await owner.receive_containing("Lo recibirán")
+        preview = await owner.receive_containing("Lo recibir")
         await owner.press(preview, "Enviar")
         await owner.receive_containing("En marcha")
         began = time.monotonic()

@@ -10,6 +10,7 @@ from datetime import date
 import phonenumbers
 
 from bot.domain.models import Birthday
+from bot.wording import month_numbers, plain_word
 
 NAME_MAX_LENGTH = 64
 OLDEST_BIRTH_YEAR = 1900
@@ -90,12 +91,35 @@ def normalise_phone(text: str, default_region: str) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+_NAMED_DAY_FIRST = re.compile(
+    r"^(\d{1,2})(?:st|nd|rd|th)? (?:de |of )?([^\d\s]+)(?: (?:de )?(\d{4}))?$"
+)
+_NAMED_MONTH_FIRST = re.compile(r"^([^\d\s]+) (\d{1,2})(?:st|nd|rd|th)?(?: (\d{4}))?$")
+
+
+def _with_month_name(text: str) -> tuple[int, int, int | None]:
+    words = " ".join(plain_word(text).replace(",", " ").split())
+    day_first, month_first = _NAMED_DAY_FIRST.match(words), _NAMED_MONTH_FIRST.match(words)
+    if day_first:
+        day, name, year = day_first.group(1), day_first.group(2), day_first.group(3)
+    elif month_first:
+        name, day, year = month_first.group(1), month_first.group(2), month_first.group(3)
+    else:
+        raise InvalidInput("birthday_format")
+    month = month_numbers("es").get(name) or month_numbers("en").get(name)
+    if month is None:
+        raise InvalidInput("birthday_format")
+    return int(day), month, int(year) if year else None
+
+
 _DAY_FIRST = re.compile(r"^(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{4}))?$")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 
 
 def parse_birthday(text: str, today: date) -> Birthday:
-    """`24/12`, `24/12/1990`, `24.12.1990`, `24-12` or `1990-12-24`; the year is optional.
+    """`24/12`, `24/12/1990`, `24.12.1990`, `24-12` or `1990-12-24`, or with the month's name
+    in Spanish or English as people write it: `15 de marzo`, `15 marzo 1990`, `March 15`,
+    `15 Mar`, `March 15th, 1990`. The year is optional.
 
     Day first, as written in Spain and most of Latin America. 29 February is valid without a
     year; with one, the date must exist, must not be in the future and not before 1900.
@@ -110,7 +134,7 @@ def parse_birthday(text: str, today: date) -> Birthday:
         day, month = int(day_first.group(1)), int(day_first.group(2))
         year_or_none = int(day_first.group(3)) if day_first.group(3) else None
     else:
-        raise InvalidInput("birthday_format")
+        day, month, year_or_none = _with_month_name(candidate)
     # A leap year stands in for "any year" so that 29 February passes the calendar check.
     try:
         date(year_or_none if year_or_none is not None else 2000, month, day)
