@@ -40,6 +40,10 @@ class Shop(_Rules):
     decimal_mark: Literal[",", "."] = ","
     largest_sale: PositiveInt = 5000
     phone_region: str = Field(pattern=r"^[A-Z]{2}$")
+    # The member card's header colour, and optionally a logo (PNG or JPEG) drawn on it; a
+    # relative path is read beside the program file.
+    card_colour: str = Field(default="#6b1d3a", pattern=r"^#[0-9a-fA-F]{6}$")
+    logo: Path | None = None
 
     @property
     def money(self) -> Currency:
@@ -321,6 +325,13 @@ def load_program(path: Path | None) -> Program:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"PROGRAM_FILE {source}: not valid TOML ({error})") from error
     try:
-        return Program.model_validate(raw)
+        program = Program.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(f"PROGRAM_FILE {source}", error)) from error
+    logo = program.shop.logo
+    if logo is not None and path is not None and not logo.is_absolute():
+        logo = path.parent / logo
+    if logo is not None and not logo.is_file():
+        raise ConfigError(f"PROGRAM_FILE {source}: [shop] logo {logo} is not a file")
+    shop = program.shop.model_copy(update={"logo": logo})
+    return program.model_copy(update={"shop": shop})

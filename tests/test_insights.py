@@ -233,7 +233,7 @@ async def test_stats_in_the_chat_numbers_first_then_charts(bot: RunningBot) -> N
         "Respondieron 80%",
         "Satisfacción media: 4,0 de 5",
         "Insatisfechos: 1 · se están alejando: 1 · perdidos: 0",
-        "apóstoles 1 · mercenarios 1 · rehenes 1 · terroristas 1",
+        "fans 1 · cazaofertas 1 · atrapados 1 · descontentos 1",
         "<b>179,97 EUR</b> = ticket medio 25,71 EUR × 2,3 visitas al año × 3 años",
     ):
         assert expected in numbers.text, expected

@@ -33,6 +33,7 @@ class ApiCall:
     params: dict[str, str]
     files: dict[str, bytes] = field(default_factory=dict)
     message_id: int | None = None
+    file_names: dict[str, str] = field(default_factory=dict)  # each upload's name, as sent
 
     @property
     def chat_id(self) -> int | None:
@@ -176,6 +177,7 @@ class FakeTelegram(Recording[ApiCall]):
         method = request.match_info["method"]
         params: dict[str, str] = {}
         files: dict[str, bytes] = {}
+        file_names: dict[str, str] = {}
         if request.content_type.startswith("multipart/"):
             reader = await request.multipart()
             async for part in reader:
@@ -184,12 +186,13 @@ class FakeTelegram(Recording[ApiCall]):
                 body = await part.read()
                 if part.filename:
                     files[part.name] = bytes(body)
+                    file_names[part.name] = part.filename
                 else:
                     params[part.name] = bytes(body).decode("utf-8")
         else:
             form = await request.post()
             params = {key: str(value) for key, value in form.items()}
-        call = ApiCall(method, params, files)
+        call = ApiCall(method, params, files, file_names=file_names)
         if self.hold is not None and self.hold(call):
             await self._released.wait()
         if self.override is not None:

@@ -5,7 +5,9 @@ message no flow answers."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
+from bot.card import CardFace, draw_card
 from bot.channels import TeamMenus
 from bot.conversation.commands import commands_for
 from bot.conversation.replies import Option, Photo, Reply, one_row
@@ -24,7 +26,6 @@ from bot.domain.registration import (
     SkipAnswer,
     TextAnswer,
 )
-from bot.qr import qr_png
 from bot.taps import ConsentButton, MenuButton
 
 router = Router()
@@ -153,7 +154,7 @@ async def _after_answer(
             clears_suggestions=True,
             closes_prompt=tapped,
         )
-        yield member_card(turn, customer)
+        yield await member_card(turn, customer)
     elif isinstance(outcome, AlreadyMember):
         yield menu(turn, outcome.customer)
     elif isinstance(outcome, NotRegistering):
@@ -187,17 +188,32 @@ async def ask(turn: Turn, prompt: Prompt) -> AsyncIterator[Reply]:
         yield Reply(template, language, context, options=one_row(yes, no))
 
 
-def member_card(turn: Turn, customer: Customer) -> Reply:
-    """The card's QR never changes: a channel that keeps uploaded photos sends it by id."""
-    link = turn.said.surface.link(CARD_LINK + customer.member_code)
+async def member_card(turn: Turn, customer: Customer) -> Reply:
+    """The card as a picture (bot/card.py). It changes only with the member's name, tier or
+    points: a channel that keeps uploaded photos sends an unchanged one by id."""
+    services = turn.services
+    standing = await services.membership.standing(customer)
+    shop = services.program.shop
+    face = CardFace(
+        shop=shop.name,
+        name=customer.name,
+        standing=services.messages.plain(
+            customer.language, "card_face", tier=standing.tier, points=standing.balance
+        ),
+        member_code=customer.member_code,
+        link=turn.said.surface.link(CARD_LINK + customer.member_code),
+        colour=shop.card_colour,
+        logo=shop.logo,
+    )
+    seen_as = f"{customer.name}:{standing.tier.key}:{standing.balance}"
     return Reply(
         "card",
         customer.language,
         {"name": customer.name, "member_code": customer.member_code},
         photo=Photo(
-            "member-card.png",
-            lambda: qr_png(link),
-            reuse_key=f"card:{turn.said.surface.channel}:{customer.member_code}",
+            services.messages.label(customer.language, "card_file"),
+            partial(draw_card, face),
+            reuse_key=f"card:{turn.said.surface.channel}:{customer.member_code}:{seen_as}",
         ),
     )
 

@@ -86,7 +86,7 @@ def _code(turn: Turn, outcome: Redemption | Refused) -> Reply:
 @router.command("card", needs=MEMBER)
 async def card(turn: Turn) -> AsyncIterator[Reply]:
     assert turn.member is not None
-    yield member_card(turn, turn.member)
+    yield await member_card(turn, turn.member)
 
 
 @router.command("invite", needs=MEMBER)
