@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from PIL import Image
 
@@ -34,10 +35,12 @@ from bot.domain import exports
 from bot.domain.exports import ExportFile
 from bot.domain.insights import Report, net_promoter_score, parse_days
 from bot.domain.models import Actor, Customer, Identity, Language, Redemption, Role
+from bot.domain.money import Currency
 from bot.domain.parsing import InvalidInput
 from bot.domain.registration import ConsentAnswer, SkipAnswer, TextAnswer
 from bot.domain.rewards import RedemptionView
 from bot.domain.sales import SaleVoided
+from bot.domain.spreadsheet import Workbook
 from bot.program import Program, RelationshipMap, load_program
 from bot.storage.surveys import SurveyRepository
 from tests.conftest import START, FakeClock, RunningBot
@@ -288,42 +291,75 @@ async def test_export_round_trips_through_the_csv_module(bot: RunningBot) -> Non
     people = await _history(bot)
     owner = bot.api.user(1, "Dueña", "es")
     await owner.send("/export")
+    workbook_file = await owner.receive("sendDocument")
     customers_file = await owner.receive("sendDocument")
     ledger_file = await owner.receive("sendDocument")
+    assert workbook_file.file_names["document"] == "fidelidad-2026-11-24.xlsx"
+    assert customers_file.file_names["document"] == "clientes-2026-11-24.csv"
     assert "4 filas" in customers_file.text and "«;»" in customers_file.text
 
     customers = _read(customers_file.files["document"])
-    assert [row["member_code"] for row in customers] == [
+    assert [row["Código de socio"] for row in customers] == [
         people[name].member_code for name in ("ana", "bruno", "carla", "dani")
     ]
     ana, bruno, carla, dani = customers
-    assert (ana["name"], ana["balance"], ana["visits"], ana["spend"]) == (
+    assert (ana["Nombre"], ana["Puntos"], ana["Compras"], ana["Gasto"]) == (
         "Cliente 501",
         "3",
         "3",
         "110,00",
     )
-    assert (ana["tier"], ana["quadrant"], ana["flags"]) == ("bronze", "apostle", "")
-    assert ana["joined_at"] == "2026-09-15T12:00:00+02:00"  # ISO 8601, Madrid summer time
-    assert ana["last_purchase_at"] == "2026-10-30T11:00:00+01:00"
-    assert (bruno["flags"], bruno["quadrant"], bruno["balance"]) == (
-        "detractor|lapsing",
-        "hostage",
+    assert (ana["Nivel"], ana["Mapa"], ana["En riesgo"]) == ("Bronce", "Fans", "")
+    assert ana["Alta"] == "2026-09-15T12:00:00+02:00"  # ISO 8601, Madrid summer time
+    assert ana["Última compra"] == "2026-10-30T11:00:00+01:00"
+    assert (bruno["En riesgo"], bruno["Mapa"], bruno["Puntos"]) == (
+        "insatisfecho, se está alejando",
+        "Atrapados",
         "6",
     )
-    assert (carla["referred_by"], carla["quadrant"]) == (ana["member_code"], "terrorist")
-    assert (dani["promotions_consent"], dani["visits"], dani["last_purchase_at"]) == ("no", "0", "")
+    assert (carla["Invitado por"], carla["Mapa"]) == (ana["Código de socio"], "Descontentos")
+    assert (dani["Acepta ofertas"], dani["Compras"], dani["Última compra"]) == ("no", "0", "")
 
     ledger = _read(ledger_file.files["document"])
-    assert sum(int(row["points"]) for row in ledger) == 11
+    assert sum(int(row["Puntos"]) for row in ledger) == 11
     by_reason: dict[str, int] = {}
     for row in ledger:
-        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + int(row["points"])
-    assert by_reason == {"purchase": 27, "referral": 3, "reversal": -9, "reward": -10}
-    assert all(row["at"].endswith(("+01:00", "+02:00")) for row in ledger)
+        by_reason[row["Motivo"]] = by_reason.get(row["Motivo"], 0) + int(row["Puntos"])
+    assert by_reason == {"compra": 27, "amigo invitado": 3, "anulación": -9, "premio canjeado": -10}
+    assert {row["Premio"] for row in ledger if row["Motivo"] == "premio canjeado"} == {
+        "una botella gratis"
+    }
+    assert all(row["Fecha"].endswith(("+01:00", "+02:00")) for row in ledger)
     async with bot.services.database.reading() as tx:
         audit = await tx.fetch_one("SELECT actor FROM audit_log WHERE action = 'export'")
     assert audit is not None and audit["actor"] == "owner:telegram:1"
+
+    book = openpyxl.load_workbook(io.BytesIO(workbook_file.files["document"]))
+    assert book.sheetnames == ["Clientes", "Movimientos"]
+    sheet = book["Clientes"]
+    header = [cell.value for cell in sheet[1]]
+    assert header[:3] == ["Código de socio", "Nombre", "Teléfono"]
+    first = {title: cell for title, cell in zip(header, sheet[2], strict=True)}
+    assert first["Código de socio"].data_type == "s" and first["Nombre"].value == "Cliente 501"
+    assert first["Alta"].is_date and first["Alta"].value == datetime(2026, 9, 15, 12, 0)
+    assert first["Gasto"].value == 110 and "EUR" in first["Gasto"].number_format
+    assert first["Puntos"].value == 3 and first["Acepta ofertas"].value == "sí"
+    assert book["Movimientos"].max_row == len(ledger) + 1
+
+
+def test_a_ledger_longer_than_a_sheet_goes_on_over_further_sheets(tmp_path: Path) -> None:
+    workbook = Workbook(
+        tmp_path / "book.xlsx", Currency("EUR", 2, ","), ZoneInfo("Europe/Madrid"), sheet_rows=3
+    )
+    workbook.start("Movimientos", ["Nº", "Puntos"], [False, False])
+    for number in range(1, 6):
+        workbook.append([number, number * 10])
+    assert workbook.close() == 3
+    book = openpyxl.load_workbook(workbook.path)
+    assert book.sheetnames == ["Movimientos", "Movimientos (2)", "Movimientos (3)"]
+    rows = [row for sheet in book for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert rows == [(n, n * 10) for n in range(1, 6)]
+    assert all(sheet["A1"].value == "Nº" for sheet in book)
 
 
 def _read(document: bytes) -> list[dict[str, str]]:
@@ -382,7 +418,15 @@ async def test_export_cells_a_spreadsheet_would_run_are_written_as_text(bot: Run
     await owner.send(f"/adjust {member.member_code} +1 +cmd|' /C calc'!A0")
     await owner.receive_containing("Ajuste hecho")
     await owner.send("/export")
+    book = openpyxl.load_workbook(
+        io.BytesIO((await owner.receive("sendDocument")).files["document"])
+    )
     customers = _read((await owner.receive("sendDocument")).files["document"])
     ledger = _read((await owner.receive("sendDocument")).files["document"])
-    assert customers[0]["name"] == "'" + formula
-    assert ledger[0]["note"].startswith("'+cmd") and ledger[0]["points"] == "1"
+    assert customers[0]["Nombre"] == "'" + formula
+    assert ledger[0]["Nota"].startswith("'+cmd") and ledger[0]["Puntos"] == "1"
+    name = book["Clientes"]["B2"]
+    assert name.value == formula and name.data_type == "s"  # shown as typed, never run
+    note = book["Movimientos"]["H2"]
+    assert note.value == "+cmd|' /C calc'!A0" and note.data_type == "s"
+    assert book["Movimientos"]["G2"].value == "dueño/a"  # the owner, by role: no staff name

@@ -1,10 +1,15 @@
-"""The owner's CSV exports: customers (with tier, balance, flags, quadrant) and the ledger.
+"""The owner's exports: a workbook for people (an .xlsx, one sheet of customers, the ledger on
+as many sheets as it needs) and the same two tables as CSV files for tools.
 
-Written the way the shop's spreadsheet reads them: UTF-8 with a byte-order mark (so Excel
-does not guess another encoding), dates in ISO 8601 in the shop's time zone, money as plain
-decimals in the shop currency, and ";" between columns where the decimal mark is "," (as a
-Spanish spreadsheet expects), else ",". A file too large for a chat upload is zipped. Text a
-spreadsheet would run as a formula is written so it is shown, not run.
+The workbook is typed: dates are dates, money is a number in the shop's currency format, and
+phones, codes and names are text (so nothing a customer typed runs as a formula, and no
+apostrophe shows). It is written with openpyxl's write-only mode, row by row, so memory stays
+flat whatever the ledger's size. The CSV files are UTF-8 with a byte-order mark (so Excel does
+not guess another encoding), dates in ISO 8601 in the shop's time zone, ";" between columns
+where the decimal mark is "," (as a Spanish spreadsheet expects), else ","; text a
+spreadsheet would run as a formula is written so it is shown, not run. Headers, sheet and file
+names and the words in cells are in the owner's language (ExportWording). A file too large for
+a chat upload is zipped.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from bot.clock import Clock
 from bot.domain.churn import map_lines
 from bot.domain.membership import TIER_WINDOW
 from bot.domain.models import Actor
+from bot.domain.spreadsheet import Amount, Workbook
 from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.exports import CustomerRow, ExportRepository, LedgerRow
@@ -55,14 +61,32 @@ CUSTOMER_COLUMNS = (
     "quadrant",
     "erased_at",
 )
-LEDGER_COLUMNS = ("id", "at", "member_code", "points", "reason", "actor", "note")
+LEDGER_COLUMNS = ("id", "at", "member_code", "points", "reason", "reward", "actor", "note")
+TEXT_COLUMNS = frozenset({"member_code", "name", "phone", "birthday", "referred_by", "note"})
+
+
+@dataclass(frozen=True)
+class ExportWording:
+    """The owner's words: `words` (labels.j2's export_words) holds the column titles, yes and
+    no, sheet and file names; `reasons` the ledger's reasons, `tiers` and `rewards` names by key,
+    `quadrants` the map's groups."""
+
+    words: dict[str, str]
+    reasons: dict[str, str]
+    tiers: dict[str, str]
+    rewards: dict[str, str]
+    quadrants: dict[str, str]
+
+    def header(self, columns: tuple[str, ...]) -> list[str]:
+        return [self.words[column] for column in columns]
 
 
 @dataclass(frozen=True)
 class ExportFile:
-    kind: str  # "customers" or "ledger"
+    kind: str  # "workbook", "customers" or "ledger"
     path: Path
     rows: int
+    sheets: int = 1  # the workbook's sheets of ledger rows
 
 
 class ExportService:
@@ -77,23 +101,33 @@ class ExportService:
         self.delimiter = ";" if program.shop.decimal_mark == "," else ","
 
     @asynccontextmanager
-    async def files(self, owner: Actor) -> AsyncIterator[list[ExportFile]]:
-        """The export files, in a folder that is removed once the caller has sent them. Taking
-        every customer's personal data out of the bot is written to the audit log."""
+    async def files(self, owner: Actor, wording: ExportWording) -> AsyncIterator[list[ExportFile]]:
+        """The workbook, then the two CSV files, in a folder that is removed once the caller
+        has sent them. Taking every customer's personal data out of the bot is written to the
+        audit log."""
         now = self._clock.now()
         async with self._writer.transaction() as tx:
             await AuditLog(tx).record(owner.label, "export", now, subject="customers,ledger")
         stamp = now.astimezone(self._zone).strftime("%Y-%m-%d")
+        names = wording.words
         with TemporaryDirectory(prefix="loyalty-export-") as folder:
             directory = Path(folder)
+            workbook = Workbook(
+                directory / f"{names['workbook']}-{stamp}.xlsx",
+                self._program.shop.money,
+                self._zone,
+            )
             async with self._db.reading() as tx:
                 exports = ExportRepository(tx)
+                staff = await exports.staff_names()
                 customers = await self._write(
                     "customers",
-                    directory / f"customers-{stamp}.csv",
+                    directory / f"{names['customers']}-{stamp}.csv",
                     CUSTOMER_COLUMNS,
+                    wording,
+                    workbook,
                     (
-                        self._customer_cells(row)
+                        self._customer_cells(row, wording)
                         async for row in exports.customers(
                             now, now - TIER_WINDOW, map_lines(self._program)
                         )
@@ -101,67 +135,103 @@ class ExportService:
                 )
                 ledger = await self._write(
                     "ledger",
-                    directory / f"ledger-{stamp}.csv",
+                    directory / f"{names['ledger']}-{stamp}.csv",
                     LEDGER_COLUMNS,
-                    (self._ledger_cells(row) async for row in exports.ledger()),
+                    wording,
+                    workbook,
+                    (self._ledger_cells(row, wording, staff) async for row in exports.ledger()),
                 )
-            yield [zipped_if_large(export) for export in (customers, ledger)]
+            sheets = workbook.close()
+            book = ExportFile("workbook", workbook.path, customers.rows + ledger.rows, sheets)
+            yield [zipped_if_large(export) for export in (book, customers, ledger)]
 
     async def _write(
-        self, kind: str, path: Path, header: tuple[str, ...], rows: AsyncIterator[list[Any]]
+        self,
+        kind: str,
+        path: Path,
+        columns: tuple[str, ...],
+        wording: ExportWording,
+        workbook: Workbook,
+        rows: AsyncIterator[list[Any]],
     ) -> ExportFile:
         count = 0
+        header = wording.header(columns)
+        text = [column in TEXT_COLUMNS for column in columns]
+        workbook.start(wording.words[f"{kind}_sheet"], header, text)
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = _writer(handle, self.delimiter)
             writer.writerow(header)
             async for cells in rows:
-                writer.writerow(cells)
+                workbook.append(cells)
+                writer.writerow([self._as_text(cell) for cell in cells])
                 count += 1
         return ExportFile(kind, path, count)
 
-    def _customer_cells(self, row: CustomerRow) -> list[Any]:
+    def _customer_cells(self, row: CustomerRow, wording: ExportWording) -> list[Any]:
+        words = wording.words
+        tier = self._program.tier_for(max(row.qualifying_points, 0)).key
         return [
             row.member_code,
             row.name or "",
             row.phone or "",
             row.birthday.as_text() if row.birthday else "",
             row.language,
-            self._when(row.joined_at),
-            _yes_no(row.promotions_consent),
-            _yes_no(row.surveys_enabled),
-            _yes_no(row.reachable),
+            row.joined_at,
+            words["yes"] if row.promotions_consent else words["no"],
+            words["yes"] if row.surveys_enabled else words["no"],
+            words["yes"] if row.reachable else words["no"],
             row.referred_by or "",
-            self._program.tier_for(max(row.qualifying_points, 0)).key,
+            wording.tiers.get(tier, tier),
             row.balance,
             row.visits,
-            self._program.shop.money.format(row.spend_minor, grouped=False),
-            self._when(row.last_purchase_at),
-            "|".join(row.flags),
-            row.quadrant or "",
-            self._when(row.erased_at),
+            Amount(row.spend_minor),
+            row.last_purchase_at,
+            ", ".join(words.get(flag, flag) for flag in row.flags),
+            wording.quadrants.get(row.quadrant, row.quadrant) if row.quadrant else "",
+            row.erased_at,
         ]
 
-    def _ledger_cells(self, row: LedgerRow) -> list[Any]:
+    def _ledger_cells(
+        self, row: LedgerRow, wording: ExportWording, staff: dict[str, str]
+    ) -> list[Any]:
+        reward = wording.rewards.get(row.reward_key, row.reward_key) if row.reward_key else ""
         return [
             row.id,
-            self._when(row.at),
+            row.at,
             row.member_code,
             row.points,
-            row.reason,
-            row.actor,
+            wording.reasons.get(row.reason, row.reason),
+            reward,
+            _who(row.actor, staff, wording),
             row.note or "",
         ]
 
-    def _when(self, moment: datetime | None) -> str:
-        return moment.astimezone(self._zone).isoformat() if moment else ""
+    def _as_text(self, cell: Any) -> Any:
+        """A cell as the CSV writes it: dates in ISO 8601 in the shop's zone, money as the shop
+        writes it without grouping."""
+        if cell is None:
+            return ""
+        if isinstance(cell, datetime):
+            return cell.astimezone(self._zone).isoformat()
+        if isinstance(cell, Amount):
+            return self._program.shop.money.format(cell.minor, grouped=False)
+        return cell
+
+
+def _who(actor: str, staff: dict[str, str], wording: ExportWording) -> str:
+    """A ledger row's actor ("staff:telegram:42") as the owner knows them: by name."""
+    role, _, who = actor.partition(":")
+    if who in staff:
+        return staff[who]
+    if role == "owner":
+        return wording.words["owner"]
+    if role in ("system", "job"):
+        return wording.words["program"]
+    return actor
 
 
 def _writer(handle: TextIO, delimiter: str) -> Any:
     return csv.writer(handle, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
-
-
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
 
 
 def zipped_if_large(export: ExportFile) -> ExportFile:
@@ -171,4 +241,4 @@ def zipped_if_large(export: ExportFile) -> ExportFile:
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         bundle.write(export.path, export.path.name)
     export.path.unlink()
-    return ExportFile(export.kind, archive, export.rows)
+    return ExportFile(export.kind, archive, export.rows, export.sheets)

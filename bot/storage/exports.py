@@ -43,6 +43,7 @@ class LedgerRow:
     reason: str
     actor: str
     note: str | None
+    reward_key: str | None = None  # the reward a redemption paid for
 
 
 _CUSTOMERS = f"""
@@ -111,8 +112,10 @@ class ExportRepository:
 
     async def ledger(self) -> AsyncIterator[LedgerRow]:
         async for row in self._tx.stream(
-            "SELECT l.id, l.created_at, c.member_code, l.delta, l.reason, l.actor, l.note"
-            " FROM points_ledger l JOIN customers c ON c.id = l.customer_id ORDER BY l.id"
+            "SELECT l.id, l.created_at, c.member_code, l.delta, l.reason, l.actor, l.note,"
+            " r.reward_key FROM points_ledger l JOIN customers c ON c.id = l.customer_id"
+            " LEFT JOIN redemptions r ON l.idempotency_key LIKE 'redeem:%'"
+            " AND r.code = substr(l.idempotency_key, 8) ORDER BY l.id"
         ):
             yield LedgerRow(
                 id=row["id"],
@@ -122,4 +125,13 @@ class ExportRepository:
                 reason=row["reason"],
                 actor=row["actor"],
                 note=row["note"],
+                reward_key=row["reward_key"],
             )
+
+    async def staff_names(self) -> dict[str, str]:
+        """Each member of staff's name by the id the ledger names them with (channel:user),
+        those removed included; the latest name where someone was hired twice."""
+        rows = await self._tx.fetch_all(
+            "SELECT channel || ':' || channel_user_id AS who, name FROM staff ORDER BY id"
+        )
+        return {row["who"]: row["name"] for row in rows}

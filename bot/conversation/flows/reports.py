@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from bot.conversation.replies import Document, Reply, picture
 from bot.conversation.router import Router
 from bot.conversation.turn import Turn
+from bot.domain.exports import ExportWording
 from bot.domain.insights import DEFAULT_DAYS, parse_days, stats_charts
 from bot.domain.models import Refused
 from bot.domain.parsing import InvalidInput
@@ -54,19 +55,33 @@ async def stats(turn: Turn) -> AsyncIterator[Reply]:
 
 @router.command("export", needs=Action.EXPORT)
 async def export(turn: Turn) -> AsyncIterator[Reply]:
-    """Customers and ledger as documents, each sent before the next is read."""
-    exports = turn.services.exports
-    async with exports.files(turn.actor) as files:
+    """The workbook, then customers and ledger as CSV, each sent before the next is read."""
+    services = turn.services
+    language = turn.language
+    labels = services.messages.label_map
+    program = services.program
+    wording = ExportWording(
+        words=labels(language, "export_words"),
+        reasons=labels(language, "reasons"),
+        tiers={tier.key: tier.name.get(language) for tier in program.tiers},
+        rewards={reward.key: reward.name.get(language) for reward in program.rewards},
+        quadrants={
+            key: labels(language, "chart_words")[key]
+            for key in ("apostle", "mercenary", "hostage", "terrorist")
+        },
+    )
+    async with services.exports.files(turn.actor, wording) as files:
         for file in files:
             yield Reply(
                 "exports/caption",
-                turn.language,
+                language,
                 {
                     "kind": file.kind,
                     "rows": file.rows,
+                    "sheets": file.sheets,
                     "zipped": file.path.suffix == ".zip",
-                    "delimiter": exports.delimiter,
-                    "currency": turn.services.program.shop.currency,
+                    "delimiter": services.exports.delimiter,
+                    "currency": program.shop.currency,
                 },
                 document=Document(file.path.name, path=str(file.path)),
             )
