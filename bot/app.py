@@ -17,6 +17,7 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from bot.messages import Messages
 from bot.program import Program
+from bot.setup_check import start_up_warnings
 from bot.storage.backups import exclusive_use
 from bot.timetable import JobResult
 from handlers.http_server import serving_http
@@ -40,7 +41,7 @@ async def serve_until_stopped(
     # database for a dozen statements, so under load those waits queued every sale behind it.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     with exclusive_use(settings.database_path):
-        log_start_up(settings)
+        log_start_up(settings, program)
         stopped, closing = asyncio.Event(), asyncio.Event()  # a signal; then the channels
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -99,7 +100,7 @@ async def _until_stopped_or_failed(
     signalled.cancel()
 
 
-def log_start_up(settings: Settings) -> None:
+def log_start_up(settings: Settings, program: Program) -> None:
     """What an operator needs to know the bot is the one they meant to start."""
     log.info("database: %s", settings.database_path)
     log.info("program file: %s", settings.program_file or "the built-in sample")
@@ -113,11 +114,8 @@ def log_start_up(settings: Settings) -> None:
             settings.webhook_listen,
         )
     log.info("daily backups: %s", settings.backups if settings.backup_keep else "off")
-    if not settings.owner_ids and not settings.owner_phones:
-        log.warning(
-            "OWNER_IDS is empty: nobody can use the owner's commands. Send /help to the bot"
-            " from your Telegram account; it answers with your user id to put in OWNER_IDS"
-        )
+    for warning in start_up_warnings(settings, program):
+        log.warning("%s", warning)
 
 
 async def run_job(settings: Settings, program: Program, name: str) -> JobResult:

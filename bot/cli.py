@@ -1,4 +1,5 @@
-"""`loyalty-bot`: start the bot (the default), check the setup, run a job, back up or restore.
+"""`loyalty-bot`: start the bot (the default), set up or check the shop, run a job, back up or
+restore.
 
 Every failure an operator can act on ends in one sentence on stderr and exit code 2.
 """
@@ -22,6 +23,7 @@ from bot.config import Settings, load_settings
 from bot.errors import ConfigError, StorageError
 from bot.program import Program, load_program
 from bot.setup_check import check_setup
+from bot.setup_wizard import Wizard, add_arguments
 from bot.storage.backups import PRIVATE_FOLDER, exclusive_use, make_backup, restore_backup
 from bot.timetable import JOB_NAMES
 from handlers.telegram.app import check_online
@@ -50,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         "restore", help="put a backup in place of the database (the bot must be stopped)"
     )
     restore.add_argument("path", type=Path)
+    setup = commands.add_parser(
+        "setup", help="make the program yours: a few questions, then program.toml and .env"
+    )
+    add_arguments(setup)
     commands.add_parser("try", help="chat with the bot in this terminal, no Telegram needed")
     commands.add_parser(
         "health", help="ask the running bot's GET /healthz; exit code 0 only while it is alive"
@@ -63,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)
     command = arguments.command or "run"
     logging.basicConfig(
-        # `try` shares the terminal with a conversation: only what needs a look.
-        level=logging.ERROR if command == "try" else logging.INFO,
+        # `try` shares the terminal with a conversation, `setup` with questions: only what
+        # needs a look.
+        level={"try": logging.ERROR, "setup": logging.WARNING}.get(command, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Their debug lines carry whole requests (people's numbers and messages), and httpx
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "try":
             return try_in_terminal()
+        if command == "setup":
+            return _setup(arguments)
         settings = load_settings()
         program = load_program(settings.program_file)
         return _run(command, arguments, settings, program)
@@ -86,6 +95,22 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def _setup(arguments: argparse.Namespace) -> int:
+    """The wizard, then check-config on what it wrote."""
+    wizard = Wizard(arguments, input, sys.stdout)
+    _, env_file = wizard.run()
+    print(wizard.words["checking"])
+    settings = load_settings(_env_file=env_file)
+    program = load_program(settings.program_file)
+    for line in asyncio.run(check_setup(settings, program, datetime.now(UTC))):
+        print(line)
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    if not token and not settings.whatsapp_enabled:
+        print(wizard.words["no_channel"])
+    print(wizard.words["next"])
+    return 0
 
 
 def ask_health(settings: Settings) -> tuple[bool, str]:

@@ -83,9 +83,10 @@ class Messages:
         """A button label or a short word, from the `{% set %}` lines of labels.j2."""
         return str(getattr(self._module(language, "labels"), name))
 
-    def label_map(self, language: Language, name: str) -> dict[str, str]:
-        """A `{% set name = {...} %}` table of labels.j2, such as the words on a chart."""
-        return dict(getattr(self._module(language, "labels"), name))
+    def label_map(self, language: Language, name: str, template: str = "labels") -> dict[str, str]:
+        """A `{% set name = {...} %}` table of labels.j2 (or of `template`), such as the words
+        on a chart."""
+        return dict(getattr(self._module(language, template), name))
 
     def command_descriptions(self, language: Language) -> dict[str, str]:
         """Command name -> one-line description, from commands.j2, for the menu and /help."""

@@ -28,16 +28,35 @@ async def check_setup(settings: Settings, program: Program, now: datetime) -> li
     lines.append(f"database: {settings.database_path} (opened and up to date)")
     lines.append(f"program file: {settings.program_file or 'the built-in sample'}")
     lines.append(f"on its own: {automations(program)}")
-    if not settings.owner_ids:
-        lines.append(
-            "warning: OWNER_IDS is empty, so nobody can use the owner's commands; send /help"
-            " to the bot and it tells you your user id"
-        )
+    lines.extend(f"warning: {warning}" for warning in start_up_warnings(settings, program))
     before = Program.model_validate_json(previous) if previous else None
     today = now.astimezone(settings.zone).date()
     changes = rules_changes(before, program, open_codes, today=today)
     lines.extend(f"warning: {change}" for change in changes)
     return lines
+
+
+def start_up_warnings(settings: Settings, program: Program) -> list[str]:
+    """What the operator should fix before customers arrive, said by check-config and logged
+    at start-up."""
+    warnings = []
+    if settings.program_file is None:
+        warnings.append(
+            f"customers will see {program.shop.name}, the built-in sample program: run"
+            " loyalty-bot setup to make it yours"
+        )
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    if token and not settings.owner_ids:
+        warnings.append(
+            "OWNER_IDS is empty, so nobody can use the owner's commands on Telegram; send /help"
+            " to the bot and it tells you your user id"
+        )
+    if settings.whatsapp_enabled and not settings.owner_phones:
+        warnings.append(
+            "OWNER_PHONES is empty, so nobody can use the owner's commands on WhatsApp; put the"
+            " owner's number there, with its country code"
+        )
+    return warnings
 
 
 def rules_changes(

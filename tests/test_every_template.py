@@ -113,10 +113,11 @@ def _all_templates(language: str) -> set[str]:
     folder = MESSAGES / language
     names = {str(path.relative_to(folder)).removesuffix(".j2") for path in folder.rglob("*.j2")}
     # labels and commands are read through label() and command_descriptions(); macros by import;
-    # WhatsApp's own by its tour (tests/test_whatsapp.py).
+    # WhatsApp's own by its tour (tests/test_whatsapp.py); setup's by tests/test_setup.py.
     return {name for name in names if not name.startswith(("_", "whatsapp/"))} - {
         "labels",
         "commands",
+        "setup",
     }
 
 

@@ -51,8 +51,14 @@ def _quick_start_folder(tmp_path: Path) -> Path:
 
 
 async def _loyalty_bot(
-    *arguments: str, cwd: Path, env: dict[str, str], timeout: float = 60, umask: int = 0o022
+    *arguments: str,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float = 60,
+    umask: int = 0o022,
+    typed: str | None = None,
 ) -> tuple[int, str, str]:
+    """`python -m bot ARGUMENTS` in `cwd`; `typed` goes to its standard input."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -61,10 +67,12 @@ async def _loyalty_bot(
         cwd=cwd,
         env={**env, "PYTHONPATH": str(ROOT)},
         preexec_fn=lambda: os.umask(umask),  # as most shells leave it
+        stdin=asyncio.subprocess.PIPE if typed is not None else None,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    stdin = typed.encode() if typed is not None else None
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -76,6 +84,7 @@ async def test_the_quick_start_works_from_env_example_as_the_readme_says(tmp_pat
     assert "configuration is valid" in out
     assert f"database: {folder / 'loyalty.db'}" in out  # created, and named in full
     assert "OWNER_IDS is empty" in out and "/help" in out
+    assert "customers will see Bodega Familia Ruiz" in out and "loyalty-bot setup" in out
     assert "on its own: points expiry off; automatic win-back on;" in out
     assert "offers at most 2 a week, none from 21 to 9 h" in out
     assert (folder / "loyalty.db").exists()
@@ -357,27 +366,17 @@ async def test_try_chats_with_the_real_bot_in_the_terminal(tmp_path: Path) -> No
     script = "\n".join(
         ["/start", "1", "2", "24/12", "1", ":staff", ":scan", "12,50 1", "1", ":quit", ""]
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "try",
-        cwd=tmp_path,
-        env={**_environment(), "PYTHONPATH": str(ROOT)},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, text, err = await _loyalty_bot(
+        "try", cwd=tmp_path, env=_environment(), timeout=120, typed=script
     )
-    out, err = await asyncio.wait_for(process.communicate(script.encode()), 120)
-    text = out.decode()
-    assert process.returncode == 0, err.decode()
+    assert code == 0, err
     assert "1/4" in text and "¡Ya eres socio, Ana!" in text
     assert "1) Sí, quiero" in text  # buttons as numbered choices
     saved = re.search(r"\[photo saved: (\S+)\]", text)
     assert saved is not None and _is_png(Path(saved.group(1)))
     assert "Escribe el importe" in text  # the scan opened a sale for her
     assert "registrada" in text and text.rstrip().endswith("bye")
-    assert "Traceback" not in err.decode()
+    assert "Traceback" not in err
 
 
 def _is_png(path: Path) -> bool:
