@@ -52,8 +52,28 @@ async def test_the_owner_sends_a_campaign_with_a_coupon_and_follows_it(bot: Runn
     await buy(bot, bea, 5)  # after the 14 days followed
     await owner.send("/campaigns")
     listing = await owner.receive_containing("Últimas campañas")
-    assert "Enviados: 2 · entregados: 2 · bloqueados: 0 · se dieron de baja: 1" in listing.text
+    assert "Destinatarios: 2 · enviados: 2 · bloqueados: 0 · se dieron de baja: 1" in listing.text
     assert "Cupones canjeados: 1 · compras de los destinatarios: 30,00 EUR" in listing.text
+
+
+async def test_a_campaign_confirmed_in_the_quiet_hours_says_when_it_starts_and_counts_as_waiting(
+    bot: RunningBot,
+) -> None:
+    await join(bot, 621)
+    bot.clock.advance(timedelta(hours=11, minutes=30))  # 22:30 in Madrid: quiet until 9:00
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send("/broadcast")
+    await owner.receive_containing("Nueva campaña")
+    await owner.send("Mañana, cata gratis.")
+    await owner.press(await owner.receive_containing("¿Quién lo recibe?"), "Todos")
+    await owner.press(await owner.receive_containing("cupón de descuento"), "Sin cupón")
+    await owner.press(await owner.receive_containing("Lo recibir"), "Enviar")
+    sent = await owner.receive_containing("En marcha")
+    assert "empezarán a salir el 25/11/2026 a las 09:00" in sent.text
+    await bot.services.jobs.deliver()  # the dispatcher holds it: still the quiet hours
+    await owner.send("/campaigns")
+    listing = await owner.receive_containing("Últimas campañas")
+    assert "Destinatarios: 1 · enviados: 0 · pendientes: 1 · bloqueados: 0" in listing.text
 
 
 async def test_a_campaign_reaches_only_its_audience_and_respects_the_cap(bot: RunningBot) -> None:

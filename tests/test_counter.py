@@ -12,7 +12,7 @@ import pytest
 from bot.domain.models import Customer, Identity
 from handlers.telegram.standin import ChatUser
 from tests.conftest import RunningBot
-from tests.flows import hire, register, sell_by_scan
+from tests.flows import hire, join, register, sell_by_scan
 
 OWNER_ID = 1  # settings_for() makes user 1 the owner
 
@@ -95,6 +95,27 @@ async def test_owner_invites_staff_who_records_a_sale_by_scanning_the_card(bot: 
         ("staff:telegram:50", "staff_joined"),
         ("staff:telegram:50", "sale"),
     ]
+
+
+async def test_a_sale_that_brings_a_reward_within_reach_says_so_first(bot: RunningBot) -> None:
+    """At 12 points the free bottle (10) is news and the receipt leads with how to claim it,
+    before the next reward; /rewards lists what can be had now first."""
+    customer, member = await join(bot, 140)
+    clerk = bot.api.user(51, "Pepe")
+    await hire(bot.api.user(1, "Dueña"), clerk)
+    await sell_by_scan(clerk, member.member_code, "70 7")
+    await customer.receive_containing("Gracias por tu compra")
+    await sell_by_scan(clerk, member.member_code, "50 5")
+    earned = await customer.receive_containing("Gracias por tu compra")
+    reached = earned.text.index("¡Ya puedes canjear una botella gratis!")
+    assert reached < earned.text.index("Te faltan 13 puntos para una cata para dos")
+    assert "Pídelo en caja" in earned.text
+    await sell_by_scan(clerk, member.member_code, "10 1")
+    plain = await customer.receive_containing("Gracias por tu compra")
+    assert "Ya puedes canjear" not in plain.text  # no longer news
+    await customer.send("/rewards")
+    catalogue = (await customer.receive("sendMessage")).text
+    assert catalogue.index("una botella gratis") < catalogue.index("una cata para dos")
 
 
 async def test_sale_in_one_line_in_english(bot: RunningBot) -> None:

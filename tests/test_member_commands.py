@@ -394,3 +394,12 @@ async def test_asking_for_the_invite_link_again_is_counted_not_stored_again(
             "SELECT times FROM invite_requests WHERE customer_id = ?", (member.id,)
         )
     assert [row["times"] for row in rows] == [5]
+
+
+async def test_help_starts_with_who_you_are_to_the_shop(bot: RunningBot) -> None:
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send("/help")
+    assert (await owner.receive_text()).startswith("Diriges Bodega Familia Ruiz")
+    stranger = bot.api.user(3199, "Ana", "en")
+    await stranger.send("/help")
+    assert (await stranger.receive_text()).startswith("You are not a member yet")

@@ -616,7 +616,8 @@ async def test_the_owner_sends_a_campaign_from_whatsapp(bot: WhatsAppBot) -> Non
     member = await bot.services.membership.member(Identity("whatsapp", ana.wa_id))
     assert member is not None and not member.promotions_consent
     await owner.send("campañas")
-    assert "Enviados: 1" in ((await owner.receive_containing("Últimas campañas")).text or "")
+    listing = (await owner.receive_containing("Últimas campañas")).text or ""
+    assert "Destinatarios: 1 · enviados: 1" in listing
 
 
 async def test_a_campaign_as_the_owner_writes_it_reaches_a_silent_member_as_its_template(

@@ -287,6 +287,10 @@ class SalesService:
         """The customer's receipt, a tier reached, and the friend who invited them rewarded."""
         next_reward = standing.next_reward
         affordable = standing.affordable
+        welcome_bonus = referral.referred_points if referral else 0
+        before = standing.balance - sale.points - welcome_bonus
+        # A reward this sale brought within reach is news: the receipt leads with it.
+        reached = [option for option in affordable if option.reward.cost > before]
         await tell_customer(
             tx,
             customer,
@@ -294,8 +298,9 @@ class SalesService:
             "points/earned",
             now,
             points=sale.points,
-            welcome_bonus=referral.referred_points if referral else 0,
+            welcome_bonus=welcome_bonus,
             balance=standing.balance,
+            reward_reached=localised(reached[-1].reward.name) if reached else None,
             next_reward={
                 "name": localised(next_reward.reward.name),
                 "missing_points": next_reward.missing_points,

@@ -28,7 +28,9 @@ class Campaign:
 class CampaignCounts:
     queued: int  # messages queued (consenting, within the cap)
     capped: int  # held back by the weekly cap
-    delivered: int
+    delivered: int  # handed to the app (Telegram or WhatsApp accepted it)
+    pending: int  # waiting: the sending pace, the quiet hours, WhatsApp's daily limit
+    failed: int  # not sent, or not known to be (a crash mid-send)
     blocked: int  # the customer blocked the bot or left the app
     opted_out: int  # turned offers off in the days after
     coupons_redeemed: int
@@ -48,6 +50,10 @@ _COUNTS = """
           AS capped,
       (SELECT COUNT(*) FROM outbox o JOIN recipients r ON r.dedupe_key = o.dedupe_key
        WHERE o.status = 'sent') AS delivered,
+      (SELECT COUNT(*) FROM outbox o JOIN recipients r ON r.dedupe_key = o.dedupe_key
+       WHERE o.status IN ('pending', 'sending')) AS pending,
+      (SELECT COUNT(*) FROM outbox o JOIN recipients r ON r.dedupe_key = o.dedupe_key
+       WHERE o.status IN ('failed', 'uncertain')) AS failed,
       (SELECT COUNT(*) FROM outbox o JOIN recipients r ON r.dedupe_key = o.dedupe_key
        WHERE o.status = 'unreachable') AS blocked,
       (SELECT COUNT(DISTINCT l.customer_id) FROM consent_log l

@@ -11,6 +11,7 @@ from bot.conversation.replies import Option, Reply, picture, rows
 from bot.conversation.router import Router
 from bot.conversation.turn import Turn
 from bot.domain.campaigns import COUPON_CHOICES, AudienceChoice
+from bot.domain.contact import QuietHours
 from bot.domain.models import Refused
 from bot.domain.permissions import MAY, Action
 from bot.taps import CampaignButton
@@ -101,10 +102,18 @@ async def tapped(turn: Turn) -> AsyncIterator[Reply]:
             yield reply
     elif tap.step == "send":
         sent = await campaigns.send(actor, campaign_id)
-        yield (
-            turn.refused(sent)
-            if isinstance(sent, Refused)
-            else turn.reply("campaigns/sent", queued=sent.queued, capped=sent.capped)
+        if isinstance(sent, Refused):
+            yield turn.refused(sent)
+            return
+        services = turn.services
+        quiet = QuietHours.of(services.program.contact, services.settings.zone)
+        now = services.clock.now()
+        starts = quiet.ends_after(now)
+        yield turn.reply(
+            "campaigns/sent",
+            queued=sent.queued,
+            capped=sent.capped,
+            starts_at=starts if starts != now else None,
         )
     else:
         cancelled = await campaigns.cancel(actor, campaign_id)

@@ -250,6 +250,8 @@ async def help_command(turn: Turn) -> AsyncIterator[Reply]:
         {
             "commands": [(name, descriptions[name]) for name in names],
             "is_member": member is not None,
+            "role": turn.actor.role.value,
+            "shop": services.program.shop.name,
             # With no owner configured yet, whoever sets the bot up learns the id to put there.
             "user_id": person.user_id if not services.staff.owners else None,
         },
