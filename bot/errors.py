@@ -1,5 +1,8 @@
 """Start-up errors an operator can act on: each names the setting and what is wrong with it."""
 
+import socket
+import ssl
+
 from pydantic import ValidationError
 
 
@@ -17,3 +20,40 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
 
 class StorageError(Exception):
     """The database cannot be opened or written; the message says what to check."""
+
+
+LONGEST_REASON = 120  # characters of an unknown error's own words kept in a log line
+
+
+def unreachable(host: str, error: BaseException) -> str:
+    """Why `host` could not be reached, in one plain sentence for the operator's log, instead
+    of the chain of library exceptions behind it (a 250-character ClientConnectorDNSError)."""
+    for cause in _chain(error):
+        if isinstance(cause, socket.gaierror) or type(cause).__name__ == "ClientConnectorDNSError":
+            return f"{host} cannot be resolved (is this machine online, and its DNS working?)"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"{host} refused the connection"
+        if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+            return f"the certificate of {host} could not be checked"
+        if isinstance(cause, TimeoutError) or type(cause).__name__ == "TimedOut":
+            return f"{host} did not answer in time"
+        if isinstance(cause, ConnectionError | OSError) and type(cause).__name__.startswith(
+            "ClientConnector"
+        ):
+            return f"{host} cannot be connected to"
+    return f"{host} answered with an error: {short_reason(error)}"
+
+
+def short_reason(error: BaseException) -> str:
+    """An error's own first line, cut to a length a log line can hold."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= LONGEST_REASON else text[: LONGEST_REASON - 1] + "…"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bot.clock import Clock
+from bot.errors import short_reason
 from bot.health import Health
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ async def supervise(
             health.stopped(name)
             raise
         except Exception as error:
-            what = f"{type(error).__name__}: {error}"
+            what = f"{type(error).__name__}: {short_reason(error)}"
             if what != last_error:
                 log.exception("%s failed; starting it again in %.0f s", name, backoff)
             else:

@@ -21,6 +21,7 @@ from telegram.warnings import PTBUserWarning
 from bench.dataset import build, clerk_user_id, member_code
 from bot.domain.models import Refused
 from bot.domain.rewards import RewardsService
+from bot.errors import unreachable
 from bot.setup_check import check_setup
 from bot.storage.backups import exclusive_use
 from handlers.telegram.standin import FakeTelegram, api_error
@@ -130,6 +131,30 @@ async def test_check_config_online_asks_telegram(api: FakeTelegram, tmp_path: Pa
     code, _, err = await _loyalty_bot("check-config", "--online", cwd=tmp_path, env=env)
     assert code == 2 and "Telegram refused BOT_TOKEN" in err
     assert "Traceback" not in err and "Unclosed" not in err
+
+
+async def test_an_unreachable_telegram_is_said_in_one_plain_sentence(tmp_path: Path) -> None:
+    """Not aiohttp's 250-character ClientConnectorDNSError(ConnectionKey(...)): which host,
+    and what is wrong with it."""
+    env = _environment(BOT_TOKEN=TOKEN, TELEGRAM_API_URL="http://nosuchhost.invalid")
+    code, _, err = await _loyalty_bot("check-config", "--online", cwd=tmp_path, env=env)
+    said = err.strip().splitlines()[-1]
+    assert "ConnectionKey" not in err and "Traceback" not in err
+    assert code == 2 and said == (
+        "loyalty-bot: Telegram cannot be reached: nosuchhost.invalid cannot be resolved"
+        " (is this machine online, and its DNS working?)"
+    )
+
+
+def test_errors_from_any_library_are_said_plainly() -> None:
+    refused = OSError("boom")
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert unreachable("graph.facebook.com", refused) == "graph.facebook.com refused the connection"
+    assert (
+        unreachable("api.telegram.org", TimeoutError()) == "api.telegram.org did not answer in time"
+    )
+    long = RuntimeError("x" * 500)
+    assert len(unreachable("h", long)) < 160 and unreachable("h", long).endswith("…")
 
 
 def _read_only_mount_available() -> bool:

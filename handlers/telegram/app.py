@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -19,7 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation.core import Conversation
 from bot.domain.models import Language
-from bot.errors import ConfigError
+from bot.errors import ConfigError, unreachable
 from bot.health import Health
 from bot.inbox import InboxWorker
 from bot.messages import Messages
@@ -199,7 +200,8 @@ async def connect(
             await application.bot.shutdown()  # its HTTP sessions, or they leak and warn
             if isinstance(error, InvalidToken | BadRequest):
                 raise
-            log.warning("Telegram cannot be reached (%s); trying again in %.0f s", error, backoff)
+            reason = unreachable(_host(application.bot.base_url), error)
+            log.warning("Telegram cannot be reached: %s; trying again in %.0f s", reason, backoff)
         await until_stopped(clock.sleep(backoff), stop)
         backoff = min(backoff * 2, LONGEST_BACKOFF)
     return False
@@ -230,9 +232,13 @@ async def check_online(settings: Settings) -> str:
     except InvalidToken:
         raise
     except TelegramError as error:
-        raise ConfigError(
-            f"Telegram cannot be reached at {settings.telegram_api_url} ({error})"
-        ) from error
+        reason = unreachable(_host(settings.telegram_api_url), error)
+        raise ConfigError(f"Telegram cannot be reached: {reason}") from error
     finally:
         await bot.shutdown()
     return f"Telegram knows the token: the bot is @{bot.username}"
+
+
+def _host(url: str) -> str:
+    """The host a URL names ("api.telegram.org"), for saying which one cannot be reached."""
+    return urlsplit(url).hostname or url

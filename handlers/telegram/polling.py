@@ -16,12 +16,14 @@ import sqlite3
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.bootstrap import Services
+from bot.errors import unreachable
 from bot.inbox import record
 from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, until_stopped
 
@@ -44,6 +46,7 @@ class RecordingPoller:
         self._recorded = recorded
         self._answer_unrecorded = answer_unrecorded
         self._offset: int | None = None
+        self._host = urlsplit(services.settings.telegram_api_url).hostname or "Telegram"
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch, record, confirm; until `stop` is set."""
@@ -59,7 +62,8 @@ class RecordingPoller:
             except TelegramError as error:
                 # Conflict: another copy of the bot is polling with this token.
                 level = logging.ERROR if isinstance(error, Conflict) else logging.WARNING
-                log.log(level, "getUpdates failed (%s); trying again in %.0f s", error, backoff)
+                reason = unreachable(self._host, error)
+                log.log(level, "getUpdates failed: %s; trying again in %.0f s", reason, backoff)
                 await self._pause(stop, backoff)
                 backoff = min(backoff * 2, LONGEST_BACKOFF)
                 continue
