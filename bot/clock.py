@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -23,3 +23,17 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+class MovableClock(SystemClock):
+    """The system's time moved forward on demand: `loyalty-bot try`'s `:later 1d` lets a
+    newcomer see tomorrow's birthday greeting and next week's win-back today."""
+
+    def __init__(self) -> None:
+        self._ahead = timedelta()
+
+    def now(self) -> datetime:
+        return super().now() + self._ahead
+
+    def move(self, delta: timedelta) -> None:
+        self._ahead += delta

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import re
 import shutil
 import socket
@@ -12,8 +13,9 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from telegram.warnings import PTBUserWarning
@@ -455,3 +457,59 @@ async def test_whatsapp_half_set_up_is_named_setting_by_setting(tmp_path: Path) 
     code, _, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
     assert code == 2
     assert "WHATSAPP_APP_SECRET missing" in err and "Traceback" not in err
+
+
+async def test_try_shows_the_whole_product_in_a_terminal_with_a_clock_to_move_on(
+    tmp_path: Path,
+) -> None:
+    """`loyalty-bot try` in a pseudo-terminal: a customer joins with a birthday tomorrow, the
+    owner sends a campaign, `:later` moves the try clock on (a day, then half a day, so one of
+    them is outside the quiet hours whatever the hour of the run) and the birthday greeting
+    and the campaign arrive; the card and the export are saved under their own names."""
+    tomorrow = datetime.now(ZoneInfo("Europe/Madrid")) + timedelta(days=1)
+    script = [
+        "/start", "1", "2", f"{tomorrow.day}/{tomorrow.month}", "1", "/card",
+        ":owner", "/broadcast", "Hoy cata gratis", "1", "1", "1",
+        ":later 1d", ":later 12h", ":owner", "/export", ":quit",
+    ]  # fmt: skip
+    primary, secondary = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "try",
+        cwd=tmp_path,
+        env={**_environment(), "PYTHONPATH": str(ROOT)},
+        stdin=secondary,
+        stdout=secondary,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(secondary)
+    os.write(primary, ("\n".join(script) + "\n").encode())
+    text = await asyncio.wait_for(asyncio.to_thread(_read_until_closed, primary), 120)
+    await process.wait()
+    assert process.returncode == 0, text
+    assert "¡Feliz cumpleaños, Ana!" in text and "(it is now" in text
+    delivered = re.search(
+        r"bot → customer \(Ana\):\n[^\n]*Bodega Familia Ruiz\n\s*Hoy cata gratis", text
+    )
+    assert delivered is not None, text  # the campaign reached her, not only the preview
+    for name in ("tarjeta.png", "tarjeta-2.png", "clientes-", "fidelidad-"):
+        assert re.search(rf"\[(photo|file) saved: \S*/{re.escape(name)}", text), name
+    assert text.rstrip().endswith("bye")
+
+
+def _read_until_closed(primary: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the bot closed the terminal: it has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if b"bye" in chunk:
+            break
+    os.close(primary)
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")

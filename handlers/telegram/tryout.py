@@ -16,12 +16,14 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import SecretStr
 
 from bot.bootstrap import Services
+from bot.clock import MovableClock
 from bot.config import load_settings
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.inbox import InboxWorker
@@ -37,8 +39,13 @@ _TAG = re.compile(r"<[^>]+>")
 HELP = """Type as the person would; a number taps that button of the last message.
   :customer  :staff  :owner   speak as someone else (the owner invited the staff member)
   :scan      as staff, scan the customer's member card
+  :later 1d  move the clock on (1d, 3h, 2w) and run what falls due: birthdays, surveys,
+             win-backs, expiry, nudges, the owner's digest, and the messages they send
   :help      this text
   :quit      leave (Ctrl-D too)"""
+LATER = re.compile(r"^:later\s+(\d{1,3})\s*([hdw])$")
+UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+NOT_IN_TRY = ("backup",)  # the daily backup would only copy the scratch database
 
 
 @dataclass
@@ -49,12 +56,21 @@ class Person:
 
 
 class Terminal:
-    def __init__(self, api: FakeTelegram, services: Services, files: Path, out: TextIO) -> None:
+    def __init__(
+        self,
+        api: FakeTelegram,
+        services: Services,
+        clock: MovableClock,
+        files: Path,
+        out: TextIO,
+    ) -> None:
         self._api = api
         self._services = services
+        self._clock = clock
         self._files = files
         self._out = out
         self._shown = 0
+        self._photos: dict[str, Path] = {}  # Telegram's id for a photo -> where it was saved
         self.people = {
             "customer": Person("customer", api.user(1001, "Ana", "es")),
             "staff": Person("staff", api.user(2001, "Pepe", "es")),
@@ -81,6 +97,8 @@ class Terminal:
             self._say(f"(you are now the {self.speaker.role})")
         elif text == ":scan":
             await self._scan()
+        elif text.startswith(":later"):
+            await self._later(text)
         elif text.isdigit() and 1 <= int(text) <= len(self.speaker.choices):
             await self._tap(int(text) - 1)
         elif text:
@@ -95,6 +113,28 @@ class Terminal:
         staff = self.people["staff"]
         self.speaker = staff
         await self._send(await staff.user.send(f"/start c_{member.member_code}"))
+
+    async def _later(self, text: str) -> None:
+        """Move the clock on, a day at a time (a job runs once a day), running every job the
+        bot runs on its own after each step, then what they queued is delivered."""
+        asked = LATER.match(text)
+        if asked is None:
+            self._say("(try :later 1d, :later 3h or :later 2w)")
+            return
+        left = int(asked.group(1)) * UNITS[asked.group(2)]
+        jobs = self._services.jobs
+        while left > timedelta():
+            step = min(left, timedelta(days=1))
+            self._clock.move(step)
+            left -= step
+            for name in jobs.scheduled:
+                if name not in NOT_IN_TRY:
+                    await jobs.decide(name)
+            await jobs.deliver()
+        local = self._clock.now().astimezone(self._services.settings.zone)
+        self._say(f"(it is now {local:%A %d/%m/%Y %H:%M} at the shop)")
+        await asyncio.sleep(0)
+        self.show_new()
 
     async def _tap(self, index: int) -> None:
         user = self.speaker.user
@@ -150,11 +190,16 @@ class Terminal:
             return
         lines = [f"bot → {person.role} ({person.user.first_name}):"]
         lines += [f"  {line}" for line in _plain(call.text).splitlines()]
+        kind = "photo" if call.method == "sendPhoto" else "file"
         for name, content in call.files.items():
-            path = self._files / f"{call.method}-{len(self._api.calls)}-{name}"
-            path = path.with_suffix(".png" if call.method == "sendPhoto" else "")
-            path.write_bytes(content)
-            lines.append(f"  [{'photo' if call.method == 'sendPhoto' else 'file'} saved: {path}]")
+            path = self._save(call.file_names.get(name) or f"{name}.png", content)
+            if call.method == "sendPhoto" and call.message_id is not None:
+                self._photos[f"photo{call.message_id}"] = path
+            lines.append(f"  [{kind} saved: {path}]")
+        again = self._photos.get(call.params.get("photo", "")) if not call.files else None
+        if again is not None:  # sent again by Telegram's id for it: saved again all the same
+            path = self._save(again.name, again.read_bytes())
+            lines.append(f"  [photo saved: {path}]")
         choices: list[tuple[str, Any]] = [
             (button["text"], (call, button["callback_data"]))
             for button in call.inline_buttons()
@@ -168,6 +213,17 @@ class Terminal:
 
     def _say(self, text: str) -> None:
         print(text, file=self._out, flush=True)
+
+    def _save(self, name: str, content: bytes) -> Path:
+        """Under the name the bot gave it (tarjeta.png, clientes-2026-12-02.csv); a second
+        file of that name gets a number, so nothing shown earlier is overwritten."""
+        path = self._files / Path(name).name
+        number = 1
+        while path.exists():
+            number += 1
+            path = self._files / f"{Path(name).stem}-{number}{Path(name).suffix}"
+        path.write_bytes(content)
+        return path
 
 
 def _plain(text: str) -> str:
@@ -198,13 +254,19 @@ async def _chat(lines: asyncio.Queue[str | None], out: TextIO) -> None:
                 }
             )
             program = load_program(settings.program_file)
-            application = build_application(settings, program, background=False)
+            clock = MovableClock()
+            api.now = clock.now  # people write on the try clock too
+            # No timetable on the wall clock: `:later` runs the jobs on the try clock. The
+            # dispatcher runs, so messages to others (campaigns, notices) arrive as they would.
+            application = build_application(settings, program, clock, background=False)
             async with serving(application):
                 services = application.bot_data[SERVICES_KEY]
                 assert isinstance(services, Services)
                 worker: InboxWorker = application.bot_data[INBOX_KEY]
                 api.handled_check = lambda update_id: worker.finished(str(update_id))
-                terminal = Terminal(api, services, files, out)
+                stop_delivering = asyncio.Event()
+                delivering = asyncio.create_task(services.jobs.deliver_forever(stop_delivering))
+                terminal = Terminal(api, services, clock, files, out)
                 await terminal.hire_the_staff_member()
                 await asyncio.sleep(0)
                 terminal.show_new()
@@ -223,6 +285,8 @@ async def _chat(lines: asyncio.Queue[str | None], out: TextIO) -> None:
                             break
                 finally:
                     following.cancel()
+                    stop_delivering.set()
+                    await delivering
         finally:
             await api.stop()
         print("bye", file=out)
