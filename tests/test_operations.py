@@ -513,3 +513,20 @@ def _read_until_closed(primary: int) -> str:
             break
     os.close(primary)
     return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd here")
+def test_the_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    """deploy/loyalty-bot.service as the README installs it, its ExecStart pointed at this
+    install (verify insists the program exists)."""
+    unit = (ROOT / "deploy" / "loyalty-bot.service").read_text()
+    installed = Path(sys.executable).parent / "loyalty-bot"
+    assert "/opt/loyalty-bot/.venv/bin/loyalty-bot" in unit and installed.exists()
+    copy = tmp_path / "loyalty-bot.service"
+    copy.write_text(unit.replace("/opt/loyalty-bot/.venv/bin/loyalty-bot", str(installed)))
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    assert verified.returncode == 0, verified.stderr
+    for setting in ("StateDirectory=loyalty-bot", "LimitNOFILE=", "RestartPreventExitStatus=2"):
+        assert setting in unit
