@@ -92,6 +92,7 @@ async def test_a_sale_tells_the_customer_what_it_earned_once(
                 "points": 3,
                 "welcome_bonus": 0,
                 "balance": 3,
+                "reward_reached": None,
                 "next_reward": {
                     "name": {"es": "una botella gratis", "en": "a free bottle"},
                     "missing_points": 7,
