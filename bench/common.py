@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handlers.http_server import free_port as free_port
 from handlers.telegram.standin import ApiCall, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +44,6 @@ async def standin() -> AsyncIterator[FakeTelegram]:
         yield api
     finally:
         await api.stop()
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager

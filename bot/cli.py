@@ -28,6 +28,7 @@ from bot.storage.backups import PRIVATE_FOLDER, exclusive_use, make_backup, rest
 from bot.timetable import JOB_NAMES
 from handlers.telegram.app import check_online
 from handlers.telegram.tryout import try_in_terminal
+from handlers.whatsapp.tryout import try_on_whatsapp
 
 log = logging.getLogger("loyalty-bot")
 HEALTH_TIMEOUT_SECONDS = 5
@@ -56,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "setup", help="make the program yours: a few questions, then program.toml and .env"
     )
     add_arguments(setup)
-    commands.add_parser("try", help="chat with the bot in this terminal, no Telegram needed")
+    tryout = commands.add_parser(
+        "try", help="chat with the bot in this terminal, no Telegram needed"
+    )
+    tryout.add_argument(
+        "--whatsapp", action="store_true", help="as WhatsApp shows it (buttons, lists, templates)"
+    )
     commands.add_parser(
         "health", help="ask the running bot's GET /healthz; exit code 0 only while it is alive"
     )
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         if command == "try":
-            return try_in_terminal()
+            return try_on_whatsapp() if arguments.whatsapp else try_in_terminal()
         if command == "setup":
             return _setup(arguments)
         settings = load_settings()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from typing import Any
 
 from aiohttp import web
@@ -69,3 +70,10 @@ async def serving_http(
         if listening is not None:
             listening.close()  # no new connections; aiohttp ends the open ones below
         await runner.cleanup()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for a server `try` runs in its own process)."""
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

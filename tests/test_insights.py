@@ -347,6 +347,22 @@ async def test_export_round_trips_through_the_csv_module(bot: RunningBot) -> Non
     assert book["Movimientos"].max_row == len(ledger) + 1
 
 
+async def test_a_ledger_too_long_for_a_comfortable_workbook_comes_as_csv_only(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _history(bot)
+    monkeypatch.setattr(exports, "WORKBOOK_LEDGER_ROWS", 3)
+    owner = bot.api.user(1, "Dueña", "es")
+    await owner.send("/export")
+    workbook = await owner.receive("sendDocument")
+    assert "van solo en el archivo CSV que sigue" in workbook.text
+    book = openpyxl.load_workbook(io.BytesIO(workbook.files["document"]))
+    assert book.sheetnames == ["Clientes"]
+    await owner.receive("sendDocument")  # the customers' CSV
+    ledger = _read((await owner.receive("sendDocument")).files["document"])
+    assert len(ledger) > 3
+
+
 def test_a_ledger_longer_than_a_sheet_goes_on_over_further_sheets(tmp_path: Path) -> None:
     workbook = Workbook(
         tmp_path / "book.xlsx", Currency("EUR", 2, ","), ZoneInfo("Europe/Madrid"), sheet_rows=3

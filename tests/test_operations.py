@@ -472,12 +472,46 @@ async def test_try_shows_the_whole_product_in_a_terminal_with_a_clock_to_move_on
         ":owner", "/broadcast", "Hoy cata gratis", "1", "1", "1",
         ":later 1d", ":later 12h", ":owner", "/export", ":quit",
     ]  # fmt: skip
+    text = await _try_in_a_terminal(tmp_path, [], script)
+    assert "¡Feliz cumpleaños, Ana!" in text and "(it is now" in text
+    delivered = re.search(
+        r"bot → customer \(Ana\):\n[^\n]*Bodega Familia Ruiz\n\s*Hoy cata gratis", text
+    )
+    assert delivered is not None, text  # the campaign reached her, not only the preview
+    for name in ("tarjeta.png", "tarjeta-2.png", "clientes-", "fidelidad-"):
+        assert re.search(rf"\[(photo|file) saved: \S*/{re.escape(name)}", text), name
+    assert text.rstrip().endswith("bye")
+
+
+async def test_try_on_whatsapp_shows_the_same_bot_as_whatsapp_does(tmp_path: Path) -> None:
+    """`loyalty-bot try --whatsapp` in a pseudo-terminal: joining by a hello, reply buttons and
+    lists as numbered choices, WhatsApp's own bold, the card saved under its name (and again
+    when it is sent again by its media id), a sale by scanning the card's wa.me link, and
+    the clock moved on."""
+    script = [
+        "hola", "1", "1", "1", "tarjeta", "tarjeta", ":scan", "12,50 1", "1", ":later 21h",
+        ":quit",
+    ]  # fmt: skip
+    text = await _try_in_a_terminal(tmp_path, ["--whatsapp"], script)
+    assert "Trying Bodega Familia Ruiz on WhatsApp" in text
+    assert "¡Bienvenido al club de socios de *Bodega Familia Ruiz*!" in text  # its bold
+    assert "1) Sí, quiero" in text and "1) ✅ Confirmar venta" in text
+    assert re.search(r"\[photo saved: \S*/tarjeta\.png\]", text)
+    assert re.search(r"\[photo saved: \S*/tarjeta-2\.png\]", text)
+    assert "Has sumado *1 punto*" in text and "(it is now" in text
+    assert text.rstrip().endswith("bye")
+
+
+async def _try_in_a_terminal(tmp_path: Path, arguments: list[str], script: list[str]) -> str:
+    """`loyalty-bot try ARGUMENTS` with a pseudo-terminal as its input and output, `script`
+    typed into it; everything it printed."""
     primary, secondary = pty.openpty()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         "try",
+        *arguments,
         cwd=tmp_path,
         env={**_environment(), "PYTHONPATH": str(ROOT)},
         stdin=secondary,
@@ -489,14 +523,7 @@ async def test_try_shows_the_whole_product_in_a_terminal_with_a_clock_to_move_on
     text = await asyncio.wait_for(asyncio.to_thread(_read_until_closed, primary), 120)
     await process.wait()
     assert process.returncode == 0, text
-    assert "¡Feliz cumpleaños, Ana!" in text and "(it is now" in text
-    delivered = re.search(
-        r"bot → customer \(Ana\):\n[^\n]*Bodega Familia Ruiz\n\s*Hoy cata gratis", text
-    )
-    assert delivered is not None, text  # the campaign reached her, not only the preview
-    for name in ("tarjeta.png", "tarjeta-2.png", "clientes-", "fidelidad-"):
-        assert re.search(rf"\[(photo|file) saved: \S*/{re.escape(name)}", text), name
-    assert text.rstrip().endswith("bye")
+    return text
 
 
 def _read_until_closed(primary: int) -> str:
@@ -509,8 +536,6 @@ def _read_until_closed(primary: int) -> str:
         if not chunk:
             break
         chunks.append(chunk)
-        if b"bye" in chunk:
-            break
     os.close(primary)
     return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
 

@@ -14,6 +14,7 @@ a chat upload is zipped.
 
 from __future__ import annotations
 
+import asyncio
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,8 @@ from bot.storage.database import Database
 from bot.storage.exports import CustomerRow, ExportRepository, LedgerRow
 from bot.storage.staff import AuditLog
 
+WORKBOOK_LEDGER_ROWS = 200_000  # a longer ledger goes in the CSV file only
+WORKBOOK_BATCH = 2_000  # rows handed to the workbook's thread at a time
 # Telegram takes documents from bots up to 50 MB; keep a margin for the upload's framing.
 LARGEST_UPLOAD = 45 * 1024 * 1024
 
@@ -87,6 +90,7 @@ class ExportFile:
     path: Path
     rows: int
     sheets: int = 1  # the workbook's sheets of ledger rows
+    ledger_left_out: int = 0  # ledger rows the workbook leaves to the CSV file
 
 
 class ExportService:
@@ -120,6 +124,7 @@ class ExportService:
             async with self._db.reading() as tx:
                 exports = ExportRepository(tx)
                 staff = await exports.staff_names()
+                ledger_rows = await exports.ledger_rows()
                 customers = await self._write(
                     "customers",
                     directory / f"{names['customers']}-{stamp}.csv",
@@ -138,11 +143,20 @@ class ExportService:
                     directory / f"{names['ledger']}-{stamp}.csv",
                     LEDGER_COLUMNS,
                     wording,
-                    workbook,
+                    # Past WORKBOOK_LEDGER_ROWS the ledger comes as CSV only (the caption says
+                    # why): a workbook of a million rows takes minutes to write and to open.
+                    workbook if ledger_rows <= WORKBOOK_LEDGER_ROWS else None,
                     (self._ledger_cells(row, wording, staff) async for row in exports.ledger()),
                 )
-            sheets = workbook.close()
-            book = ExportFile("workbook", workbook.path, customers.rows + ledger.rows, sheets)
+            sheets = await asyncio.to_thread(workbook.close)
+            in_book = customers.rows + (ledger.rows if ledger_rows <= WORKBOOK_LEDGER_ROWS else 0)
+            book = ExportFile(
+                "workbook",
+                workbook.path,
+                in_book,
+                sheets,
+                ledger_left_out=ledger.rows if ledger_rows > WORKBOOK_LEDGER_ROWS else 0,
+            )
             yield [zipped_if_large(export) for export in (book, customers, ledger)]
 
     async def _write(
@@ -151,20 +165,31 @@ class ExportService:
         path: Path,
         columns: tuple[str, ...],
         wording: ExportWording,
-        workbook: Workbook,
+        workbook: Workbook | None,
         rows: AsyncIterator[list[Any]],
     ) -> ExportFile:
+        """The CSV file, and the workbook's sheet unless `workbook` is None. The workbook is
+        written a batch at a time in a thread: openpyxl is slow, and the bot answers others
+        meanwhile."""
         count = 0
         header = wording.header(columns)
-        text = [column in TEXT_COLUMNS for column in columns]
-        workbook.start(wording.words[f"{kind}_sheet"], header, text)
+        if workbook is not None:
+            text = [column in TEXT_COLUMNS for column in columns]
+            workbook.start(wording.words[f"{kind}_sheet"], header, text)
+        batch: list[list[Any]] = []
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = _writer(handle, self.delimiter)
             writer.writerow(header)
             async for cells in rows:
-                workbook.append(cells)
                 writer.writerow([self._as_text(cell) for cell in cells])
                 count += 1
+                if workbook is not None:
+                    batch.append(cells)
+                    if len(batch) >= WORKBOOK_BATCH:
+                        await asyncio.to_thread(workbook.append_many, batch)
+                        batch = []
+        if workbook is not None and batch:
+            await asyncio.to_thread(workbook.append_many, batch)
         return ExportFile(kind, path, count)
 
     def _customer_cells(self, row: CustomerRow, wording: ExportWording) -> list[Any]:
@@ -241,4 +266,4 @@ def zipped_if_large(export: ExportFile) -> ExportFile:
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         bundle.write(export.path, export.path.name)
     export.path.unlink()
-    return ExportFile(export.kind, archive, export.rows, export.sheets)
+    return ExportFile(export.kind, archive, export.rows, export.sheets, export.ledger_left_out)

@@ -66,6 +66,11 @@ class Workbook:
         )
         self._rows_in_sheet += 1
 
+    def append_many(self, rows: list[list[Any]]) -> None:
+        """Rows in one call, for a thread (the bot's event loop goes on meanwhile)."""
+        for cells in rows:
+            self.append(cells)
+
     def close(self) -> int:
         """Write the file; the most sheets any one table took."""
         self._book.save(self.path)
@@ -87,6 +92,8 @@ class Workbook:
         self._rows_in_sheet = 1
 
     def _cell(self, value: Any, text: bool) -> Any:
+        """A plain value where openpyxl types it right by itself (a styled cell costs several
+        times more to write); a styled or forced one where it would not."""
         assert self._sheet is not None
         if value is None or value == "":
             return None
@@ -101,7 +108,10 @@ class Workbook:
             cell.number_format = DATE_FORMAT
             return cell
         if text or isinstance(value, str):
-            cell = WriteOnlyCell(self._sheet, value=str(value))
+            value = str(value)
+            if not value.startswith("="):
+                return value  # openpyxl writes any other text as text
+            cell = WriteOnlyCell(self._sheet, value=value)
             cell.data_type = "s"  # never a formula, whatever the text starts with
             return cell
         return value

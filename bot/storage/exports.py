@@ -128,6 +128,10 @@ class ExportRepository:
                 reward_key=row["reward_key"],
             )
 
+    async def ledger_rows(self) -> int:
+        row = await self._tx.fetch_one("SELECT COUNT(*) AS n FROM points_ledger")
+        return int(row["n"]) if row else 0
+
     async def staff_names(self) -> dict[str, str]:
         """Each member of staff's name by the id the ledger names them with (channel:user),
         those removed included; the latest name where someone was hired twice."""

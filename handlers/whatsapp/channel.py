@@ -142,11 +142,12 @@ class WhatsAppChannel:
         caption: str,
         opt_out: str | None = None,
         key: str | None = None,
+        filename: str | None = None,
     ) -> Outcome:
         """A photo is uploaded to WhatsApp once and sent by its media id after that (Meta keeps
         it 30 days): a campaign to thousands uploads it once. `photo` may be drawn on demand,
         and `key` names a picture that is always the same (a member's card): known by that
-        key, it is neither drawn nor uploaded again."""
+        key, it is neither drawn nor uploaded again. `filename`: what a saved copy is called."""
         buttons = [Button(opt_out, OPT_OUT)] if opt_out else None
         image = b""
         if key is None or key not in self._media_ids:
@@ -155,7 +156,9 @@ class WhatsAppChannel:
         try:
             if key not in self._media_ids:
                 mime_type = mimetypes.types_map[".jpg" if image.startswith(JPEG) else ".png"]
-                uploaded = await self._client.upload_media(image, mime_type, media_type="image")
+                uploaded = await self._client.upload_media(
+                    image, mime_type, filename=filename, media_type="image"
+                )
                 self._media_ids[key] = (uploaded.id, mime_type)
         except WhatsAppError as error:
             return Failed(f"{error.code}: {error.message}", transient=bool(error.is_transient))

@@ -27,7 +27,9 @@ async def render(channel: WhatsAppChannel, messages: Messages, to: Identity, rep
     outcome: Outcome
     if reply.photo is not None:
         photo = reply.photo
-        outcome = await channel.send_photo(to, photo.draw, text, key=photo.reuse_key)
+        outcome = await channel.send_photo(
+            to, photo.draw, text, key=photo.reuse_key, filename=photo.filename
+        )
     elif reply.document is not None:
         document = reply.document
         content = document.content

@@ -34,6 +34,8 @@ class GraphCall:
     body: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     message_id: str | None = None
+    media_id: str | None = None  # what Meta answered an upload with
+    file_names: dict[str, str] = field(default_factory=dict)  # each upload's name, as sent
 
     @property
     def to(self) -> str | None:
@@ -184,16 +186,21 @@ class FakeGraph(Recording[GraphCall]):
     async def _media(self, request: web.Request) -> web.Response:
         fields: dict[str, Any] = {}
         files: dict[str, bytes] = {}
+        names: dict[str, str] = {}
         reader = await request.multipart()
         async for part in reader:
             if isinstance(part, aiohttp.BodyPartReader) and part.name:
                 data = await part.read()
                 if part.filename:
                     files[part.name] = bytes(data)
+                    names[part.name] = part.filename
                 else:
                     fields[part.name] = bytes(data).decode()
-        await self._record(GraphCall(request.path, fields, files))
-        return web.json_response({"id": str(900_000_000 + next(self._ids))})  # as Meta: digits
+        media_id = str(900_000_000 + next(self._ids))  # as Meta's: digits
+        await self._record(
+            GraphCall(request.path, fields, files, media_id=media_id, file_names=names)
+        )
+        return web.json_response({"id": media_id})
 
     def _refused(self, call: GraphCall) -> web.Response | None:
         """Meta's answers to what breaks its rules."""

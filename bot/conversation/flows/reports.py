@@ -79,6 +79,7 @@ async def export(turn: Turn) -> AsyncIterator[Reply]:
                     "kind": file.kind,
                     "rows": file.rows,
                     "sheets": file.sheets,
+                    "ledger_left_out": file.ledger_left_out,
                     "zipped": file.path.suffix == ".zip",
                     "delimiter": services.exports.delimiter,
                     "currency": program.shop.currency,
