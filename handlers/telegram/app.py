@@ -50,6 +50,7 @@ from handlers.telegram.polling import RecordingPoller
 log = logging.getLogger(__name__)
 
 SCHEDULER_KEY = "scheduler"
+FETCHED_KEY = "fetched"  # updates as the poller read them, for the inbox worker
 REQUEST_POOL_SIZE = 256  # python-telegram-bot's default for everything but getUpdates
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -79,6 +80,7 @@ def build_application(
         application.bot_data[CONVERSATION_KEY] = Conversation(services)
         application.bot_data[SURFACE_KEY] = surface(application.bot)
         inbox = TelegramInbox(application)
+        application.bot_data[FETCHED_KEY] = inbox.fetched
         application.bot_data[INBOX_KEY] = InboxWorker(
             services, services.incoming(CHANNEL), inbox, CHANNEL
         )
@@ -131,7 +133,11 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
             services = services_of(application)
             worker: InboxWorker = application.bot_data[INBOX_KEY]
             poller = RecordingPoller(
-                application.bot, services, worker.wake, application.process_update
+                application.bot,
+                services,
+                worker.wake,
+                application.process_update,
+                application.bot_data[FETCHED_KEY],
             )
             await application.start()
             stop = asyncio.Event()

@@ -29,6 +29,7 @@ from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, until_stopped
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+FETCHED_KEPT = 10_000
 
 
 class RecordingPoller:
@@ -38,9 +39,11 @@ class RecordingPoller:
         services: Services,
         recorded: asyncio.Event,
         answer_unrecorded: Callable[[Update], Awaitable[None]],
+        fetched: dict[str, Update],
     ) -> None:
         """`recorded` wakes the inbox worker; `answer_unrecorded` handles an update the inbox
-        could not take."""
+        could not take; `fetched` keeps the updates as read, for the worker to take."""
+        self._fetched = fetched
         self._bot = bot
         self._services = services
         self._recorded = recorded
@@ -87,6 +90,9 @@ class RecordingPoller:
             )
             await self._answer_now(updates)
         else:
+            if len(self._fetched) > FETCHED_KEPT:  # not taken (handled elsewhere): forget
+                self._fetched.clear()
+            self._fetched.update((str(update.update_id), update) for update in updates)
             self._recorded.set()
         self._offset = updates[-1].update_id + 1
 
