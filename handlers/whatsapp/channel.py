@@ -5,6 +5,7 @@ numbered text; longer titles are shortened; longer text is split."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import mimetypes
@@ -151,7 +152,8 @@ class WhatsAppChannel:
         buttons = [Button(opt_out, OPT_OUT)] if opt_out else None
         image = b""
         if key is None or key not in self._media_ids:
-            image = photo() if callable(photo) else photo
+            # Drawn in a thread (a member card takes ~0.1 s): the others are answered meanwhile.
+            image = await asyncio.to_thread(photo) if callable(photo) else photo
             key = key or hashlib.sha256(image).hexdigest()
         try:
             if key not in self._media_ids:
