@@ -902,6 +902,7 @@ async def test_a_birthday_greeting_to_a_silent_customer_goes_as_its_template(
         await ana.send("25/11")  # tomorrow
         await ana.tap(await ana.receive(), "Sí")
         await ana.receive_containing("Ya eres socio")
+        assert (await ana.receive()).kind == "image"  # her card
         bot.clock.advance(timedelta(hours=25))  # her birthday, and a day of silence
         assert (await bot.services.jobs.run("birthdays")).delivery.sent == 1
     greeting = graph.calls[-1]
