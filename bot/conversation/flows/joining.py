@@ -259,7 +259,12 @@ async def help_command(turn: Turn) -> AsyncIterator[Reply]:
 
 
 def staff_menu(turn: Turn) -> Reply:
-    return turn.reply("whatsapp/staff_menu")
+    """What the team can type; it starts with who they are to the shop, as /help does."""
+    return turn.reply(
+        "whatsapp/staff_menu",
+        role=turn.actor.role.value,
+        shop=turn.services.program.shop.name,
+    )
 
 
 async def unrouted(turn: Turn) -> AsyncIterator[Reply]:
