@@ -106,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
 def _setup(arguments: argparse.Namespace) -> int:
     """The wizard, then check-config on what it wrote."""
     wizard = Wizard(arguments, input, sys.stdout)
-    _, env_file = wizard.run()
+    try:
+        _, env_file = wizard.run()
+    except (EOFError, KeyboardInterrupt):
+        print("\nloyalty-bot: setup stopped before the end; nothing was written", file=sys.stderr)
+        return 2
     print(wizard.words["checking"])
     settings = load_settings(_env_file=env_file)
     program = load_program(settings.program_file)

@@ -180,7 +180,7 @@ class Wizard:
         while True:
             shown = f" [{default}]" if default else ""
             answer = self._ask(f"{self._words[key]}{shown}: ").strip() or default
-            if answer or key not in ("shop_name",):
+            if answer or key != "shop_name":  # the one answer with no default
                 return answer
             self._say(self._words["not_understood"])
 

@@ -92,6 +92,15 @@ async def test_setup_asks_in_the_owners_language_and_keeps_a_file_it_was_told_to
     assert program.rewards[0].name.en == "a free bottle"
 
 
+async def test_setup_stopped_halfway_writes_nothing(tmp_path: Path) -> None:
+    code, _, err = await _loyalty_bot(
+        "setup", cwd=tmp_path, env=_environment(), typed="es\nVinos\n"
+    )  # then the input ends, as Ctrl-D does
+    assert code == 2 and "setup stopped before the end; nothing was written" in err
+    assert "Traceback" not in err and not (tmp_path / ".env").exists()
+    assert not (tmp_path / "program.toml").exists()
+
+
 async def test_setup_refuses_what_the_bot_could_not_run_with_in_one_sentence(
     tmp_path: Path,
 ) -> None:
