@@ -67,6 +67,10 @@ DISAGREEMENTS = {
 }
 
 
+# Two sentences run together ("un gran día.Tu regalo"): a block tag ate the line break.
+RUN_TOGETHER = re.compile(r"[a-záéíóúñ)][.!?][A-ZÁÉÍÓÚÑ¿¡]")
+
+
 def _with_count(value: Any, n: int) -> Any:
     """`value` with every whole number in it (in its fields, entries and items) set to `n`."""
     if isinstance(value, bool):
@@ -100,9 +104,10 @@ def _disagreements(messages: RecordingMessages, language: str) -> list[str]:
                 text = Messages.render(messages, lang, name, **changed)
             except Exception:  # a number the template needs as it was (an index): not a count
                 continue
-            match = DISAGREEMENTS[language].search(str(text))
-            if match:
-                found.append(f"{name} with {n}: ...{match.group(0)}...")
+            for wrong in (DISAGREEMENTS[language], RUN_TOGETHER):
+                match = wrong.search(str(text))
+                if match:
+                    found.append(f"{name} with {n}: ...{match.group(0)}...")
     return sorted(set(found))
 
 
