@@ -22,6 +22,7 @@ MARGIN = 60
 HEADER = 200
 QR_SIZE = 600  # pixels, quiet zone included
 SMALLEST = 26  # a name that needs a smaller font than this is shortened instead
+LOGO = 120  # the logo's box in the header, pixels
 BACKGROUND = "#ffffff"
 INK = "#1d1d1f"
 MUTED = "#5f5f66"
@@ -51,7 +52,7 @@ class Line:
 
 def layout(face: CardFace) -> list[Line]:
     """Where each line of text goes, each fitted to the card's width."""
-    room = WIDTH - 2 * MARGIN - (_LOGO + MARGIN // 2 if face.logo else 0)
+    room = WIDTH - 2 * MARGIN - _logo_room(face)
     shop = _fitted(face.shop, 64, room, bold=True)
     name = _fitted(face.name, 56, WIDTH - 2 * MARGIN, bold=True)
     standing = _fitted(face.standing, 40, WIDTH - 2 * MARGIN)
@@ -65,30 +66,30 @@ def layout(face: CardFace) -> list[Line]:
     ]
 
 
-_LOGO = 120  # the logo's box in the header, pixels
-
-
 def draw_card(face: CardFace) -> bytes:
     card = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     pen = ImageDraw.Draw(card)
     pen.rectangle((0, 0, WIDTH, HEADER), fill=face.colour)
-    logo_room = 0
     if face.logo is not None:
         logo = Image.open(face.logo).convert("RGBA")
-        logo.thumbnail((_LOGO, _LOGO))
+        logo.thumbnail((LOGO, LOGO))
         card.paste(logo, (MARGIN, (HEADER - logo.height) // 2), logo)
-        logo_room = _LOGO + MARGIN // 2
     for line in layout(face):
         font = _font(line.size, bold=line.bold, mono=line.mono)
         left = (WIDTH - line.width) // 2
         if line.colour == BACKGROUND:  # the header: beside the logo, if there is one
-            left = max(left, MARGIN + logo_room)
+            left = max(left, MARGIN + _logo_room(face))
         pen.text((left, line.top), line.text, font=font, fill=line.colour)
     qr = _qr(face.link)
     card.paste(qr, ((WIDTH - qr.width) // 2, HEADER + 200))
     buffer = io.BytesIO()
     card.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+def _logo_room(face: CardFace) -> int:
+    """How much of the header's width the logo takes, with its gap."""
+    return LOGO + MARGIN // 2 if face.logo is not None else 0
 
 
 def _qr(link: str) -> Image.Image:
