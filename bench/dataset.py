@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.storage.database import Database, to_sql_time
+from bot.storage.database import to_sql_time
+from bot.storage.sqlite import SqliteDatabase
 
 HISTORY = timedelta(days=730)
 FIRST_CLERK_ID = 20_000_000  # staff members' Telegram ids, for the counter benchmarks
@@ -119,7 +120,7 @@ def build(
 
 
 async def _migrate(path: Path) -> None:
-    database = await Database.open(path)
+    database = await SqliteDatabase.open(path)
     await database.close()
 
 

@@ -38,6 +38,7 @@ from bot.messages import Messages
 from bot.program import Program, load_program
 from bot.storage.database import Database
 from bot.storage.outbox import NewPush, OutboxRepository
+from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.app import REQUEST_POOL_SIZE
 from handlers.telegram.channel import TelegramChannel
@@ -110,7 +111,7 @@ async def dispatcher_run(
     api: FakeTelegram, database: Path, customers: int, rate: int, *, campaign: bool
 ) -> None:
     program = load_program(None)
-    db = await Database.open(database)
+    db = await SqliteDatabase.open(database)
     if campaign:
         await queue_campaign(db, program)
     else:

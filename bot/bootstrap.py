@@ -41,7 +41,7 @@ from bot.incoming import IncomingUpdates
 from bot.messages import Messages
 from bot.program import Program
 from bot.scheduled_job import JobParts
-from bot.storage.database import Database
+from bot.storage.database import Database, open_database, open_reader
 from bot.storage.outbox import OutboxRepository
 from bot.storage.program_history import ProgramHistory
 from bot.supervisor import supervise
@@ -90,13 +90,15 @@ class Services:
 async def open_services(
     settings: Settings, program: Program, clock: Clock, messages: Messages
 ) -> Services:
-    database = await Database.open(settings.database_path, backups=settings.backups)
+    database = await open_database(
+        path=settings.database_path, url=settings.postgresql_url, backups=settings.backups
+    )
     zone = settings.zone
     expiry = ExpiryService(database, clock, program, zone)
     async with database.transaction() as tx:
         await ProgramHistory(tx).record_if_changed(program.model_dump_json(), clock.now())
         await note_rule_starts(tx, program, clock.now())
-    reader = await Database.open_reader(settings.database_path)
+    reader = await open_reader(database, path=settings.database_path)
     churn = ChurnService(database, clock, program)
     staff = StaffService(database, clock, owners(settings), Language(settings.default_language))
     surveys = SurveyService(database, clock, program, zone, churn, staff)
@@ -206,5 +208,6 @@ async def close_services(services: Services, background: Background | None) -> N
     if background is not None:
         await background.end(services.jobs)
     await services.jobs.wind_down()
-    await services.reader.close()
+    if services.reader is not services.database:
+        await services.reader.close()
     await services.database.close()

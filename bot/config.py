@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     telegram_api_url: str = OFFICIAL_API_URL
     database_path: Path = Path("./loyalty.db")
+    # postgresql://user:password@host/dbname: PostgreSQL instead of the SQLite file, for a
+    # shop served by several processes (README, "Several processes on PostgreSQL").
+    database_url: SecretStr | None = None
     owner_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     timezone: str = "Europe/Madrid"
     default_language: Literal["es", "en"] = "es"
@@ -150,6 +153,15 @@ class Settings(BaseSettings):
         # Resolved once, at start: the log names the very file, wherever the bot was started.
         return value.expanduser().absolute()
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must start with postgresql://, such as postgresql://bot@db/shop")
+        return value
+
     @field_validator("telegram_api_url", "whatsapp_api_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -165,6 +177,10 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Madrid") from error
         return value
+
+    @property
+    def postgresql_url(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
 
     @property
     def backups(self) -> Path:

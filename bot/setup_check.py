@@ -11,21 +11,23 @@ from datetime import date, datetime
 from bot.config import Settings
 from bot.domain.expiry import add_months
 from bot.program import ExpiryMode, Program
-from bot.storage.database import Database
+from bot.storage.database import open_database
 from bot.storage.program_history import ProgramHistory
 from bot.storage.rewards import RedemptionRepository
 
 
 async def check_setup(settings: Settings, program: Program, now: datetime) -> list[str]:
     lines = [f"configuration is valid: {program.shop.name}"]
-    database = await Database.open(settings.database_path, backups=settings.backups)
+    database = await open_database(
+        path=settings.database_path, url=settings.postgresql_url, backups=settings.backups
+    )
     try:
         async with database.reading() as tx:
             previous = await ProgramHistory(tx).latest()
             open_codes = await RedemptionRepository(tx).open_reward_keys(now)
     finally:
         await database.close()
-    lines.append(f"database: {settings.database_path} (opened and up to date)")
+    lines.append(f"database: {database.where} (opened and up to date)")
     lines.append(f"program file: {settings.program_file or 'the built-in sample'}")
     lines.append(f"on its own: {automations(program)}")
     lines.extend(f"warning: {warning}" for warning in start_up_warnings(settings, program))

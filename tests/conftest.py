@@ -17,6 +17,7 @@ from bot.inbox import InboxWorker
 from bot.program import Program, load_program
 from bot.storage import updates
 from bot.storage.database import Database
+from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.app import build_application, serving
 from handlers.telegram.context import INBOX_KEY, SERVICES_KEY, BotApplication
 from handlers.telegram.standin import SERVING as standin_serving
@@ -66,7 +67,7 @@ def program() -> Program:
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "unit.db")
+    db = await SqliteDatabase.open(tmp_path / "unit.db")
     yield db
     await db.close()
 

@@ -21,7 +21,8 @@ from aiohttp import web
 from bench.dataset import build, clerk_user_id, customer_user_id, member_code
 from bot.domain.models import Actor, Identity, Language, Role
 from bot.domain.pushes import PushMessage
-from bot.storage.database import Database, bundled_migrations
+from bot.storage.database import bundled_migrations
+from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 from tests import processes
 from tests.conftest import RunningBot
@@ -288,7 +289,7 @@ def test_a_database_from_every_earlier_version_upgrades_cleanly(tmp_path: Path) 
 
 
 async def _upgrade(path: Path) -> list[int]:
-    database = await Database.open(path)  # applies what is missing
+    database = await SqliteDatabase.open(path)  # applies what is missing
     try:
         return await database.migrate()  # ... so a second pass applies nothing
     finally:

@@ -15,6 +15,7 @@ from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, bundled_migrations, enlisting
 from bot.storage.inbox import InboxRepository
 from bot.storage.ledger import LedgerRepository
+from bot.storage.sqlite import SqliteDatabase
 from bot.storage.updates import SecondCommit, UpdateClaim
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -42,10 +43,10 @@ def test_migrations_are_numbered_without_gaps() -> None:
 
 async def test_opening_again_applies_nothing_and_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "loyalty.db"
-    first = await Database.open(path)
+    first = await SqliteDatabase.open(path)
     customer_id = await _customer(first)
     await first.close()
-    second = await Database.open(path)
+    second = await SqliteDatabase.open(path)
     assert await second.migrate() == []
     async with second.reading() as tx:
         assert await CustomerRepository(tx).by_id(customer_id) is not None
@@ -201,7 +202,7 @@ async def test_an_upgrade_numbers_the_inbox_above_every_id_already_handled(tmp_p
             " ('telegram', 9001, '2026-01-01 00:00:00')"
         )
         connection.commit()
-    database = await Database.open(path)
+    database = await SqliteDatabase.open(path)
     try:
         async with database.transaction() as tx:
             inbox = InboxRepository(tx)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 
 @dataclass(frozen=True)
@@ -86,12 +84,12 @@ class CampaignRepository:
             "UPDATE campaigns SET status = 'cancelled' WHERE created_by = ? AND status = 'draft'",
             (created_by,),
         )
-        cursor = await self._tx.execute(
+        campaign_id = await self._tx.insert(
             "INSERT INTO campaigns (created_by, created_at) VALUES (?, ?)",
             (created_by, to_sql_time(at)),
         )
-        assert cursor.lastrowid is not None
-        started = await self.by_id(cursor.lastrowid)
+        assert campaign_id is not None
+        started = await self.by_id(campaign_id)
         assert started is not None
         return started
 
@@ -166,7 +164,7 @@ class CampaignRepository:
         return CampaignCounts(**{key: int(row[key] or 0) for key in row.keys()})  # noqa: SIM118
 
 
-def _campaign(row: aiosqlite.Row) -> Campaign:
+def _campaign(row: Row) -> Campaign:
     return Campaign(
         id=row["id"],
         created_by=row["created_by"],

@@ -6,8 +6,6 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.domain.models import (
     Birthday,
     ConsentTopic,
@@ -17,7 +15,7 @@ from bot.domain.models import (
     RegistrationDraft,
     RegistrationStep,
 )
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 _CUSTOMER_COLUMNS = (
     "id, channel, channel_user_id, member_code, referral_code, name, phone, birthday_day,"
@@ -27,13 +25,13 @@ _CUSTOMER_COLUMNS = (
 _ACTIVE = "erased_at IS NULL"
 
 
-def birthday_of(row: aiosqlite.Row) -> Birthday | None:
+def birthday_of(row: Row) -> Birthday | None:
     if row["birthday_day"] is None:
         return None
     return Birthday(row["birthday_day"], row["birthday_month"], row["birthday_year"])
 
 
-def _customer(row: aiosqlite.Row) -> Customer:
+def _customer(row: Row) -> Customer:
     return Customer(
         id=row["id"],
         identity=Identity(row["channel"], row["channel_user_id"]),
@@ -167,7 +165,7 @@ class CustomerRepository:
         at: datetime,
     ) -> int:
         birthday = draft.birthday
-        cursor = await self._tx.execute(
+        customer_id = await self._tx.insert(
             "INSERT INTO customers (channel, channel_user_id, member_code, referral_code, name,"
             " phone, birthday_day, birthday_month, birthday_year, language, promotions_consent,"
             " referred_by, created_at, phone_verified)"
@@ -189,9 +187,9 @@ class CustomerRepository:
                 int(draft.phone_verified),
             ),
         )
-        assert cursor.lastrowid is not None
-        await self.add_identity(cursor.lastrowid, identity, at)
-        return cursor.lastrowid
+        assert customer_id is not None
+        await self.add_identity(customer_id, identity, at)
+        return customer_id
 
     async def set_language(self, customer_id: int, language: Language) -> None:
         await self._tx.execute(
@@ -252,7 +250,7 @@ class CustomerRepository:
         )
 
 
-def _draft(row: aiosqlite.Row, identity: Identity) -> RegistrationDraft:
+def _draft(row: Row, identity: Identity) -> RegistrationDraft:
     return RegistrationDraft(
         identity=identity,
         step=RegistrationStep(row["step"]),
@@ -315,13 +313,13 @@ class LinkOffers:
         self._tx = tx
 
     async def offer(self, customer_id: int, identity: Identity, at: datetime) -> int:
-        cursor = await self._tx.execute(
+        offer_id = await self._tx.insert(
             "INSERT INTO link_offers (customer_id, channel, channel_user_id, created_at)"
             " VALUES (?, ?, ?, ?)",
             (customer_id, identity.channel, identity.user_id, to_sql_time(at)),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        assert offer_id is not None
+        return offer_id
 
     async def open_for(self, customer_id: int, since: datetime) -> tuple[int, Identity] | None:
         row = await self._tx.fetch_one(

@@ -1,41 +1,48 @@
-"""One SQLite connection in WAL mode, its migrations, and the transaction every write uses."""
+"""The database every repository writes through: one unit of work is one transaction.
+
+Two engines serve it: SQLite (bot/storage/sqlite.py, the default: one file, nothing to install)
+and PostgreSQL (bot/storage/postgresql.py, `DATABASE_URL`, for several processes). Both give
+the same `Transaction`; what their SQL spells differently is in bot/storage/dialect.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
 import re
-import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiosqlite
-
 from bot.errors import StorageError as StorageError  # where callers have always found it
-from bot.storage.backups import (
-    APPLICATION_ID,
-    OWNERSHIP,
-    PRIVATE_FILE,
-    dated_backup_path,
-    make_backup_in_thread,
-    ownership,
-)
+from bot.storage.dialect import Dialect
 
 if TYPE_CHECKING:  # the outbox is built on this module
     from bot.storage.outbox import OutboxItem
 
-log = logging.getLogger(__name__)
-
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 SQL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 STREAM_CHUNK = 2000
+
+Parameters = Iterable[Any] | Mapping[str, Any]
+
+
+class Row(Protocol):
+    """A result row, read by column name or position (sqlite3.Row, and ours on PostgreSQL)."""
+
+    def __getitem__(self, key: int | str) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+
+class Executed(Protocol):
+    """What a statement reports: how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
 
 
 class Enlisted(Protocol):
@@ -61,6 +68,10 @@ def enlisting(work: Enlisted | None) -> Iterator[None]:
         _enlisted.reset(token)
 
 
+def enlisted() -> Enlisted | None:
+    return _enlisted.get()
+
+
 def to_sql_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(SQL_TIME_FORMAT)
 
@@ -70,9 +81,9 @@ def from_sql_time(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def bundled_migrations() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) for every migration shipped with the bot, oldest first."""
-    folder = resources.files("bot.storage").joinpath("migrations")
+def bundled_migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) for every migration shipped for `engine`, oldest first."""
+    folder = resources.files("bot.storage").joinpath("migrations").joinpath(engine)
     found = []
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
@@ -81,196 +92,12 @@ def bundled_migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-class Database:
-    """Serialises access to one aiosqlite connection.
-
-    aiosqlite runs a connection on one thread, but two coroutines could still interleave their
-    statements inside one transaction; the lock makes each unit of work atomic for the others.
-    """
-
-    def __init__(self, connection: aiosqlite.Connection, *, snapshot_reads: bool) -> None:
-        self._connection = connection
-        self._lock = asyncio.Lock()
-        self._snapshot_reads = snapshot_reads
-        # Called once a commit has written to the outbox: the dispatcher wakes for it.
-        self.outbox_committed: Callable[[], None] = lambda: None
-
-    @classmethod
-    async def open(cls, path: Path, *, backups: Path | None = None) -> Database:
-        """Open (or create) and migrate; before migrating a database that has data, copy it
-        into `backups` (default: a `backups` folder beside it)."""
-        existed = _has_data(path)
-        try:
-            connection = await aiosqlite.connect(str(path), isolation_level=None)
-        except Exception as error:
-            raise StorageError(f"DATABASE_PATH {path}: cannot be opened ({error})") from error
-        connection.row_factory = aiosqlite.Row
-        # Every write of this process goes through this connection's lock, so reads under the
-        # lock see no change midway and need no transaction of their own.
-        database = cls(connection, snapshot_reads=False)
-        try:
-            await database._configure()
-            if existed:
-                await database._refuse_a_stranger(path)
-            if existed and await database._pending_migrations():
-                await _backup_before_migrating(path, backups or path.parent / "backups")
-            await database.migrate()
-            await connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            _make_private(path)
-        except (sqlite3.Error, StorageError) as error:
-            await connection.close()  # its thread would keep the process alive
-            if isinstance(error, StorageError):
-                raise
-            raise StorageError(_explain(path, error)) from error
-        if not existed:
-            log.warning("created a new, empty database at %s", path)
-        return database
-
-    @classmethod
-    async def open_reader(cls, path: Path | str) -> Database:
-        """A second, read-only connection for long reports (/stats, /export): in WAL mode it
-        reads while the main connection writes, so a report never holds up the counter."""
-        try:
-            connection = await aiosqlite.connect(
-                _read_only_uri(path), uri=True, isolation_level=None
-            )
-        except Exception as error:
-            raise StorageError(f"DATABASE_PATH {path}: cannot be read ({error})") from error
-        connection.row_factory = aiosqlite.Row
-        await connection.execute("PRAGMA busy_timeout = 5000")
-        await connection.execute("PRAGMA query_only = ON")
-        # The main connection writes beside this one: a report reads from one snapshot.
-        return cls(connection, snapshot_reads=True)
-
-    async def _configure(self) -> None:
-        await self._connection.execute("PRAGMA busy_timeout = 5000")
-        # Deleted rows are overwritten with zeros: an erased customer's data leaves the file.
-        await self._connection.execute("PRAGMA secure_delete = ON")
-        await self._connection.execute("PRAGMA journal_mode = WAL")
-        await self._connection.execute("PRAGMA foreign_keys = ON")
-        await self._connection.execute("PRAGMA synchronous = NORMAL")
-
-    async def _refuse_a_stranger(self, path: Path) -> None:
-        """A file with tables of somebody else's is never migrated into ours."""
-        rows = await self._connection.execute_fetchall(OWNERSHIP)
-        if ownership(*next(iter(rows))) == "stranger":
-            raise StorageError(
-                f"DATABASE_PATH {path}: it is not a loyalty-bot database; nothing was changed"
-            )
-
-    async def _pending_migrations(self) -> list[int]:
-        """Bundled migrations not yet applied; none for a database that has no schema yet."""
-        rows = await self._connection.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE name = 'schema_migrations'"
-        )
-        if not list(rows):
-            return []
-        done = {
-            row[0]
-            for row in await self._connection.execute_fetchall(
-                "SELECT version FROM schema_migrations"
-            )
-        }
-        return [version for version, _, _ in bundled_migrations() if version not in done]
-
-    async def migrate(self) -> list[int]:
-        """Apply every bundled migration not yet recorded; returns the versions applied now."""
-        applied_now = []
-        async with self.transaction() as tx:
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            rows = await tx.fetch_all("SELECT version FROM schema_migrations")
-            done = {row["version"] for row in rows}
-            for version, name, sql in bundled_migrations():
-                if version in done:
-                    continue
-                log.info("applying migration %s", name)
-                for statement in _split_statements(sql):
-                    await tx.execute(statement)
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, to_sql_time(datetime.now(UTC))),
-                )
-                applied_now.append(version)
-        return applied_now
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all or nothing."""
-        work = _enlisted.get()
-        async with self._lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                tx = Transaction(self._connection)
-                if work is not None:
-                    await work.join(tx)
-                yield tx
-            except BaseException:
-                await self._connection.execute("ROLLBACK")
-                raise
-            else:
-                await self._connection.execute("COMMIT")
-                if work is not None:
-                    work.committed(tx)
-                if tx.left_to_dispatcher:
-                    self.outbox_committed()
-
-    @asynccontextmanager
-    async def single_write(self) -> AsyncIterator[Transaction]:
-        """For a unit of work that is exactly one statement: SQLite makes a lone statement
-        atomic by itself, which saves the trips for BEGIN and COMMIT."""
-        async with self._lock:
-            tx = Transaction(self._connection)
-            yield tx
-        if tx.left_to_dispatcher:
-            self.outbox_committed()
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Transaction]:
-        """A consistent read of several queries that writes nothing."""
-        async with self._lock:
-            if not self._snapshot_reads:
-                yield Transaction(self._connection)
-                return
-            await self._connection.execute("BEGIN")
-            try:
-                yield Transaction(self._connection)
-            finally:
-                await self._connection.execute("ROLLBACK")
-
-    async def check_writable(self, at: datetime) -> str | None:
-        """None while the database takes a write; else SQLite's reason (GET /healthz)."""
-        try:
-            async with self.single_write() as tx:
-                await tx.execute(
-                    "INSERT INTO liveness (id, checked_at) VALUES (1, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
-                    (to_sql_time(at),),
-                )
-        except sqlite3.Error as error:
-            return str(error)
-        return None
-
-    async def checkpoint(self) -> None:
-        """Copy the write-ahead log into the database and empty it (old page images included);
-        if a reader holds it, what is left goes at the next checkpoint."""
-        async with self._lock:
-            await self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    async def close(self) -> None:
-        # SQLite's advice for long-lived connections: refresh the planner's statistics on close.
-        with contextlib.suppress(sqlite3.Error):
-            await self._connection.execute("PRAGMA optimize")
-        await self._connection.close()
-
-
-class Transaction:
+class Transaction(ABC):
     """The statements of one unit of work; repositories take one of these."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._connection = connection
+    dialect: Dialect
+
+    def __init__(self) -> None:
         # Messages this unit of work queued for the person they tell, sent right after the
         # update that caused them is handled (bot/incoming.py); see `on_commit`.
         self.after_commit: list[OutboxItem] = []
@@ -280,85 +107,102 @@ class Transaction:
         """Send `item` (already in the outbox, in this transaction) once this commits."""
         self.after_commit.append(item)
 
-    async def execute(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Cursor:
-        return await self._connection.execute(sql, _bound(parameters))
+    async def insert(self, sql: str, parameters: Parameters = ()) -> int | None:
+        """An INSERT's new row id; None when it inserted nothing (ON CONFLICT DO NOTHING)."""
+        row = await self.fetch_one(f"{sql} RETURNING id", parameters)
+        return None if row is None else int(row["id"])
 
+    @abstractmethod
+    async def execute(self, sql: str, parameters: Parameters = ()) -> Executed: ...
+
+    @abstractmethod
     async def execute_many(self, sql: str, rows: Iterable[Parameters]) -> None:
-        """One statement over many rows in a single round trip to the database thread."""
-        await self._connection.executemany(sql, [_bound(row) for row in rows])
+        """One statement over many rows."""
 
-    # A cursor costs three trips to the database thread (execute, fetch, close); these take one.
-    async def fetch_one(self, sql: str, parameters: Parameters = ()) -> aiosqlite.Row | None:
-        rows = await self._connection.execute_fetchall(sql, _bound(parameters))
-        return next(iter(rows), None)
+    @abstractmethod
+    async def fetch_one(self, sql: str, parameters: Parameters = ()) -> Row | None: ...
 
-    async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[aiosqlite.Row]:
-        return list(await self._connection.execute_fetchall(sql, _bound(parameters)))
+    @abstractmethod
+    async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[Row]: ...
 
-    async def stream(self, sql: str, parameters: Parameters = ()) -> AsyncIterator[aiosqlite.Row]:
+    @abstractmethod
+    def stream(self, sql: str, parameters: Parameters = ()) -> AsyncIterator[Row]:
         """Rows a chunk at a time, for results too large to hold at once (exports)."""
-        async with self._connection.execute(sql, _bound(parameters)) as cursor:
-            while rows := await cursor.fetchmany(STREAM_CHUNK):
-                for row in rows:
-                    yield row
 
 
-Parameters = Iterable[Any] | Mapping[str, Any]
+class Database(ABC):
+    """One shop's database: transactions, migrations and the engine's upkeep."""
+
+    dialect: Dialect
+    # A short name for logs and check-config: the file, or the server without its password.
+    where: str
+
+    def __init__(self) -> None:
+        # Called once a commit has written to the outbox: the dispatcher wakes for it.
+        self.outbox_committed: Callable[[], None] = lambda: None
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """BEGIN ... COMMIT, or ROLLBACK on any error: all or nothing. Write transactions
+        of a shop run one at a time, as they always have on SQLite."""
+
+    @abstractmethod
+    def single_write(self) -> AbstractAsyncContextManager[Transaction]:
+        """For a unit of work that is exactly one statement (atomic by itself)."""
+
+    @abstractmethod
+    def reading(self) -> AbstractAsyncContextManager[Transaction]:
+        """A consistent read of several queries that writes nothing."""
+
+    @abstractmethod
+    async def migrate(self) -> list[int]:
+        """Apply every bundled migration not yet recorded; returns the versions applied now."""
+
+    @abstractmethod
+    async def check_writable(self, at: datetime) -> str | None:
+        """None while the database takes a write; else the engine's reason (GET /healthz)."""
+
+    @abstractmethod
+    async def checkpoint(self) -> None:
+        """After an erasure: make sure what was deleted leaves the engine's own logs."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
 
 
-async def _backup_before_migrating(path: Path, folder: Path) -> None:
-    target = dated_backup_path(folder, datetime.now().astimezone(), "before-upgrade")
-    backup = await make_backup_in_thread(path, target)
-    log.warning("upgrading the database; a copy as it was is at %s", backup.path)
+async def open_database(
+    *, path: Path, url: str | None = None, backups: Path | None = None
+) -> Database:
+    """PostgreSQL when `url` is given (DATABASE_URL), else the SQLite file at `path`."""
+    if url:
+        from bot.storage.postgresql import PostgresDatabase
+
+        return await PostgresDatabase.open(url)
+    from bot.storage.sqlite import SqliteDatabase
+
+    return await SqliteDatabase.open(path, backups=backups)
 
 
-def _make_private(path: Path) -> None:
-    """The database and its write-ahead files, readable by the bot's user alone (also those
-    made before this rule, or by a copy with a wider umask)."""
-    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(part, PRIVATE_FILE)
+async def open_reader(database: Database, *, path: Path) -> Database:
+    """A connection for long reports (/stats, /export) that never holds up the counter."""
+    from bot.storage.sqlite import SqliteDatabase
+
+    if isinstance(database, SqliteDatabase):
+        return await SqliteDatabase.open_reader(path)
+    return database  # PostgreSQL: every read has its own snapshot already
 
 
-def _has_data(path: Path) -> bool:
-    return path.exists() and path.stat().st_size > 0
+def split_statements(sql: str, complete: Callable[[str], bool]) -> list[str]:
+    """A migration's statements; `complete` says when one ends (keeping triggers whole).
 
-
-def _explain(path: Path, error: sqlite3.Error) -> str:
-    """One sentence an operator can act on, for a database that cannot be opened or written."""
-    text = str(error)
-    if "readonly" in text or "read-only" in text:
-        hint = "it cannot be written: check the permissions of the file and of its folder"
-    elif "full" in text:
-        hint = "the disk is full: free some space"
-    elif "not a database" in text or "malformed" in text:
-        hint = "it is not a loyalty-bot database, or it is damaged: restore a backup"
-    else:
-        hint = "check that the path is right and the folder exists"
-    return f"DATABASE_PATH {path}: {hint} ({text})"
-
-
-def _read_only_uri(path: Path | str) -> str:
-    """file:///absolute/path?mode=ro, with the path percent-encoded as URIs need."""
-    return Path(os.path.abspath(path)).as_uri() + "?mode=ro"
-
-
-def _bound(parameters: Parameters) -> tuple[Any, ...] | Mapping[str, Any]:
-    """Positional (?) parameters as a tuple; named (:name) ones as the mapping they are."""
-    return parameters if isinstance(parameters, Mapping) else tuple(parameters)
-
-
-def _split_statements(sql: str) -> list[str]:
-    """Split a migration into statements; sqlite3.complete_statement keeps triggers whole.
-
-    executescript() would commit on its own, so a failing migration could be left half-applied.
-    """
+    Running the file as one script would commit on its own on SQLite, so a failing migration
+    could be left half-applied."""
     statements, current = [], ""
     for line in sql.splitlines(keepends=True):
         if not current and (not line.strip() or line.lstrip().startswith("--")):
             continue
         current += line
-        if sqlite3.complete_statement(current):
+        if complete(current):
             statements.append(current.strip())
             current = ""
     if current.strip():

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class FollowUps:
         return [(row["customer_id"], row["quadrant"]) for row in rows]
 
 
-def _follow_up(row: aiosqlite.Row) -> FollowUp:
+def _follow_up(row: Row) -> FollowUp:
     return FollowUp(
         id=row["id"],
         customer_id=row["customer_id"],

@@ -6,13 +6,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import LedgerEntry, LedgerReason
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 
-def _entry(row: aiosqlite.Row) -> LedgerEntry:
+def _entry(row: Row) -> LedgerEntry:
     return LedgerEntry(
         id=row["id"],
         customer_id=row["customer_id"],

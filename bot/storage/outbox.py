@@ -99,10 +99,9 @@ class OutboxRepository:
         """Queue a message; False when one with this key was queued before (sent or not).
         `now_to`: send it right after the commit, there (a customer's current chat); the
         transaction remembers it for that. A person's message always goes right away."""
-        cursor = await self._tx.execute(_INSERT, push.row(to_sql_time(at)))
-        if cursor.rowcount != 1:
+        push_id = await self._tx.insert(_INSERT, push.row(to_sql_time(at)))
+        if push_id is None:
             return False
-        assert cursor.lastrowid is not None
         if push.person is not None and push.language is not None:
             now_to = (push.person, push.language)
         if now_to is None:  # the dispatcher's: woken for it after the commit
@@ -111,7 +110,7 @@ class OutboxRepository:
             identity, language = now_to
             self._tx.on_commit(
                 OutboxItem(
-                    cursor.lastrowid,
+                    push_id,
                     push.customer_id,
                     identity,
                     language,

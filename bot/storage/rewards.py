@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import Coupon, CouponKind, Redemption
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 
-def _coupon(row: aiosqlite.Row) -> Coupon:
+def _coupon(row: Row) -> Coupon:
     return Coupon(
         id=row["id"],
         customer_id=row["customer_id"],
@@ -23,7 +21,7 @@ def _coupon(row: aiosqlite.Row) -> Coupon:
     )
 
 
-def _redemption(row: aiosqlite.Row) -> Redemption:
+def _redemption(row: Row) -> Redemption:
     return Redemption(
         code=row["code"],
         customer_id=row["customer_id"],
@@ -54,7 +52,7 @@ class CouponRepository:
         at: datetime,
     ) -> Coupon | None:
         """A new coupon; None when one with this idempotency key already exists."""
-        cursor = await self._tx.execute(
+        coupon_id = await self._tx.insert(
             "INSERT INTO coupons (customer_id, kind, percent_off, free_item, valid_until,"
             " idempotency_key, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (idempotency_key) DO NOTHING",
@@ -69,9 +67,9 @@ class CouponRepository:
                 to_sql_time(at),
             ),
         )
-        if cursor.rowcount != 1 or cursor.lastrowid is None:
+        if coupon_id is None:
             return None
-        return await self.by_id(cursor.lastrowid)
+        return await self.by_id(coupon_id)
 
     async def grant_many(
         self,

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.domain.models import Identity, PendingSale, Sale
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 
-def _sale(row: aiosqlite.Row) -> Sale:
+def _sale(row: Row) -> Sale:
     return Sale(
         id=row["id"],
         customer_id=row["customer_id"],
@@ -23,7 +21,7 @@ def _sale(row: aiosqlite.Row) -> Sale:
     )
 
 
-def _pending(row: aiosqlite.Row) -> PendingSale:
+def _pending(row: Row) -> PendingSale:
     return PendingSale(
         id=row["id"],
         staff=Identity(row["staff_channel"], row["staff_user_id"]),

@@ -6,13 +6,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.domain.models import Identity, Language, StaffMember
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 
-def _member(row: aiosqlite.Row) -> StaffMember:
+def _member(row: Row) -> StaffMember:
     return StaffMember(
         id=row["id"],
         identity=Identity(row["channel"], row["channel_user_id"]),
@@ -62,13 +60,13 @@ class StaffRepository:
     async def add(
         self, identity: Identity, name: str, language: Language, added_by: str, at: datetime
     ) -> int:
-        cursor = await self._tx.execute(
+        staff_id = await self._tx.insert(
             "INSERT INTO staff (channel, channel_user_id, name, language, added_by, added_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (identity.channel, identity.user_id, name, language.value, added_by, to_sql_time(at)),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        assert staff_id is not None
+        return staff_id
 
     async def remove(self, staff_id: int, at: datetime) -> bool:
         cursor = await self._tx.execute(
@@ -86,7 +84,7 @@ class StaffRepository:
             (token, created_by, to_sql_time(at), to_sql_time(expires_at)),
         )
 
-    async def invite(self, token: str) -> aiosqlite.Row | None:
+    async def invite(self, token: str) -> Row | None:
         return await self._tx.fetch_one("SELECT * FROM staff_invites WHERE token = ?", (token,))
 
     async def use_invite(self, token: str, staff_id: int, at: datetime) -> bool:

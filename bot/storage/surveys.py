@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 _REACHABLE = "c.erased_at IS NULL AND c.unreachable_at IS NULL AND c.surveys_enabled = 1"
 
@@ -26,7 +24,7 @@ class Survey:
     reason_state: str | None
 
 
-def _survey(row: aiosqlite.Row) -> Survey:
+def _survey(row: Row) -> Survey:
     return Survey(
         id=row["id"],
         customer_id=row["customer_id"],

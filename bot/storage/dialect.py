@@ -1,0 +1,111 @@
+"""The few SQL fragments that differ between SQLite and PostgreSQL, in one place.
+
+Repositories write portable SQL (`RETURNING`, `ON CONFLICT`, `UPDATE ... FROM`, `FILTER`,
+`IS NOT DISTINCT FROM`, window functions) and ask `tx.dialect` for the rest: days between
+timestamps kept as text, a JSON list passed as one parameter, JSON built or read in SQL, the
+larger of two values, a case-blind LIKE, and string aggregation. Placeholders are written in
+SQLite's style (`?`, `:name`) and converted once per statement for psycopg.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+
+class Dialect:
+    """SQLite's spelling; PostgreSQL's below overrides what differs."""
+
+    name = "sqlite"
+
+    def days(self, moment: str) -> str:
+        """A timestamp (text, SQL_TIME_FORMAT) as a number of days, for differences."""
+        return f"julianday({moment})"
+
+    def listed(self, parameter: str, sql_type: str = "INTEGER") -> str:
+        """The values of a JSON list passed as one parameter, as a subquery for `IN`."""
+        return f"(SELECT value FROM json_each({parameter}))"
+
+    def greatest(self, first: str, second: str) -> str:
+        return f"MAX({first}, {second})"
+
+    def json_object(self, *pairs: str) -> str:
+        """A JSON object (as text) from 'key', value pairs."""
+        return f"json_object({', '.join(pairs)})"
+
+    def json_text(self, document: str, key: str) -> str:
+        """The value at `key` of a JSON object kept as text, as text."""
+        return f"CAST(json_extract({document}, '$.{key}') AS TEXT)"
+
+    def like_any_case(self) -> str:
+        return "LIKE"  # SQLite's LIKE already ignores case (of ASCII letters)
+
+    def joined(self, expression: str, separator: str) -> str:
+        return f"group_concat({expression}, '{separator}')"
+
+    def position(self, needle: str, haystack: str) -> str:
+        return f"instr({haystack}, {needle})"
+
+    def sql(self, statement: str) -> str:
+        """The statement as the driver takes it."""
+        return statement
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+
+    def days(self, moment: str) -> str:
+        return f"(EXTRACT(EPOCH FROM CAST({moment} AS timestamp)) / 86400.0)"
+
+    def listed(self, parameter: str, sql_type: str = "INTEGER") -> str:
+        return (
+            f"(SELECT CAST(value AS {'BIGINT' if sql_type == 'INTEGER' else 'TEXT'})"
+            f" FROM jsonb_array_elements_text(CAST({parameter} AS jsonb)) AS value)"
+        )
+
+    def greatest(self, first: str, second: str) -> str:
+        return f"GREATEST({first}, {second})"
+
+    def json_object(self, *pairs: str) -> str:
+        return f"CAST(json_build_object({', '.join(pairs)}) AS TEXT)"
+
+    def json_text(self, document: str, key: str) -> str:
+        return f"(CAST({document} AS jsonb) ->> '{key}')"
+
+    def like_any_case(self) -> str:
+        return "ILIKE"
+
+    def joined(self, expression: str, separator: str) -> str:
+        return f"string_agg({expression}, '{separator}')"
+
+    def position(self, needle: str, haystack: str) -> str:
+        return f"strpos({haystack}, {needle})"
+
+    def sql(self, statement: str) -> str:
+        return pyformat(statement)
+
+
+SQLITE = Dialect()
+POSTGRESQL = PostgresDialect()
+
+# A string literal (kept whole), a `::` cast, a placeholder, or a percent sign.
+_TOKEN = re.compile(r"'(?:[^']|'')*'|::|\?|:([A-Za-z_][A-Za-z0-9_]*)|%")
+
+
+@lru_cache(maxsize=4096)
+def pyformat(statement: str) -> str:
+    """`?` -> `%s`, `:name` -> `%(name)s`, and every `%` doubled, for psycopg."""
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token.startswith("'"):
+            return token.replace("%", "%%")
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        return token
+
+    return _TOKEN.sub(replace, statement)

@@ -1,0 +1,285 @@
+"""PostgreSQL, for a shop served by several processes: psycopg 3 with a connection pool.
+
+Writes are serialised across every process by a transaction-scoped advisory lock, as SQLite
+serialises them with its write lock: the domain's read-then-write units of work (a balance
+checked, then spent) stay correct without a retry loop, and reads never wait for it.
+Statements are bound on the client (psycopg's ClientCursor), as SQLite binds them: a
+parameter's type comes from where it stands (`:one IS NULL OR id = :one`), not from Python.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import AsyncClientCursor, AsyncConnection
+from psycopg.adapt import Dumper, Loader
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool
+
+from bot.errors import StorageError
+from bot.storage.database import (
+    STREAM_CHUNK,
+    Database,
+    Executed,
+    Parameters,
+    Row,
+    Transaction,
+    bundled_migrations,
+    enlisted,
+    to_sql_time,
+)
+from bot.storage.dialect import POSTGRESQL
+
+log = logging.getLogger(__name__)
+
+# Advisory lock keys (any 64-bit numbers that nothing else on the server uses).
+WRITES_LOCK = 0x4C4F5941_0001  # held by the write transaction under way
+MIGRATIONS_LOCK = 0x4C4F5941_0002  # two processes starting together migrate once
+POOL_SIZE = 10
+# Tables whose rows an erasure changes: vacuumed after it, so the old row versions go.
+ERASED_FROM = (
+    "customers",
+    "customer_identities",
+    "registration_drafts",
+    "surveys",
+    "points_ledger",
+    "audit_log",
+    "outbox",
+    "inbox",
+    "consent_log",
+)
+
+
+class PgRow(tuple[Any, ...]):
+    """A row read by column name or position, as sqlite3.Row is."""
+
+    _names: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+@lru_cache(maxsize=1024)
+def _row_class(names: tuple[str, ...]) -> type[PgRow]:
+    return type("Row", (PgRow,), {"_names": {name: index for index, name in enumerate(names)}})
+
+
+def _rows(cursor: Any) -> RowMaker[PgRow]:
+    return _row_class(tuple(column.name for column in cursor.description or ()))
+
+
+class _WholeOrFloat(Loader):
+    """numeric (what SUM of integers gives) as an int when whole: points and money are ints."""
+
+    def load(self, data: Any) -> int | float:
+        value = Decimal(bytes(data).decode())
+        return int(value) if value == value.to_integral_value() else float(value)
+
+
+class _BoolAsInt(Dumper):
+    """Flags are 0/1 integers in the schema, as on SQLite."""
+
+    oid = psycopg.adapters.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+async def _configure(connection: AsyncConnection[Any]) -> None:
+    connection.adapters.register_loader("numeric", _WholeOrFloat)
+    connection.adapters.register_dumper(bool, _BoolAsInt)
+
+
+def describe(url: str) -> str:
+    """The server and database, without the password, for logs and check-config."""
+    parts = conninfo_to_dict(url)
+    host = parts.get("host") or "localhost"
+    port = parts.get("port") or "5432"
+    return f"postgresql {parts.get('dbname') or parts.get('user') or ''} on {host}:{port}"
+
+
+class PostgresDatabase(Database):
+    dialect = POSTGRESQL
+
+    def __init__(self, pool: AsyncConnectionPool[Any], url: str) -> None:
+        super().__init__()
+        self._pool = pool
+        self.url = url
+        self.where = describe(url)
+
+    @classmethod
+    async def open(cls, url: str, *, size: int = POOL_SIZE) -> PostgresDatabase:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=size,
+            open=False,
+            configure=_configure,
+            kwargs={"autocommit": True, "cursor_factory": AsyncClientCursor},
+        )
+        try:
+            await pool.open(wait=True, timeout=15)
+        except Exception as error:
+            await pool.close()
+            raise StorageError(
+                f"DATABASE_URL {describe(url)}: cannot be reached ({error})"
+            ) from error
+        database = cls(pool, url)
+        try:
+            await database._refuse_a_stranger()
+            await database.migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return database
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        try:
+            async with self._pool.connection() as connection:
+                yield connection
+        except psycopg.OperationalError as error:
+            raise StorageError(f"DATABASE_URL {self.where}: {error}") from error
+
+    async def _refuse_a_stranger(self) -> None:
+        """A database with somebody else's tables is never migrated into ours."""
+        async with self.reading() as tx:
+            row = await tx.fetch_one(
+                "SELECT (SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()) AS n,"
+                " to_regclass('schema_migrations') IS NOT NULL AS ours"
+            )
+        if row is not None and row["n"] and not row["ours"]:
+            raise StorageError(
+                f"DATABASE_URL {self.where}: it holds tables that are not a loyalty-bot"
+                " database; nothing was changed"
+            )
+
+    async def migrate(self) -> list[int]:
+        applied_now = []
+        async with self._connection() as connection, connection.transaction():
+            tx = PostgresTransaction(connection)
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATIONS_LOCK,))
+            await tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {
+                row["version"]
+                for row in await tx.fetch_all("SELECT version FROM schema_migrations")
+            }
+            for version, name, sql in bundled_migrations("postgresql"):
+                if version in done:
+                    continue
+                log.info("applying migration %s", name)
+                # One script per file: PostgreSQL runs DDL inside the transaction.
+                await connection.execute(sql.encode())
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, to_sql_time(datetime.now(UTC))),
+                )
+                applied_now.append(version)
+        return applied_now
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        work = enlisted()
+        async with self._connection() as connection:
+            async with connection.transaction():
+                tx = PostgresTransaction(connection)
+                await tx.execute("SELECT pg_advisory_xact_lock(?)", (WRITES_LOCK,))
+                if work is not None:
+                    await work.join(tx)
+                yield tx
+            if work is not None:
+                work.committed(tx)
+            if tx.left_to_dispatcher:
+                self.outbox_committed()
+
+    @asynccontextmanager
+    async def single_write(self) -> AsyncIterator[Transaction]:
+        async with self._connection() as connection:
+            tx = PostgresTransaction(connection)
+            yield tx
+        if tx.left_to_dispatcher:
+            self.outbox_committed()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Transaction]:
+        async with self._connection() as connection, connection.transaction():
+            await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield PostgresTransaction(connection)
+
+    async def check_writable(self, at: datetime) -> str | None:
+        try:
+            async with self.single_write() as tx:
+                await tx.execute(
+                    "INSERT INTO liveness (id, checked_at) VALUES (1, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                    (to_sql_time(at),),
+                )
+        except (psycopg.Error, StorageError) as error:
+            return str(error)
+        return None
+
+    async def checkpoint(self) -> None:
+        """An erasure's old row versions are removed from the tables now; they survive in
+        the write-ahead log and in backups until those age out (README, "Erasure")."""
+        async with self._connection() as connection:
+            await connection.execute(f"VACUUM {', '.join(ERASED_FROM)}".encode())
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+class PostgresTransaction(Transaction):
+    dialect = POSTGRESQL
+
+    def __init__(self, connection: AsyncConnection[Any]) -> None:
+        super().__init__()
+        self._connection = connection
+
+    async def execute(self, sql: str, parameters: Parameters = ()) -> Executed:
+        cursor = self._connection.cursor(row_factory=_rows)
+        await cursor.execute(POSTGRESQL.sql(sql), _bound(parameters))
+        return cursor
+
+    async def execute_many(self, sql: str, rows: Iterable[Parameters]) -> None:
+        cursor = self._connection.cursor()
+        await cursor.executemany(POSTGRESQL.sql(sql), [_bound(row) for row in rows])
+
+    async def fetch_one(self, sql: str, parameters: Parameters = ()) -> Row | None:
+        cursor = self._connection.cursor(row_factory=_rows)
+        await cursor.execute(POSTGRESQL.sql(sql), _bound(parameters))
+        return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[Row]:
+        cursor = self._connection.cursor(row_factory=_rows)
+        await cursor.execute(POSTGRESQL.sql(sql), _bound(parameters))
+        return list(await cursor.fetchall())
+
+    async def stream(self, sql: str, parameters: Parameters = ()) -> AsyncIterator[Row]:
+        cursor = self._connection.cursor(row_factory=_rows)
+        async for row in cursor.stream(POSTGRESQL.sql(sql), _bound(parameters), size=STREAM_CHUNK):
+            yield row
+
+
+def _bound(parameters: Parameters) -> Sequence[Any] | dict[str, Any]:
+    """Positional parameters as a tuple; named ones as the mapping they are."""
+    if isinstance(parameters, dict):
+        return parameters
+    if hasattr(parameters, "keys"):
+        return dict(parameters)
+    return tuple(parameters)
