@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,6 +34,7 @@ from bot.domain.rule_starts import note_rule_starts
 from bot.domain.sales import SalesService
 from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
+from bot.errors import DATABASE_ERRORS
 from bot.flood import FloodGuard
 from bot.health import Health
 from bot.incoming import IncomingUpdates
@@ -159,7 +159,7 @@ async def health_report(services: Services) -> tuple[bool, dict[str, object]]:
     try:
         async with services.database.reading() as tx:
             pending, oldest = await OutboxRepository(tx).backlog()
-    except sqlite3.Error:
+    except DATABASE_ERRORS:
         pending, oldest = -1, None
     report["outbox"] = {
         "pending": pending,

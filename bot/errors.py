@@ -1,8 +1,11 @@
 """Start-up errors an operator can act on: each names the setting and what is wrong with it."""
 
+import re
 import socket
+import sqlite3
 import ssl
 
+import psycopg
 from pydantic import ValidationError
 
 
@@ -20,6 +23,20 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
 
 class StorageError(Exception):
     """The database cannot be opened or written; the message says what to check."""
+
+
+# What a failing database raises, whichever the engine (StorageError: a server not reached).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, StorageError)
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
+_CANNOT_WRITE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE)
+
+
+def cannot_be_written(error: BaseException | None) -> bool:
+    """The database refuses writes for a reason the operator must fix (a full disk, a file
+    it may not write, a server gone)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return bool(_CANNOT_WRITE.search(str(error)))
+    return isinstance(error, psycopg.OperationalError | StorageError)
 
 
 LONGEST_REASON = 120  # characters of an unknown error's own words kept in a log line

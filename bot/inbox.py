@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.bootstrap import Services
 from bot.domain.models import Identity
+from bot.errors import DATABASE_ERRORS
 from bot.flood import Verdict
 from bot.incoming import IncomingUpdates
 from bot.storage.inbox import InboxRepository
@@ -142,7 +142,7 @@ class InboxWorker:
                 self._in_hand.add(received.id)
                 try:
                     await self._handle(received)
-                except sqlite3.Error as error:
+                except DATABASE_ERRORS as error:
                     self._broken = error
                 finally:
                     self._in_hand.discard(received.id)
@@ -172,7 +172,7 @@ class InboxWorker:
                         await self._reader.handle(received)
                 except Exception:
                     log.exception("%s message %s could not be handled", self._channel, received.id)
-        except sqlite3.Error:
+        except DATABASE_ERRORS:
             self._answered_unrecorded.add(received.id)
             raise
 
@@ -183,7 +183,7 @@ class InboxWorker:
         try:
             async with self._services.database.transaction() as tx:
                 await InboxRepository(tx).forget_before(now - REMEMBERED)
-        except sqlite3.Error as error:  # nothing is lost by keeping them: try again tomorrow
+        except DATABASE_ERRORS as error:  # nothing is lost by keeping them: try again tomorrow
             log.warning("could not forget old inbox messages: %s", error)
         self._pruned_at = now
 

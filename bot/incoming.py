@@ -51,7 +51,7 @@ class IncomingUpdates:
     async def handling(self, item_id: int) -> AsyncIterator[None]:
         """Handle the inbox row `item_id`; on leaving, it is recorded as handled, also after
         an error (the person was told, and handling it again would only fail again).
-        Raises `sqlite3.Error` if that record cannot be written: the caller keeps the row,
+        Raises one of DATABASE_ERRORS if that record cannot be written: the caller keeps the row,
         answered, to record it later."""
         claim = UpdateClaim(self._channel, item_id, self._clock.now())
         try:

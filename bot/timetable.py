@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import Clock
 from bot.domain import backups, birthdays, churn, digest, expiry, nudges, surveys, winback
 from bot.domain.pushes import DeliveryReport, PushDispatcher
+from bot.errors import DATABASE_ERRORS
 from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.database import Database
 from bot.storage.job_runs import JobRuns
@@ -86,7 +86,7 @@ class Jobs:
         try:
             async with self._db.single_write() as tx:
                 await JobRuns(tx).record(name, now.astimezone(self._zone).date(), now)
-        except sqlite3.Error as error:  # the job did its work; a restart today runs it again
+        except DATABASE_ERRORS as error:  # the job did its work; a restart today runs it again
             log.warning("job %s ran, but its run could not be recorded: %s", name, error)
         log.info("job %s queued %d", name, queued)
         return queued

@@ -17,12 +17,14 @@ from bot.inbox import InboxWorker
 from bot.program import Program, load_program
 from bot.storage import updates
 from bot.storage.database import Database
+from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.app import build_application, serving
 from handlers.telegram.context import INBOX_KEY, SERVICES_KEY, BotApplication
 from handlers.telegram.standin import SERVING as standin_serving
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
+from tests.postgres import ENGINES, postgresql_server, postgresql_url  # noqa: F401 (fixtures)
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 # WhatsApp's settings in the shapes Meta gives: an app secret of 32 hex digits.
@@ -65,9 +67,14 @@ def program() -> Program:
     return load_program(None)
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await SqliteDatabase.open(tmp_path / "unit.db")
+@pytest.fixture(params=ENGINES)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """Each storage test runs on SQLite and on PostgreSQL."""
+    db: Database
+    if request.param == "postgresql":
+        db = await PostgresDatabase.open(request.getfixturevalue("postgresql_url"))
+    else:
+        db = await SqliteDatabase.open(tmp_path / "unit.db")
     yield db
     await db.close()
 

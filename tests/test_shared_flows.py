@@ -19,6 +19,7 @@ from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from tests.conftest import FakeClock
 from tests.flows import enrol, invitation
+from tests.postgres import ENGINES
 from tests.test_whatsapp import both_channels
 
 Heard = ApiCall | GraphCall
@@ -104,6 +105,14 @@ class Shop:
         return person
 
 
+@pytest.fixture(params=ENGINES)
+def engine_url(request: pytest.FixtureRequest) -> str | None:
+    """Each shared flow runs on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgresql_url"))
+    return None
+
+
 @pytest.fixture(params=["telegram", "whatsapp"])
 async def shop(
     request: pytest.FixtureRequest,
@@ -112,8 +121,11 @@ async def shop(
     clock: FakeClock,
     program: Program,
     tmp_path: Path,
+    engine_url: str | None,
 ) -> AsyncIterator[Shop]:
-    async with both_channels(graph, api, clock, program, tmp_path / "shop.db") as services:
+    async with both_channels(
+        graph, api, clock, program, tmp_path / "shop.db", engine_url
+    ) as services:
         yield Shop(services, api, graph, request.param)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import Identity, Language, LedgerReason, RegistrationDraft, RegistrationStep
+from bot.errors import INTEGRITY_ERRORS
 from bot.incoming import beside_the_update
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, bundled_migrations, enlisting
@@ -121,7 +122,7 @@ async def test_ledger_rows_cannot_be_changed_or_deleted(database: Database) -> N
             customer_id, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="k", at=AT
         )
     for statement in ("UPDATE points_ledger SET delta = 50", "DELETE FROM points_ledger"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
             async with database.transaction() as tx:
                 await tx.execute(statement)
     async with database.reading() as tx:
@@ -141,7 +142,7 @@ async def test_a_failed_unit_of_work_leaves_nothing_behind(database: Database) -
 
 
 async def test_foreign_keys_are_enforced(database: Database) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         async with database.transaction() as tx:
             await LedgerRepository(tx).append(
                 424242, 5, LedgerReason.PURCHASE, actor="t", idempotency_key="fk", at=AT

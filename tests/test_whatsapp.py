@@ -704,9 +704,15 @@ async def test_an_owner_known_by_a_business_scoped_id_is_still_the_owner(bot: Wh
 
 @asynccontextmanager
 async def both_channels(
-    graph: FakeGraph, api: FakeTelegram, clock: FakeClock, program: Program, database: Path
+    graph: FakeGraph,
+    api: FakeTelegram,
+    clock: FakeClock,
+    program: Program,
+    database: Path,
+    database_url: str | None = None,
 ) -> AsyncIterator[Services]:
-    """One core serving Telegram and WhatsApp, as `loyalty-bot run` with both set up."""
+    """One core serving Telegram and WhatsApp, as `loyalty-bot run` with both set up; on
+    PostgreSQL when `database_url` is given."""
     port = free_port()
     settings = whatsapp_settings(
         graph,
@@ -716,6 +722,7 @@ async def both_channels(
         telegram_api_url=api.url,
         polling_timeout=1,
         owner_ids="1",
+        **({"database_url": database_url} if database_url else {}),
     )
     services = await open_services(
         settings, program, clock, Messages(settings.zone, program.shop.money)

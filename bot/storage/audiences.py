@@ -56,11 +56,13 @@ class Audiences:
         it is at least `at_least`."""
         rows = await self._tx.fetch_all(
             "WITH last_sale AS (SELECT customer_id, MAX(id) AS id, MAX(created_at) AS at"
-            " FROM sales WHERE voided_at IS NULL GROUP BY customer_id HAVING at < ?)"
-            " SELECT l.customer_id, l.id AS last_sale_id, (SELECT SUM(delta) FROM points_ledger p"
+            " FROM sales WHERE voided_at IS NULL GROUP BY customer_id"
+            " HAVING MAX(created_at) < ?)"
+            " SELECT customer_id, last_sale_id, balance FROM (SELECT l.customer_id,"
+            " l.id AS last_sale_id, (SELECT SUM(delta) FROM points_ledger p"
             " WHERE p.customer_id = l.customer_id) AS balance FROM last_sale l"
-            f" JOIN customers c ON c.id = l.customer_id AND {_REACHABLE_CONSENTING}"
-            " WHERE balance >= ? ORDER BY l.customer_id",
+            f" JOIN customers c ON c.id = l.customer_id AND {_REACHABLE_CONSENTING}) AS idle"
+            " WHERE balance >= ? ORDER BY customer_id",
             (to_sql_time(bought_before), at_least),
         )
         return [Idle(row["customer_id"], int(row["balance"]), row["last_sale_id"]) for row in rows]
@@ -93,7 +95,7 @@ class AudienceFilter:
 
 
 def everyone() -> AudienceFilter:
-    return AudienceFilter("1", {})
+    return AudienceFilter("TRUE", {})
 
 
 def in_tier(year_ago: datetime, low: int, high: int | None, lowest: bool) -> AudienceFilter:
@@ -118,7 +120,7 @@ def born_in(month: int) -> AudienceFilter:
 
 def placed(quadrant_sql: str, parameters: dict[str, object], quadrant: str) -> AudienceFilter:
     return AudienceFilter(
-        f"c.id IN (SELECT customer_id FROM ({quadrant_sql}) WHERE quadrant = :value)",
+        f"c.id IN (SELECT customer_id FROM ({quadrant_sql}) AS placed WHERE quadrant = :value)",
         {**parameters, "value": quadrant},
     )
 

@@ -65,7 +65,7 @@ class CustomerRepository:
         """These customers (those not erased), in one query, in id order."""
         rows = await self._tx.fetch_all(
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE}"
-            " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            f" AND id IN {self._tx.dialect.listed('?')} ORDER BY id",
             (json.dumps(customer_ids),),
         )
         return [_customer(row) for row in rows]
@@ -150,7 +150,8 @@ class CustomerRepository:
 
     async def code_taken(self, code: str) -> bool:
         row = await self._tx.fetch_one(
-            "SELECT 1 FROM customers WHERE member_code = ?1 OR referral_code = ?1", (code,)
+            "SELECT 1 FROM customers WHERE member_code = :code OR referral_code = :code",
+            {"code": code},
         )
         return row is not None
 
@@ -278,10 +279,16 @@ class DraftRepository:
     async def save(self, draft: RegistrationDraft, at: datetime) -> None:
         birthday = draft.birthday
         await self._tx.execute(
-            "INSERT OR REPLACE INTO registration_drafts (channel, channel_user_id, step, language,"
+            "INSERT INTO registration_drafts (channel, channel_user_id, step, language,"
             " suggested_name, name, phone, birthday_day, birthday_month, birthday_year,"
             " referrer_id, updated_at, phone_verified)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel, channel_user_id) DO UPDATE SET step = excluded.step,"
+            " language = excluded.language, suggested_name = excluded.suggested_name,"
+            " name = excluded.name, phone = excluded.phone,"
+            " birthday_day = excluded.birthday_day, birthday_month = excluded.birthday_month,"
+            " birthday_year = excluded.birthday_year, referrer_id = excluded.referrer_id,"
+            " updated_at = excluded.updated_at, phone_verified = excluded.phone_verified",
             (
                 draft.identity.channel,
                 draft.identity.user_id,

@@ -26,8 +26,16 @@ class Dialect:
         """The values of a JSON list passed as one parameter, as a subquery for `IN`."""
         return f"(SELECT value FROM json_each({parameter}))"
 
+    def pairs(self, parameter: str) -> str:
+        """The (key, value) pairs of a JSON object passed as one parameter, as a table."""
+        return f"json_each({parameter})"
+
     def greatest(self, first: str, second: str) -> str:
         return f"MAX({first}, {second})"
+
+    def whole(self, number: str) -> str:
+        """A number's whole part (towards zero), as an integer."""
+        return f"CAST({number} AS INTEGER)"
 
     def json_object(self, *pairs: str) -> str:
         """A JSON object (as text) from 'key', value pairs."""
@@ -63,8 +71,14 @@ class PostgresDialect(Dialect):
             f" FROM jsonb_array_elements_text(CAST({parameter} AS jsonb)) AS value)"
         )
 
+    def pairs(self, parameter: str) -> str:
+        return f"jsonb_each_text(CAST({parameter} AS jsonb))"
+
     def greatest(self, first: str, second: str) -> str:
         return f"GREATEST({first}, {second})"
+
+    def whole(self, number: str) -> str:
+        return f"CAST(TRUNC({number}) AS INTEGER)"
 
     def json_object(self, *pairs: str) -> str:
         return f"CAST(json_build_object({', '.join(pairs)}) AS TEXT)"

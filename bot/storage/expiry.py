@@ -105,7 +105,7 @@ class ExpiryReadings:
         found: dict[int, list[tuple[datetime, int]]] = {}
         rows = await self._tx.fetch_all(
             "SELECT customer_id, created_at, delta FROM points_ledger WHERE delta > 0"
-            " AND customer_id IN (SELECT value FROM json_each(?)) AND created_at < ?"
+            f" AND customer_id IN {self._tx.dialect.listed('?')} AND created_at < ?"
             " ORDER BY customer_id, id",
             (json.dumps(customer_ids), to_sql_time(horizon)),
         )

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from bot.domain.scores import CUT_OFFS
 from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.dialect import Dialect
 
 # Each query takes :one, a customer id to look at alone, or NULL for everyone; filtering
 # inside keeps a one-customer recompute (after every survey answer) from reading every sale.
@@ -25,25 +27,29 @@ _LATEST_ANSWERS = """
         SELECT customer_id, kind, score, answered_at, ROW_NUMBER() OVER (
             PARTITION BY customer_id, kind ORDER BY answered_at DESC, id DESC) AS newest
         FROM surveys WHERE answered_at IS NOT NULL AND (:one IS NULL OR customer_id = :one)
-    ) WHERE newest = 1
+    ) AS ranked WHERE newest = 1
 """
 
-_PURCHASES = """
+
+def _purchases(sql: Dialect) -> str:
+    return f"""
     SELECT customer_id, COUNT(*) AS purchases,
-           julianday(:now) - julianday(MAX(created_at)) AS days_since,
-           (julianday(MAX(created_at)) - julianday(MIN(created_at))) / MAX(COUNT(*) - 1, 1)
-               AS average_gap
+           {sql.days(":now")} - {sql.days("MAX(created_at)")} AS days_since,
+           ({sql.days("MAX(created_at)")} - {sql.days("MIN(created_at)")})
+               / {sql.greatest("COUNT(*) - 1", "1")} AS average_gap
     FROM sales WHERE voided_at IS NULL AND (:one IS NULL OR customer_id = :one)
     GROUP BY customer_id
 """
+
 
 # The satisfaction x relationship map: satisfied when every latest answer clears its line,
 # a strong relationship with enough visits and tenure. No answer yet, no place on the map.
 QUADRANTS_SQL = f"""
     WITH answers AS ({_LATEST_ANSWERS}),
     mood AS (
-        SELECT customer_id, MIN(CASE WHEN kind = 'nps' THEN score >= :nps_from
-                                     ELSE score >= :score_from END) AS satisfied
+        SELECT customer_id, MIN(CASE WHEN kind = 'nps' AND score >= :nps_from THEN 1
+                                     WHEN kind <> 'nps' AND score >= :score_from THEN 1
+                                     ELSE 0 END) AS satisfied
         FROM answers GROUP BY customer_id),
     visits AS (
         SELECT customer_id, COUNT(*) AS n FROM sales
@@ -51,40 +57,52 @@ QUADRANTS_SQL = f"""
     placed AS (
         SELECT m.customer_id, m.satisfied,
                COALESCE(v.n, 0) >= :visits_from
-               AND julianday(:now) - julianday(c.created_at) >= :tenure_days AS strong
+               AND c.created_at <= :tenure_start AS strong
         FROM mood m JOIN customers c ON c.id = m.customer_id AND c.erased_at IS NULL
         LEFT JOIN visits v ON v.customer_id = m.customer_id)
     SELECT customer_id,
-           CASE WHEN satisfied THEN CASE WHEN strong THEN 'apostle' ELSE 'mercenary' END
+           CASE WHEN satisfied = 1 THEN CASE WHEN strong THEN 'apostle' ELSE 'mercenary' END
                 ELSE CASE WHEN strong THEN 'hostage' ELSE 'terrorist' END END AS quadrant
     FROM placed
 """
 
-_DESIRED = f"""
-    WITH answers AS ({_LATEST_ANSWERS}), purchases AS ({_PURCHASES}),
+
+@cache
+def _desired(sql: Dialect) -> str:
+    days_since = sql.whole("p.days_since")
+    gap = sql.greatest("p.average_gap", "1")
+    return f"""
+    WITH answers AS ({_LATEST_ANSWERS}), purchases AS ({_purchases(sql)}),
     people AS (SELECT id FROM customers WHERE erased_at IS NULL AND (:one IS NULL OR id = :one))
-    -- Unhappy in both surveys is one flag, described by the more recent answer (SQLite takes
-    -- the bare columns from the row that holds the MAX).
+    -- Unhappy in both surveys is one flag, described by the more recent answer.
     SELECT customer_id, 'detractor' AS flag, details FROM (
-        SELECT a.customer_id, json_object('survey', a.kind, 'score', a.score) AS details,
-               MAX(a.answered_at)
+        SELECT a.customer_id, {sql.json_object("'survey'", "a.kind", "'score'", "a.score")}
+                   AS details,
+               ROW_NUMBER() OVER (PARTITION BY a.customer_id
+                                  ORDER BY a.answered_at DESC, a.kind) AS newest
         FROM answers a JOIN people ON people.id = a.customer_id
         WHERE (a.kind = 'nps' AND a.score <= :nps_detractor_up_to)
             OR (a.kind = 'satisfaction' AND a.score <= :satisfaction_detractor_up_to)
-        GROUP BY a.customer_id)
+    ) AS unhappy WHERE newest = 1
     UNION ALL
-    SELECT p.customer_id, 'lost', json_object('days_since', CAST(p.days_since AS INTEGER))
+    SELECT p.customer_id, 'lost', {sql.json_object("'days_since'", days_since)}
     FROM purchases p JOIN people ON people.id = p.customer_id
     WHERE p.days_since > :lost_after
     UNION ALL
-    SELECT p.customer_id, 'lapsing', json_object(
-        'days_since', CAST(p.days_since AS INTEGER), 'purchases', p.purchases,
-        'typical_gap',
-        CASE WHEN p.purchases > 1 THEN CAST(ROUND(MAX(p.average_gap, 1)) AS INTEGER) END)
+    SELECT p.customer_id, 'lapsing', {
+        sql.json_object(
+            "'days_since'",
+            days_since,
+            "'purchases'",
+            "p.purchases",
+            "'typical_gap'",
+            f"CASE WHEN p.purchases > 1 THEN CAST(ROUND({gap}) AS INTEGER) END",
+        )
+    }
     FROM purchases p JOIN people ON people.id = p.customer_id
     WHERE p.days_since <= :lost_after AND (
         (p.purchases = 1 AND p.days_since > :floor)
-        OR (p.purchases > 1 AND p.days_since > :factor * MAX(p.average_gap, 1)))
+        OR (p.purchases > 1 AND p.days_since > :factor * {gap}))
 """
 
 
@@ -104,7 +122,7 @@ class MapLines:
             "nps_from": self.satisfied_nps_from,
             "score_from": self.satisfied_score_from,
             "visits_from": self.strong_visits_from,
-            "tenure_days": self.strong_tenure_days_from,
+            "tenure_start": to_sql_time(now - timedelta(days=self.strong_tenure_days_from)),
         }
 
 
@@ -141,15 +159,17 @@ class FlagRepository:
             "factor": float(lapsing_factor),
             **CUT_OFFS,
         }
-        await self._tx.execute("DROP TABLE IF EXISTS temp.desired_flags")
+        await self._tx.execute("DROP TABLE IF EXISTS desired_flags")
         await self._tx.execute(
-            "CREATE TEMP TABLE desired_flags (customer_id INTEGER, flag TEXT, details TEXT,"
+            "CREATE TEMP TABLE desired_flags (customer_id BIGINT, flag TEXT, details TEXT,"
             " PRIMARY KEY (customer_id, flag))"
         )
-        await self._tx.execute(f"INSERT INTO temp.desired_flags {_DESIRED}", parameters)
+        await self._tx.execute(
+            f"INSERT INTO desired_flags {_desired(self._tx.dialect)}", parameters
+        )
         raised = await self._tx.execute(
             "INSERT INTO risk_flags (customer_id, flag, details, raised_at)"
-            " SELECT d.customer_id, d.flag, d.details, :now FROM temp.desired_flags d"
+            " SELECT d.customer_id, d.flag, d.details, :now FROM desired_flags d"
             " WHERE NOT EXISTS (SELECT 1 FROM risk_flags f WHERE f.customer_id = d.customer_id"
             " AND f.flag = d.flag AND f.cleared_at IS NULL)",
             parameters,
@@ -157,11 +177,11 @@ class FlagRepository:
         cleared = await self._tx.execute(
             "UPDATE risk_flags SET cleared_at = :now WHERE cleared_at IS NULL"
             " AND (:one IS NULL OR customer_id = :one) AND NOT EXISTS (SELECT 1 FROM"
-            " temp.desired_flags d WHERE d.customer_id = risk_flags.customer_id"
+            " desired_flags d WHERE d.customer_id = risk_flags.customer_id"
             " AND d.flag = risk_flags.flag)",
             parameters,
         )
-        await self._tx.execute("DROP TABLE temp.desired_flags")
+        await self._tx.execute("DROP TABLE desired_flags")
         return raised.rowcount, cleared.rowcount
 
     async def open_for(self, customer_id: int) -> list[Flag]:
@@ -198,7 +218,7 @@ class FlagRepository:
 
     async def quadrant_counts(self, now: datetime, lines: MapLines) -> dict[str, int]:
         rows = await self._tx.fetch_all(
-            f"SELECT quadrant, COUNT(*) AS n FROM ({QUADRANTS_SQL}) GROUP BY quadrant",
+            f"SELECT quadrant, COUNT(*) AS n FROM ({QUADRANTS_SQL}) AS placed GROUP BY quadrant",
             lines.parameters(now, None),
         )
         return {row["quadrant"]: int(row["n"]) for row in rows}

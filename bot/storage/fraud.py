@@ -24,10 +24,10 @@ class FraudReadings:
     async def median_ticket(self, since: datetime, until: datetime) -> int | None:
         """The middle sale amount in [since, until); None with too few sales to tell."""
         row = await self._tx.fetch_one(
-            "WITH window AS (SELECT amount_minor FROM sales WHERE created_at >= ?"
+            "WITH recent AS (SELECT amount_minor FROM sales WHERE created_at >= ?"
             " AND created_at < ? AND voided_at IS NULL)"
-            " SELECT (SELECT COUNT(*) FROM window) AS n, (SELECT amount_minor FROM window"
-            " ORDER BY amount_minor LIMIT 1 OFFSET (SELECT COUNT(*) FROM window) / 2) AS median",
+            " SELECT (SELECT COUNT(*) FROM recent) AS n, (SELECT amount_minor FROM recent"
+            " ORDER BY amount_minor LIMIT 1 OFFSET (SELECT COUNT(*) FROM recent) / 2) AS median",
             (to_sql_time(since), to_sql_time(until)),
         )
         if row is None or row["n"] < MEDIAN_NEEDS_SALES:

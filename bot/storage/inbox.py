@@ -12,6 +12,10 @@ from typing import Any
 
 from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
+# Rows per INSERT: one statement for a whole Telegram batch (100), within SQLite's limit of
+# parameters per statement.
+RECORDED_AT_ONCE = 100
+
 
 @dataclass(frozen=True)
 class Received:
@@ -34,26 +38,31 @@ class InboxRepository:
     ) -> int:
         """(message id, person, body) each, once per message id; how many were new. Those
         `ignored` are recorded as handled already: their ids kept, never answered."""
-        before = await self._tx.fetch_one("SELECT total_changes() AS n")
         handled_at = to_sql_time(at) if ignored else None
-        await self._tx.execute_many(
-            "INSERT INTO inbox (channel, message_id, person, body, received_at, handled_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO NOTHING",
-            (
-                (
+        received_at = to_sql_time(at)
+        new = 0
+        for start in range(0, len(messages), RECORDED_AT_ONCE):
+            batch = messages[start : start + RECORDED_AT_ONCE]
+            values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in batch)
+            parameters = [
+                value
+                for message_id, person, body in batch
+                for value in (
                     channel,
                     message_id,
                     person,
                     "{}" if ignored else json.dumps(body),
-                    to_sql_time(at),
+                    received_at,
                     handled_at,
                 )
-                for message_id, person, body in messages
-            ),
-        )
-        after = await self._tx.fetch_one("SELECT total_changes() AS n")
-        assert before is not None and after is not None
-        return int(after["n"]) - int(before["n"])
+            ]
+            inserted = await self._tx.fetch_all(
+                "INSERT INTO inbox (channel, message_id, person, body, received_at, handled_at)"
+                f" VALUES {values} ON CONFLICT (channel, message_id) DO NOTHING RETURNING id",
+                parameters,
+            )
+            new += len(inserted)
+        return new
 
     async def unhandled(self, channel: str, after_id: int, limit: int) -> list[Received]:
         rows = await self._tx.fetch_all(

@@ -77,7 +77,7 @@ class LedgerRepository:
     async def existing_keys(self, keys: list[str]) -> set[str]:
         rows = await self._tx.fetch_all(
             "SELECT idempotency_key FROM points_ledger WHERE idempotency_key IN"
-            " (SELECT value FROM json_each(?))",
+            f" {self._tx.dialect.listed('?', 'TEXT')}",
             (json.dumps(keys),),
         )
         return {row["idempotency_key"] for row in rows}
@@ -113,7 +113,7 @@ class LedgerRepository:
             f" AND reason IN ({placeholders}) THEN delta END), 0) AS qualifying"
             " FROM points_ledger WHERE customer_id = ?) AS totals"
             " LEFT JOIN (SELECT * FROM points_ledger WHERE customer_id = ?"
-            " ORDER BY id DESC LIMIT ?) AS recent ON 1 ORDER BY recent.id DESC",
+            " ORDER BY id DESC LIMIT ?) AS recent ON TRUE ORDER BY recent.id DESC",
             (
                 to_sql_time(since),
                 *(reason.value for reason in qualifying),

@@ -89,6 +89,9 @@ _DELIVERABLE = (
 )
 
 
+_BETWEEN_COLONS = "':' || dedupe_key || ':'"
+
+
 class OutboxRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -132,7 +135,8 @@ class OutboxRepository:
     async def existing_keys(self, dedupe_keys: list[str]) -> set[str]:
         """Which of these keys were queued before (one query, however many keys)."""
         rows = await self._tx.fetch_all(
-            "SELECT dedupe_key FROM outbox WHERE dedupe_key IN (SELECT value FROM json_each(?))",
+            "SELECT dedupe_key FROM outbox WHERE dedupe_key IN"
+            f" {self._tx.dialect.listed('?', 'TEXT')}",
             (json.dumps(dedupe_keys),),
         )
         return {row["dedupe_key"] for row in rows}
@@ -143,7 +147,7 @@ class OutboxRepository:
         """Which of these customers were queued a message of `kind` since then."""
         rows = await self._tx.fetch_all(
             "SELECT DISTINCT customer_id FROM outbox WHERE customer_id IN"
-            " (SELECT value FROM json_each(?)) AND kind = ? AND created_at > ?",
+            f" {self._tx.dialect.listed('?')} AND kind = ? AND created_at > ?",
             (json.dumps(customer_ids), kind, to_sql_time(since)),
         )
         return {row["customer_id"] for row in rows}
@@ -155,7 +159,7 @@ class OutboxRepository:
         `held_kinds` wait (quiet hours)."""
         rows = await self._tx.fetch_all(
             f"{_DELIVERABLE} AND o.next_attempt_at <= ?"
-            " AND o.kind NOT IN (SELECT value FROM json_each(?)) ORDER BY o.id LIMIT ?",
+            f" AND o.kind NOT IN {self._tx.dialect.listed('?', 'TEXT')} ORDER BY o.id LIMIT ?",
             (to_sql_time(now), json.dumps(held_kinds), limit),
         )
         return [_item(row) for row in rows]
@@ -163,7 +167,7 @@ class OutboxRepository:
     async def count_due(self, now: datetime, kinds: tuple[str, ...]) -> int:
         row = await self._tx.fetch_one(
             "SELECT COUNT(*) AS n FROM outbox WHERE status = ? AND next_attempt_at <= ?"
-            " AND kind IN (SELECT value FROM json_each(?))",
+            f" AND kind IN {self._tx.dialect.listed('?', 'TEXT')}",
             (OutboxStatus.PENDING, to_sql_time(now), json.dumps(kinds)),
         )
         return int(row["n"]) if row else 0
@@ -173,7 +177,7 @@ class OutboxRepository:
         are left out of the ids returned."""
         rows = await self._tx.fetch_all(
             "UPDATE outbox SET status = :status_sending WHERE status = :status_pending"
-            " AND id IN (SELECT value FROM json_each(:ids)) RETURNING id",
+            f" AND id IN {self._tx.dialect.listed(':ids')} RETURNING id",
             {**_STATUSES, "ids": json.dumps(item_ids)},
         )
         return {row["id"] for row in rows}
@@ -182,7 +186,7 @@ class OutboxRepository:
         """Item id -> the channel's id for the message (None when it gives none)."""
         rows = await self._tx.fetch_all(
             "UPDATE outbox SET status = :status_sent, sent_at = :at,"
-            " channel_message_id = sent.value FROM json_each(:sent) AS sent"
+            f" channel_message_id = sent.value FROM {self._tx.dialect.pairs(':sent')} AS sent"
             " WHERE outbox.id = CAST(sent.key AS INTEGER) RETURNING outbox.id",
             {**_STATUSES, "sent": json.dumps(sent), "at": to_sql_time(at)},
         )
@@ -298,7 +302,7 @@ class OutboxRepository:
             await self._tx.execute(
                 "UPDATE outbox SET dedupe_key = substr(replace(':' || dedupe_key || ':', :id,"
                 " :pseudonym), 2, length(replace(':' || dedupe_key || ':', :id, :pseudonym)) - 2)"
-                " WHERE instr(':' || dedupe_key || ':', :id) > 0",
+                f" WHERE {self._tx.dialect.position(':id', _BETWEEN_COLONS)} > 0",
                 {
                     "id": f":{identity.channel}:{identity.user_id}:",
                     "pseudonym": f":{identity.channel}:erased{customer_id}:",

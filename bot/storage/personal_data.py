@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.domain.models import Identity
 from bot.storage.database import Transaction
+from bot.storage.dialect import Dialect
 from bot.storage.outbox import OutboxRepository
 
 # Each table that holds rows about a customer, with the columns shown to them.
@@ -50,8 +51,8 @@ class PersonalData:
             )
             messages += [dict(row) for row in rows]
         audit = await self._tx.fetch_all(
-            f"SELECT at, actor, action, subject, details FROM audit_log WHERE {_AUDIT_ABOUT}"
-            " ORDER BY id",
+            "SELECT at, actor, action, subject, details FROM audit_log"
+            f" WHERE {_audit_about(self._tx.dialect)} ORDER BY id",
             _audit_parameters(customer_id, identities),
         )
         return {"messages_received": messages, "audit_log": [dict(row) for row in audit]}
@@ -72,7 +73,8 @@ class PersonalData:
             (customer_id,),
         )
         await self._tx.execute(
-            f"UPDATE audit_log SET details = NULL WHERE ({_AUDIT_ABOUT}) AND details IS NOT NULL",
+            "UPDATE audit_log SET details = NULL"
+            f" WHERE ({_audit_about(self._tx.dialect)}) AND details IS NOT NULL",
             _audit_parameters(customer_id, identities),
         )
         for identity in identities:
@@ -87,11 +89,13 @@ class PersonalData:
             )
 
 
-# The audit log's rows about a customer: done to them (an adjustment, a coupon...) or by them.
-_AUDIT_ABOUT = (
-    "subject = :subject OR json_extract(details, '$.customer') = :customer_id"
-    " OR actor IN (SELECT value FROM json_each(:actors))"
-)
+def _audit_about(sql: Dialect) -> str:
+    """The audit log's rows about a customer: done to them (an adjustment, a coupon...) or
+    by them."""
+    return (
+        f"subject = :subject OR {sql.json_text('details', 'customer')} = :customer_id"
+        f" OR actor IN {sql.listed(':actors', 'TEXT')}"
+    )
 
 
 def _audit_parameters(customer_id: int, identities: list[Identity]) -> dict[str, Any]:
@@ -102,6 +106,6 @@ def _audit_parameters(customer_id: int, identities: list[Identity]) -> dict[str,
     ]
     return {
         "subject": f"customer:{customer_id}",
-        "customer_id": customer_id,
+        "customer_id": str(customer_id),
         "actors": json.dumps(actors),
     }

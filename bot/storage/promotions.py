@@ -36,7 +36,7 @@ class PromotionRepository:
         """How many promotions each of these customers was queued since then (one query)."""
         rows = await self._tx.fetch_all(
             "SELECT customer_id, COUNT(*) AS n FROM promotions WHERE outcome = 'queued'"
-            " AND decided_at > ? AND customer_id IN (SELECT value FROM json_each(?))"
+            f" AND decided_at > ? AND customer_id IN {self._tx.dialect.listed('?')}"
             " GROUP BY customer_id",
             (to_sql_time(since), json.dumps(list(customer_ids))),
         )
@@ -45,7 +45,7 @@ class PromotionRepository:
     async def existing_keys(self, keys: Iterable[str]) -> set[str]:
         rows = await self._tx.fetch_all(
             "SELECT dedupe_key FROM promotions WHERE dedupe_key IN"
-            " (SELECT value FROM json_each(?))",
+            f" {self._tx.dialect.listed('?', 'TEXT')}",
             (json.dumps(list(keys)),),
         )
         return {row["dedupe_key"] for row in rows}

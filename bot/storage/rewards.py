@@ -85,7 +85,7 @@ class CouponRepository:
         now (those granted before are skipped); two round trips, however many."""
         known = await self._tx.fetch_all(
             "SELECT idempotency_key FROM coupons WHERE idempotency_key IN"
-            " (SELECT value FROM json_each(?))",
+            f" {self._tx.dialect.listed('?', 'TEXT')}",
             (json.dumps(list(keyed)),),
         )
         fresh = set(keyed) - {row["idempotency_key"] for row in known}
@@ -182,8 +182,8 @@ class RedemptionRepository:
     ) -> Redemption | None:
         """The customer's unused, unexpired code for this reward or coupon, if there is one."""
         row = await self._tx.fetch_one(
-            "SELECT * FROM redemptions WHERE customer_id = ? AND reward_key IS ?"
-            " AND coupon_id IS ? AND redeemed_at IS NULL AND expires_at > ?"
+            "SELECT * FROM redemptions WHERE customer_id = ? AND reward_key IS NOT DISTINCT FROM ?"
+            " AND coupon_id IS NOT DISTINCT FROM ? AND redeemed_at IS NULL AND expires_at > ?"
             " ORDER BY expires_at DESC LIMIT 1",
             (customer_id, reward_key, coupon_id, to_sql_time(now)),
         )

@@ -47,7 +47,7 @@ class StaffRepository:
     async def set_owner_language(self, identity: Identity, language: Language) -> None:
         await self._tx.execute(
             "INSERT INTO owner_languages (channel, channel_user_id, language) VALUES (?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET language = excluded.language",
+            " ON CONFLICT (channel, channel_user_id) DO UPDATE SET language = excluded.language",
             (identity.channel, identity.user_id, language.value),
         )
 
@@ -122,8 +122,8 @@ class AuditLog:
     async def entries(self, action: str | None = None) -> list[dict[str, Any]]:
         rows = await self._tx.fetch_all(
             "SELECT actor, action, subject, details, at FROM audit_log"
-            " WHERE ?1 IS NULL OR action = ?1 ORDER BY id",
-            (action,),
+            " WHERE :action IS NULL OR action = :action ORDER BY id",
+            {"action": action},
         )
         return [
             {

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-import re
-import sqlite3
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
 
+from bot.errors import cannot_be_written
 from bot.incoming import AlreadyHandled
 from handlers.telegram.context import Context, reply
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
-_STORAGE_TROUBLE = re.compile(r"full|readonly|read-only|disk I/O", re.IGNORECASE)
 
 
 async def report_error(update: object, context: Context) -> None:
@@ -23,9 +21,7 @@ async def report_error(update: object, context: Context) -> None:
         # A second delivery raced the first and lost: the first one has already answered.
         log.info("dropped a second delivery of %s", context.error)
         return
-    if isinstance(context.error, sqlite3.OperationalError) and _STORAGE_TROUBLE.search(
-        str(context.error)
-    ):
+    if cannot_be_written(context.error):
         # Nothing was written (the unit of work rolled back); the operator must act.
         log.critical(
             "the database cannot be written (%s): check free disk space and the permissions"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -23,7 +22,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.bootstrap import Services
-from bot.errors import unreachable
+from bot.errors import DATABASE_ERRORS, unreachable
 from bot.inbox import record
 from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, until_stopped
 
@@ -81,7 +80,7 @@ class RecordingPoller:
         found = [(str(update.update_id), _person(update), update.to_dict()) for update in updates]
         try:
             await record(self._services, CHANNEL, found)
-        except sqlite3.Error as error:
+        except DATABASE_ERRORS as error:
             log.critical(
                 "the database cannot be written (%s): check free disk space and the permissions"
                 " of DATABASE_PATH; %d updates are answered without being recorded",
