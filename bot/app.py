@@ -9,7 +9,8 @@ import asyncio
 import logging
 import signal
 import sys
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, nullcontext
+from pathlib import Path
 from typing import Any
 
 from bot.bootstrap import close_services, open_services, start_background
@@ -19,6 +20,8 @@ from bot.messages import Messages
 from bot.program import Program
 from bot.setup_check import start_up_warnings
 from bot.storage.backups import exclusive_use
+from bot.storage.database import open_database
+from bot.storage.moving import move
 from bot.timetable import JobResult
 from handlers.http_server import serving_http
 from handlers.telegram.app import build_application, opened, serve_telegram
@@ -40,7 +43,9 @@ async def serve_until_stopped(
     # a busy event loop; by default the loop yields it only every 5 ms. A sale holds the
     # database for a dozen statements, so under load those waits queued every sale behind it.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    with exclusive_use(settings.database_path):
+    # One process per SQLite file; PostgreSQL serves several (each job still runs once).
+    alone = nullcontext() if settings.postgresql_url else exclusive_use(settings.database_path)
+    with alone:
         log_start_up(settings, program)
         stopped, closing = asyncio.Event(), asyncio.Event()  # a signal; then the channels
         loop = asyncio.get_running_loop()
@@ -102,7 +107,7 @@ async def _until_stopped_or_failed(
 
 def log_start_up(settings: Settings, program: Program) -> None:
     """What an operator needs to know the bot is the one they meant to start."""
-    log.info("database: %s", settings.database_path)
+    log.info("database: %s", settings.database_shown)
     log.info("program file: %s", settings.program_file or "the built-in sample")
     if settings.telegram_enabled:
         log.info("channel: telegram (Bot API at %s)", settings.telegram_api_url)
@@ -134,3 +139,35 @@ async def run_job(settings: Settings, program: Program, name: str) -> JobResult:
             return await services.jobs.run(name)
     finally:
         await close_services(services, None)
+
+
+async def migrate_database(settings: Settings, target: str) -> list[str]:
+    """`loyalty-bot migrate-db --to TARGET`: this shop's database copied into an empty one
+    (PostgreSQL from SQLite, or back to an absolute SQLite path), checked, and the line to
+    put in .env to use it."""
+    to_postgresql = target.startswith(("postgresql://", "postgres://"))
+    alone = nullcontext() if settings.postgresql_url else exclusive_use(settings.database_path)
+    with alone:  # a running bot would write beside the copy
+        source = await open_database(
+            path=settings.database_path, url=settings.postgresql_url, backups=settings.backups
+        )
+        try:
+            copy = await open_database(
+                path=Path(target),
+                url=target if to_postgresql else None,
+            )
+            try:
+                moved = await move(source, copy)
+            finally:
+                await copy.close()
+        finally:
+            await source.close()
+    setting = f"DATABASE_URL={target}" if to_postgresql else f"DATABASE_PATH={target}"
+    return [
+        f"copied {sum(moved.rows.values())} rows of {len(moved.rows)} tables from"
+        f" {settings.database_shown}",
+        f"checked: every table's row count and the balances of {moved.customers_checked}"
+        " customers match",
+        f"to use the copy, set {setting} in .env"
+        + ("" if to_postgresql else " and remove DATABASE_URL"),
+    ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from telegram.error import InvalidToken
 
-from bot.app import run_job, serve_until_stopped
+from bot.app import migrate_database, run_job, serve_until_stopped
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, StorageError
 from bot.program import Program, load_program
@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     tryout.add_argument(
         "--whatsapp", action="store_true", help="as WhatsApp shows it (buttons, lists, templates)"
+    )
+    move = commands.add_parser(
+        "migrate-db",
+        help="copy this shop's database to an empty one (PostgreSQL, or a SQLite file)",
+    )
+    move.add_argument(
+        "--to", required=True, help="postgresql://user:password@host/dbname, or a .db path"
     )
     commands.add_parser(
         "health", help="ask the running bot's GET /healthz; exit code 0 only while it is alive"
@@ -166,6 +173,13 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
             settings.backups.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
         backup = make_backup(settings.database_path, arguments.path or settings.backups)
         print(f"backup written to {backup.path} ({backup.size_bytes} bytes), checked")
+        return 0
+    if command == "migrate-db":
+        target = arguments.to
+        if not target.startswith(("postgresql://", "postgres://")):
+            target = str(Path(target).expanduser().absolute())
+        for line in asyncio.run(migrate_database(settings, target)):
+            print(line)
         return 0
     if command == "restore":
         with exclusive_use(settings.database_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -181,6 +182,15 @@ class Settings(BaseSettings):
     @property
     def postgresql_url(self) -> str | None:
         return self.database_url.get_secret_value() if self.database_url else None
+
+    @property
+    def database_shown(self) -> str:
+        """The database for logs: the file, or the server and database without credentials."""
+        if not self.postgresql_url:
+            return str(self.database_path)
+        parts = urlsplit(self.postgresql_url)
+        host = parts.hostname or dict(parse_qsl(parts.query)).get("host", "localhost")
+        return f"PostgreSQL database {parts.path.lstrip('/')} on {host}:{parts.port or 5432}"
 
     @property
     def backups(self) -> Path:

@@ -24,7 +24,13 @@ from handlers.telegram.context import INBOX_KEY, SERVICES_KEY, BotApplication
 from handlers.telegram.standin import SERVING as standin_serving
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
-from tests.postgres import ENGINES, postgresql_server, postgresql_url  # noqa: F401 (fixtures)
+from tests.postgres import (  # noqa: F401 (fixtures)
+    ENGINES,
+    every_test_on_postgresql,
+    postgresql_server,
+    postgresql_url,
+    template_for_every_test,
+)
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 # WhatsApp's settings in the shapes Meta gives: an app secret of 32 hex digits.
@@ -108,6 +114,7 @@ def settings_for(api: FakeTelegram, database_path: Path, **overrides: object) ->
         # Time stands still in tests, so a person's allowance would never refill: the flood
         # guard has tests of its own.
         "flood_burst": 10_000,
+        **({"database_url": url} if (url := every_test_on_postgresql()) else {}),
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]

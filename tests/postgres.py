@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -59,9 +59,30 @@ def postgresql_server() -> Iterator[str]:
 @pytest.fixture
 def postgresql_url(postgresql_server: str) -> Iterator[str]:
     """A new database of our schema, dropped after the test."""
+    url = new_database(postgresql_server)
+    yield url
+    with _admin(postgresql_server) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path[1:]} WITH (FORCE)")
+
+
+def new_database(server: str) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
-    with _admin(postgresql_server) as admin:
+    with _admin(server) as admin:
         admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    yield with_database(postgresql_server, name)
-    with _admin(postgresql_server) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return with_database(server, name)
+
+
+def every_test_on_postgresql() -> str | None:
+    """TEST_ENGINE=postgresql: a new PostgreSQL database for a test that would use a SQLite
+    file (the bot's settings in tests ask here), so the whole suite runs on PostgreSQL."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if os.environ.get("TEST_ENGINE") != "postgresql" or not server:
+        return None
+    return new_database(server)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def template_for_every_test(request: pytest.FixtureRequest) -> None:
+    """With TEST_ENGINE=postgresql, the template is made before the first test needs it."""
+    if os.environ.get("TEST_ENGINE") == "postgresql":
+        request.getfixturevalue("postgresql_server")

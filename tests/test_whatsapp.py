@@ -48,6 +48,7 @@ from tests.flows import (
     register,
     sell,
 )
+from tests.postgres import every_test_on_postgresql
 from tests.processes import WHATSAPP_READY, environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +81,12 @@ def whatsapp_settings(graph: FakeGraph, database: Path, port: int, **overrides: 
         webhook_listen=f"127.0.0.1:{port}",
         owner_phones=f"+{OWNER}",  # type: ignore[arg-type]
         database_path=database,
-        **{"timezone": "Europe/Madrid", "flood_burst": 10_000, **overrides},  # type: ignore[arg-type]
+        **{  # type: ignore[arg-type]
+            "timezone": "Europe/Madrid",
+            "flood_burst": 10_000,
+            **({"database_url": url} if (url := every_test_on_postgresql()) else {}),
+            **overrides,
+        },
     )
 
 

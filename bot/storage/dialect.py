@@ -58,6 +58,14 @@ class Dialect:
         """The statement as the driver takes it."""
         return statement
 
+    def tables(self) -> str:
+        """A query for the names (`name`) of the database's tables."""
+        return "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+
+    def renumber(self, table: str) -> str | None:
+        """After rows were copied with their ids: new rows numbered above them."""
+        return None  # SQLite numbers from the largest id (AUTOINCREMENT notes copied ids)
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"
@@ -97,6 +105,15 @@ class PostgresDialect(Dialect):
 
     def sql(self, statement: str) -> str:
         return pyformat(statement)
+
+    def tables(self) -> str:
+        return "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+
+    def renumber(self, table: str) -> str | None:
+        return (
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+            f" (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+        )
 
 
 SQLITE = Dialect()

@@ -1,0 +1,115 @@
+"""`loyalty-bot migrate-db`: a shop built by the flows moves to PostgreSQL and back, whole."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import migrate_database
+from bot.bootstrap import Services, close_services, open_services
+from bot.domain.models import Identity, Language
+from bot.messages import Messages
+from bot.program import Program
+from bot.storage.database import Database
+from bot.storage.moving import MoveError, move
+from bot.storage.postgresql import PostgresDatabase
+from bot.storage.sqlite import SqliteDatabase
+from handlers.telegram.standin import FakeTelegram
+from tests.conftest import FakeClock, settings_for
+from tests.flows import enrol, sell
+
+
+async def _shop(services: Services, clock: FakeClock) -> None:
+    """Members (one invited by another), sales, a reward taken, a language changed, and a
+    member who asked to be forgotten: every kind of row the flows write."""
+    ana = await enrol(services.registration, 801, birthday="15/3")
+    friend = await enrol(services.registration, 802, referral_code=ana.referral_code)
+    for _ in range(4):
+        await sell(services.sales, ana, 3)
+        clock.advance(timedelta(days=3))
+    await sell(services.sales, friend, 2)
+    await services.jobs.run("surveys")
+    code = await services.rewards.request_reward(ana, "free_bottle")
+    assert not isinstance(code, str)
+    await services.membership.set_language(friend, Language.EN)
+    gone = await enrol(services.registration, 803)
+    await services.membership.forget(gone, Identity("telegram", "803"))
+
+
+async def _balances(database: Database) -> dict[int, int]:
+    async with database.reading() as tx:
+        rows = await tx.fetch_all(
+            "SELECT customer_id, SUM(delta) AS balance FROM points_ledger GROUP BY customer_id"
+        )
+    return {int(row["customer_id"]): int(row["balance"]) for row in rows}
+
+
+async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
+    api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path, postgresql_url: str
+) -> None:
+    settings = settings_for(api, tmp_path / "shop.db")
+    services = await open_services(
+        settings, program, clock, Messages(settings.zone, program.shop.money)
+    )
+    try:
+        await _shop(services, clock)
+    finally:
+        await close_services(services, None)
+
+    lines = await migrate_database(settings, postgresql_url)
+    assert "balances of 2 customers match" in lines[1]  # the forgotten one had none
+    assert lines[2] == f"to use the copy, set DATABASE_URL={postgresql_url} in .env"
+
+    on_postgresql = settings_for(api, tmp_path / "unused.db", database_url=postgresql_url)
+    back = tmp_path / "back.db"
+    lines = await migrate_database(on_postgresql, str(back))
+    assert lines[2] == f"to use the copy, set DATABASE_PATH={back} in .env and remove DATABASE_URL"
+
+    original = await SqliteDatabase.open(tmp_path / "shop.db")
+    server = await PostgresDatabase.open(postgresql_url)
+    returned = await SqliteDatabase.open(back)
+    try:
+        balances = await _balances(original)
+        assert balances and max(balances.values()) > 0
+        assert await _balances(server) == balances == await _balances(returned)
+        # The copy goes on where the shop left off: new rows are numbered after the old.
+        services = await open_services(
+            on_postgresql, program, clock, Messages(settings.zone, program.shop.money)
+        )
+        try:
+            newcomer = await enrol(services.registration, 804)
+            assert newcomer.id > max(balances)
+        finally:
+            await close_services(services, None)
+    finally:
+        for database in (original, server, returned):
+            await database.close()
+
+
+async def test_a_target_that_holds_a_shop_is_refused_and_left_as_it_was(
+    database: Database, tmp_path: Path, clock: FakeClock, api: FakeTelegram, program: Program
+) -> None:
+    settings = settings_for(api, tmp_path / "shop.db")
+    services = await open_services(
+        settings, program, clock, Messages(settings.zone, program.shop.money)
+    )
+    try:
+        await enrol(services.registration, 811)
+    finally:
+        await close_services(services, None)
+    # Into a shop of its own (the engine-parametrised `database`), nothing is merged.
+    async with database.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO program_history (rules, recorded_at) VALUES ('{}', '2026-11-24 10:00:00')"
+        )
+    source = await SqliteDatabase.open(tmp_path / "shop.db")
+    try:
+        with pytest.raises(MoveError, match="program_history has rows"):
+            await move(source, database)
+    finally:
+        await source.close()
+    async with database.reading() as tx:
+        row = await tx.fetch_one("SELECT COUNT(*) AS n FROM customers")
+    assert row is not None and row["n"] == 0
