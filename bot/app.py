@@ -13,9 +13,10 @@ from contextlib import AsyncExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
-from bot.bootstrap import close_services, open_services, start_background
+from bot.bootstrap import close_services, open_services
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.leadership import lead_when_possible
 from bot.messages import Messages
 from bot.program import Program
 from bot.setup_check import start_up_warnings
@@ -25,6 +26,7 @@ from bot.storage.moving import move
 from bot.timetable import JobResult
 from handlers.http_server import serving_http
 from handlers.telegram.app import build_application, opened, serve_telegram
+from handlers.telegram.webhook import webhook_route
 from handlers.whatsapp.app import sending_whatsapp, whatsapp_parts
 
 log = logging.getLogger(__name__)
@@ -58,31 +60,40 @@ async def serve_until_stopped(
             async with AsyncExitStack() as stack:
                 channels: list[asyncio.Task[None]] = []
                 whatsapp = None
+                routes = []
                 if settings.whatsapp_enabled:
                     whatsapp = await stack.enter_async_context(whatsapp_parts(services))
-                await stack.enter_async_context(
-                    serving_http(services, whatsapp.routes if whatsapp else ())
-                )
-                if whatsapp is not None:
-                    channels.append(whatsapp.start(services, closing))
+                    routes += whatsapp.routes
+                telegram = None
                 if settings.telegram_enabled:
                     telegram = build_application(
                         settings, program, clock, messages, background=False, core=services
                     )
+                    if webhook := settings.telegram_webhook:
+                        routes.append(webhook_route(telegram, *webhook))
+                await stack.enter_async_context(serving_http(services, routes))
+                if whatsapp is not None:
+                    channels.append(whatsapp.start(services, closing))
+                if telegram is not None:
                     channels.append(
                         asyncio.create_task(
                             serve_telegram(telegram, services.health, closing), name="telegram"
                         )
                     )
-                on_its_own = await start_background(services) if background else None
+                # The timetable and the outbox: in this process while it leads (with
+                # several processes on PostgreSQL, one leads at a time).
+                leaving = asyncio.Event()
+                leading = asyncio.create_task(
+                    lead_when_possible(services, leaving) if background else leaving.wait(),
+                    name="leadership",
+                )
                 try:
                     await _until_stopped_or_failed(stopped, channels)
                 finally:
                     # The push in hand is finished while its channel is still open.
-                    if on_its_own is not None:
-                        await on_its_own.end(services.jobs)
-                    else:
-                        await services.jobs.wind_down()
+                    leaving.set()
+                    await leading
+                    await services.jobs.wind_down()
                     closing.set()
                     for ended in await asyncio.gather(*channels, return_exceptions=True):
                         if isinstance(ended, BaseException):

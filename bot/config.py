@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Madrid"
     default_language: Literal["es", "en"] = "es"
     program_file: Path | None = None
+    # Telegram by webhook instead of polling (several processes need it): the public https
+    # address whose path the bot serves on WEBHOOK_LISTEN, and the secret Telegram sends back.
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
     # Seconds getUpdates waits for news; tests shorten it so shutdown is quick.
     polling_timeout: int = Field(default=30, ge=0, le=50)
     # Pushes per second; Telegram allows about 30, and replies to customers need some room.
@@ -154,6 +158,27 @@ class Settings(BaseSettings):
         # Resolved once, at start: the log names the very file, wherever the bot was started.
         return value.expanduser().absolute()
 
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not (
+            value.startswith(("https://", "http://")) and urlsplit(value).path.strip("/")
+        ):
+            raise ValueError(
+                "an https:// address with a path, such as https://shop.example.com/telegram"
+            )
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token: 1-256 of A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()
+        ):
+            raise ValueError("16 to 256 letters, digits, _ or - (openssl rand -hex 32 makes one)")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -200,6 +225,18 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def telegram_webhook(self) -> tuple[str, str] | None:
+        """(public address, secret) in webhook mode; None when polling."""
+        if not self.telegram_webhook_url:
+            return None
+        if self.telegram_webhook_secret is None:
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET: required with TELEGRAM_WEBHOOK_URL, so that only"
+                " Telegram can post updates (openssl rand -hex 32 makes one)"
+            )
+        return self.telegram_webhook_url, self.telegram_webhook_secret.get_secret_value()
 
     @property
     def telegram_enabled(self) -> bool:

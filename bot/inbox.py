@@ -7,6 +7,7 @@ not handled, once. A channel says how to read its own rows (`InboxReader`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from datetime import datetime, timedelta
@@ -29,6 +30,9 @@ REMEMBERED = timedelta(days=8)
 PRUNE_EVERY = timedelta(days=1)
 BATCH = 100
 HELD_MOST = 1_000  # read from the inbox and not yet handled: past this, reading waits
+# Several processes (PostgreSQL): each handles what it recorded, and this often looks again
+# from the start of the inbox for messages a process that died left behind.
+LOOK_AGAIN_SECONDS = 5.0
 
 Found = list[tuple[str, str, dict[str, Any]]]  # (the channel's message id, person, what to keep)
 
@@ -56,24 +60,28 @@ async def record(
     fresh: Found,
     stale: Found | None = None,
     failures: list[tuple[str, str]] | None = None,
-) -> None:
+) -> int:
     """What a channel received (the stale messages as handled already: a replay) and the
     failures it reports of messages sent earlier, in one transaction, before the channel is
-    answered. A message id already recorded is left as it is: a second delivery."""
+    answered. A message id already recorded is left as it is: a second delivery. Returns how
+    many of the fresh messages were new."""
     async with services.database.transaction() as tx:
         inbox = InboxRepository(tx)
         now = services.clock.now()
-        await inbox.record(channel, fresh, now)
+        new = await inbox.record(channel, fresh, now)
         if stale:
             await inbox.record(channel, stale, now, ignored=True)
         outbox = OutboxRepository(tx)
         for message_id, reason in failures or []:  # never tried again as free text
             await outbox.failed_later(message_id, reason)
+    return new
 
 
 class InboxWorker:
     """Handles what the channel recorded. Each person has a line (a task) that takes their
-    messages one after the other; a flood or a slow reply in one line holds up nobody else's."""
+    messages one after the other; a flood or a slow reply in one line holds up nobody else's.
+    With several processes, a person's line runs in one process at a time (`serving`), so
+    their messages stay in order and none is answered twice."""
 
     def __init__(
         self, services: Services, updates: IncomingUpdates, reader: InboxReader, channel: str
@@ -86,6 +94,8 @@ class InboxWorker:
         self._pruned_at: datetime | None = None
         self._answered_unrecorded: set[int] = set()
         self._lines: dict[str, deque[Received]] = {}
+        self._queued: set[int] = set()  # in a line or in hand: read again, not queued twice
+        self._looked_again = 0.0
         self._held = 0
         self._in_hand: set[int] = set()
         self._broken: Exception | None = None
@@ -110,14 +120,19 @@ class InboxWorker:
             while not stop.is_set() and self._broken is None:
                 self.wake.clear()
                 await self._prune_now_and_then()
+                if self._services.database.shared and self._time_to_look_again():
+                    after = 0  # what another process recorded and left behind
                 batch: list[Received] = []
                 if self._held < HELD_MOST:
                     async with self._services.database.reading() as tx:
                         batch = await InboxRepository(tx).unhandled(self._channel, after, BATCH)
                 if not batch:
-                    await _first_of(stop, self.wake)
+                    await self._idle(stop)
                     continue
                 for received in batch:
+                    if received.id in self._queued:
+                        continue
+                    self._queued.add(received.id)
                     line = self._lines.get(received.person)
                     if line is None:
                         line = self._lines[received.person] = deque()
@@ -130,25 +145,68 @@ class InboxWorker:
         finally:
             await asyncio.gather(*running, return_exceptions=True)
             self._lines.clear()
+            self._queued.clear()
             self._held = 0
         if self._broken is not None:
             raise self._broken
 
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Wait for news (several processes: at most LOOK_AGAIN_SECONDS)."""
+        if not self._services.database.shared:
+            await _first_of(stop, self.wake)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_first_of(stop, self.wake), LOOK_AGAIN_SECONDS)
+
+    def _time_to_look_again(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now - self._looked_again < LOOK_AGAIN_SECONDS:
+            return False
+        self._looked_again = now
+        return True
+
     async def _take(self, person: str, line: deque[Received], stop: asyncio.Event) -> None:
         try:
-            while line and not stop.is_set() and self._broken is None:
-                received = line.popleft()
-                self._held -= 1
-                self._in_hand.add(received.id)
-                try:
-                    await self._handle(received)
-                except DATABASE_ERRORS as error:
-                    self._broken = error
-                finally:
-                    self._in_hand.discard(received.id)
+            async with self._services.database.serving(f"{self._channel}:{person}") as mine:
+                while mine and line and not stop.is_set() and self._broken is None:
+                    received = line.popleft()
+                    self._held -= 1
+                    self._in_hand.add(received.id)
+                    try:
+                        for due in await self._in_order(received):
+                            await self._handle(due)
+                    except DATABASE_ERRORS as error:
+                        self._broken = error
+                    finally:
+                        self._in_hand.discard(received.id)
+                        self._queued.discard(received.id)
+                self._close_line(person, line)  # before the person is let go
+        except DATABASE_ERRORS as error:
+            self._broken = error
         finally:
-            self._lines.pop(person, None)
+            self._close_line(person, line)
             self.wake.set()
+
+    def _close_line(self, person: str, line: deque[Received]) -> None:
+        """No more messages join this line. What is left in it (another process serves the
+        person, or the worker stops) stays in the inbox, read again later."""
+        if self._lines.get(person) is line:
+            del self._lines[person]
+        for received in line:
+            self._queued.discard(received.id)
+        self._held -= len(line)
+        line.clear()
+
+    async def _in_order(self, received: Received) -> list[Received]:
+        """What to handle for this message now. Alone, the message itself. With several
+        processes, the person's messages recorded up to it and not handled yet, oldest first:
+        another process may have recorded an earlier one, or handled this one already."""
+        if not self._services.database.shared:
+            return [received]
+        async with self._services.database.reading() as tx:
+            return await InboxRepository(tx).unhandled_of(
+                self._channel, received.person, through=received.id
+            )
 
     async def _handle(self, received: Received) -> None:
         if received.id in self._answered_unrecorded:

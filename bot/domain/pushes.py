@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 BATCH = 200
 RETRY_BACKOFF = timedelta(minutes=1)
 MAX_RETRY_AFTER_WAITS = 5  # per push: a channel that keeps saying "later" is given up on
+# Longer than any send takes, waits for Retry-After included: a push `sending` for longer was
+# caught by a crash of the process sending it.
+SENDING_LONGEST = timedelta(minutes=10)
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message a second to the same chat
 
 
@@ -157,15 +160,23 @@ class PushDispatcher:
         self._stopping = True
 
     async def recover(self) -> int:
-        """At start-up: pushes a crash caught mid-send become `uncertain`, never resent."""
+        """Pushes a crash caught mid-send become `uncertain`, never resent: at start-up all
+        of them when this is the only process (SQLite); with several, those claimed longer
+        ago than any send takes (another process may be sending the rest)."""
+        claimed_before = self._clock.now()
+        if self._db.shared:
+            claimed_before -= SENDING_LONGEST
         async with self._db.transaction() as tx:
-            return await OutboxRepository(tx).mark_interrupted()
+            return await OutboxRepository(tx).mark_interrupted(claimed_before)
 
     async def deliver_due(self) -> DeliveryReport:
         """Deliver every push that is due now; one failing customer never stops the run."""
         report = DeliveryReport()
         async with self._db.transaction() as tx:
-            report.unreachable += await OutboxRepository(tx).drop_unreachable(self._clock.now())
+            outbox = OutboxRepository(tx)
+            report.unreachable += await outbox.drop_unreachable(self._clock.now())
+            # A process that died mid-send (several processes: not this one) left these.
+            await outbox.mark_interrupted(self._clock.now() - SENDING_LONGEST)
         while True:
             now = self._clock.now()
             held = QUIET_KINDS if self._quiet and self._quiet.contains(now) else ()
@@ -209,7 +220,7 @@ class PushDispatcher:
     async def _claim_now(self, item_ids: list[int]) -> set[int]:
         """`sending` is committed before a message leaves: a crash then leaves it uncertain."""
         async with self._db.single_write() as tx:
-            return await OutboxRepository(tx).claim(item_ids)
+            return await OutboxRepository(tx).claim(item_ids, self._clock.now())
 
     async def _mark_sent_now(self, item_ids: list[int]) -> set[int]:
         sent = {item_id: self._channel_ids.pop(item_id, None) for item_id in item_ids}

@@ -143,7 +143,7 @@ class CustomerRepository:
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE {_ACTIVE}"
             " AND unreachable_at IS NULL AND promotions_consent = 1"
             " AND ((birthday_month = ? AND birthday_day = ?)"
-            " OR (? AND birthday_month = 2 AND birthday_day = 29)) ORDER BY id",
+            " OR (? = 1 AND birthday_month = 2 AND birthday_day = 29)) ORDER BY id",
             (today.month, today.day, int((today.month, today.day) == (2, 28))),
         )
         return [_customer(row) for row in rows]
@@ -235,7 +235,7 @@ class CustomerRepository:
         await self._tx.execute(
             "INSERT INTO invite_requests (customer_id, day, requested_at, times)"
             " VALUES (?, ?, ?, 1)"
-            " ON CONFLICT (customer_id, day) DO UPDATE SET times = times + 1",
+            " ON CONFLICT (customer_id, day) DO UPDATE SET times = invite_requests.times + 1",
             (customer_id, moment[:10], moment),
         )
 

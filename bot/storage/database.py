@@ -45,6 +45,13 @@ class Executed(Protocol):
     def rowcount(self) -> int: ...
 
 
+class Held(Protocol):
+    """A lock one process at a time holds across every process serving the shop."""
+
+    async def kept(self) -> bool:
+        """Still held (a PostgreSQL session that ended has let it go)."""
+
+
 class Enlisted(Protocol):
     """Work that must commit together with the next transaction of the current task."""
 
@@ -136,6 +143,9 @@ class Database(ABC):
     dialect: Dialect
     # A short name for logs and check-config: the file, or the server without its password.
     where: str
+    # Whether other processes may serve the same shop (PostgreSQL), so work in hand must be
+    # claimed from them.
+    shared: bool
 
     def __init__(self) -> None:
         # Called once a commit has written to the outbox: the dispatcher wakes for it.
@@ -153,6 +163,20 @@ class Database(ABC):
     @abstractmethod
     def reading(self) -> AbstractAsyncContextManager[Transaction]:
         """A consistent read of several queries that writes nothing."""
+
+    @abstractmethod
+    def exclusively(self, name: str) -> AbstractAsyncContextManager[Held | None]:
+        """Held by this process, or None while another process holds it."""
+
+    @abstractmethod
+    def serving(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """True while this process serves `name` (a person's line of messages), False when
+        another process does; cheap enough for every line of messages."""
+
+    @abstractmethod
+    def hearing_others(self) -> AbstractAsyncContextManager[None]:
+        """While inside, a commit by another process that queues work for the dispatcher
+        calls `outbox_committed` here too."""
 
     @abstractmethod
     async def migrate(self) -> list[int]:

@@ -98,7 +98,7 @@ class PostgresDialect(Dialect):
         return "ILIKE"
 
     def joined(self, expression: str, separator: str) -> str:
-        return f"string_agg({expression}, '{separator}')"
+        return f"string_agg({expression}, '{separator}' ORDER BY {expression})"
 
     def position(self, needle: str, haystack: str) -> str:
         return f"strpos({haystack}, {needle})"

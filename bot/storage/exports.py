@@ -9,6 +9,7 @@ from datetime import datetime
 from bot.domain.models import Birthday
 from bot.storage.customers import birthday_of
 from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.dialect import Dialect
 from bot.storage.flags import QUADRANTS_SQL, MapLines
 
 
@@ -46,7 +47,8 @@ class LedgerRow:
     reward_key: str | None = None  # the reward a redemption paid for
 
 
-_CUSTOMERS = f"""
+def _customers(sql: Dialect) -> str:
+    return f"""
     WITH balances AS (
         SELECT customer_id, SUM(delta) AS balance,
                SUM(CASE WHEN reason IN ('purchase', 'reversal') AND created_at >= :year_start
@@ -57,9 +59,9 @@ _CUSTOMERS = f"""
                MAX(created_at) AS last_purchase
         FROM sales WHERE voided_at IS NULL GROUP BY customer_id),
     open_flags AS (
-        SELECT customer_id, group_concat(flag, '|') AS flags
+        SELECT customer_id, {sql.joined("flag", "|")} AS flags
         FROM (SELECT customer_id, flag FROM risk_flags WHERE cleared_at IS NULL
-              ORDER BY customer_id, flag)
+              ORDER BY customer_id, flag) AS open_ones
         GROUP BY customer_id),
     placed AS ({QUADRANTS_SQL})
     SELECT c.*, r.member_code AS referrer_code,
@@ -88,7 +90,7 @@ class ExportRepository:
         self, now: datetime, year_start: datetime, lines: MapLines
     ) -> AsyncIterator[CustomerRow]:
         parameters = {**lines.parameters(now, None), "year_start": to_sql_time(year_start)}
-        async for row in self._tx.stream(_CUSTOMERS, parameters):
+        async for row in self._tx.stream(_customers(self._tx.dialect), parameters):
             yield CustomerRow(
                 member_code=row["member_code"],
                 name=row["name"],

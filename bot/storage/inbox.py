@@ -72,6 +72,15 @@ class InboxRepository:
         )
         return [Received(row["id"], row["person"], json.loads(row["body"])) for row in rows]
 
+    async def unhandled_of(self, channel: str, person: str, *, through: int) -> list[Received]:
+        """A person's messages not handled yet, up to `through`, oldest first."""
+        rows = await self._tx.fetch_all(
+            "SELECT id, person, body FROM inbox WHERE channel = ? AND person = ?"
+            " AND handled_at IS NULL AND id <= ? ORDER BY id",
+            (channel, person, through),
+        )
+        return [Received(row["id"], row["person"], json.loads(row["body"])) for row in rows]
+
     async def last_heard(self, channel: str, person: str) -> datetime | None:
         row = await self._tx.fetch_one(
             "SELECT MAX(received_at) AS at FROM inbox WHERE channel = ? AND person = ?",

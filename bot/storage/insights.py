@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.scores import CUT_OFFS, NPS_DETRACTOR_UP_TO, NPS_PROMOTER_FROM
 from bot.storage.database import Transaction, to_sql_time
+from bot.storage.dialect import Dialect
 
 _VALID_SALE = "voided_at IS NULL"
 _IN_PERIOD = "created_at >= :start AND created_at < :end"
@@ -62,7 +63,8 @@ class AutomationCounts:
 # The sale a coupon is used on is typed just before or just after its code is confirmed.
 # Expiry rows are found by their keys ("expiry:<customer>:<day>", a range of the unique
 # index), not by a scan of the whole ledger.
-_AUTOMATIONS = """
+def _automations(sql: Dialect) -> str:
+    return f"""
     SELECT
       (SELECT COUNT(*) FROM coupons WHERE kind = 'winback'
          AND created_at >= :start AND created_at < :end) AS winbacks_sent,
@@ -70,8 +72,8 @@ _AUTOMATIONS = """
          AND redeemed_at >= :start AND redeemed_at < :end) AS winbacks_redeemed,
       (SELECT COALESCE(SUM(s.amount_minor), 0) FROM coupons k JOIN sales s
          ON s.customer_id = k.customer_id AND s.voided_at IS NULL
-         AND s.created_at >= datetime(k.redeemed_at, '-1 hour')
-         AND julianday(s.created_at) < julianday(k.redeemed_at) + :revenue_days
+         AND {sql.days("s.created_at")} >= {sql.days("k.redeemed_at")} - 1.0 / 24
+         AND {sql.days("s.created_at")} < {sql.days("k.redeemed_at")} + :revenue_days
        WHERE k.kind = 'winback' AND k.redeemed_at >= :start AND k.redeemed_at < :end)
          AS winback_revenue_minor,
       (SELECT COUNT(*) FROM promotions WHERE kind = 'nudge' AND outcome = 'queued'
@@ -187,9 +189,9 @@ class InsightsRepository:
             window,
         )
         kept = await self._one(
-            "SELECT COUNT(*) AS before, COALESCE(SUM(EXISTS (SELECT 1 FROM sales s"
+            "SELECT COUNT(*) AS before, COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM sales s"
             " WHERE s.customer_id = p.customer_id AND s.voided_at IS NULL"
-            " AND s.created_at >= :start AND s.created_at < :end)), 0) AS kept"
+            " AND s.created_at >= :start AND s.created_at < :end)) AS kept"
             f" FROM (SELECT DISTINCT customer_id FROM sales WHERE {_VALID_SALE}"
             " AND created_at >= :previous_start AND created_at < :start) p",
             window,
@@ -219,9 +221,9 @@ class InsightsRepository:
             window,
         )
         nps = await self._one(
-            "SELECT COALESCE(SUM(score >= :nps_promoter_from), 0) AS promoters,"
-            " COALESCE(SUM(score > :nps_detractor_up_to AND score < :nps_promoter_from), 0)"
-            " AS passives, COALESCE(SUM(score <= :nps_detractor_up_to), 0) AS detractors"
+            "SELECT COUNT(*) FILTER (WHERE score >= :nps_promoter_from) AS promoters,"
+            " COUNT(*) FILTER (WHERE score > :nps_detractor_up_to AND score < :nps_promoter_from)"
+            " AS passives, COUNT(*) FILTER (WHERE score <= :nps_detractor_up_to) AS detractors"
             " FROM surveys"
             " WHERE kind = 'nps' AND answered_at >= :start AND answered_at < :end",
             window,
@@ -263,8 +265,9 @@ class InsightsRepository:
         window = {"start": to_sql_time(year_start), "end": to_sql_time(end)}
         people = await self._one(
             "SELECT COUNT(*) AS customers,"
-            " COALESCE(SUM(unreachable_at IS NULL), 0) AS reachable,"
-            " COALESCE(SUM(unreachable_at IS NULL AND promotions_consent = 1), 0) AS consenting"
+            " COUNT(*) FILTER (WHERE unreachable_at IS NULL) AS reachable,"
+            " COUNT(*) FILTER (WHERE unreachable_at IS NULL AND promotions_consent = 1)"
+            " AS consenting"
             " FROM customers WHERE erased_at IS NULL",
             {},
         )
@@ -293,7 +296,7 @@ class InsightsRepository:
         self, start: datetime, end: datetime, revenue_days: int
     ) -> AutomationCounts:
         counts = await self._one(
-            _AUTOMATIONS,
+            _automations(self._tx.dialect),
             {"start": to_sql_time(start), "end": to_sql_time(end), "revenue_days": revenue_days},
         )
         return AutomationCounts(**counts)
@@ -314,8 +317,10 @@ class InsightsRepository:
 
     async def weekly(self, end: datetime, weeks: int) -> list[WeekRow]:
         """Sales and distinct buyers per week, counted back from `end` (0 = the last 7 days)."""
+        sql = self._tx.dialect
+        weeks_ago = sql.whole(f"({sql.days(':end')} - {sql.days('created_at')}) / 7")
         rows = await self._tx.fetch_all(
-            "SELECT CAST((julianday(:end) - julianday(created_at)) / 7 AS INTEGER) AS weeks_ago,"
+            f"SELECT {weeks_ago} AS weeks_ago,"
             " COUNT(*) AS sales, COUNT(DISTINCT customer_id) AS buyers"
             f" FROM sales WHERE {_VALID_SALE} AND {_IN_PERIOD}"
             " GROUP BY weeks_ago ORDER BY weeks_ago",
@@ -329,11 +334,11 @@ class InsightsRepository:
         bounds = ", ".join("(?, ?, ?)" for _ in months)
         rows = await self._tx.fetch_all(
             f"WITH months (label, starts, ends) AS (VALUES {bounds})"
-            " SELECT months.label AS month, SUM(score >= ?) AS promoters,"
-            " SUM(score <= ?) AS detractors, COUNT(*) AS answers"
+            " SELECT months.label AS month, COUNT(*) FILTER (WHERE score >= ?) AS promoters,"
+            " COUNT(*) FILTER (WHERE score <= ?) AS detractors, COUNT(*) AS answers"
             " FROM months JOIN surveys ON surveys.kind = 'nps'"
             " AND surveys.answered_at >= months.starts AND surveys.answered_at < months.ends"
-            " GROUP BY months.label ORDER BY months.starts",
+            " GROUP BY months.label, months.starts ORDER BY months.starts",
             [
                 *(
                     value

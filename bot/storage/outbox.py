@@ -172,13 +172,14 @@ class OutboxRepository:
         )
         return int(row["n"]) if row else 0
 
-    async def claim(self, item_ids: list[int]) -> set[int]:
-        """Mark pending pushes `sending`, in one statement; those another delivery took first
-        are left out of the ids returned."""
+    async def claim(self, item_ids: list[int], at: datetime) -> set[int]:
+        """Mark pending pushes `sending` (since `at`, kept in next_attempt_at), in one
+        statement; those another delivery took first are left out of the ids returned."""
         rows = await self._tx.fetch_all(
-            "UPDATE outbox SET status = :status_sending WHERE status = :status_pending"
+            "UPDATE outbox SET status = :status_sending, next_attempt_at = :at"
+            " WHERE status = :status_pending"
             f" AND id IN {self._tx.dialect.listed(':ids')} RETURNING id",
-            {**_STATUSES, "ids": json.dumps(item_ids)},
+            {**_STATUSES, "ids": json.dumps(item_ids), "at": to_sql_time(at)},
         )
         return {row["id"] for row in rows}
 
@@ -244,7 +245,7 @@ class OutboxRepository:
         await self._tx.execute(
             "UPDATE outbox SET status = ?, last_error = COALESCE(?, last_error),"
             " next_attempt_at = COALESCE(?, next_attempt_at), attempts = COALESCE(?, attempts),"
-            " sent_at = CASE WHEN ? THEN ? ELSE sent_at END WHERE id = ?",
+            " sent_at = CASE WHEN ? = 1 THEN ? ELSE sent_at END WHERE id = ?",
             (
                 status,
                 error,
@@ -256,12 +257,14 @@ class OutboxRepository:
             ),
         )
 
-    async def mark_interrupted(self) -> int:
-        """Pushes caught mid-send by a crash may or may not have arrived: never send them again."""
+    async def mark_interrupted(self, claimed_before: datetime) -> int:
+        """Pushes caught mid-send by a crash (claimed before then and still `sending`) may or
+        may not have arrived: never send them again."""
         cursor = await self._tx.execute(
             "UPDATE outbox SET status = :status_uncertain,"
-            " last_error = 'interrupted while sending' WHERE status = :status_sending",
-            _STATUSES,
+            " last_error = 'interrupted while sending' WHERE status = :status_sending"
+            " AND next_attempt_at <= :before",
+            {**_STATUSES, "before": to_sql_time(claimed_before)},
         )
         return cursor.rowcount
 

@@ -9,6 +9,9 @@ parameter's type comes from where it stands (`:one IS NULL OR id = :one`), not f
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +32,7 @@ from bot.storage.database import (
     STREAM_CHUNK,
     Database,
     Executed,
+    Held,
     Parameters,
     Row,
     Transaction,
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 WRITES_LOCK = 0x4C4F5941_0001  # held by the write transaction under way
 MIGRATIONS_LOCK = 0x4C4F5941_0002  # two processes starting together migrate once
 POOL_SIZE = 10
+OUTBOX_QUEUED = "loyalty_outbox"  # the channel NOTIFY wakes the leader's dispatcher on
+LISTEN_AGAIN_SECONDS = 5
 # Tables whose rows an erasure changes: vacuumed after it, so the old row versions go.
 ERASED_FROM = (
     "customers",
@@ -113,12 +119,16 @@ def describe(url: str) -> str:
 
 class PostgresDatabase(Database):
     dialect = POSTGRESQL
+    shared = True
 
     def __init__(self, pool: AsyncConnectionPool[Any], url: str) -> None:
         super().__init__()
         self._pool = pool
         self.url = url
         self.where = describe(url)
+        # The session holding this process's person locks (see `serving`).
+        self._lines: AsyncConnection[Any] | None = None
+        self._lines_opening = asyncio.Lock()
 
     @classmethod
     async def open(cls, url: str, *, size: int = POOL_SIZE) -> PostgresDatabase:
@@ -203,16 +213,83 @@ class PostgresDatabase(Database):
                 if work is not None:
                     await work.join(tx)
                 yield tx
+                if tx.left_to_dispatcher:  # delivered to the listeners at commit
+                    await tx.execute(f"NOTIFY {OUTBOX_QUEUED}")
             if work is not None:
                 work.committed(tx)
             if tx.left_to_dispatcher:
                 self.outbox_committed()
 
     @asynccontextmanager
+    async def exclusively(self, name: str) -> AsyncIterator[Held | None]:
+        """A session-level advisory lock on a connection of its own: the server lets it go
+        when this process's session ends, however it ends."""
+        try:
+            connection = await AsyncConnection.connect(self.url, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise StorageError(f"DATABASE_URL {self.where}: {error}") from error
+        async with connection:
+            cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(name),))
+            row = await cursor.fetchone()
+            yield _Session(connection) if row and row[0] else None
+
+    @asynccontextmanager
+    async def serving(self, name: str) -> AsyncIterator[bool]:
+        """An advisory lock per person, all on one session of this process: taken and let
+        go in a round trip each, and all let go by the server if this process dies."""
+        lines = await self._lines_session()
+        key = (lock_key(name),)
+        try:
+            cursor = await lines.execute("SELECT pg_try_advisory_lock(%s)", key)
+            row = await cursor.fetchone()
+        except psycopg.Error as error:
+            raise StorageError(f"DATABASE_URL {self.where}: {error}") from error
+        mine = bool(row and row[0])
+        try:
+            yield mine
+        finally:
+            if mine and not lines.closed:
+                with contextlib.suppress(psycopg.Error):  # a lost session let it go already
+                    await lines.execute("SELECT pg_advisory_unlock(%s)", key)
+
+    async def _lines_session(self) -> AsyncConnection[Any]:
+        async with self._lines_opening:
+            if self._lines is None or self._lines.closed or self._lines.broken:
+                try:
+                    self._lines = await AsyncConnection.connect(self.url, autocommit=True)
+                except psycopg.OperationalError as error:
+                    raise StorageError(f"DATABASE_URL {self.where}: {error}") from error
+            return self._lines
+
+    @asynccontextmanager
+    async def hearing_others(self) -> AsyncIterator[None]:
+        listening = asyncio.create_task(self._listen(), name="outbox notifications")
+        try:
+            yield
+        finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with await AsyncConnection.connect(self.url, autocommit=True) as session:
+                    await session.execute(f"LISTEN {OUTBOX_QUEUED}")
+                    self.outbox_committed()  # whatever was queued while nobody listened
+                    async for _ in session.notifies():
+                        self.outbox_committed()
+            except psycopg.Error as error:  # the dispatcher's own timer goes on meanwhile
+                log.warning("outbox notifications interrupted (%s); listening again", error)
+                await asyncio.sleep(LISTEN_AGAIN_SECONDS)
+
+    @asynccontextmanager
     async def single_write(self) -> AsyncIterator[Transaction]:
         async with self._connection() as connection:
             tx = PostgresTransaction(connection)
             yield tx
+            if tx.left_to_dispatcher:
+                await tx.execute(f"NOTIFY {OUTBOX_QUEUED}")
         if tx.left_to_dispatcher:
             self.outbox_committed()
 
@@ -241,7 +318,28 @@ class PostgresDatabase(Database):
             await connection.execute(f"VACUUM {', '.join(ERASED_FROM)}".encode())
 
     async def close(self) -> None:
+        if self._lines is not None:
+            await self._lines.close()
         await self._pool.close()
+
+
+def lock_key(name: str) -> int:
+    """A name as an advisory lock's 64-bit key."""
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+class _Session:
+    def __init__(self, connection: AsyncConnection[Any]) -> None:
+        self._connection = connection
+
+    async def kept(self) -> bool:
+        try:
+            await self._connection.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
 
 
 class PostgresTransaction(Transaction):

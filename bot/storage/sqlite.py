@@ -28,6 +28,7 @@ from bot.storage.database import (
     STREAM_CHUNK,
     Database,
     Executed,
+    Held,
     Parameters,
     Row,
     Transaction,
@@ -49,6 +50,7 @@ class SqliteDatabase(Database):
     """
 
     dialect = SQLITE
+    shared = False
 
     def __init__(
         self, connection: aiosqlite.Connection, *, where: str, snapshot_reads: bool
@@ -182,6 +184,19 @@ class SqliteDatabase(Database):
                     self.outbox_committed()
 
     @asynccontextmanager
+    async def exclusively(self, name: str) -> AsyncIterator[Held | None]:
+        # One process per file (the file lock at start): it holds every such lock.
+        yield _OnlyProcess()
+
+    @asynccontextmanager
+    async def serving(self, name: str) -> AsyncIterator[bool]:
+        yield True  # the only process
+
+    @asynccontextmanager
+    async def hearing_others(self) -> AsyncIterator[None]:
+        yield  # there are none
+
+    @asynccontextmanager
     async def single_write(self) -> AsyncIterator[Transaction]:
         """For a unit of work that is exactly one statement: SQLite makes a lone statement
         atomic by itself, which saves the trips for BEGIN and COMMIT."""
@@ -228,6 +243,11 @@ class SqliteDatabase(Database):
         with contextlib.suppress(sqlite3.Error):
             await self._connection.execute("PRAGMA optimize")
         await self._connection.close()
+
+
+class _OnlyProcess:
+    async def kept(self) -> bool:
+        return True
 
 
 class SqliteTransaction(Transaction):

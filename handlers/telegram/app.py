@@ -31,6 +31,7 @@ from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.context import (
     CHANNEL,
+    FETCHED_KEY,
     INBOX_KEY,
     SERVICES_KEY,
     BotApplication,
@@ -46,11 +47,11 @@ from handlers.telegram.conversation import (
 from handlers.telegram.courteous_bot import CourteousBot
 from handlers.telegram.help_menu import publish_command_menu, publish_team_menus
 from handlers.telegram.polling import RecordingPoller
+from handlers.telegram.webhook import set_webhook
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_KEY = "scheduler"
-FETCHED_KEY = "fetched"  # updates as the poller read them, for the inbox worker
 REQUEST_POOL_SIZE = 256  # python-telegram-bot's default for everything but getUpdates
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -141,13 +142,18 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
             )
             await application.start()
             stop = asyncio.Event()
-            timeout = services.settings.polling_timeout
-            services.health.expect(CHANNEL, beat_within=timedelta(seconds=2 * timeout))
-            services.health.beat(CHANNEL)  # Telegram has just answered getMe
+            webhook = services.settings.telegram_webhook
+            if webhook is None:
+                timeout = services.settings.polling_timeout
+                services.health.expect(CHANNEL, beat_within=timedelta(seconds=2 * timeout))
+            else:  # Telegram posts: no beat to expect between one update and the next
+                await set_webhook(application, *webhook)
+                services.health.expect(CHANNEL)
+            services.health.beat(CHANNEL)  # Telegram has just answered
             polling = asyncio.create_task(
                 supervise(
                     CHANNEL,
-                    poller.run,
+                    poller.run if webhook is None else _posted_to,
                     stop,
                     services.clock,
                     services.health,
@@ -211,6 +217,11 @@ async def connect(
         await until_stopped(clock.sleep(backoff), stop)
         backoff = min(backoff * 2, LONGEST_BACKOFF)
     return False
+
+
+async def _posted_to(stop: asyncio.Event) -> None:
+    """Webhook mode: updates arrive at the HTTP server's route until the bot stops."""
+    await stop.wait()
 
 
 async def serve_telegram(application: BotApplication, health: Health, stop: asyncio.Event) -> None:

@@ -77,7 +77,7 @@ class RecordingPoller:
         await self._confirm()
 
     async def _take(self, updates: tuple[Update, ...]) -> None:
-        found = [(str(update.update_id), _person(update), update.to_dict()) for update in updates]
+        found = [(str(update.update_id), person_of(update), update.to_dict()) for update in updates]
         try:
             await record(self._services, CHANNEL, found)
         except DATABASE_ERRORS as error:
@@ -99,7 +99,7 @@ class RecordingPoller:
         """Each person's updates in order, different people's side by side."""
         by_person: dict[str, list[Update]] = {}
         for update in updates:
-            by_person.setdefault(_person(update), []).append(update)
+            by_person.setdefault(person_of(update), []).append(update)
 
         async def in_order(own: list[Update]) -> None:
             for update in own:
@@ -132,7 +132,7 @@ class RecordingPoller:
         await until_stopped(self._services.clock.sleep(seconds), stop)
 
 
-def _person(update: Update) -> str:
+def person_of(update: Update) -> str:
     """Whose update this is: their updates must be handled in order."""
     if update.effective_user is not None:
         return str(update.effective_user.id)

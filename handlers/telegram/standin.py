@@ -1,10 +1,12 @@
 """A loopback stand-in for the Telegram Bot API.
 
 An aiohttp server on 127.0.0.1 that answers the bot's real HTTP requests: it hands out updates
-through getUpdates (long polling, offsets confirmed the way Telegram does), records every other
-call with its parameters and uploaded files, and answers them with plausible objects. Tests,
-benchmarks and `loyalty-bot try` play Telegram users through `ChatUser`, which builds the
-updates a real client would cause.
+through getUpdates (long polling, offsets confirmed the way Telegram does) or, once the bot
+calls setWebhook, posts them to its webhook with the secret header, again until answered 200
+(each person's updates one at a time and in order, different people's side by side). It
+records every other call with its parameters and uploaded files, and answers them with
+plausible objects. Tests, benchmarks and `loyalty-bot try` play Telegram users through
+`ChatUser`, which builds the updates a real client would cause.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientError, ClientSession, web
 
 from handlers.recording import Recording
 
+WEBHOOK_CONNECTIONS = 40  # Telegram's default max_connections
+WEBHOOK_RETRY_SECONDS = 0.05  # Telegram waits longer; tests need not
 BOT_ID = 7000000001
 BOT_USERNAME = "bodega_loyalty_bot"
 
@@ -100,6 +104,12 @@ class FakeTelegram(Recording[ApiCall]):
         # Whether the bot has handled an update id: it confirms updates once they are in its
         # inbox, before handling them, so whoever runs the bot says how to look there.
         self.handled_check: Callable[[int], Awaitable[bool]] | None = None
+        # Webhook mode (setWebhook): where updates are posted, and how they were answered.
+        self.webhook: tuple[str, str] | None = None
+        self.webhook_answers: list[tuple[int, float]] = []  # (HTTP status, seconds to answer)
+        self._posting: dict[int, asyncio.Queue[dict[str, Any]]] = {}
+        self._posted_ok: set[int] = set()
+        self._posters: list[asyncio.Task[None]] = []
 
     def sent_at(self) -> int:
         return int(self.now().timestamp())
@@ -118,6 +128,9 @@ class FakeTelegram(Recording[ApiCall]):
         return self.url
 
     async def stop(self) -> None:
+        for poster in self._posters:
+            poster.cancel()
+        await asyncio.gather(*self._posters, return_exceptions=True)
         # Release long polls still open on the server side, or cleanup waits out their timeout.
         self._released.set()
         async with self._changed:
@@ -132,10 +145,55 @@ class FakeTelegram(Recording[ApiCall]):
     async def push(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Queue a new update (the update_id is assigned here) and wake the bot's long poll."""
         update = {"update_id": next(self._update_ids), **payload}
+        if self.webhook is not None:
+            self._post(update)
+            return update
         async with self._changed:
             self._pending.append(update)
             self._changed.notify_all()
         return update
+
+    def _post(self, update: dict[str, Any]) -> None:
+        """Into the line of the person it is from (one line per connection Telegram keeps)."""
+        sender = next(
+            (v["from"]["id"] for v in update.values() if isinstance(v, dict) and "from" in v), 0
+        )
+        line = sender % WEBHOOK_CONNECTIONS
+        if line not in self._posting:
+            self._posting[line] = asyncio.Queue()
+            self._posters.append(asyncio.create_task(self._poster(self._posting[line])))
+        self._posting[line].put_nowait(update)
+
+    async def _answered(self, update_id: int) -> None:
+        """Confirmed once it and every update before it were answered 200."""
+        async with self._changed:
+            self._posted_ok.add(update_id)
+            first_unanswered = max(self.confirmed_below, 1)
+            while first_unanswered in self._posted_ok:
+                first_unanswered += 1
+            self.confirmed_below = first_unanswered
+            self._changed.notify_all()
+
+    async def _poster(self, line: asyncio.Queue[dict[str, Any]]) -> None:
+        async with ClientSession() as session:
+            while True:
+                update = await line.get()
+                while self.webhook is not None:
+                    url, secret = self.webhook
+                    started = asyncio.get_running_loop().time()
+                    try:
+                        async with session.post(
+                            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+                        ) as response:
+                            status = response.status
+                    except (ClientError, OSError):
+                        status = 0
+                    took = asyncio.get_running_loop().time() - started
+                    self.webhook_answers.append((status, took))
+                    if status == 200:
+                        await self._answered(update["update_id"])
+                        break
+                    await asyncio.sleep(WEBHOOK_RETRY_SECONDS)
 
     async def redeliver(self, update: dict[str, Any]) -> None:
         """Hand out an already handled update again, as Telegram may after a crash or a timeout."""
@@ -202,6 +260,10 @@ class FakeTelegram(Recording[ApiCall]):
                     await self._record(call)
                 return answer
         if method == "getUpdates":
+            if self.webhook is not None:
+                return api_error(
+                    409, "Conflict: can't use getUpdates method while webhook is active"
+                )
             return _ok(await self._get_updates(params))
         result = self._answer(call)
         await self._record(call)
@@ -248,6 +310,12 @@ class FakeTelegram(Recording[ApiCall]):
             return self._message(call)
         if method == "editMessageReplyMarkup":
             return self._message(call)
+        if method == "setWebhook":
+            self.webhook = (call.params["url"], call.params.get("secret_token", ""))
+            return True
+        if method == "deleteWebhook":
+            self.webhook = None
+            return True
         if method == "getFile":
             file_id = call.params["file_id"]
             size = len(self.files.get(file_id, b""))
