@@ -25,8 +25,7 @@ from bot.storage.database import open_database
 from bot.storage.moving import move
 from bot.timetable import JobResult
 from handlers.http_server import serving_http
-from handlers.telegram.app import build_application, opened, serve_telegram
-from handlers.telegram.webhook import webhook_route
+from handlers.telegram.app import build_application, opened, serve_telegram, telegram_routes
 from handlers.whatsapp.app import sending_whatsapp, whatsapp_parts
 
 log = logging.getLogger(__name__)
@@ -69,8 +68,7 @@ async def serve_until_stopped(
                     telegram = build_application(
                         settings, program, clock, messages, background=False, core=services
                     )
-                    if webhook := settings.telegram_webhook:
-                        routes.append(webhook_route(telegram, *webhook))
+                    routes += telegram_routes(telegram, settings)
                 await stack.enter_async_context(serving_http(services, routes))
                 if whatsapp is not None:
                     channels.append(whatsapp.start(services, closing))

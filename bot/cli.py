@@ -25,6 +25,7 @@ from bot.program import Program, load_program
 from bot.setup_check import check_setup
 from bot.setup_wizard import Wizard, add_arguments
 from bot.storage.backups import PRIVATE_FOLDER, exclusive_use, make_backup, restore_backup
+from bot.storage.dumps import dump, restore
 from bot.timetable import JOB_NAMES
 from handlers.telegram.app import check_online
 from handlers.telegram.tryout import try_in_terminal
@@ -171,7 +172,11 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
     if command == "backup":
         if arguments.path is None:  # the backup folder, which a first backup creates
             settings.backups.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
-        backup = make_backup(settings.database_path, arguments.path or settings.backups)
+        target = arguments.path or settings.backups
+        if settings.postgresql_url:
+            backup = dump(settings.postgresql_url, target)
+        else:
+            backup = make_backup(settings.database_path, target)
         print(f"backup written to {backup.path} ({backup.size_bytes} bytes), checked")
         return 0
     if command == "migrate-db":
@@ -180,6 +185,10 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
             target = str(Path(target).expanduser().absolute())
         for line in asyncio.run(migrate_database(settings, target)):
             print(line)
+        return 0
+    if command == "restore" and settings.postgresql_url:
+        restore(arguments.path, settings.postgresql_url)
+        print(f"restored {arguments.path} into {settings.database_shown}")
         return 0
     if command == "restore":
         with exclusive_use(settings.database_path):

@@ -65,7 +65,7 @@ async def record(
     failures it reports of messages sent earlier, in one transaction, before the channel is
     answered. A message id already recorded is left as it is: a second delivery. Returns how
     many of the fresh messages were new."""
-    async with services.database.transaction() as tx:
+    async with services.database.transaction(alone=False) as tx:
         inbox = InboxRepository(tx)
         now = services.clock.now()
         new = await inbox.record(channel, fresh, now)

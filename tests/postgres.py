@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -19,7 +20,7 @@ import pytest
 from bot.storage.postgresql import PostgresDatabase
 
 ENGINES = ["sqlite", "postgresql"]
-TEMPLATE = "loyalty_template"
+TEMPLATE = f"loyalty_template_{os.getpid()}"  # two test runs may share a server
 
 
 def with_database(url: str, name: str) -> str:
@@ -72,13 +73,19 @@ def new_database(server: str) -> str:
     return with_database(server, name)
 
 
-def every_test_on_postgresql() -> str | None:
-    """TEST_ENGINE=postgresql: a new PostgreSQL database for a test that would use a SQLite
-    file (the bot's settings in tests ask here), so the whole suite runs on PostgreSQL."""
+_STANDING_IN: dict[Path, str] = {}
+
+
+def every_test_on_postgresql(path: Path) -> str | None:
+    """TEST_ENGINE=postgresql: a PostgreSQL database for each SQLite file a test's bot would
+    use (the bot's settings in tests ask here, the same file the same database), so the
+    whole suite runs on PostgreSQL."""
     server = os.environ.get("TEST_DATABASE_URL")
     if os.environ.get("TEST_ENGINE") != "postgresql" or not server:
         return None
-    return new_database(server)
+    if path not in _STANDING_IN:
+        _STANDING_IN[path] = new_database(server)
+    return _STANDING_IN[path]
 
 
 @pytest.fixture(scope="session", autouse=True)

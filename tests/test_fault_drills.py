@@ -360,6 +360,7 @@ def _sales_and_ledger_rows_in(database: Path) -> tuple[int, int]:
     return row[0], row[1]
 
 
+@pytest.mark.sqlite_only
 async def test_a_database_that_cannot_be_written_loses_nothing_silently(
     bot: RunningBot, caplog: pytest.LogCaptureFixture
 ) -> None:

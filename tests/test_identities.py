@@ -117,6 +117,7 @@ async def _a_shop_of_both_channels(
         await close_services(services, None)
 
 
+@pytest.mark.sqlite_only
 async def test_a_shop_with_people_of_both_channels_in_every_role_restarts_and_runs_everything(
     api: FakeTelegram, program: Program, tmp_path: Path
 ) -> None:

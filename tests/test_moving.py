@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.app import migrate_database
@@ -12,13 +14,16 @@ from bot.bootstrap import Services, close_services, open_services
 from bot.domain.models import Identity, Language
 from bot.messages import Messages
 from bot.program import Program
+from bot.storage.backups import BackupError
 from bot.storage.database import Database
+from bot.storage.dumps import dump, restore
 from bot.storage.moving import MoveError, move
 from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.standin import FakeTelegram
 from tests.conftest import FakeClock, settings_for
 from tests.flows import enrol, sell
+from tests.postgres import new_database
 
 
 async def _shop(services: Services, clock: FakeClock) -> None:
@@ -46,6 +51,7 @@ async def _balances(database: Database) -> dict[int, int]:
     return {int(row["customer_id"]): int(row["balance"]) for row in rows}
 
 
+@pytest.mark.sqlite_only
 async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
     api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path, postgresql_url: str
 ) -> None:
@@ -88,6 +94,7 @@ async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
             await database.close()
 
 
+@pytest.mark.sqlite_only
 async def test_a_target_that_holds_a_shop_is_refused_and_left_as_it_was(
     database: Database, tmp_path: Path, clock: FakeClock, api: FakeTelegram, program: Program
 ) -> None:
@@ -113,3 +120,38 @@ async def test_a_target_that_holds_a_shop_is_refused_and_left_as_it_was(
     async with database.reading() as tx:
         row = await tx.fetch_one("SELECT COUNT(*) AS n FROM customers")
     assert row is not None and row["n"] == 0
+
+
+async def test_a_postgresql_shop_is_backed_up_with_pg_dump_and_restored_into_an_empty_database(
+    api: FakeTelegram,
+    clock: FakeClock,
+    program: Program,
+    tmp_path: Path,
+    postgresql_url: str,
+    postgresql_server: str,
+) -> None:
+    settings = settings_for(api, tmp_path / "unused.db", database_url=postgresql_url)
+    services = await open_services(
+        settings, program, clock, Messages(settings.zone, program.shop.money)
+    )
+    try:
+        await _shop(services, clock)
+        balances = await _balances(services.database)
+    finally:
+        await close_services(services, None)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    backup = await asyncio.to_thread(dump, postgresql_url, folder)
+    assert backup.path.suffix == ".dump" and backup.size_bytes > 0
+    assert backup.path.stat().st_mode & 0o077 == 0  # the bot's user's alone
+    with pytest.raises(BackupError, match="not empty"):
+        await asyncio.to_thread(restore, backup.path, postgresql_url)
+    empty = new_database(postgresql_server)
+    with psycopg.connect(empty, autocommit=True) as connection:  # not our template: empty
+        connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    await asyncio.to_thread(restore, backup.path, empty)
+    restored = await PostgresDatabase.open(empty)
+    try:
+        assert await _balances(restored) == balances
+    finally:
+        await restored.close()

@@ -347,6 +347,7 @@ def _modes(folder: Path) -> tuple[set[str], str]:
     return {oct(path.stat().st_mode & 0o777) for path in made}, oct(backups.stat().st_mode & 0o777)
 
 
+@pytest.mark.sqlite_only
 async def test_the_daily_backup_keeps_the_newest_copies(bot: RunningBot) -> None:
     folder = bot.services.settings.backups
     await join(bot, 500)

@@ -87,6 +87,7 @@ async def test_a_bot_down_at_send_time_catches_up_and_a_restart_sends_nothing_tw
     assert len(pushes_to(api, 305)) == 1
 
 
+@pytest.mark.sqlite_only
 async def test_a_push_caught_mid_send_by_a_crash_is_never_resent(bot: RunningBot) -> None:
     _, customer = await join(bot, 306)
     jobs = bot.services.jobs

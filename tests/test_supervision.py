@@ -127,6 +127,7 @@ async def _writes(bot: WhatsAppBot, allowed: bool) -> None:
         await tx.execute(f"PRAGMA query_only = {'OFF' if allowed else 'ON'}")
 
 
+@pytest.mark.sqlite_only
 async def test_a_failed_write_is_logged_once_and_the_whatsapp_worker_goes_on(
     whatsapp_bot: WhatsAppBot, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -155,6 +156,7 @@ async def test_a_failed_write_is_logged_once_and_the_whatsapp_worker_goes_on(
     assert len(errors) == 1 and errors[0].exc_info is not None
 
 
+@pytest.mark.sqlite_only
 async def test_healthz_says_alive_and_turns_503_when_the_database_takes_no_writes(
     whatsapp_bot: WhatsAppBot,
 ) -> None:
@@ -202,6 +204,7 @@ async def test_a_campaign_starts_as_soon_as_the_owner_confirms_it(
     assert waited < DISPATCH_EVERY_SECONDS / 6
 
 
+@pytest.mark.sqlite_only
 async def test_a_start_whose_catch_up_cannot_write_still_serves(
     whatsapp_bot: WhatsAppBot, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -84,7 +84,7 @@ def whatsapp_settings(graph: FakeGraph, database: Path, port: int, **overrides: 
         **{  # type: ignore[arg-type]
             "timezone": "Europe/Madrid",
             "flood_burst": 10_000,
-            **({"database_url": url} if (url := every_test_on_postgresql()) else {}),
+            **({"database_url": url} if (url := every_test_on_postgresql(database)) else {}),
             **overrides,
         },
     )

@@ -64,14 +64,15 @@ class Backup:
     size_bytes: int
 
 
-def dated_backup_path(folder: Path, moment: datetime, reason: str) -> Path:
-    """A free name in `folder` that sorts by date and says why the copy was made."""
+def dated_backup_path(folder: Path, moment: datetime, reason: str, suffix: str = ".db") -> Path:
+    """A free name in `folder` that sorts by date and says why the copy was made (`.db` for
+    a SQLite copy, `.dump` for pg_dump's)."""
     stem = f"loyalty-{moment:%Y%m%d-%H%M%S}"
-    candidate = folder / f"{stem}-{reason}.db"
+    candidate = folder / f"{stem}-{reason}{suffix}"
     attempt = 1
     while candidate.exists():
         attempt += 1
-        candidate = folder / f"{stem}.{attempt}-{reason}.db"
+        candidate = folder / f"{stem}.{attempt}-{reason}{suffix}"
     return candidate
 
 
@@ -102,9 +103,9 @@ async def make_backup_in_thread(database: Path, target: Path) -> Backup:
     return await asyncio.to_thread(make_backup, database, target)
 
 
-def prune_backups(folder: Path, reason: str, keep: int) -> list[Path]:
+def prune_backups(folder: Path, reason: str, keep: int, suffix: str = ".db") -> list[Path]:
     """Delete all but the newest `keep` backups made for `reason`; returns what was deleted."""
-    made = folder.glob(f"loyalty-*-{reason}.db")
+    made = folder.glob(f"loyalty-*-{reason}{suffix}")
     dated = sorted(made, key=lambda path: path.name, reverse=True)
     removed = dated[keep:]
     for path in removed:

@@ -152,9 +152,11 @@ class Database(ABC):
         self.outbox_committed: Callable[[], None] = lambda: None
 
     @abstractmethod
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(self, *, alone: bool = True) -> AbstractAsyncContextManager[Transaction]:
         """BEGIN ... COMMIT, or ROLLBACK on any error: all or nothing. Write transactions
-        of a shop run one at a time, as they always have on SQLite."""
+        of a shop run one at a time, as they always have on SQLite; `alone=False` for work
+        that reads nothing it decides on (recording what arrived), which PostgreSQL then runs
+        beside the others."""
 
     @abstractmethod
     def single_write(self) -> AbstractAsyncContextManager[Transaction]:

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 # Advisory lock keys (any 64-bit numbers that nothing else on the server uses).
 WRITES_LOCK = 0x4C4F5941_0001  # held by the write transaction under way
 MIGRATIONS_LOCK = 0x4C4F5941_0002  # two processes starting together migrate once
-POOL_SIZE = 10
+POOL_SIZE = 20
 OUTBOX_QUEUED = "loyalty_outbox"  # the channel NOTIFY wakes the leader's dispatcher on
 LISTEN_AGAIN_SECONDS = 5
 # Tables whose rows an erasure changes: vacuumed after it, so the old row versions go.
@@ -204,12 +204,13 @@ class PostgresDatabase(Database):
         return applied_now
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
         work = enlisted()
         async with self._connection() as connection:
             async with connection.transaction():
                 tx = PostgresTransaction(connection)
-                await tx.execute("SELECT pg_advisory_xact_lock(?)", (WRITES_LOCK,))
+                if alone:
+                    await tx.execute("SELECT pg_advisory_xact_lock(?)", (WRITES_LOCK,))
                 if work is not None:
                     await work.join(tx)
                 yield tx

@@ -64,8 +64,9 @@ class SalesRepository:
         row = await self._tx.fetch_one(
             "INSERT INTO sales (customer_id, recorded_by, amount_minor, items, points,"
             " idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *,"
+            # The new sale counted once: SQLite's subquery sees it, PostgreSQL's does not.
             " (SELECT COUNT(*) FROM sales s WHERE s.customer_id = ? AND s.created_at >= ?"
-            " AND s.voided_at IS NULL) AS customer_sales_since",
+            " AND s.voided_at IS NULL AND s.idempotency_key <> ?) + 1 AS customer_sales_since",
             (
                 customer_id,
                 recorded_by,
@@ -76,6 +77,7 @@ class SalesRepository:
                 to_sql_time(at),
                 customer_id,
                 to_sql_time(count_since),
+                idempotency_key,
             ),
         )
         assert row is not None

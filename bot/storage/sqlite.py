@@ -163,7 +163,7 @@ class SqliteDatabase(Database):
         return applied_now
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all or nothing."""
         work = enlisted()
         async with self._lock:

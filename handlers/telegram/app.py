@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
@@ -47,7 +48,7 @@ from handlers.telegram.conversation import (
 from handlers.telegram.courteous_bot import CourteousBot
 from handlers.telegram.help_menu import publish_command_menu, publish_team_menus
 from handlers.telegram.polling import RecordingPoller
-from handlers.telegram.webhook import set_webhook
+from handlers.telegram.webhook import set_webhook, webhook_route
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,12 @@ async def connect(
         await until_stopped(clock.sleep(backoff), stop)
         backoff = min(backoff * 2, LONGEST_BACKOFF)
     return False
+
+
+def telegram_routes(application: BotApplication, settings: Settings) -> list[web.RouteDef]:
+    """The webhook's route for the bot's HTTP server, in webhook mode; none when polling."""
+    webhook = settings.telegram_webhook
+    return [webhook_route(application, *webhook)] if webhook else []
 
 
 async def _posted_to(stop: asyncio.Event) -> None:

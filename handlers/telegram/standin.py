@@ -107,6 +107,10 @@ class FakeTelegram(Recording[ApiCall]):
         # Webhook mode (setWebhook): where updates are posted, and how they were answered.
         self.webhook: tuple[str, str] | None = None
         self.webhook_answers: list[tuple[int, float]] = []  # (HTTP status, seconds to answer)
+        # A load balancer in front of several bot processes (benchmarks): each post goes to
+        # the next of these addresses, and on to the next one when that cannot be reached.
+        self.balance_over: list[str] = []
+        self._next_target = itertools.count()
         self._posting: dict[int, asyncio.Queue[dict[str, Any]]] = {}
         self._posted_ok: set[int] = set()
         self._posters: list[asyncio.Task[None]] = []
@@ -180,6 +184,8 @@ class FakeTelegram(Recording[ApiCall]):
                 update = await line.get()
                 while self.webhook is not None:
                     url, secret = self.webhook
+                    if self.balance_over:
+                        url = self.balance_over[next(self._next_target) % len(self.balance_over)]
                     started = asyncio.get_running_loop().time()
                     try:
                         async with session.post(
