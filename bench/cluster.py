@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -42,9 +43,11 @@ from bench.dataset import build, clerk_user_id, customer_user_id, fixed_now, mem
 from bench.pushes import queue_nps
 from bot.program import load_program
 from bot.storage.database import Database
+from bot.storage.job_runs import JobRuns
 from bot.storage.moving import move
 from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
+from bot.timetable import JOB_NAMES
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram
 
 SECRET = "bench-webhook-secret-0123456789abcdef"
@@ -253,6 +256,15 @@ async def _outcomes(database: Database) -> Counter[str]:
     return Counter({row["status"]: int(row["n"]) for row in rows})
 
 
+async def _jobs_ran_today(database: Database) -> None:
+    """The leader's catch-up at start would run today's jobs over the whole dataset and queue
+    their pushes ahead of the run's: they count as done, as in a shop running since morning."""
+    today = datetime.now(ZoneInfo("Europe/Madrid")).date()
+    async with database.transaction() as tx:
+        for job in JOB_NAMES:
+            await JobRuns(tx).record(job, today, datetime.now(UTC))
+
+
 async def figures_of(
     api: FakeTelegram,
     database: Database,
@@ -262,6 +274,7 @@ async def figures_of(
     *,
     kill: bool = False,
 ) -> Figures:
+    await _jobs_ran_today(database)
     cluster = Cluster(api, environment, processes)
     await cluster.start()
     try:

@@ -4,7 +4,7 @@ Prints how long the daily jobs and /stats take, the database's size on disk, the
 process's memory while serving, and how quickly the bot still answers /balance while an owner's
 /stats is being worked out, next to a bare echo bot answering the same probe (the floor).
 
-    .venv/bin/python -m bench.scale [--customers N] [--sales N]
+    .venv/bin/python -m bench.scale [--customers N] [--sales N] [--database-url postgresql://...]
 
 Targets: each daily job (points expiry, win-back, nudges and the digest included, every
 automation turned on) and a campaign's audience count, and /stats, under 3 s; memory under
@@ -25,15 +25,19 @@ from typing import TypeVar
 
 from pydantic import SecretStr
 
+from bench.cluster import fresh_database
 from bench.common import OWNER_ID, Latencies, bot_process, describe_ms, show, standin
 from bench.dataset import HISTORY, build, customer_user_id, fixed_now
 from bot import charts
-from bot.bootstrap import Services, open_services
+from bot.bootstrap import Services, close_services, open_services
 from bot.config import Settings
 from bot.domain.models import Actor, Identity, Language, Refused, Role
 from bot.messages import Messages
 from bot.program import Digest, Expiry, ExpiryMode, load_program
 from bot.storage.database import to_sql_time
+from bot.storage.moving import move
+from bot.storage.postgresql import PostgresDatabase
+from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.standin import ApiCall, FakeTelegram
 
 T = TypeVar("T")
@@ -58,14 +62,20 @@ async def timed(label: str, work: Callable[[], Awaitable[T]]) -> T:
     return result
 
 
-async def in_process(database: Path) -> None:
-    """The jobs and /stats timed through the services, on the benchmark's fixed clock."""
-    program = load_program(None)
-    settings = Settings(
+def settings_for(database: Path, url: str | None) -> Settings:
+    """The SQLite file, or PostgreSQL at `url` (a copy of the same shop)."""
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         bot_token=SecretStr("1:x"),
         database_path=database,
+        database_url=SecretStr(url) if url else None,
     )
+
+
+async def in_process(database: Path, url: str | None = None) -> None:
+    """The jobs and /stats timed through the services, on the benchmark's fixed clock."""
+    program = load_program(None)
+    settings = settings_for(database, url)
     # No push leaves in-process: no channel is added.
     services: Services = await open_services(
         settings,
@@ -96,11 +106,10 @@ async def in_process(database: Path) -> None:
             ),
         )
     finally:
-        await services.reader.close()
-        await services.database.close()
+        await close_services(services, None)
 
 
-async def automations(database: Path) -> None:
+async def automations(database: Path, url: str | None = None) -> None:
     """The program's own jobs with everything on, as if it had been on for the two years the
     data spans (expiry by lots of 12 months), and a campaign's audience for each kind."""
     sample = load_program(None)
@@ -111,11 +120,7 @@ async def automations(database: Path) -> None:
             "digest": Digest(enabled=True),
         }
     )
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        bot_token=SecretStr("1:x"),
-        database_path=database,
-    )
+    settings = settings_for(database, url)
     clock = FixedClock()
     services = await open_services(
         settings, program, clock, Messages(settings.zone, program.shop.money)
@@ -143,8 +148,7 @@ async def automations(database: Path) -> None:
             assert not isinstance(preview, Refused)
             show("  customers in it", f"{preview.recipients:,}")
     finally:
-        await services.reader.close()
-        await services.database.close()
+        await close_services(services, None)
 
 
 async def served(api: FakeTelegram, database: Path, customers: int) -> None:
@@ -215,6 +219,19 @@ async def export_both(api: FakeTelegram) -> None:
     show("/export end to end (workbook and both CSVs)", f"{time.perf_counter() - started:.1f} s")
 
 
+async def copy_to_postgresql(database: Path, url: str) -> str:
+    source = await SqliteDatabase.open(database)
+    target = await PostgresDatabase.open(url)
+    try:
+        await move(source, target)
+        async with target.transaction() as tx:  # the planner's statistics, as after a restore
+            await tx.execute("ANALYZE")
+    finally:
+        await source.close()
+        await target.close()
+    return url
+
+
 def database_megabytes(database: Path) -> float:
     """The database file with its write-ahead log beside it."""
     files = database.parent.glob(database.name + "*")
@@ -225,6 +242,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--sales", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (postgresql://...): the same shop copied there is measured too",
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as folder:
         database = Path(folder) / "scale.db"
@@ -233,8 +254,18 @@ async def main() -> None:
         await asyncio.to_thread(build, database, arguments.customers, arguments.sales, fixed_now())
         show("database built", f"{time.perf_counter() - started:.1f} s")
         show("database on disk", f"{database_megabytes(database):.0f} MB")
+        url = None
+        if arguments.database_url:  # copied before the jobs below change the shop
+            started = time.perf_counter()
+            url = await copy_to_postgresql(database, fresh_database(arguments.database_url))
+            show("copied to PostgreSQL (migrate-db)", f"{time.perf_counter() - started:.1f} s")
+        print("SQLite", flush=True)
         await in_process(database)
         await automations(database)
+        if url:
+            print("PostgreSQL", flush=True)
+            await in_process(database, url)
+            await automations(database, url)
         async with standin() as api:
             await served(api, database, arguments.customers)
 

@@ -150,6 +150,7 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
     if command == "check-config":
         if settings.telegram_enabled:
             settings.require_token()
+            settings.telegram_webhook  # noqa: B018 (a webhook without its secret is refused)
         for line in asyncio.run(check_setup(settings, program, datetime.now(UTC))):
             print(line)
         if arguments.online and settings.telegram_enabled:

@@ -23,7 +23,7 @@ from handlers.telegram.context import (
     SERVICES_KEY,
     BotApplication,
 )
-from handlers.telegram.polling import CHANNEL, person_of
+from handlers.telegram.polling import CHANNEL, FETCHED_KEPT, person_of
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -56,7 +56,10 @@ def webhook_route(application: BotApplication, url: str, secret: str) -> web.Rou
             log.error("a Telegram update could not be written to the inbox: %s", error)
             return web.Response(status=500)
         if new:  # a repeated post is not handled again
-            application.bot_data[FETCHED_KEY][update_id] = update
+            fetched = application.bot_data[FETCHED_KEY]
+            if len(fetched) > FETCHED_KEPT:  # handled by another process: read from the inbox
+                fetched.clear()
+            fetched[update_id] = update
             worker.wake.set()
         return web.Response(status=200)
 
