@@ -69,6 +69,7 @@ class Figures:
     lost: int = 0
     uncertain: int = 0
     take_over_seconds: float | None = None
+    accounts: str = ""  # the run's pushes by outcome, and the sales recorded
 
 
 class Cluster:
@@ -304,6 +305,7 @@ async def figures_of(
                 (datetime.now(UTC).strftime("%Y-%m-%d 00:00:00"),),
             )
         assert recorded is not None
+        figures.accounts = f"pushes {dict(outcomes)}; sales recorded {recorded['n']}"
         # Not sent and not accounted for (customers the dataset made unreachable are).
         figures.lost = (
             outcomes["pending"] + outcomes["failed"] + abs(int(recorded["n"]) - counts.sales)
@@ -337,6 +339,7 @@ def report(name: str, figures: Figures, sqlite: Figures | None, one: Figures | N
         "duplicates / lost / uncertain",
         f"{figures.duplicates} / {figures.lost} / {figures.uncertain}",
     )
+    show("  accounted for", figures.accounts)
     if figures.take_over_seconds is not None:
         show(
             "pushes again after kill -9 of the leader",

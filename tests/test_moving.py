@@ -15,7 +15,7 @@ from bot.domain.models import Identity, Language
 from bot.messages import Messages
 from bot.program import Program
 from bot.storage.backups import BackupError
-from bot.storage.database import Database
+from bot.storage.database import Database, bundled_migrations
 from bot.storage.dumps import dump, restore
 from bot.storage.moving import MoveError, move
 from bot.storage.postgresql import PostgresDatabase
@@ -155,3 +155,21 @@ async def test_a_postgresql_shop_is_backed_up_with_pg_dump_and_restored_into_an_
         assert await _balances(restored) == balances
     finally:
         await restored.close()
+
+
+async def test_two_processes_starting_together_on_an_empty_postgresql_migrate_it_once(
+    postgresql_server: str,
+) -> None:
+    empty = new_database(postgresql_server)
+    with psycopg.connect(empty, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    first, second = await asyncio.gather(PostgresDatabase.open(empty), PostgresDatabase.open(empty))
+    try:
+        async with first.reading() as tx:
+            rows = await tx.fetch_all("SELECT version FROM schema_migrations")
+        assert [row["version"] for row in rows] == [
+            version for version, _, _ in bundled_migrations("postgresql")
+        ]
+    finally:
+        await first.close()
+        await second.close()

@@ -207,10 +207,8 @@ class PostgresDatabase(Database):
     async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
         work = enlisted()
         async with self._connection() as connection:
-            async with connection.transaction():
-                tx = PostgresTransaction(connection)
-                if alone:
-                    await tx.execute("SELECT pg_advisory_xact_lock(?)", (WRITES_LOCK,))
+            tx = PostgresTransaction(connection)
+            async with _in_transaction(connection, _BEGIN_ALONE if alone else "BEGIN"):
                 if work is not None:
                     await work.join(tx)
                 yield tx
@@ -296,8 +294,10 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:
-        async with self._connection() as connection, connection.transaction():
-            await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        async with (
+            self._connection() as connection,
+            _in_transaction(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        ):
             yield PostgresTransaction(connection)
 
     async def check_writable(self, at: datetime) -> str | None:
@@ -322,6 +322,24 @@ class PostgresDatabase(Database):
         if self._lines is not None:
             await self._lines.close()
         await self._pool.close()
+
+
+# Beginning a write transaction and taking the shop's write lock, in one round trip.
+_BEGIN_ALONE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITES_LOCK})"
+
+
+@asynccontextmanager
+async def _in_transaction(connection: AsyncConnection[Any], begin: str) -> AsyncIterator[None]:
+    """`begin` ... COMMIT, or ROLLBACK on any error (psycopg's own transaction block would
+    cost a round trip more for the isolation level or the lock)."""
+    await connection.execute(begin.encode())
+    try:
+        yield
+    except BaseException:
+        if not connection.broken:
+            await connection.execute(b"ROLLBACK")
+        raise
+    await connection.execute(b"COMMIT")
 
 
 def lock_key(name: str) -> int:

@@ -1,0 +1,96 @@
+"""What several processes on one PostgreSQL share: one leader at a time, one process serving
+a person at a time, a dispatcher woken by another process's commit, and a push left `sending`
+by a process that died is never resent. Each `PostgresDatabase` here is what one process opens."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.domain.pushes import SENDING_LONGEST
+from bot.leadership import LEADER_LOCK
+from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
+from bot.storage.postgresql import PostgresDatabase
+from tests.conftest import START
+
+
+async def _two_processes(url: str) -> tuple[PostgresDatabase, PostgresDatabase]:
+    return await PostgresDatabase.open(url), await PostgresDatabase.open(url)
+
+
+async def test_one_process_leads_and_another_takes_over_when_it_goes(postgresql_url: str) -> None:
+    first, second = await _two_processes(postgresql_url)
+    try:
+        async with first.exclusively(LEADER_LOCK) as leading:
+            assert leading is not None and await leading.kept()
+            async with second.exclusively(LEADER_LOCK) as waiting:
+                assert waiting is None
+        async with second.exclusively(LEADER_LOCK) as taken_over:
+            assert taken_over is not None
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_person_is_served_by_one_process_at_a_time(postgresql_url: str) -> None:
+    first, second = await _two_processes(postgresql_url)
+    try:
+        async with first.serving("telegram:42") as mine:
+            assert mine
+            async with second.serving("telegram:42") as theirs:
+                assert not theirs
+            async with second.serving("telegram:43") as another:
+                assert another
+        async with second.serving("telegram:42") as now_theirs:
+            assert now_theirs
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_commit_in_one_process_wakes_the_leaders_dispatcher(postgresql_url: str) -> None:
+    leader, other = await _two_processes(postgresql_url)
+    woken = asyncio.Event()
+    leader.outbox_committed = woken.set
+    try:
+        async with leader.hearing_others():
+            await asyncio.wait_for(woken.wait(), 5)  # what was queued while nobody listened
+            woken.clear()
+            async with other.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO customers (channel, channel_user_id, member_code, referral_code,"
+                    " language, promotions_consent, created_at)"
+                    " VALUES ('telegram', '7', 'M1', 'R1', 'es', 1, '2026-11-24 10:00:00')"
+                )
+                await OutboxRepository(tx).enqueue(
+                    NewPush(1, "nps", "nps:1", "pushes/nps", {"context": {}}), START
+                )
+            await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        await leader.close()
+        await other.close()
+
+
+async def test_only_a_push_sending_longer_than_any_send_counts_as_interrupted(
+    postgresql_url: str,
+) -> None:
+    database = await PostgresDatabase.open(postgresql_url)
+    try:
+        async with database.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO customers (channel, channel_user_id, member_code, referral_code,"
+                " language, promotions_consent, created_at)"
+                " VALUES ('telegram', '7', 'M1', 'R1', 'es', 1, '2026-11-24 10:00:00')"
+            )
+            outbox = OutboxRepository(tx)
+            for key in ("old", "new"):
+                await outbox.enqueue(NewPush(1, "nps", key, "pushes/nps", {"context": {}}), START)
+            rows = await tx.fetch_all("SELECT id FROM outbox ORDER BY id")
+            old, new = (row["id"] for row in rows)
+            assert await outbox.claim([old], START - SENDING_LONGEST - timedelta(seconds=1))
+            assert await outbox.claim([new], START)  # another process is sending it now
+            assert await outbox.mark_interrupted(START - SENDING_LONGEST) == 1
+            statuses = await tx.fetch_all("SELECT status FROM outbox ORDER BY id")
+        assert [row["status"] for row in statuses] == [OutboxStatus.UNCERTAIN, OutboxStatus.SENDING]
+    finally:
+        await database.close()
