@@ -42,7 +42,7 @@ from bench.common import OWNER_ID, ROOT, TOKEN, describe_ms, free_port, percenti
 from bench.dataset import build, clerk_user_id, customer_user_id, fixed_now, member_code
 from bench.pushes import queue_nps
 from bot.program import load_program
-from bot.storage.database import Database
+from bot.storage.database import Database, to_sql_time
 from bot.storage.job_runs import JobRuns
 from bot.storage.moving import move
 from bot.storage.postgresql import PostgresDatabase
@@ -223,27 +223,34 @@ async def pushes(
     gap: float | None = None
     last_seen = 0
     deadline = started + DONE_TIMEOUT
+    first_seen: float | None = None  # SQLite's dispatcher learns of pushes queued by
+    # another process at its next round (30 s): the rate counts from the first one sent
     while time.perf_counter() < deadline:
         delivered = sum(1 for call in api.calls[mark:] if _is_nps(call))
+        if delivered and first_seen is None:
+            first_seen = time.perf_counter()
         if cluster is not None and killed_at is None and delivered >= count // 2:
             cluster.kill_leader()
             killed_at, last_seen = time.perf_counter(), delivered
         if killed_at is not None and gap is None and delivered > last_seen:
             gap = time.perf_counter() - killed_at
-        if not await _left_to_send(database) and (killed_at is None or gap is not None):
+        # After a kill, those the dead leader had in hand stay `sending` (then `uncertain`).
+        statuses = ("pending",) if killed_at else ("pending", "sending")
+        if not await _left_to_send(database, statuses) and (killed_at is None or gap is not None):
             break
         await asyncio.sleep(0.1)
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - (first_seen or started)
     per_chat = Counter(call.chat_id for call in api.calls[mark:] if _is_nps(call))
     duplicates = sum(n - 1 for n in per_chat.values() if n > 1)
     return len(per_chat) / elapsed, duplicates, gap
 
 
-async def _left_to_send(database: Database) -> int:
+async def _left_to_send(database: Database, statuses: tuple[str, ...]) -> int:
     async with database.reading() as tx:
         row = await tx.fetch_one(
-            "SELECT COUNT(*) AS n FROM outbox WHERE dedupe_key LIKE 'bench:%' AND status = ?",
-            ("pending",),
+            "SELECT COUNT(*) AS n FROM outbox WHERE dedupe_key LIKE 'bench:%'"
+            f" AND status IN ({', '.join('?' for _ in statuses)})",
+            statuses,
         )
     return int(row["n"]) if row else 0
 
@@ -281,6 +288,7 @@ async def figures_of(
     try:
         figures = Figures()
         api.webhook_answers.clear()
+        began = datetime.now(UTC)
         print(f"  ({processes} process(es) started; sales...)", flush=True)
         figures.sales, sale_latency = await sales(api, counts.sales, first=1)
         print("  (/balance...)", flush=True)
@@ -302,7 +310,7 @@ async def figures_of(
         async with database.reading() as tx:
             recorded = await tx.fetch_one(
                 "SELECT COUNT(*) AS n FROM sales WHERE created_at >= ?",
-                (datetime.now(UTC).strftime("%Y-%m-%d 00:00:00"),),
+                (to_sql_time(began),),
             )
         assert recorded is not None
         figures.accounts = f"pushes {dict(outcomes)}; sales recorded {recorded['n']}"

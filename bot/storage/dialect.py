@@ -71,7 +71,8 @@ class PostgresDialect(Dialect):
     name = "postgresql"
 
     def days(self, moment: str) -> str:
-        return f"(EXTRACT(EPOCH FROM CAST({moment} AS timestamp)) / 86400.0)"
+        # Through text first: a parameter used here and compared with a text column stays text.
+        return f"(EXTRACT(EPOCH FROM CAST(CAST({moment} AS TEXT) AS timestamp)) / 86400.0)"
 
     def listed(self, parameter: str, sql_type: str = "INTEGER") -> str:
         return (

@@ -52,7 +52,8 @@ _HOLDINGS = """
                -SUM(CASE WHEN delta < 0 THEN delta ELSE 0 END) AS spent,
                SUM(CASE WHEN delta > 0 AND created_at < :horizon THEN delta ELSE 0 END)
                    AS earned_before_horizon
-        FROM points_ledger WHERE (:one IS NULL OR customer_id = :one) GROUP BY customer_id)
+        FROM points_ledger WHERE (CAST(:one AS BIGINT) IS NULL OR customer_id = :one)
+        GROUP BY customer_id)
     SELECT t.customer_id, t.balance, t.spent, c.created_at AS joined,
            (SELECT MAX(s.created_at) FROM sales s WHERE s.customer_id = t.customer_id
             AND s.voided_at IS NULL) AS last_purchase,

@@ -26,7 +26,8 @@ _LATEST_ANSWERS = """
     SELECT customer_id, kind, score, answered_at FROM (
         SELECT customer_id, kind, score, answered_at, ROW_NUMBER() OVER (
             PARTITION BY customer_id, kind ORDER BY answered_at DESC, id DESC) AS newest
-        FROM surveys WHERE answered_at IS NOT NULL AND (:one IS NULL OR customer_id = :one)
+        FROM surveys WHERE answered_at IS NOT NULL
+            AND (CAST(:one AS BIGINT) IS NULL OR customer_id = :one)
     ) AS ranked WHERE newest = 1
 """
 
@@ -37,7 +38,7 @@ def _purchases(sql: Dialect) -> str:
            {sql.days(":now")} - {sql.days("MAX(created_at)")} AS days_since,
            ({sql.days("MAX(created_at)")} - {sql.days("MIN(created_at)")})
                / {sql.greatest("COUNT(*) - 1", "1")} AS average_gap
-    FROM sales WHERE voided_at IS NULL AND (:one IS NULL OR customer_id = :one)
+    FROM sales WHERE voided_at IS NULL AND (CAST(:one AS BIGINT) IS NULL OR customer_id = :one)
     GROUP BY customer_id
 """
 
@@ -53,7 +54,8 @@ QUADRANTS_SQL = f"""
         FROM answers GROUP BY customer_id),
     visits AS (
         SELECT customer_id, COUNT(*) AS n FROM sales
-        WHERE voided_at IS NULL AND (:one IS NULL OR customer_id = :one) GROUP BY customer_id),
+        WHERE voided_at IS NULL AND (CAST(:one AS BIGINT) IS NULL OR customer_id = :one)
+        GROUP BY customer_id),
     placed AS (
         SELECT m.customer_id, m.satisfied,
                COALESCE(v.n, 0) >= :visits_from
@@ -73,7 +75,8 @@ def _desired(sql: Dialect) -> str:
     gap = sql.greatest("p.average_gap", "1")
     return f"""
     WITH answers AS ({_LATEST_ANSWERS}), purchases AS ({_purchases(sql)}),
-    people AS (SELECT id FROM customers WHERE erased_at IS NULL AND (:one IS NULL OR id = :one))
+    people AS (SELECT id FROM customers WHERE erased_at IS NULL
+               AND (CAST(:one AS BIGINT) IS NULL OR id = :one))
     -- Unhappy in both surveys is one flag, described by the more recent answer.
     SELECT customer_id, 'detractor' AS flag, details FROM (
         SELECT a.customer_id, {sql.json_object("'survey'", "a.kind", "'score'", "a.score")}
@@ -176,7 +179,8 @@ class FlagRepository:
         )
         cleared = await self._tx.execute(
             "UPDATE risk_flags SET cleared_at = :now WHERE cleared_at IS NULL"
-            " AND (:one IS NULL OR customer_id = :one) AND NOT EXISTS (SELECT 1 FROM"
+            " AND (CAST(:one AS BIGINT) IS NULL OR customer_id = :one)"
+            " AND NOT EXISTS (SELECT 1 FROM"
             " desired_flags d WHERE d.customer_id = risk_flags.customer_id"
             " AND d.flag = risk_flags.flag)",
             parameters,

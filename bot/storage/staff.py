@@ -122,7 +122,7 @@ class AuditLog:
     async def entries(self, action: str | None = None) -> list[dict[str, Any]]:
         rows = await self._tx.fetch_all(
             "SELECT actor, action, subject, details, at FROM audit_log"
-            " WHERE :action IS NULL OR action = :action ORDER BY id",
+            " WHERE CAST(:action AS TEXT) IS NULL OR action = :action ORDER BY id",
             {"action": action},
         )
         return [
