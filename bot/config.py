@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -213,9 +213,9 @@ class Settings(BaseSettings):
         """The database for logs: the file, or the server and database without credentials."""
         if not self.postgresql_url:
             return str(self.database_path)
-        parts = urlsplit(self.postgresql_url)
-        host = parts.hostname or dict(parse_qsl(parts.query)).get("host", "localhost")
-        return f"PostgreSQL database {parts.path.lstrip('/')} on {host}:{parts.port or 5432}"
+        from bot.storage.postgresql import describe  # psycopg, only for a PostgreSQL shop
+
+        return describe(self.postgresql_url)
 
     @property
     def backups(self) -> Path:

@@ -115,7 +115,7 @@ def describe(url: str) -> str:
     parts = conninfo_to_dict(url)
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
-    return f"postgresql {parts.get('dbname') or parts.get('user') or ''} on {host}:{port}"
+    return f"PostgreSQL database {parts.get('dbname') or parts.get('user') or ''} on {host}:{port}"
 
 
 class PostgresDatabase(Database):
