@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
+from bot.domain.models import Identity
 from bot.domain.pushes import SENDING_LONGEST
 from bot.leadership import LEADER_LOCK
+from bot.program import Program
 from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
 from bot.storage.postgresql import PostgresDatabase
-from tests.conftest import START
+from handlers.whatsapp.standin import FakeGraph
+from tests.conftest import START, FakeClock
+from tests.flows import enrol
+from tests.test_whatsapp import running
 
 
 async def _two_processes(url: str) -> tuple[PostgresDatabase, PostgresDatabase]:
@@ -94,3 +100,29 @@ async def test_only_a_push_sending_longer_than_any_send_counts_as_interrupted(
         assert [row["status"] for row in statuses] == [OutboxStatus.UNCERTAIN, OutboxStatus.SENDING]
     finally:
         await database.close()
+
+
+async def test_two_processes_answer_each_of_a_persons_messages_once_and_in_order(
+    graph: FakeGraph, clock: FakeClock, program: Program, tmp_path: Path, postgresql_url: str
+) -> None:
+    """Meta's posts of one member's messages spread over two processes (as a balancer would):
+    each message answered once, in the order she wrote them."""
+    shared = {"database_url": postgresql_url}
+    async with running(graph, clock, program, tmp_path / "a.db", **shared) as one:
+        first = graph.webhook_url
+        async with running(graph, clock, program, tmp_path / "b.db", **shared):
+            second = graph.webhook_url
+            ana = graph.person("34612345001", "Ana")
+            await enrol(one.services.registration, 1, identity=Identity("whatsapp", ana.wa_id))
+            mark = len(graph.calls)
+            words = ["saldo", "tarjeta"] * 4
+            for number, word in enumerate(words):
+                graph.webhook_url = (first, second)[number % 2]
+                await ana.send(word)
+            await graph.wait_for(
+                lambda _: len([c for c in graph.calls[mark:] if c.to == ana.wa_id]) >= len(words),
+                timeout=10,
+            )
+    replies = [call for call in graph.calls[mark:] if call.to == ana.wa_id]
+    kinds = ["card" if call.body.get("type") == "image" else "balance" for call in replies]
+    assert kinds == ["balance", "card"] * 4
