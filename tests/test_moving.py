@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from bot.app import migrate_database
 from bot.bootstrap import Services, close_services, open_services
+from bot.config import Settings
 from bot.domain.models import Identity, Language
 from bot.messages import Messages
 from bot.program import Program
@@ -43,6 +46,20 @@ async def _shop(services: Services, clock: FakeClock) -> None:
     await services.membership.forget(gone, Identity("telegram", "803"))
 
 
+@asynccontextmanager
+async def _services(
+    settings: Settings, program: Program, clock: FakeClock
+) -> AsyncIterator[Services]:
+    """The core as a process opens it on `settings`, closed at the end."""
+    services = await open_services(
+        settings, program, clock, Messages(settings.zone, program.shop.money)
+    )
+    try:
+        yield services
+    finally:
+        await close_services(services, None)
+
+
 async def _balances(database: Database) -> dict[int, int]:
     async with database.reading() as tx:
         rows = await tx.fetch_all(
@@ -56,13 +73,8 @@ async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
     api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path, postgresql_url: str
 ) -> None:
     settings = settings_for(api, tmp_path / "shop.db")
-    services = await open_services(
-        settings, program, clock, Messages(settings.zone, program.shop.money)
-    )
-    try:
+    async with _services(settings, program, clock) as services:
         await _shop(services, clock)
-    finally:
-        await close_services(services, None)
 
     lines = await migrate_database(settings, postgresql_url)
     assert "balances of 2 customers match" in lines[1]  # the forgotten one had none
@@ -81,14 +93,9 @@ async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
         assert balances and max(balances.values()) > 0
         assert await _balances(server) == balances == await _balances(returned)
         # The copy goes on where the shop left off: new rows are numbered after the old.
-        services = await open_services(
-            on_postgresql, program, clock, Messages(settings.zone, program.shop.money)
-        )
-        try:
+        async with _services(on_postgresql, program, clock) as services:
             newcomer = await enrol(services.registration, 804)
             assert newcomer.id > max(balances)
-        finally:
-            await close_services(services, None)
     finally:
         for database in (original, server, returned):
             await database.close()
@@ -99,13 +106,8 @@ async def test_a_target_that_holds_a_shop_is_refused_and_left_as_it_was(
     database: Database, tmp_path: Path, clock: FakeClock, api: FakeTelegram, program: Program
 ) -> None:
     settings = settings_for(api, tmp_path / "shop.db")
-    services = await open_services(
-        settings, program, clock, Messages(settings.zone, program.shop.money)
-    )
-    try:
+    async with _services(settings, program, clock) as services:
         await enrol(services.registration, 811)
-    finally:
-        await close_services(services, None)
     # Into a shop of its own (the engine-parametrised `database`), nothing is merged.
     async with database.transaction() as tx:
         await tx.execute(
@@ -131,14 +133,9 @@ async def test_a_postgresql_shop_is_backed_up_with_pg_dump_and_restored_into_an_
     postgresql_server: str,
 ) -> None:
     settings = settings_for(api, tmp_path / "unused.db", database_url=postgresql_url)
-    services = await open_services(
-        settings, program, clock, Messages(settings.zone, program.shop.money)
-    )
-    try:
+    async with _services(settings, program, clock) as services:
         await _shop(services, clock)
         balances = await _balances(services.database)
-    finally:
-        await close_services(services, None)
     folder = tmp_path / "backups"
     folder.mkdir()
     backup = await asyncio.to_thread(dump, postgresql_url, folder)

@@ -7,9 +7,10 @@ the same `Transaction`; what their SQL spells differently is in bot/storage/dial
 
 from __future__ import annotations
 
+import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -17,12 +18,14 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.errors import DATABASE_ERRORS
 from bot.errors import StorageError as StorageError  # where callers have always found it
 from bot.storage.dialect import Dialect
 
 if TYPE_CHECKING:  # the outbox is built on this module
     from bot.storage.outbox import OutboxItem
 
+log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 SQL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 STREAM_CHUNK = 2000
@@ -97,6 +100,30 @@ def bundled_migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+async def apply_migrations(
+    tx: Transaction, engine: str, run: Callable[[Transaction, str], Awaitable[None]]
+) -> list[int]:
+    """Run (with `run`, the engine's way) every bundled migration of `engine` not recorded
+    yet, recording each; returns the versions applied now."""
+    await tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row["version"] for row in await tx.fetch_all("SELECT version FROM schema_migrations")}
+    applied_now = []
+    for version, name, sql in bundled_migrations(engine):
+        if version in done:
+            continue
+        log.info("applying migration %s", name)
+        await run(tx, sql)
+        await tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (version, name, to_sql_time(datetime.now(UTC))),
+        )
+        applied_now.append(version)
+    return applied_now
 
 
 class Transaction(ABC):
@@ -184,9 +211,18 @@ class Database(ABC):
     async def migrate(self) -> list[int]:
         """Apply every bundled migration not yet recorded; returns the versions applied now."""
 
-    @abstractmethod
     async def check_writable(self, at: datetime) -> str | None:
         """None while the database takes a write; else the engine's reason (GET /healthz)."""
+        try:
+            async with self.single_write() as tx:
+                await tx.execute(
+                    "INSERT INTO liveness (id, checked_at) VALUES (1, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                    (to_sql_time(at),),
+                )
+        except DATABASE_ERRORS as error:
+            return str(error)
+        return None
 
     @abstractmethod
     async def checkpoint(self) -> None:

@@ -16,7 +16,6 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -37,9 +36,8 @@ from bot.storage.database import (
     Parameters,
     Row,
     Transaction,
-    bundled_migrations,
+    apply_migrations,
     enlisted,
-    to_sql_time,
 )
 from bot.storage.dialect import POSTGRESQL
 
@@ -179,30 +177,14 @@ class PostgresDatabase(Database):
             )
 
     async def migrate(self) -> list[int]:
-        applied_now = []
+        async def run(tx: Transaction, sql: str) -> None:
+            # One script per file: PostgreSQL runs DDL inside the transaction.
+            await connection.execute(sql.encode())
+
         async with self._connection() as connection, connection.transaction():
             tx = PostgresTransaction(connection)
             await tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATIONS_LOCK,))
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {
-                row["version"]
-                for row in await tx.fetch_all("SELECT version FROM schema_migrations")
-            }
-            for version, name, sql in bundled_migrations("postgresql"):
-                if version in done:
-                    continue
-                log.info("applying migration %s", name)
-                # One script per file: PostgreSQL runs DDL inside the transaction.
-                await connection.execute(sql.encode())
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, to_sql_time(datetime.now(UTC))),
-                )
-                applied_now.append(version)
-        return applied_now
+            return await apply_migrations(tx, "postgresql", run)
 
     @asynccontextmanager
     async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
@@ -300,18 +282,6 @@ class PostgresDatabase(Database):
             _in_transaction(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
         ):
             yield PostgresTransaction(connection)
-
-    async def check_writable(self, at: datetime) -> str | None:
-        try:
-            async with self.single_write() as tx:
-                await tx.execute(
-                    "INSERT INTO liveness (id, checked_at) VALUES (1, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
-                    (to_sql_time(at),),
-                )
-        except (psycopg.Error, StorageError) as error:
-            return str(error)
-        return None
 
     async def checkpoint(self) -> None:
         """An erasure's old row versions are removed from the tables now; they survive in

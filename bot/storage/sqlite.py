@@ -9,7 +9,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,10 @@ from bot.storage.database import (
     Parameters,
     Row,
     Transaction,
+    apply_migrations,
     bundled_migrations,
     enlisted,
     split_statements,
-    to_sql_time,
 )
 from bot.storage.dialect import SQLITE
 
@@ -141,26 +141,13 @@ class SqliteDatabase(Database):
 
     async def migrate(self) -> list[int]:
         """Apply every bundled migration not yet recorded; returns the versions applied now."""
-        applied_now = []
+
+        async def run(tx: Transaction, sql: str) -> None:
+            for statement in split_statements(sql, sqlite3.complete_statement):
+                await tx.execute(statement)
+
         async with self.transaction() as tx:
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            rows = await tx.fetch_all("SELECT version FROM schema_migrations")
-            done = {row["version"] for row in rows}
-            for version, name, sql in bundled_migrations():
-                if version in done:
-                    continue
-                log.info("applying migration %s", name)
-                for statement in split_statements(sql, sqlite3.complete_statement):
-                    await tx.execute(statement)
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, to_sql_time(datetime.now(UTC))),
-                )
-                applied_now.append(version)
-        return applied_now
+            return await apply_migrations(tx, "sqlite", run)
 
     @asynccontextmanager
     async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
@@ -218,19 +205,6 @@ class SqliteDatabase(Database):
                 yield SqliteTransaction(self._connection)
             finally:
                 await self._connection.execute("ROLLBACK")
-
-    async def check_writable(self, at: datetime) -> str | None:
-        """None while the database takes a write; else SQLite's reason (GET /healthz)."""
-        try:
-            async with self.single_write() as tx:
-                await tx.execute(
-                    "INSERT INTO liveness (id, checked_at) VALUES (1, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
-                    (to_sql_time(at),),
-                )
-        except sqlite3.Error as error:
-            return str(error)
-        return None
 
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the database and empty it (old page images included);
