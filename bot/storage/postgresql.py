@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 WRITES_LOCK = 0x4C4F5941_0001  # held by the write transaction under way
 MIGRATIONS_LOCK = 0x4C4F5941_0002  # two processes starting together migrate once
 POOL_SIZE = 20
+INTAKE_POOL_SIZE = 4
 OUTBOX_QUEUED = "loyalty_outbox"  # the channel NOTIFY wakes the leader's dispatcher on
 LISTEN_AGAIN_SECONDS = 5
 # Tables whose rows an erasure changes: vacuumed after it, so the old row versions go.
@@ -120,9 +121,14 @@ class PostgresDatabase(Database):
     dialect = POSTGRESQL
     shared = True
 
-    def __init__(self, pool: AsyncConnectionPool[Any], url: str) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], intake: AsyncConnectionPool[Any], url: str
+    ) -> None:
         super().__init__()
         self._pool = pool
+        # Recording what arrives never waits for a connection held by a writer queued
+        # behind the write lock: the webhook's 200 depends on it.
+        self._intake = intake
         self.url = url
         self.where = describe(url)
         # The session holding this process's person locks (see `serving`).
@@ -131,34 +137,39 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def open(cls, url: str, *, size: int = POOL_SIZE) -> PostgresDatabase:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            url,
-            min_size=1,
-            max_size=size,
-            open=False,
-            configure=_configure,
-            kwargs={"autocommit": True},
-        )
+        pools: list[AsyncConnectionPool[Any]] = [
+            AsyncConnectionPool(
+                url,
+                min_size=1,
+                max_size=most,
+                open=False,
+                configure=_configure,
+                kwargs={"autocommit": True},
+            )
+            for most in (size, INTAKE_POOL_SIZE)
+        ]
         try:
-            await pool.open(wait=True, timeout=15)
+            for pool in pools:
+                await pool.open(wait=True, timeout=15)
         except Exception as error:
-            await pool.close()
+            for pool in pools:
+                await pool.close()
             raise StorageError(
                 f"DATABASE_URL {describe(url)}: cannot be reached ({error})"
             ) from error
-        database = cls(pool, url)
+        database = cls(pools[0], pools[1], url)
         try:
             await database._refuse_a_stranger()
             await database.migrate()
         except BaseException:
-            await pool.close()
+            await database.close()
             raise
         return database
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _connection(self, *, intake: bool = False) -> AsyncIterator[AsyncConnection[Any]]:
         try:
-            async with self._pool.connection() as connection:
+            async with (self._intake if intake else self._pool).connection() as connection:
                 yield connection
         except psycopg.OperationalError as error:
             raise StorageError(f"DATABASE_URL {self.where}: {error}") from error
@@ -189,7 +200,7 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
         work = enlisted()
-        async with self._connection() as connection:
+        async with self._connection(intake=not alone) as connection:
             tx = PostgresTransaction(connection)
             async with _in_transaction(connection, _BEGIN_ALONE if alone else "BEGIN"):
                 if work is not None:
@@ -293,6 +304,7 @@ class PostgresDatabase(Database):
         if self._lines is not None:
             await self._lines.close()
         await self._pool.close()
+        await self._intake.close()
 
 
 # Beginning a write transaction and taking the shop's write lock, in one round trip.
