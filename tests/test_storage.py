@@ -13,9 +13,10 @@ from bot.domain.models import Identity, Language, LedgerReason, RegistrationDraf
 from bot.errors import INTEGRITY_ERRORS
 from bot.incoming import beside_the_update
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database, bundled_migrations, enlisting
+from bot.storage.database import Database, bundled_migrations, enlisting, to_sql_time
 from bot.storage.inbox import InboxRepository
 from bot.storage.ledger import LedgerRepository
+from bot.storage.sales import SalesRepository
 from bot.storage.sqlite import SqliteDatabase
 from bot.storage.updates import SecondCommit, UpdateClaim
 
@@ -72,6 +73,58 @@ async def test_a_balance_is_the_sum_of_the_ledger(database: Database) -> None:
             )
     async with database.reading() as tx:
         assert await LedgerRepository(tx).balance(customer_id) == 8
+
+
+async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sales(
+    database: Database,
+) -> None:
+    """Balance, purchases, spend and the last purchase are kept in the customer's row by the
+    database itself; whatever the order of sales, voids and ledger rows, they equal what the
+    ledger and the sales add up to."""
+    customer_id = await _customer(database)
+    async with database.transaction() as tx:
+        sales = SalesRepository(tx)
+        ledger = LedgerRepository(tx)
+        first, _ = await sales.insert(
+            customer_id,
+            recorded_by="s",
+            amount_minor=1250,
+            items=1,
+            points=1,
+            idempotency_key="sale:1",
+            at=AT,
+            count_since=AT,
+        )
+        latest, _ = await sales.insert(
+            customer_id,
+            recorded_by="s",
+            amount_minor=900,
+            items=2,
+            points=2,
+            idempotency_key="sale:2",
+            at=AT + timedelta(days=2),
+            count_since=AT,
+        )
+        await ledger.append(
+            customer_id, 3, LedgerReason.PURCHASE, actor="s", idempotency_key="p", at=AT
+        )
+        await ledger.append(
+            customer_id, -1, LedgerReason.REWARD, actor="s", idempotency_key="r", at=AT
+        )
+    async with database.reading() as tx:
+        kept = await tx.fetch_one("SELECT * FROM customers WHERE id = ?", (customer_id,))
+    assert kept is not None
+    assert (kept["balance"], kept["visits"], kept["spend_minor"]) == (2, 2, 2150)
+    assert kept["last_sale_id"] == latest.id
+    async with database.transaction() as tx:
+        assert await SalesRepository(tx).mark_voided(latest.id, "s", "typo", AT)
+        assert not await SalesRepository(tx).mark_voided(latest.id, "s", "again", AT)
+    async with database.reading() as tx:
+        kept = await tx.fetch_one("SELECT * FROM customers WHERE id = ?", (customer_id,))
+        assert await LedgerRepository(tx).balance(customer_id) == 2
+    assert kept is not None
+    assert (kept["visits"], kept["spend_minor"], kept["last_sale_id"]) == (1, 1250, first.id)
+    assert kept["last_purchase_at"] == to_sql_time(first.created_at)
 
 
 async def test_a_ledger_summary_matches_its_rows(database: Database) -> None:

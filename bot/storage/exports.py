@@ -49,15 +49,11 @@ class LedgerRow:
 
 def _customers(sql: Dialect) -> str:
     return f"""
-    WITH balances AS (
-        SELECT customer_id, SUM(delta) AS balance,
-               SUM(CASE WHEN reason IN ('purchase', 'reversal') AND created_at >= :year_start
-                   THEN delta ELSE 0 END) AS qualifying
-        FROM points_ledger GROUP BY customer_id),
-    visits AS (
-        SELECT customer_id, COUNT(*) AS visits, SUM(amount_minor) AS spend,
-               MAX(created_at) AS last_purchase
-        FROM sales WHERE voided_at IS NULL GROUP BY customer_id),
+    WITH qualifying AS (
+        SELECT +customer_id AS customer_id, SUM(delta) AS points
+        FROM points_ledger
+        WHERE reason IN ('purchase', 'reversal') AND created_at >= :year_start
+        GROUP BY +customer_id),
     open_flags AS (
         SELECT customer_id, {sql.joined("flag", "|")} AS flags
         FROM (SELECT customer_id, flag FROM risk_flags WHERE cleared_at IS NULL
@@ -65,13 +61,10 @@ def _customers(sql: Dialect) -> str:
         GROUP BY customer_id),
     placed AS ({QUADRANTS_SQL})
     SELECT c.*, r.member_code AS referrer_code,
-           COALESCE(b.balance, 0) AS balance, COALESCE(b.qualifying, 0) AS qualifying,
-           COALESCE(v.visits, 0) AS visits, COALESCE(v.spend, 0) AS spend, v.last_purchase,
-           f.flags, p.quadrant
+           COALESCE(q.points, 0) AS qualifying, f.flags, p.quadrant
     FROM customers c
     LEFT JOIN customers r ON r.id = c.referred_by
-    LEFT JOIN balances b ON b.customer_id = c.id
-    LEFT JOIN visits v ON v.customer_id = c.id
+    LEFT JOIN qualifying q ON q.customer_id = c.id
     LEFT JOIN open_flags f ON f.customer_id = c.id
     LEFT JOIN placed p ON p.customer_id = c.id
     ORDER BY c.id
@@ -105,8 +98,8 @@ class ExportRepository:
                 qualifying_points=row["qualifying"],
                 balance=row["balance"],
                 visits=row["visits"],
-                spend_minor=row["spend"],
-                last_purchase_at=_time(row["last_purchase"]),
+                spend_minor=row["spend_minor"],
+                last_purchase_at=_time(row["last_purchase_at"]),
                 flags=row["flags"].split("|") if row["flags"] else [],
                 quadrant=row["quadrant"],
                 erased_at=_time(row["erased_at"]),

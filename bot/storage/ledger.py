@@ -84,7 +84,7 @@ class LedgerRepository:
 
     async def balance(self, customer_id: int) -> int:
         row = await self._tx.fetch_one(
-            "SELECT COALESCE(SUM(delta), 0) AS balance FROM points_ledger WHERE customer_id = ?",
+            "SELECT balance FROM customers WHERE id = ?",
             (customer_id,),
         )
         return int(row["balance"]) if row else 0
