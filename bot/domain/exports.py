@@ -3,18 +3,21 @@ as many sheets as it needs) and the same two tables as CSV files for tools.
 
 The workbook is typed: dates are dates, money is a number in the shop's currency format, and
 phones, codes and names are text (so nothing a customer typed runs as a formula, and no
-apostrophe shows). It is written with openpyxl's write-only mode, row by row, so memory stays
-flat whatever the ledger's size. The CSV files are UTF-8 with a byte-order mark (so Excel does
-not guess another encoding), dates in ISO 8601 in the shop's time zone, ";" between columns
-where the decimal mark is "," (as a Spanish spreadsheet expects), else ","; text a
-spreadsheet would run as a formula is written so it is shown, not run. Headers, sheet and file
-names and the words in cells are in the owner's language (ExportWording). A file too large for
+apostrophe shows). It is written row by row in the side process (bot.domain.spreadsheet says
+how) while the bot writes the CSV files, so memory stays flat whatever the ledger's size. The
+CSV files are UTF-8 with a byte-order mark (so Excel does not guess another encoding), dates in
+ISO 8601 in the shop's time zone, ";" between columns where the decimal mark is "," (as a
+Spanish spreadsheet expects), else ","; text a spreadsheet would run as a formula is written so
+it is shown, not run. Headers, sheet and file names and the words in cells are in the owner's
+language (ExportWording). A file too large for
 a chat upload is zipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,22 +28,19 @@ from tempfile import TemporaryDirectory
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-# csv, except that a cell a spreadsheet would run as a formula (=, +, -, @ and the like, from
-# a customer's name or a staff note) is written as text: the owner opens these files.
-from defusedcsv import csv
-
 from bot.clock import Clock
 from bot.domain.churn import map_lines
 from bot.domain.membership import TIER_WINDOW
 from bot.domain.models import Actor
-from bot.domain.spreadsheet import Amount, Workbook
+from bot.domain.spreadsheet import Amount, SheetRows, Table, write_workbook
 from bot.program import Program
+from bot.side_process import SideProcess
 from bot.storage.database import Database
 from bot.storage.exports import CustomerRow, ExportRepository, LedgerRow
 from bot.storage.staff import AuditLog
 
 WORKBOOK_LEDGER_ROWS = 200_000  # a longer ledger goes in the CSV file only
-WORKBOOK_BATCH = 2_000  # rows handed to the workbook's thread at a time
+BATCH = 2_000  # rows written to the CSV file, and handed on for the workbook, at a time
 # Telegram takes documents from bots up to 50 MB; keep a margin for the upload's framing.
 LARGEST_UPLOAD = 45 * 1024 * 1024
 
@@ -95,13 +95,20 @@ class ExportFile:
 
 class ExportService:
     def __init__(
-        self, database: Database, reader: Database, clock: Clock, program: Program, zone: ZoneInfo
+        self,
+        database: Database,
+        reader: Database,
+        clock: Clock,
+        program: Program,
+        zone: ZoneInfo,
+        side: SideProcess,
     ) -> None:
         self._writer = database  # for the audit log only
         self._db = reader
         self._clock = clock
         self._program = program
         self._zone = zone
+        self._side = side
         self.delimiter = ";" if program.shop.decimal_mark == "," else ","
 
     @asynccontextmanager
@@ -114,23 +121,21 @@ class ExportService:
             await AuditLog(tx).record(owner.label, "export", now, subject="customers,ledger")
         stamp = now.astimezone(self._zone).strftime("%Y-%m-%d")
         names = wording.words
+        self._side.prepare(write_workbook.__module__)
         with TemporaryDirectory(prefix="loyalty-export-") as folder:
             directory = Path(folder)
-            workbook = Workbook(
-                directory / f"{names['workbook']}-{stamp}.xlsx",
-                self._program.shop.money,
-                self._zone,
-            )
+            book_path = directory / f"{names['workbook']}-{stamp}.xlsx"
+            sheets = SheetRows(directory / "workbook-rows.pickle")
             async with self._db.reading() as tx:
                 exports = ExportRepository(tx)
                 staff = await exports.staff_names()
-                ledger_rows = await exports.ledger_rows()
+                ledger_in_book = await exports.ledger_rows() <= WORKBOOK_LEDGER_ROWS
                 customers = await self._write(
                     "customers",
                     directory / f"{names['customers']}-{stamp}.csv",
                     CUSTOMER_COLUMNS,
                     wording,
-                    workbook,
+                    sheets,
                     (
                         self._customer_cells(row, wording)
                         async for row in exports.customers(
@@ -138,26 +143,38 @@ class ExportService:
                         )
                     ),
                 )
-                ledger = await self._write(
-                    "ledger",
-                    directory / f"{names['ledger']}-{stamp}.csv",
-                    LEDGER_COLUMNS,
-                    wording,
-                    # Past WORKBOOK_LEDGER_ROWS the ledger comes as CSV only (the caption says
-                    # why): a workbook of a million rows takes minutes to write and to open.
-                    workbook if ledger_rows <= WORKBOOK_LEDGER_ROWS else None,
-                    (self._ledger_cells(row, wording, staff) async for row in exports.ledger()),
+                ledger_rows = (
+                    self._ledger_cells(row, wording, staff) async for row in exports.ledger()
                 )
-            sheets = await asyncio.to_thread(workbook.close)
-            in_book = customers.rows + (ledger.rows if ledger_rows <= WORKBOOK_LEDGER_ROWS else 0)
+                ledger_path = directory / f"{names['ledger']}-{stamp}.csv"
+                if ledger_in_book:
+                    ledger = await self._write(
+                        "ledger", ledger_path, LEDGER_COLUMNS, wording, sheets, ledger_rows
+                    )
+                    book_sheets = await self._build(book_path, sheets)
+                else:
+                    # Past WORKBOOK_LEDGER_ROWS the ledger comes as CSV only (the caption says
+                    # why: a workbook of a million rows takes minutes to write and to open),
+                    # and the workbook is built meanwhile, in the side process.
+                    async with asyncio.TaskGroup() as both:
+                        building = both.create_task(self._build(book_path, sheets))
+                        ledger = await self._write(
+                            "ledger", ledger_path, LEDGER_COLUMNS, wording, None, ledger_rows
+                        )
+                    book_sheets = building.result()
             book = ExportFile(
                 "workbook",
-                workbook.path,
-                in_book,
-                sheets,
-                ledger_left_out=ledger.rows if ledger_rows > WORKBOOK_LEDGER_ROWS else 0,
+                book_path,
+                customers.rows + (ledger.rows if ledger_in_book else 0),
+                book_sheets,
+                ledger_left_out=0 if ledger_in_book else ledger.rows,
             )
             yield [zipped_if_large(export) for export in (book, customers, ledger)]
+
+    async def _build(self, path: Path, sheets: SheetRows) -> int:
+        sheets.close()
+        money, zone = self._program.shop.money, self._zone
+        return await self._side.run(write_workbook, path, sheets.path, sheets.tables, money, zone)
 
     async def _write(
         self,
@@ -165,32 +182,35 @@ class ExportService:
         path: Path,
         columns: tuple[str, ...],
         wording: ExportWording,
-        workbook: Workbook | None,
+        sheets: SheetRows | None,
         rows: AsyncIterator[list[Any]],
     ) -> ExportFile:
-        """The CSV file, and the workbook's sheet unless `workbook` is None. The workbook is
-        written a batch at a time in a thread: openpyxl is slow, and the bot answers others
-        meanwhile."""
+        """The CSV file, and the table's rows for the workbook unless `sheets` is None."""
         count = 0
         header = wording.header(columns)
-        if workbook is not None:
+        if sheets is not None:
             text = [column in TEXT_COLUMNS for column in columns]
-            workbook.start(wording.words[f"{kind}_sheet"], header, text)
+            sheets.start(Table(wording.words[f"{kind}_sheet"], header, text))
         batch: list[list[Any]] = []
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = _writer(handle, self.delimiter)
             writer.writerow(header)
             async for cells in rows:
-                writer.writerow([self._as_text(cell) for cell in cells])
-                count += 1
-                if workbook is not None:
-                    batch.append(cells)
-                    if len(batch) >= WORKBOOK_BATCH:
-                        await asyncio.to_thread(workbook.append_many, batch)
-                        batch = []
-        if workbook is not None and batch:
-            await asyncio.to_thread(workbook.append_many, batch)
+                batch.append(cells)
+                if len(batch) >= BATCH:
+                    count += self._flush(batch, writer, sheets)
+                    batch = []
+            count += self._flush(batch, writer, sheets)
+        if sheets is not None:
+            sheets.end_table()
         return ExportFile(kind, path, count)
+
+    def _flush(self, batch: list[list[Any]], writer: Any, sheets: SheetRows | None) -> int:
+        as_text = self._as_text
+        writer.writerows([as_text(cell) for cell in cells] for cells in batch)
+        if sheets is not None and batch:
+            sheets.add(batch)
+        return len(batch)
 
     def _customer_cells(self, row: CustomerRow, wording: ExportWording) -> list[Any]:
         words = wording.words
@@ -235,8 +255,10 @@ class ExportService:
         """A cell as the CSV writes it: dates in ISO 8601 in the shop's zone, money as the shop
         writes it without grouping."""
         kind = type(cell)
-        if kind is str or kind is int:  # most cells: ten million of them in a large export
+        if kind is int:  # most cells: ten million of them in a large export
             return cell
+        if kind is str:
+            return shown_not_run(cell)
         if cell is None:
             return ""
         if isinstance(cell, datetime):
@@ -258,6 +280,20 @@ def _who(actor: str, staff: dict[str, str], wording: ExportWording) -> str:
     return actor
 
 
+# Text a spreadsheet would run as a formula (a customer named "=HYPERLINK(...)", a staff note
+# starting with "@"): OWASP's rule for CSV injection, as defusedcsv applies it, kept here because
+# defusedcsv's writer checks every cell, numbers and dates too, and so took half the time of a
+# million-row export; only text can carry a formula, and only text comes through here.
+FORMULA_STARTS = frozenset("=+-@|%")
+_A_NUMBER = re.compile(r"-?[0-9,.]+")
+
+
+def shown_not_run(text: str) -> str:
+    if text[:1] in FORMULA_STARTS and not _A_NUMBER.fullmatch(text):
+        return "'" + text.replace("|", "\\|")
+    return text
+
+
 def _writer(handle: TextIO, delimiter: str) -> Any:
     return csv.writer(handle, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
 
@@ -266,7 +302,8 @@ def zipped_if_large(export: ExportFile) -> ExportFile:
     if export.path.stat().st_size <= LARGEST_UPLOAD:
         return export
     archive = export.path.with_suffix(".zip")
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+    # The fastest level: the gain of a higher one is a few megabytes; its cost, seconds.
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as bundle:
         bundle.write(export.path, export.path.name)
     export.path.unlink()
     return ExportFile(export.kind, archive, export.rows, export.sheets, export.ledger_left_out)

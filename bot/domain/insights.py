@@ -272,8 +272,8 @@ def stats_charts(
     trends: Trends, quadrants: dict[str, int], words: dict[str, str]
 ) -> list[tuple[str, bytes | None]]:
     """The three charts of /stats as PNGs (None: not enough data), each with its title's key.
-    Slow: call it in a worker thread."""
-    # matplotlib costs tens of megabytes and most of a second to import: only /stats needs it.
+    Slow: the bot runs it in its side process (bot.side_process)."""
+    # matplotlib costs tens of megabytes and most of a second to import: the bot never does.
     from bot import charts
 
     return [

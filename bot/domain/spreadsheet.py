@@ -1,15 +1,20 @@
 """An .xlsx workbook written row by row (openpyxl's write-only mode: memory stays flat), with
 typed cells: dates as dates, money as numbers in the currency's format, text as text (so a
 name that starts with "=" is shown, never run). A table longer than a sheet holds continues
-on the next sheet, its header repeated."""
+on the next sheet, its header repeated.
+
+openpyxl takes seconds for a large shop, so the workbook is written in the side process
+(bot.side_process): the bot streams the rows into a file of pickled batches (SheetRows), and
+`write_workbook` in the child turns that file into the workbook."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook as OpenpyxlWorkbook
@@ -29,6 +34,54 @@ class Amount:
     """Money in minor units, for a cell in the currency's format."""
 
     minor: int
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    header: list[str]
+    text: list[bool]  # which columns hold text whatever they look like
+
+
+@dataclass
+class SheetRows:
+    """The workbook's tables on their way to the side process: each table's rows as pickled
+    batches in one file, a None after each table's last batch."""
+
+    path: Path
+    tables: list[Table] = field(default_factory=list)
+    _file: BinaryIO | None = None
+
+    def start(self, table: Table) -> None:
+        if self._file is None:
+            self._file = self.path.open("wb")
+        self.tables.append(table)
+
+    def add(self, rows: list[list[Any]]) -> None:
+        assert self._file is not None
+        pickle.dump(rows, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def end_table(self) -> None:
+        assert self._file is not None
+        pickle.dump(None, self._file)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def write_workbook(
+    path: Path, rows: Path, tables: list[Table], money: Currency, zone: ZoneInfo
+) -> int:
+    """The workbook of `tables`, their rows read from `rows` (SheetRows' file); the most sheets
+    one table took. Runs in the side process."""
+    book = Workbook(path, money, zone)
+    with rows.open("rb") as source:
+        for table in tables:
+            book.start(table.title, table.header, table.text)
+            while (batch := pickle.load(source)) is not None:
+                book.append_many(batch)
+    return book.close()
 
 
 class Workbook:
@@ -67,7 +120,6 @@ class Workbook:
         self._rows_in_sheet += 1
 
     def append_many(self, rows: list[list[Any]]) -> None:
-        """Rows in one call, for a thread (the bot's event loop goes on meanwhile)."""
         for cells in rows:
             self.append(cells)
 

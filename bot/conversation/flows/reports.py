@@ -1,10 +1,9 @@
 """/stats (the team; staff see a reduced view without money) and /export (the owner): the
-numbers first, then the charts, drawn in a worker thread so the bot keeps answering; the
+numbers first, then the charts, drawn in the side process so the bot keeps answering; the
 export's files are sent from disk while they exist."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from bot.conversation.replies import Document, Reply, picture
@@ -31,6 +30,7 @@ async def stats(turn: Turn) -> AsyncIterator[Reply]:
         yield turn.refused(Refused(invalid.problem))
         return
     services = turn.services
+    services.side.prepare("bot.charts")  # matplotlib loads there while the numbers are read
     report = await services.insights.report(days)
     yield turn.reply(
         "stats/report",
@@ -40,7 +40,7 @@ async def stats(turn: Turn) -> AsyncIterator[Reply]:
     )
     words = services.messages.label_map(turn.language, "chart_words")
     trends = await services.insights.trends()
-    pictures = await asyncio.to_thread(stats_charts, trends, report.quadrants, words)
+    pictures = await services.side.run(stats_charts, trends, report.quadrants, words)
     for title_key, image in pictures:
         if image is None:
             yield turn.reply("stats/no_chart", title=words[title_key])
