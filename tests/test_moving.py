@@ -14,17 +14,18 @@ import pytest
 from bot.app import migrate_database
 from bot.bootstrap import Services, close_services, open_services
 from bot.config import Settings
-from bot.domain.models import Identity, Language
+from bot.domain.models import Identity, Language, LedgerReason
 from bot.messages import Messages
 from bot.program import Program
 from bot.storage.backups import BackupError
 from bot.storage.database import Database, bundled_migrations
 from bot.storage.dumps import dump, restore
+from bot.storage.ledger import LedgerRepository
 from bot.storage.moving import MoveError, move
 from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.standin import FakeTelegram
-from tests.conftest import FakeClock, settings_for
+from tests.conftest import START, FakeClock, settings_for
 from tests.flows import enrol, sell
 from tests.postgres import new_database
 
@@ -60,12 +61,14 @@ async def _services(
         await close_services(services, None)
 
 
-async def _balances(database: Database) -> dict[int, int]:
+_LEDGER_SUMS = "SELECT customer_id, SUM(delta) AS balance FROM points_ledger GROUP BY customer_id"
+_KEPT = "SELECT id AS customer_id, balance FROM customers WHERE balance <> 0"
+
+
+async def _balances(database: Database, query: str = _LEDGER_SUMS) -> dict[int, int]:
     async with database.reading() as tx:
-        rows = await tx.fetch_all(
-            "SELECT customer_id, SUM(delta) AS balance FROM points_ledger GROUP BY customer_id"
-        )
-    return {int(row["customer_id"]): int(row["balance"]) for row in rows}
+        rows = await tx.fetch_all(query)
+    return {int(row["customer_id"]): int(row["balance"]) for row in rows if row["balance"]}
 
 
 @pytest.mark.sqlite_only
@@ -92,6 +95,16 @@ async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
         balances = await _balances(original)
         assert balances and max(balances.values()) > 0
         assert await _balances(server) == balances == await _balances(returned)
+        # The balances kept in the customer rows came along (copied, or rebuilt by the
+        # triggers), and the triggers are on again in the copy.
+        for copy in (server, returned):
+            assert await _balances(copy, _KEPT) == balances
+        someone = max(balances, key=lambda customer: balances[customer])
+        async with server.transaction() as tx:
+            await LedgerRepository(tx).append(
+                someone, 5, LedgerReason.ADJUSTMENT, actor="t", idempotency_key="moved", at=START
+            )
+        assert (await _balances(server, _KEPT))[someone] == balances[someone] + 5
         # The copy goes on where the shop left off: new rows are numbered after the old.
         async with _services(on_postgresql, program, clock) as services:
             newcomer = await enrol(services.registration, 804)

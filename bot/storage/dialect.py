@@ -66,6 +66,11 @@ class Dialect:
         """After rows were copied with their ids: new rows numbered above them."""
         return None  # SQLite numbers from the largest id (AUTOINCREMENT notes copied ids)
 
+    def triggers(self, table: str, on: bool) -> str | None:
+        """Turn a table's own triggers off for a bulk copy of rows whose derived columns come
+        with them, and on again; None where the engine cannot (SQLite's stay on)."""
+        return None
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"
@@ -115,6 +120,9 @@ class PostgresDialect(Dialect):
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
             f" (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
         )
+
+    def triggers(self, table: str, on: bool) -> str | None:
+        return f"ALTER TABLE {table} {'ENABLE' if on else 'DISABLE'} TRIGGER USER"
 
 
 SQLITE = Dialect()

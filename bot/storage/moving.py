@@ -42,8 +42,10 @@ TABLES = (
     "job_runs",
     "liveness",
 )
-# Columns the target's triggers fill in as the ledger and the sales arrive (migration 0023):
-# copied too, they would be counted twice.
+# Columns the triggers of migration 0023 fill in as the ledger and the sales arrive. PostgreSQL
+# copies them as they are with its triggers off (a trigger per row, updating the same customer
+# rows again and again in one transaction, made a million-sale copy take over twenty minutes);
+# SQLite cannot turn triggers off, so there they are left out and the triggers rebuild them.
 DERIVED = {
     "customers": frozenset({"balance", "visits", "spend_minor", "last_sale_id", "last_purchase_at"})
 }
@@ -68,9 +70,12 @@ async def move(source: Database, target: Database) -> Moved:
         await _refuse_unknown_tables(reader)
         async with target.transaction() as writer:
             await _refuse_a_shop(writer)
+            triggers_off = await _switch_triggers(writer, on=False)
             for table in TABLES:
-                if "id" in await _copy(reader, writer, table):
+                left_out = frozenset() if triggers_off else DERIVED.get(table, frozenset())
+                if "id" in await _copy(reader, writer, table, left_out):
                     await _renumber(writer, table)
+            await _switch_triggers(writer, on=True)
             counts = await _counts(reader)
             if (copied := await _counts(writer)) != counts:
                 raise MoveError(f"the copy does not match: {counts} rows, {copied} copied")
@@ -94,12 +99,14 @@ async def _refuse_a_shop(tx: Transaction) -> None:
             raise MoveError(f"the target is not empty ({table} has rows); nothing was copied")
 
 
-async def _copy(reader: Transaction, writer: Transaction, table: str) -> list[str]:
-    """The table's rows, in id order where it has ids; returns its columns (none if empty)."""
+async def _copy(
+    reader: Transaction, writer: Transaction, table: str, left_out: frozenset[str]
+) -> list[str]:
+    """The table's rows but the `left_out` columns, in id order where it has ids; returns its
+    columns (none if empty)."""
     batch: list[tuple[object, ...]] = []
     insert = ""
     columns: list[str] = []
-    left_out = DERIVED.get(table, frozenset())
     async for row in reader.stream(f"SELECT * FROM {table} ORDER BY 1"):
         if not insert:
             names: list[str] = row.keys()  # a row iterates over its values, not its names
@@ -115,6 +122,15 @@ async def _copy(reader: Transaction, writer: Transaction, table: str) -> list[st
     if batch:
         await writer.execute_many(insert, batch)
     return columns
+
+
+async def _switch_triggers(tx: Transaction, *, on: bool) -> bool:
+    """Every table's own triggers on or off, where the engine can: whether it could."""
+    statements = [tx.dialect.triggers(table, on) for table in TABLES]
+    for statement in statements:
+        if statement:
+            await tx.execute(statement)
+    return any(statements)
 
 
 async def _renumber(tx: Transaction, table: str) -> None:
