@@ -85,26 +85,21 @@ async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sal
     async with database.transaction() as tx:
         sales = SalesRepository(tx)
         ledger = LedgerRepository(tx)
-        first, _ = await sales.insert(
-            customer_id,
-            recorded_by="s",
-            amount_minor=1250,
-            items=1,
-            points=1,
-            idempotency_key="sale:1",
-            at=AT,
-            count_since=AT,
-        )
-        latest, _ = await sales.insert(
-            customer_id,
-            recorded_by="s",
-            amount_minor=900,
-            items=2,
-            points=2,
-            idempotency_key="sale:2",
-            at=AT + timedelta(days=2),
-            count_since=AT,
-        )
+        first, latest = [
+            (
+                await sales.insert(
+                    customer_id,
+                    recorded_by="s",
+                    amount_minor=amount,
+                    items=1,
+                    points=1,
+                    idempotency_key=f"sale:{amount}",
+                    at=at,
+                    count_since=AT,
+                )
+            )[0]
+            for amount, at in ((1250, AT), (900, AT + timedelta(days=2)))
+        ]
         await ledger.append(
             customer_id, 3, LedgerReason.PURCHASE, actor="s", idempotency_key="p", at=AT
         )
