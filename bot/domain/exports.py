@@ -9,8 +9,7 @@ CSV files are UTF-8 with a byte-order mark (so Excel does not guess another enco
 ISO 8601 in the shop's time zone, ";" between columns where the decimal mark is "," (as a
 Spanish spreadsheet expects), else ","; text a spreadsheet would run as a formula is written so
 it is shown, not run. Headers, sheet and file names and the words in cells are in the owner's
-language (ExportWording). A file too large for
-a chat upload is zipped.
+language (ExportWording). A file too large for a chat upload is zipped.
 """
 
 from __future__ import annotations
