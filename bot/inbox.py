@@ -98,6 +98,7 @@ class InboxWorker:
         self._looked_again = 0.0
         self._held = 0
         self._in_hand: set[int] = set()
+        self._verdicts: dict[int, Verdict] = {}  # judged as read, for the line to act on
         self._broken: Exception | None = None
 
     async def finished(self, message_id: str) -> bool:
@@ -129,26 +130,43 @@ class InboxWorker:
                 if not batch:
                     await self._idle(stop)
                     continue
+                flood: list[Received] = []
                 for received in batch:
                     if received.id in self._queued:
                         continue
-                    self._queued.add(received.id)
-                    line = self._lines.get(received.person)
-                    if line is None:
-                        line = self._lines[received.person] = deque()
-                        task = asyncio.create_task(self._take(received.person, line, stop))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
-                    line.append(received)
-                    self._held += 1
+                    verdict = await self._judge(received)
+                    if verdict is Verdict.DROP:
+                        flood.append(received)
+                    else:
+                        self._verdicts[received.id] = verdict
+                        self._queue(received, stop, running)
                 after = batch[-1].id
+                if flood:
+                    acknowledging = await self._drop(flood)
+                    running.add(acknowledging)
+                    acknowledging.add_done_callback(running.discard)
         finally:
             await asyncio.gather(*running, return_exceptions=True)
             self._lines.clear()
             self._queued.clear()
+            self._verdicts.clear()
             self._held = 0
         if self._broken is not None:
             raise self._broken
+
+    def _queue(
+        self, received: Received, stop: asyncio.Event, running: set[asyncio.Task[None]]
+    ) -> None:
+        """Into its person's line; a person without one gets a line (a task) of their own."""
+        self._queued.add(received.id)
+        line = self._lines.get(received.person)
+        if line is None:
+            line = self._lines[received.person] = deque()
+            task = asyncio.create_task(self._take(received.person, line, stop))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        line.append(received)
+        self._held += 1
 
     async def _idle(self, stop: asyncio.Event) -> None:
         """Wait for news (several processes: at most LOOK_AGAIN_SECONDS)."""
@@ -194,6 +212,7 @@ class InboxWorker:
             del self._lines[person]
         for received in line:
             self._queued.discard(received.id)
+            self._verdicts.pop(received.id, None)
         self._held -= len(line)
         line.clear()
 
@@ -213,16 +232,11 @@ class InboxWorker:
             await self._updates.record_answered(received.id)
             self._answered_unrecorded.discard(received.id)
             return
-        # Past the person's allowance (FLOOD_BURST): told to slow down once, the rest of
-        # the flood recorded as handled unread, so one person cannot hold up the others.
-        team = await self._services.staff.in_team(*self._reader.people(received))
-        verdict = self._services.flood.judge(
-            f"{self._channel}:{received.person}", self._reader.sent_at(received), exempt=team
-        )
+        verdict = self._verdicts.pop(received.id, None) or await self._judge(received)
         try:
             async with self._updates.handling(received.id):
                 try:
-                    if verdict is Verdict.DROP:
+                    if verdict is Verdict.DROP:  # read again by another process
                         await self._reader.dropped(received)
                     elif verdict is Verdict.WARN:
                         await self._reader.slow_down(received)
@@ -233,6 +247,34 @@ class InboxWorker:
         except DATABASE_ERRORS:
             self._answered_unrecorded.add(received.id)
             raise
+
+    async def _judge(self, received: Received) -> Verdict:
+        """Past the person's allowance (FLOOD_BURST): told to slow down once, the rest of the
+        flood recorded as handled unread, so one person cannot hold up the others."""
+        team = await self._services.staff.in_team(*self._reader.people(received))
+        return self._services.flood.judge(
+            f"{self._channel}:{received.person}", self._reader.sent_at(received), exempt=team
+        )
+
+    async def _drop(self, flood: list[Received]) -> asyncio.Task[None]:
+        """A flood's messages recorded as handled in one write, as they are read: they never
+        join a line, so they cost the others nothing. What the channel still owes them (a tap's
+        acknowledgement) is done beside."""
+        async with self._services.database.transaction() as tx:
+            await InboxRepository(tx).claim_all(
+                [received.id for received in flood], self._services.clock.now()
+            )
+        self._in_hand.update(received.id for received in flood)  # until acknowledged
+        return asyncio.create_task(self._acknowledge(flood))
+
+    async def _acknowledge(self, flood: list[Received]) -> None:
+        for received in flood:
+            try:
+                await self._reader.dropped(received)
+            except Exception:  # a courtesy: the messages are handled whatever becomes of it
+                log.warning("%s message %s: could not acknowledge", self._channel, received.id)
+            finally:
+                self._in_hand.discard(received.id)
 
     async def _prune_now_and_then(self) -> None:
         now = self._services.clock.now()
