@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
+from telegram import Bot, Update
 
 from bot.incoming import IncomingUpdates
 from bot.storage.database import Database
 from bot.storage.inbox import InboxRepository
+from handlers.telegram.polling import person_of
 from handlers.telegram.standin import ApiCall, api_error
 from tests.conftest import FakeClock, RunningBot
 from tests.flows import join
@@ -98,3 +100,59 @@ async def test_polling_rides_out_bot_api_trouble_on_the_clock(bot: RunningBot) -
     assert "10 puntos" in await ana.receive_text()
     assert not troubles
     assert bot.clock.slept == [1.0, 2.0, 9.0]
+
+
+USER = {"id": 7, "is_bot": False, "first_name": "Ana"}
+CHAT = {"id": -100, "type": "supergroup", "title": "Bodega"}
+MESSAGE = {"message_id": 1, "date": 1_700_000_000, "chat": CHAT, "from": USER, "text": "hola"}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        {"message": MESSAGE},
+        {"edited_message": {**MESSAGE, "edit_date": 1_700_000_001}},
+        {"channel_post": {key: value for key, value in MESSAGE.items() if key != "from"}},
+        {"callback_query": {"id": "q", "from": USER, "chat_instance": "c", "message": MESSAGE}},
+        {
+            "my_chat_member": {
+                "chat": CHAT,
+                "from": USER,
+                "date": 1_700_000_000,
+                "old_chat_member": {"status": "member", "user": USER},
+                "new_chat_member": {"status": "kicked", "user": USER, "until_date": 0},
+            }
+        },
+        {
+            "poll_answer": {
+                "poll_id": "p",
+                "user": USER,
+                "option_ids": [0],
+                "option_persistent_ids": ["a"],
+            }
+        },
+        {"inline_query": {"id": "i", "from": USER, "query": "", "offset": ""}},
+        {
+            "poll": {
+                "id": "p",
+                "question": "?",
+                "options": [],
+                "total_voter_count": 0,
+                "is_closed": False,
+                "is_anonymous": True,
+                "type": "regular",
+                "allows_multiple_answers": False,
+                "allows_revoting": False,
+                "members_only": False,
+            }
+        },
+    ],
+    ids=lambda kind: next(iter(kind)),
+)
+def test_whose_update_it_is_is_read_from_the_json_as_ptb_reads_it(kind: dict[str, object]) -> None:
+    """Updates are recorded unparsed: the person read from the JSON is PTB's effective user,
+    else its effective chat (each person's updates are handled in order)."""
+    raw = {"update_id": 9, **kind}
+    update = Update.de_json(raw, Bot("1:x"))
+    who = update.effective_user or update.effective_chat
+    assert person_of(raw) == (str(who.id) if who else "update 9")

@@ -32,7 +32,6 @@ from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.context import (
     CHANNEL,
-    FETCHED_KEY,
     INBOX_KEY,
     SERVICES_KEY,
     BotApplication,
@@ -82,7 +81,6 @@ def build_application(
         application.bot_data[CONVERSATION_KEY] = Conversation(services)
         application.bot_data[SURFACE_KEY] = surface(application.bot)
         inbox = TelegramInbox(application)
-        application.bot_data[FETCHED_KEY] = inbox.fetched
         application.bot_data[INBOX_KEY] = InboxWorker(
             services, services.incoming(CHANNEL), inbox, CHANNEL
         )
@@ -139,7 +137,6 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
                 services,
                 worker.wake,
                 application.process_update,
-                application.bot_data[FETCHED_KEY],
             )
             await application.start()
             stop = asyncio.Event()

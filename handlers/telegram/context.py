@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 
 SERVICES_KEY = "services"
 INBOX_KEY = "inbox"
-FETCHED_KEY = "fetched"  # updates as the poller or the webhook read them, for the inbox worker
 
 BotApplication = Application[Any, Any, Any, Any, Any, Any]
 

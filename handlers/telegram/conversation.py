@@ -87,16 +87,19 @@ class TelegramInbox:
 
     def __init__(self, application: BotApplication) -> None:
         self._application = application
-        # The updates this process fetched, as PTB read them: reading the stored body back
-        # costs a tenth of a /balance. After a restart the stored body is read instead.
-        self.fetched: dict[str, Update] = {}
 
     def people(self, received: Received) -> list[Identity]:
         return [Identity(CHANNEL, received.person)]
 
     def sent_at(self, received: Received) -> datetime | None:
         message = received.body.get("message")  # a tap has no date of its own
-        return datetime.fromtimestamp(message["date"], UTC) if message else None
+        date = message.get("date") if isinstance(message, dict) else None
+        if type(date) is not int:
+            return None
+        try:
+            return datetime.fromtimestamp(date, UTC)
+        except (OverflowError, OSError, ValueError):  # not a time Telegram would send
+            return None
 
     async def handle(self, received: Received) -> None:
         await self._application.process_update(self._update(received))
@@ -113,13 +116,14 @@ class TelegramInbox:
 
     async def dropped(self, received: Received) -> None:
         """Not answered; a tap is still acknowledged, or the person's button would spin."""
-        update = self._update(received)
-        if update.callback_query is not None:
-            await update.callback_query.answer()
+        if "callback_query" not in received.body:
+            return  # not read at all: a flood of texts costs no parsing
+        query = self._update(received).callback_query
+        if query is not None:
+            await query.answer()
 
     def _update(self, received: Received) -> Update:
-        fetched = self.fetched.pop(str(received.body.get("update_id")), None)
-        return fetched or Update.de_json(received.body, self._application.bot)
+        return Update.de_json(received.body, self._application.bot)
 
 
 def replies_to(application: BotApplication, update: Update, chat_id: int) -> TelegramReplies:

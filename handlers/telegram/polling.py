@@ -6,6 +6,10 @@ person's updates in order (bot/inbox.py). A crash before the write leaves the up
 Telegram, which hands it out again; one written twice is kept once. Should the database refuse
 the write (a full disk), the batch is answered straight away instead, unrecorded, so people
 hear "try again" rather than nothing.
+
+Updates are recorded as Telegram sent them (JSON), not read into PTB's objects: reading one
+costs more than recording it, and a flood's updates past the sender's allowance are never
+read at all. The inbox worker reads those it handles.
 """
 
 from __future__ import annotations
@@ -15,20 +19,23 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import Bot, Update
-from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
+from telegram.error import Conflict, EndPointNotFound, InvalidToken, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.bootstrap import Services
 from bot.errors import DATABASE_ERRORS, unreachable
 from bot.inbox import record
 from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, until_stopped
+from handlers.telegram.aiohttp_request import READ_TIMEOUT
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
-FETCHED_KEPT = 10_000
+# PTB suggests Bot.get_updates for getUpdates; here the JSON is wanted (see above).
+warnings.filterwarnings("ignore", "Please use 'Bot.getUpdates'", PTBUserWarning)
 
 
 class RecordingPoller:
@@ -38,11 +45,9 @@ class RecordingPoller:
         services: Services,
         recorded: asyncio.Event,
         answer_unrecorded: Callable[[Update], Awaitable[None]],
-        fetched: dict[str, Update],
     ) -> None:
         """`recorded` wakes the inbox worker; `answer_unrecorded` handles an update the inbox
-        could not take; `fetched` keeps the updates as read, for the worker to take."""
-        self._fetched = fetched
+        could not take."""
         self._bot = bot
         self._services = services
         self._recorded = recorded
@@ -76,8 +81,8 @@ class RecordingPoller:
                 await self._take(updates)
         await self._confirm()
 
-    async def _take(self, updates: tuple[Update, ...]) -> None:
-        found = [(str(update.update_id), person_of(update), update.to_dict()) for update in updates]
+    async def _take(self, updates: list[dict[str, Any]]) -> None:
+        found = [(str(update["update_id"]), person_of(update), update) for update in updates]
         try:
             await record(self._services, CHANNEL, found)
         except DATABASE_ERRORS as error:
@@ -89,17 +94,14 @@ class RecordingPoller:
             )
             await self._answer_now(updates)
         else:
-            if len(self._fetched) > FETCHED_KEPT:  # not taken (handled elsewhere): forget
-                self._fetched.clear()
-            self._fetched.update((str(update.update_id), update) for update in updates)
             self._recorded.set()
-        self._offset = updates[-1].update_id + 1
+        self._offset = updates[-1]["update_id"] + 1
 
-    async def _answer_now(self, updates: tuple[Update, ...]) -> None:
+    async def _answer_now(self, updates: list[dict[str, Any]]) -> None:
         """Each person's updates in order, different people's side by side."""
         by_person: dict[str, list[Update]] = {}
         for update in updates:
-            by_person.setdefault(person_of(update), []).append(update)
+            by_person.setdefault(person_of(update), []).append(Update.de_json(update, self._bot))
 
         async def in_order(own: list[Update]) -> None:
             for update in own:
@@ -107,17 +109,23 @@ class RecordingPoller:
 
         await asyncio.gather(*(in_order(own) for own in by_person.values()))
 
-    async def _fetch_unless_stopped(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
-        fetched = await until_stopped(
-            self._bot.get_updates(
-                offset=self._offset,
-                timeout=self._services.settings.polling_timeout,
-                allowed_updates=Update.ALL_TYPES,
-            ),
-            stop,
-        )
+    async def _fetch_unless_stopped(self, stop: asyncio.Event) -> list[dict[str, Any]] | None:
+        timeout = self._services.settings.polling_timeout
+        asked = {"timeout": timeout, "allowed_updates": Update.ALL_TYPES}
+        if self._offset is not None:
+            asked["offset"] = self._offset
+        fetched = await until_stopped(self._get_updates(asked, timeout + READ_TIMEOUT), stop)
         # Nothing fetched counts as confirmed: the offset has not moved.
         return fetched.result() if fetched else None
+
+    async def _get_updates(self, asked: dict[str, Any], read_timeout: float) -> Any:
+        """Bot.get_updates' request, its answer as JSON (see the module's docstring)."""
+        try:
+            return await self._bot.do_api_request(
+                "getUpdates", api_kwargs=asked, read_timeout=read_timeout
+            )
+        except EndPointNotFound as error:  # what PTB makes here of a token Telegram refuses
+            raise InvalidToken(str(error)) from error
 
     async def _confirm(self) -> None:
         """Tell Telegram, before exiting, which updates are in the inbox (as the Updater does)."""
@@ -132,13 +140,23 @@ class RecordingPoller:
         await until_stopped(self._services.clock.sleep(seconds), stop)
 
 
-def person_of(update: Update) -> str:
-    """Whose update this is: their updates must be handled in order."""
-    if update.effective_user is not None:
-        return str(update.effective_user.id)
-    if update.effective_chat is not None:
-        return str(update.effective_chat.id)
-    return f"update {update.update_id}"  # no person (a poll, say): alone in its own line
+def person_of(update: dict[str, Any]) -> str:
+    """Whose update this is, as Telegram sent it: their updates must be handled in order. The
+    sender (PTB's `effective_user`), else the chat (a channel's post)."""
+    for kind, said in update.items():
+        if kind == "update_id" or not isinstance(said, dict):
+            continue
+        user = said.get("from") or said.get("user")
+        if isinstance(user, dict) and "id" in user:
+            return str(user["id"])
+        chat = said.get("chat") or _dict(said.get("message")).get("chat")
+        if isinstance(chat, dict) and "id" in chat:
+            return str(chat["id"])
+    return f"update {update.get('update_id')}"  # no person (a poll, say): alone in its line
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
