@@ -83,7 +83,8 @@ def draw_card(face: CardFace) -> bytes:
     qr = _qr(face.link)
     card.paste(qr, ((WIDTH - qr.width) // 2, HEADER + 200))
     buffer = io.BytesIO()
-    card.save(buffer, format="PNG", optimize=True)
+    # zlib's default level: `optimize` made the file 8% smaller for twice the drawing time.
+    card.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
