@@ -21,7 +21,7 @@ from bot.domain import backups, birthdays, churn, digest, expiry, nudges, survey
 from bot.domain.pushes import DeliveryReport, PushDispatcher
 from bot.errors import DATABASE_ERRORS
 from bot.scheduled_job import JobParts, ScheduledJob
-from bot.storage.database import Database
+from bot.storage.database import Database, long_work
 from bot.storage.job_runs import JobRuns
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ class Jobs:
 
     async def decide(self, name: str) -> int:
         """Run one job's decisions now (what to send, which flags): how many pushes it queued."""
-        queued = await self._jobs[name].decide()
+        with long_work():
+            queued = await self._jobs[name].decide()
         now = self._clock.now()
         try:
             async with self._db.single_write() as tx:

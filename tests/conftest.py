@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.inbox import InboxWorker
 from bot.program import Program, load_program
 from bot.storage import updates
-from bot.storage.database import Database
+from bot.storage.database import Database, long_work
 from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.app import build_application, serving
@@ -101,6 +101,15 @@ async def api(clock: FakeClock) -> AsyncIterator[FakeTelegram]:
     await standin.start()
     yield standin
     await standin.stop()
+
+
+async def set_writable(database: Database, writable: bool) -> None:
+    """A full disk, as SQLite shows it (both of the process's connections: a message's work and
+    long work run on different ones)."""
+    for long in (False, True):
+        with long_work() if long else nullcontext():
+            async with database.reading() as tx:
+                await tx.execute(f"PRAGMA query_only = {'OFF' if writable else 'ON'}")
 
 
 def settings_for(api: FakeTelegram, database_path: Path, **overrides: object) -> Settings:

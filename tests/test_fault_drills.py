@@ -25,7 +25,7 @@ from bot.storage.database import bundled_migrations
 from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 from tests import processes
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, set_writable
 from tests.flows import invitation, join
 from tests.processes import TELEGRAM_READY, telegram_environment
 
@@ -377,21 +377,16 @@ async def test_a_database_that_cannot_be_written_loses_nothing_silently(
     clerk = bot.api.user(50, "Pepe", "es")
     await clerk.send(f"/sale {customer.member_code} 10 1")
     confirmation = await clerk.receive_with_button("sale:ok:")
-    await _writable(bot, False)
+    await set_writable(bot.services.database, False)
     await clerk.press(confirmation, "✅")
     apology = await clerk.receive_containing("algo ha fallado")
     assert "registrada" not in apology.text
     assert any("database cannot be written" in record.message for record in caplog.records)
     assert await _sales_and_ledger_rows(bot) == (0, 0)  # nothing half-written
-    await _writable(bot, True)
+    await set_writable(bot.services.database, True)
     await clerk.press(confirmation, "✅")
     assert "#" in (await clerk.receive_containing("registrada")).text
     assert await _sales_and_ledger_rows(bot) == (1, 1)
-
-
-async def _writable(bot: RunningBot, writable: bool) -> None:
-    async with bot.services.database.reading() as tx:
-        await tx.execute(f"PRAGMA query_only = {'OFF' if writable else 'ON'}")
 
 
 async def _sales_and_ledger_rows(bot: RunningBot) -> tuple[int, int]:

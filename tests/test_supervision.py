@@ -20,7 +20,7 @@ from bot.program import Program
 from bot.timetable import DISPATCH_EVERY_SECONDS
 from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
-from tests.conftest import SECRET, FakeClock
+from tests.conftest import SECRET, FakeClock, set_writable
 from tests.flows import register
 from tests.processes import (
     TELEGRAM_READY,
@@ -122,11 +122,6 @@ async def _eventually(condition: Callable[[], bool], timeout: float = 10.0) -> N
             await asyncio.sleep(0.01)
 
 
-async def _writes(bot: WhatsAppBot, allowed: bool) -> None:
-    async with bot.services.database.reading() as tx:
-        await tx.execute(f"PRAGMA query_only = {'OFF' if allowed else 'ON'}")
-
-
 @pytest.mark.sqlite_only
 async def test_a_failed_write_is_logged_once_and_the_whatsapp_worker_goes_on(
     whatsapp_bot: WhatsAppBot, caplog: pytest.LogCaptureFixture
@@ -141,13 +136,13 @@ async def test_a_failed_write_is_logged_once_and_the_whatsapp_worker_goes_on(
     graph.hold = lambda call: call.to == ana.wa_id
     await ana.send("saldo")
     await _eventually(lambda: graph.holding > 0)
-    await _writes(whatsapp_bot, False)
+    await set_writable(whatsapp_bot.services.database, False)
     graph.hold = None
     graph.release()
     await ana.receive_containing("punto")
     health = whatsapp_bot.services.health
     await _eventually(lambda: health.tasks["whatsapp"].state == "failing")
-    await _writes(whatsapp_bot, True)
+    await set_writable(whatsapp_bot.services.database, True)
     await ana.send("premios")
     await ana.receive_containing("botella", timeout=30)
     balances = [call for call in graph.calls if call.to == ana.wa_id and "Nivel:" in call.text]
@@ -165,12 +160,12 @@ async def test_healthz_says_alive_and_turns_503_when_the_database_takes_no_write
     assert status == 200
     assert report["database"] == {"writable": True}
     assert report["outbox"] == {"pending": 0, "oldest_pending_seconds": 0}
-    await _writes(whatsapp_bot, False)
+    await set_writable(whatsapp_bot.services.database, False)
     status, report = await _health(listen)
     assert status == 503 and report["alive"] is False
     database = report["database"]
     assert isinstance(database, dict) and database["writable"] is False
-    await _writes(whatsapp_bot, True)
+    await set_writable(whatsapp_bot.services.database, True)
     assert (await _health(listen))[0] == 200
 
 
@@ -210,9 +205,9 @@ async def test_a_start_whose_catch_up_cannot_write_still_serves(
 ) -> None:
     """The disk fills while the day's jobs catch up at start: each failure is logged, the
     start goes on, and the bot answers once there is room again."""
-    await _writes(whatsapp_bot, False)
+    await set_writable(whatsapp_bot.services.database, False)
     await whatsapp_bot.services.jobs.catch_up()  # raises nothing
-    await _writes(whatsapp_bot, True)
+    await set_writable(whatsapp_bot.services.database, True)
     failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert "could not mark the pushes a crash interrupted; trying at the next run" in failed
     assert any("could not catch up at start" in line for line in failed)

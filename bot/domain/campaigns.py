@@ -24,7 +24,7 @@ from bot.storage import audiences
 from bot.storage.audiences import AudienceFilter, CampaignAudiences
 from bot.storage.campaigns import Campaign, CampaignCounts, CampaignRepository
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database, Transaction
+from bot.storage.database import Database, Transaction, long_work
 from bot.storage.flags import QUADRANTS_SQL
 from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
@@ -171,51 +171,57 @@ class CampaignService:
         if refused := await permitted(self._db, self._clock, owner, Action.CAMPAIGN):
             return refused
         now = self._clock.now()
-        async with self._db.transaction() as tx:
-            draft = await self._draft(tx, owner, campaign_id, written=True)
-            if isinstance(draft, Refused):
-                return draft
-            assert draft.audience is not None
-            members = await CampaignAudiences(tx).members(self._filter(draft.audience, now))
-            customers = await CustomerRepository(tx).by_ids(members)
-            message = self._message(draft, now)
-            if draft.coupon_percent is not None:
-                await CouponRepository(tx).grant_many(
-                    {f"campaign:{draft.id}:{customer.id}": customer.id for customer in customers},
-                    CouponKind.GRANTED,
-                    percent_off=draft.coupon_percent,
-                    valid_until=now + timedelta(days=self._program.birthday.valid_days),
-                    created_by=owner.label,
-                    at=now,
+        with long_work():  # every customer of the audience, in one transaction
+            async with self._db.transaction() as tx:
+                return await self._queue_everyone(tx, owner, campaign_id, now)
+
+    async def _queue_everyone(
+        self, tx: Transaction, owner: Actor, campaign_id: int, now: datetime
+    ) -> CampaignSent | Refused:
+        draft = await self._draft(tx, owner, campaign_id, written=True)
+        if isinstance(draft, Refused):
+            return draft
+        assert draft.audience is not None
+        members = await CampaignAudiences(tx).members(self._filter(draft.audience, now))
+        customers = await CustomerRepository(tx).by_ids(members)
+        message = self._message(draft, now)
+        if draft.coupon_percent is not None:
+            await CouponRepository(tx).grant_many(
+                {f"campaign:{draft.id}:{customer.id}": customer.id for customer in customers},
+                CouponKind.GRANTED,
+                percent_off=draft.coupon_percent,
+                valid_until=now + timedelta(days=self._program.birthday.valid_days),
+                created_by=owner.label,
+                at=now,
+            )
+        promoted = await promote(
+            tx,
+            [
+                Promotion(
+                    customer,
+                    "campaign",
+                    f"campaign:{draft.id}:{customer.id}",
+                    message,
+                    f"campaign:{draft.id}",
                 )
-            promoted = await promote(
-                tx,
-                [
-                    Promotion(
-                        customer,
-                        "campaign",
-                        f"campaign:{draft.id}:{customer.id}",
-                        message,
-                        f"campaign:{draft.id}",
-                    )
-                    for customer in customers
-                ],
-                now,
-                self._program.contact,
-            )
-            await CampaignRepository(tx).mark_sent(draft.id, promoted.queued, now)
-            await AuditLog(tx).record(
-                owner.label,
-                "campaign",
-                now,
-                subject=f"campaign:{draft.id}",
-                audience=draft.audience,
-                queued=promoted.queued,
-                capped=promoted.capped,
-            )
-            sent = await CampaignRepository(tx).by_id(draft.id)
-            assert sent is not None
-            return CampaignSent(sent, promoted.queued, promoted.capped)
+                for customer in customers
+            ],
+            now,
+            self._program.contact,
+        )
+        await CampaignRepository(tx).mark_sent(draft.id, promoted.queued, now)
+        await AuditLog(tx).record(
+            owner.label,
+            "campaign",
+            now,
+            subject=f"campaign:{draft.id}",
+            audience=draft.audience,
+            queued=promoted.queued,
+            capped=promoted.capped,
+        )
+        sent = await CampaignRepository(tx).by_id(draft.id)
+        assert sent is not None
+        return CampaignSent(sent, promoted.queued, promoted.capped)
 
     async def cancel(self, owner: Actor, campaign_id: int) -> Campaign | Refused:
         if refused := await permitted(self._db, self._clock, owner, Action.CAMPAIGN):

@@ -64,6 +64,23 @@ class Enlisted(Protocol):
 
 
 _enlisted: ContextVar[Enlisted | None] = ContextVar("enlisted", default=None)
+_long_work: ContextVar[bool] = ContextVar("long_work", default=False)
+
+
+@contextmanager
+def long_work() -> Iterator[None]:
+    """The database work inside takes long (a daily job over every customer, a campaign to all
+    of them): SQLite runs it on the database's own thread, so that the bot meanwhile goes on
+    doing what needs no database (bot/storage/sqlite.py says why the rest does not)."""
+    token = _long_work.set(True)
+    try:
+        yield
+    finally:
+        _long_work.reset(token)
+
+
+def in_long_work() -> bool:
+    return _long_work.get()
 
 
 @contextmanager
