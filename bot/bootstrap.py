@@ -106,6 +106,7 @@ async def open_services(
     staff = StaffService(database, clock, owners(settings), Language(settings.default_language))
     surveys = SurveyService(database, clock, program, zone, churn, staff)
     channels: dict[str, Channel] = {}
+    health = Health(clock)
     dispatcher = PushDispatcher(
         database,
         clock,
@@ -114,6 +115,7 @@ async def open_services(
         rate_per_second=settings.push_rate_per_second,
         templates=program.whatsapp_templates,
         quiet=QuietHours.of(program.contact, zone),
+        configured=health.expects,
     )
     jobs = timetable(
         JobParts(
@@ -145,7 +147,7 @@ async def open_services(
         insights=InsightsService(reader, clock, program, zone),
         exports=ExportService(database, reader, clock, program, zone, side),
         flood=FloodGuard(clock, settings.flood_burst, settings.flood_refill_per_second),
-        health=Health(clock),
+        health=health,
         side=side,
         channels=channels,
     )

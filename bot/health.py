@@ -38,6 +38,10 @@ class Health:
         """`name` is configured: until it runs, the bot is not healthy."""
         self.tasks[name] = TaskHealth(beat_within=beat_within)
 
+    def expects(self, name: str) -> bool:
+        """Whether `name` is configured (it may still be starting)."""
+        return name in self.tasks
+
     def running(self, name: str) -> None:
         task = self.tasks.setdefault(name, TaskHealth())
         task.state, task.problem = "running", None

@@ -87,6 +87,30 @@ async def test_a_bot_down_at_send_time_catches_up_and_a_restart_sends_nothing_tw
     assert len(pushes_to(api, 305)) == 1
 
 
+async def test_a_push_for_a_channel_still_starting_waits_without_an_attempt(
+    bot: RunningBot,
+) -> None:
+    """At start-up the dispatcher can read the outbox before Telegram has connected: the push
+    waits a few seconds, and is not counted as a failed attempt (a minute's back-off)."""
+    _, customer = await join(bot, 307)
+    async with bot.services.database.transaction() as tx:
+        message = {"context": {"shop": "x"}}
+        await OutboxRepository(tx).enqueue(
+            NewPush(customer.id, "nps", "starting", "pushes/nps", message), bot.clock.now()
+        )
+    channels = bot.services.channels
+    telegram = channels.pop("telegram")
+    assert bot.services.health.expects("telegram")
+    assert (await bot.services.jobs.deliver()).deferred == 1
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one("SELECT attempts FROM outbox WHERE dedupe_key = 'starting'")
+    assert row is not None and row["attempts"] == 0
+    channels["telegram"] = telegram
+    bot.clock.advance(timedelta(seconds=5))
+    assert (await bot.services.jobs.deliver()).sent == 1
+    assert len(pushes_to(bot.api, 307)) == 1
+
+
 @pytest.mark.sqlite_only
 async def test_a_push_caught_mid_send_by_a_crash_is_never_resent(bot: RunningBot) -> None:
     _, customer = await join(bot, 306)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 200
 RETRY_BACKOFF = timedelta(minutes=1)
+CHANNEL_STARTING = timedelta(seconds=5)
 MAX_RETRY_AFTER_WAITS = 5  # per push: a channel that keeps saying "later" is given up on
 # Longer than any send takes, waits for Retry-After included: a push `sending` for longer was
 # caught by a crash of the process sending it.
@@ -136,9 +137,12 @@ class PushDispatcher:
         max_attempts: int = 3,
         templates: Sequence[ApprovedTemplate] = (),
         quiet: QuietHours | None = None,
+        configured: Callable[[str], bool] = lambda channel: False,
     ) -> None:
         """`templates`: what stands for a push outside a channel's free-form window; `quiet`:
-        when offers and expiry warnings wait."""
+        when offers and expiry warnings wait; `configured`: whether a channel that is not
+        running yet is on its way (it is starting) rather than missing."""
+        self._configured = configured
         self._quiet = quiet
         self._db = database
         self._clock = clock
@@ -229,6 +233,10 @@ class PushDispatcher:
 
     async def _send(self, item: OutboxItem) -> Outcome:
         channel = self._channels.get(item.identity.channel)
+        if channel is None and self._configured(item.identity.channel):
+            # Not an attempt: at start-up the outbox can be read before a channel connects.
+            until = self._clock.now() + CHANNEL_STARTING
+            return Deferred(until, f"the {item.identity.channel} channel is starting")
         if channel is None:
             return Failed(f"the {item.identity.channel} channel is not running", transient=True)
         message = _with_link(channel, PushMessage.from_outbox(item.template, item.payload))
