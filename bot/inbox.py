@@ -30,6 +30,7 @@ REMEMBERED = timedelta(days=8)
 PRUNE_EVERY = timedelta(days=1)
 BATCH = 100
 HELD_MOST = 1_000  # read from the inbox and not yet handled: past this, reading waits
+ARRIVALS_KEPT = 10_000  # verdicts on arrival kept for the worker; more are judged again
 # Several processes (PostgreSQL): each handles what it recorded, and this often looks again
 # from the start of the inbox for messages a process that died left behind.
 LOOK_AGAIN_SECONDS = 5.0
@@ -61,9 +62,9 @@ async def record(
     stale: Found | None = None,
     failures: list[tuple[str, str]] | None = None,
 ) -> int:
-    """What a channel received (the stale messages as handled already: a replay) and the
-    failures it reports of messages sent earlier, in one transaction, before the channel is
-    answered. A message id already recorded is left as it is: a second delivery. Returns how
+    """What a channel received (those `stale`, a replay or a flood, as handled already) and
+    the failures it reports of messages sent earlier, in one transaction, before the channel
+    is answered. A message id already recorded is left as it is: a second delivery. Returns how
     many of the fresh messages were new."""
     async with services.database.transaction(alone=False) as tx:
         inbox = InboxRepository(tx)
@@ -99,7 +100,43 @@ class InboxWorker:
         self._held = 0
         self._in_hand: set[int] = set()
         self._verdicts: dict[int, Verdict] = {}  # judged as read, for the line to act on
+        self._arrived: dict[str, Verdict] = {}  # judged as recorded, by the channel's id
+        self._acknowledging = 0  # flood messages whose channel courtesy is still under way
+        self._courtesies: set[asyncio.Task[None]] = set()
         self._broken: Exception | None = None
+
+    async def take_in(
+        self,
+        fresh: Found,
+        stale: Found | None = None,
+        failures: list[tuple[str, str]] | None = None,
+        *,
+        more_coming: bool = False,
+    ) -> int:
+        """Record what the channel received (see `record`), judging each fresh message against
+        its sender's allowance as it arrives: a flood's messages past it are recorded as
+        handled unread and never read again, so they cost the others nothing. Wakes the worker
+        for what is new, unless the channel says more is waiting (it reads its backlog first).
+        Returns how many fresh messages were new."""
+        kept: Found = []
+        flood: list[Received] = []
+        for message_id, person, body in fresh:
+            arrival = Received(0, person, body, message_id)
+            verdict = await self._judge(arrival)
+            if verdict is Verdict.DROP:
+                flood.append(arrival)
+            else:
+                if len(self._arrived) > ARRIVALS_KEPT:  # handled elsewhere: judged again
+                    self._arrived.clear()
+                self._arrived[message_id] = verdict
+                kept.append((message_id, person, body))
+        ignored = (stale or []) + [(r.message_id, r.person, r.body) for r in flood]
+        new = await record(self._services, self._channel, kept, ignored, failures)
+        if flood:
+            self._acknowledge_beside(flood)
+        if new and not more_coming:
+            self.wake.set()
+        return new
 
     async def finished(self, message_id: str) -> bool:
         """Whether the channel's message `message_id`, and every one recorded before it, was
@@ -107,7 +144,11 @@ class InboxWorker:
         before its replies)."""
         async with self._services.database.reading() as tx:
             item = await InboxRepository(tx).handled_through(self._channel, message_id)
-        return item is not None and all(other > item for other in self._in_hand)
+        return (
+            item is not None
+            and all(other > item for other in self._in_hand)
+            and not self._acknowledging
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then the message in hand in each line is finished and the rest
@@ -134,7 +175,8 @@ class InboxWorker:
                 for received in batch:
                     if received.id in self._queued:
                         continue
-                    verdict = await self._judge(received)
+                    verdict = self._arrived.pop(received.message_id, None)
+                    verdict = verdict or await self._judge(received)  # recorded elsewhere
                     if verdict is Verdict.DROP:
                         flood.append(received)
                     else:
@@ -142,9 +184,7 @@ class InboxWorker:
                         self._queue(received, stop, running)
                 after = batch[-1].id
                 if flood:
-                    acknowledging = await self._drop(flood)
-                    running.add(acknowledging)
-                    acknowledging.add_done_callback(running.discard)
+                    await self._drop(flood)
         finally:
             await asyncio.gather(*running, return_exceptions=True)
             self._lines.clear()
@@ -187,6 +227,8 @@ class InboxWorker:
         try:
             async with self._services.database.serving(f"{self._channel}:{person}") as mine:
                 while mine and line and not stop.is_set() and self._broken is None:
+                    if len(line) > 1:  # a backlog: people with one message go first
+                        await asyncio.sleep(0)
                     received = line.popleft()
                     self._held -= 1
                     self._in_hand.add(received.id)
@@ -256,25 +298,31 @@ class InboxWorker:
             f"{self._channel}:{received.person}", self._reader.sent_at(received), exempt=team
         )
 
-    async def _drop(self, flood: list[Received]) -> asyncio.Task[None]:
-        """A flood's messages recorded as handled in one write, as they are read: they never
-        join a line, so they cost the others nothing. What the channel still owes them (a tap's
-        acknowledgement) is done beside."""
+    async def _drop(self, flood: list[Received]) -> None:
+        """A flood's messages read from the inbox (recorded by another process, or before a
+        restart), recorded as handled in one write: they never join a line."""
         async with self._services.database.transaction() as tx:
             await InboxRepository(tx).claim_all(
                 [received.id for received in flood], self._services.clock.now()
             )
-        self._in_hand.update(received.id for received in flood)  # until acknowledged
-        return asyncio.create_task(self._acknowledge(flood))
+        self._acknowledge_beside(flood)
+
+    def _acknowledge_beside(self, flood: list[Received]) -> None:
+        """What the channel still owes a flood's messages (a tap's acknowledgement), in a task
+        of its own: a courtesy, which holds up nothing."""
+        self._acknowledging += len(flood)
+        task = asyncio.create_task(self._acknowledge(flood))
+        self._courtesies.add(task)
+        task.add_done_callback(self._courtesies.discard)
 
     async def _acknowledge(self, flood: list[Received]) -> None:
         for received in flood:
             try:
                 await self._reader.dropped(received)
-            except Exception:  # a courtesy: the messages are handled whatever becomes of it
+            except Exception:  # the messages are handled whatever becomes of it
                 log.warning("%s message %s: could not acknowledge", self._channel, received.id)
             finally:
-                self._in_hand.discard(received.id)
+                self._acknowledging -= 1
 
     async def _prune_now_and_then(self) -> None:
         now = self._services.clock.now()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
 
 # Rows per INSERT: one statement for a whole Telegram batch (100), within SQLite's limit of
 # parameters per statement.
@@ -22,6 +22,7 @@ class Received:
     id: int  # never reused (migration 0019), so a claim on it cannot hit a newer message
     person: str
     body: dict[str, Any]
+    message_id: str = ""  # the channel's own id
 
 
 class InboxRepository:
@@ -66,20 +67,20 @@ class InboxRepository:
 
     async def unhandled(self, channel: str, after_id: int, limit: int) -> list[Received]:
         rows = await self._tx.fetch_all(
-            "SELECT id, person, body FROM inbox WHERE channel = ? AND handled_at IS NULL"
-            " AND id > ? ORDER BY id LIMIT ?",
+            "SELECT id, person, body, message_id FROM inbox WHERE channel = ?"
+            " AND handled_at IS NULL AND id > ? ORDER BY id LIMIT ?",
             (channel, after_id, limit),
         )
-        return [Received(row["id"], row["person"], json.loads(row["body"])) for row in rows]
+        return [_received(row) for row in rows]
 
     async def unhandled_of(self, channel: str, person: str, *, through: int) -> list[Received]:
         """A person's messages not handled yet, up to `through`, oldest first."""
         rows = await self._tx.fetch_all(
-            "SELECT id, person, body FROM inbox WHERE channel = ? AND person = ?"
+            "SELECT id, person, body, message_id FROM inbox WHERE channel = ? AND person = ?"
             " AND handled_at IS NULL AND id <= ? ORDER BY id",
             (channel, person, through),
         )
-        return [Received(row["id"], row["person"], json.loads(row["body"])) for row in rows]
+        return [_received(row) for row in rows]
 
     async def last_heard(self, channel: str, person: str) -> datetime | None:
         row = await self._tx.fetch_one(
@@ -123,3 +124,7 @@ class InboxRepository:
             "DELETE FROM inbox WHERE handled_at IS NOT NULL AND received_at < ?",
             (to_sql_time(moment),),
         )
+
+
+def _received(row: Row) -> Received:
+    return Received(row["id"], row["person"], json.loads(row["body"]), row["message_id"])

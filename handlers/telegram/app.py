@@ -132,12 +132,7 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
         try:
             services = services_of(application)
             worker: InboxWorker = application.bot_data[INBOX_KEY]
-            poller = RecordingPoller(
-                application.bot,
-                services,
-                worker.wake,
-                application.process_update,
-            )
+            poller = RecordingPoller(application.bot, services, worker, application.process_update)
             await application.start()
             stop = asyncio.Event()
             webhook = services.settings.telegram_webhook

@@ -28,12 +28,14 @@ from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.bootstrap import Services
 from bot.errors import DATABASE_ERRORS, unreachable
-from bot.inbox import record
+from bot.inbox import InboxWorker
 from bot.supervisor import FIRST_BACKOFF, LONGEST_BACKOFF, until_stopped
 from handlers.telegram.aiohttp_request import READ_TIMEOUT
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+BATCH_MOST = 100  # getUpdates' most updates at once (Telegram's default limit)
+BACKLOG_READ_AHEAD = 5  # full batches read in before the inbox worker is woken all the same
 # PTB suggests Bot.get_updates for getUpdates; here the JSON is wanted (see above).
 warnings.filterwarnings("ignore", "Please use 'Bot.getUpdates'", PTBUserWarning)
 
@@ -43,16 +45,16 @@ class RecordingPoller:
         self,
         bot: Bot,
         services: Services,
-        recorded: asyncio.Event,
+        inbox: InboxWorker,
         answer_unrecorded: Callable[[Update], Awaitable[None]],
     ) -> None:
-        """`recorded` wakes the inbox worker; `answer_unrecorded` handles an update the inbox
-        could not take."""
+        """`answer_unrecorded` handles an update the inbox could not take."""
         self._bot = bot
         self._services = services
-        self._recorded = recorded
+        self._inbox = inbox
         self._answer_unrecorded = answer_unrecorded
         self._offset: int | None = None
+        self._full_batches = 0
         self._host = urlsplit(services.settings.telegram_api_url).hostname or "Telegram"
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -67,6 +69,7 @@ class RecordingPoller:
             except InvalidToken:
                 raise
             except TelegramError as error:
+                self._backlog_read()
                 # Conflict: another copy of the bot is polling with this token.
                 level = logging.ERROR if isinstance(error, Conflict) else logging.WARNING
                 reason = unreachable(self._host, error)
@@ -79,12 +82,27 @@ class RecordingPoller:
                 self._services.health.beat(CHANNEL)
             if updates:
                 await self._take(updates)
+            else:
+                self._backlog_read()  # it ended on a full batch
+        self._backlog_read()
         await self._confirm()
+
+    def _backlog_read(self) -> None:
+        if self._full_batches:
+            self._full_batches = 0
+            self._inbox.wake.set()
 
     async def _take(self, updates: list[dict[str, Any]]) -> None:
         found = [(str(update["update_id"]), person_of(update), update) for update in updates]
+        # A full batch says Telegram may hold more: the backlog is read in first (a few ms a
+        # batch, without holding the poll), so the others' messages behind a flood are read in
+        # before any of it is answered, and the worker is woken once the backlog is in.
+        full = len(updates) == BATCH_MOST
+        self._full_batches = self._full_batches + 1 if full else 0
         try:
-            await record(self._services, CHANNEL, found)
+            await self._inbox.take_in(
+                found, more_coming=full and self._full_batches % BACKLOG_READ_AHEAD != 0
+            )
         except DATABASE_ERRORS as error:
             log.critical(
                 "the database cannot be written (%s): check free disk space and the permissions"
@@ -93,8 +111,6 @@ class RecordingPoller:
                 len(updates),
             )
             await self._answer_now(updates)
-        else:
-            self._recorded.set()
         self._offset = updates[-1]["update_id"] + 1
 
     async def _answer_now(self, updates: list[dict[str, Any]]) -> None:
@@ -110,7 +126,7 @@ class RecordingPoller:
         await asyncio.gather(*(in_order(own) for own in by_person.values()))
 
     async def _fetch_unless_stopped(self, stop: asyncio.Event) -> list[dict[str, Any]] | None:
-        timeout = self._services.settings.polling_timeout
+        timeout = 0 if self._full_batches else self._services.settings.polling_timeout
         asked = {"timeout": timeout, "allowed_updates": Update.ALL_TYPES}
         if self._offset is not None:
             asked["offset"] = self._offset

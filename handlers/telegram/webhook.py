@@ -16,9 +16,8 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.errors import DATABASE_ERRORS
-from bot.inbox import record
-from handlers.telegram.context import INBOX_KEY, SERVICES_KEY, BotApplication
-from handlers.telegram.polling import CHANNEL, person_of
+from handlers.telegram.context import INBOX_KEY, BotApplication
+from handlers.telegram.polling import person_of
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -44,17 +43,11 @@ def webhook_route(application: BotApplication, url: str, secret: str) -> web.Rou
         # Recorded as posted, read by the worker (see handlers/telegram/polling.py).
         if not isinstance(body, dict) or type(body.get("update_id")) is not int:
             return web.Response(status=400)
-        try:
-            new = await record(
-                application.bot_data[SERVICES_KEY],
-                CHANNEL,
-                [(str(body["update_id"]), person_of(body), body)],
-            )
+        try:  # a repeated post is kept once, and not handled again
+            await worker.take_in([(str(body["update_id"]), person_of(body), body)])
         except DATABASE_ERRORS as error:  # Telegram keeps it and posts it again
             log.error("a Telegram update could not be written to the inbox: %s", error)
             return web.Response(status=500)
-        if new:  # a repeated post is not handled again
-            worker.wake.set()
         return web.Response(status=200)
 
     return web.post(urlsplit(url).path, receive)

@@ -22,7 +22,7 @@ from pywa_async.client import WhatsApp
 
 from bot.bootstrap import Services
 from bot.config import GRAPH_API_URL, Settings
-from bot.inbox import REMEMBERED, InboxWorker, record
+from bot.inbox import REMEMBERED, InboxWorker
 from bot.supervisor import supervise
 from handlers.http_server import serving_http
 from handlers.whatsapp.channel import WhatsAppChannel
@@ -105,10 +105,10 @@ class Webhook:
     """GET: Meta's verification. POST: signed by the app secret, or refused and not recorded;
     its messages recorded by id (once, however often Meta sends them), then 200."""
 
-    def __init__(self, client: WhatsApp, services: Services, recorded: asyncio.Event) -> None:
+    def __init__(self, client: WhatsApp, services: Services, inbox: InboxWorker) -> None:
         self._client = client
         self._services = services
-        self._recorded = recorded
+        self._inbox = inbox
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(WEBHOOK_PATH, self.verify), web.post(WEBHOOK_PATH, self.receive)]
@@ -147,9 +147,7 @@ class Webhook:
                 "%d messages sent before %s were ignored (a replay)", len(stale), REMEMBERED
             )
         if messages or failures:
-            await record(self._services, CHANNEL, fresh, stale, failures)
-        if fresh:
-            self._recorded.set()
+            await self._inbox.take_in(fresh, stale, failures)
         return web.Response(text="ok")
 
 
@@ -180,7 +178,7 @@ async def whatsapp_parts(services: Services) -> AsyncIterator[WhatsAppParts]:
         assert isinstance(channel, WhatsAppChannel)
         updates = services.incoming(CHANNEL)
         worker = InboxWorker(services, updates, Conversation(services, channel), CHANNEL)
-        yield WhatsAppParts(Webhook(client, services, worker.wake).routes(), worker)
+        yield WhatsAppParts(Webhook(client, services, worker).routes(), worker)
 
 
 @asynccontextmanager
