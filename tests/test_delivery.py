@@ -5,17 +5,20 @@ clock."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 from telegram import Bot, Update
 
 from bot.incoming import IncomingUpdates
+from bot.program import Program
 from bot.storage.database import Database
 from bot.storage.inbox import InboxRepository
+from handlers.telegram.app import build_application
 from handlers.telegram.polling import person_of
-from handlers.telegram.standin import ApiCall, api_error
-from tests.conftest import FakeClock, RunningBot
+from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
+from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import join
 
 
@@ -75,6 +78,36 @@ async def test_a_redelivered_update_is_dropped_and_handled_ones_are_confirmed(
     told = [call.text for call in bot.api.calls_to("sendMessage") if call.chat_id == ana.id]
     assert sum("Todavía no eres socio" in text for text in told) == 1
     assert bot.api.confirmed_below > balance["update_id"]
+
+
+async def test_what_was_recorded_but_not_handled_is_handled_once_at_the_next_start(
+    api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """As after a crash: Ana's update recorded and never handled, Bruno's handled. The next
+    start answers Ana, once, and not Bruno again."""
+    settings = settings_for(api, tmp_path / "restart.db")
+    bruno = api.user(611, "Bruno", "es")
+    user = {"id": 610, "is_bot": False, "first_name": "Ana", "language_code": "es"}
+    message = {
+        "message_id": 1,
+        "date": int(clock.now().timestamp()),
+        "chat": {"id": 610, "type": "private"},
+        "from": user,
+        "text": "/balance",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
+    }
+    async with running(build_application(settings, program, clock, background=False)) as app:
+        bot = RunningBot(app, api, clock)
+        await bruno.send("/balance")
+        await bruno.receive_containing("Todavía no eres socio")
+        async with bot.services.database.transaction() as tx:  # the worker is not woken
+            lost = [("77000", "610", {"update_id": 77000, "message": message})]
+            await InboxRepository(tx).record("telegram", lost, clock.now())
+        assert not [call for call in api.calls if call.chat_id == 610]
+    async with running(build_application(settings, program, clock, background=False)):
+        await api.wait_for(lambda call: call.chat_id == 610)
+    assert [call.chat_id for call in api.calls_to("sendMessage")].count(610) == 1
+    assert [call.chat_id for call in api.calls_to("sendMessage")].count(611) == 1
 
 
 async def test_polling_rides_out_bot_api_trouble_on_the_clock(bot: RunningBot) -> None:

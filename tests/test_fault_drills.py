@@ -92,9 +92,9 @@ async def test_a_bot_killed_mid_burst_of_sales_and_pushes_loses_and_doubles_noth
     """SIGKILL while 200 clerks' taps are being handled and a push run is half done. After a
     restart, the inbox worker handles every tap the dead process had recorded and not handled
     (and Telegram hands out again any it had not confirmed): each sale is then recorded once,
-    with its ledger row, and its clerk gets the receipt without tapping again. Only a sale
-    recorded in the instant before the kill but not yet answered needs a second tap, which
-    says it was already recorded. Pushes: none lost that was pending, none
+    with its ledger row, and its clerk gets the receipt without tapping again. A sale recorded
+    before the kill but not yet answered needs a second tap, which says it was already
+    recorded. Pushes: none lost that was pending, none
     sent twice; the one caught mid-send is marked uncertain instead of resent."""
     database = tmp_path / "drill.db"
     await asyncio.to_thread(build, database, CLERKS, 0, datetime.now(UTC), clerks=CLERKS)
@@ -117,8 +117,10 @@ async def test_a_bot_killed_mid_burst_of_sales_and_pushes_loses_and_doubles_noth
     assert _outbox(database).get("pending", 0) > 0  # the kill caught the push run midway
 
     async with bot_process(api, database):
-        await api.handled(last_tap, timeout=60)  # the taps Telegram handed out again
-        assert _receipted(api) - told_before_crash  # receipts, with no tap repeated
+        # The taps recorded and not handled at the kill, and any Telegram hands out again, are
+        # handled now (how many there are depends on timing: handling outruns the replies, so
+        # often every sale is in and only answers were lost; test_delivery shows the restart).
+        await api.handled(last_tap, timeout=60)
         for clerk in clerks:
             if clerk.id not in _receipted(api):
                 await clerk.press(confirmations[clerk.id], "✅")
