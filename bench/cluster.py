@@ -42,7 +42,7 @@ from bench.common import OWNER_ID, ROOT, TOKEN, describe_ms, free_port, percenti
 from bench.dataset import build, clerk_user_id, customer_user_id, fixed_now, member_code
 from bench.pushes import queue_nps
 from bot.program import load_program
-from bot.storage.database import Database, to_sql_time
+from bot.storage.database import Database
 from bot.storage.job_runs import JobRuns
 from bot.storage.moving import move
 from bot.storage.postgresql import PostgresDatabase
@@ -256,6 +256,12 @@ async def _left_to_send(database: Database, statuses: tuple[str, ...]) -> int:
     return int(row["n"]) if row else 0
 
 
+async def _sales_recorded(database: Database) -> int:
+    async with database.reading() as tx:
+        row = await tx.fetch_one("SELECT COUNT(*) AS n FROM sales")
+    return int(row["n"]) if row else 0
+
+
 async def _outcomes(database: Database) -> Counter[str]:
     async with database.reading() as tx:
         rows = await tx.fetch_all(
@@ -289,7 +295,7 @@ async def figures_of(
     try:
         figures = Figures()
         api.webhook_answers.clear()
-        began = datetime.now(UTC)
+        sales_before = await _sales_recorded(database)
         print(f"  ({processes} process(es) started; sales...)", flush=True)
         figures.sales, sale_latency = await sales(api, counts.sales, first=1)
         print("  (/balance...)", flush=True)
@@ -308,17 +314,11 @@ async def figures_of(
         outcomes = await _outcomes(database)
         # In flight when the leader died: never sent again (`uncertain` after SENDING_LONGEST).
         figures.uncertain = outcomes["sending"] + outcomes["uncertain"]
-        async with database.reading() as tx:
-            recorded = await tx.fetch_one(
-                "SELECT COUNT(*) AS n FROM sales WHERE created_at >= ?",
-                (to_sql_time(began),),
-            )
-        assert recorded is not None
-        figures.accounts = f"pushes {dict(outcomes)}; sales recorded {recorded['n']}"
+        # Counted, not dated: the dataset's own sales run up to its "now", later today.
+        recorded = await _sales_recorded(database) - sales_before
+        figures.accounts = f"pushes {dict(outcomes)}; sales recorded {recorded}"
         # Not sent and not accounted for (customers the dataset made unreachable are).
-        figures.lost = (
-            outcomes["pending"] + outcomes["failed"] + abs(int(recorded["n"]) - counts.sales)
-        )
+        figures.lost = outcomes["pending"] + outcomes["failed"] + abs(recorded - counts.sales)
         return figures
     finally:
         await cluster.stop()
