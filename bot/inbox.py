@@ -186,7 +186,7 @@ class InboxWorker:
                 if flood:
                     await self._drop(flood)
         finally:
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*running, *self._courtesies, return_exceptions=True)
             self._lines.clear()
             self._queued.clear()
             self._verdicts.clear()
@@ -274,7 +274,11 @@ class InboxWorker:
             await self._updates.record_answered(received.id)
             self._answered_unrecorded.discard(received.id)
             return
-        verdict = self._verdicts.pop(received.id, None) or await self._judge(received)
+        verdict = (
+            self._verdicts.pop(received.id, None)
+            or self._arrived.pop(received.message_id, None)  # came by `_in_order`
+            or await self._judge(received)
+        )
         try:
             async with self._updates.handling(received.id):
                 try:
