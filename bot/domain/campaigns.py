@@ -154,17 +154,18 @@ class CampaignService:
         if percent is not None and percent not in COUPON_CHOICES:
             return Refused("campaign_unknown")
         now = self._clock.now()
-        async with self._db.transaction() as tx:
-            draft = await self._draft(tx, owner, campaign_id, written=True)
-            if isinstance(draft, Refused):
-                return draft
-            campaigns = CampaignRepository(tx)
-            await campaigns.set_coupon(campaign_id, percent)
-            chosen = await campaigns.by_id(campaign_id)
-            assert chosen is not None and chosen.audience is not None
-            recipients = await CampaignAudiences(tx).count(self._filter(chosen.audience, now))
-            photo = await campaigns.photo(campaign_id) if chosen.has_photo else None
-            return Preview(chosen, recipients, self._message(chosen, now), photo)
+        with long_work():  # counts the whole audience
+            async with self._db.transaction() as tx:
+                draft = await self._draft(tx, owner, campaign_id, written=True)
+                if isinstance(draft, Refused):
+                    return draft
+                campaigns = CampaignRepository(tx)
+                await campaigns.set_coupon(campaign_id, percent)
+                chosen = await campaigns.by_id(campaign_id)
+                assert chosen is not None and chosen.audience is not None
+                recipients = await CampaignAudiences(tx).count(self._filter(chosen.audience, now))
+                photo = await campaigns.photo(campaign_id) if chosen.has_photo else None
+                return Preview(chosen, recipients, self._message(chosen, now), photo)
 
     async def send(self, owner: Actor, campaign_id: int) -> CampaignSent | Refused:
         """Queue it for everyone in the audience now, once, however many taps."""

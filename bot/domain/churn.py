@@ -9,7 +9,7 @@ history stays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.clock import Clock
@@ -19,7 +19,7 @@ from bot.domain.permissions import Action, permitted
 from bot.program import Program
 from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database, Transaction
+from bot.storage.database import Database, Transaction, long_work
 from bot.storage.flags import Flag, FlagRepository, MapLines
 from bot.storage.rewards import CouponRepository
 from bot.storage.staff import AuditLog
@@ -105,23 +105,26 @@ class ChurnService:
 
     async def at_risk(self) -> list[AtRisk]:
         """Flagged customers, the most valuable (spend over the last year) first."""
-        now = self._clock.now()
+        with long_work():  # ranks every flagged customer by a year of sales
+            async with self._db.reading() as tx:
+                return await self._at_risk_in(tx, self._clock.now())
+
+    async def _at_risk_in(self, tx: Transaction, now: datetime) -> list[AtRisk]:
+        flags = FlagRepository(tx)
         found = []
-        async with self._db.reading() as tx:
-            flags = FlagRepository(tx)
-            for customer_id, value in await flags.at_risk(now - VALUE_WINDOW, AT_RISK_SHOWN):
-                customer = await CustomerRepository(tx).by_id(customer_id)
-                if customer is None:
-                    continue
-                placed = await flags.quadrants(now, self.map_lines, customer_id)
-                found.append(
-                    AtRisk(
-                        customer=customer,
-                        flags=await flags.open_for(customer_id),
-                        value_minor=value,
-                        quadrant=Quadrant(placed[customer_id]) if customer_id in placed else None,
-                    )
+        for customer_id, value in await flags.at_risk(now - VALUE_WINDOW, AT_RISK_SHOWN):
+            customer = await CustomerRepository(tx).by_id(customer_id)
+            if customer is None:
+                continue
+            placed = await flags.quadrants(now, self.map_lines, customer_id)
+            found.append(
+                AtRisk(
+                    customer=customer,
+                    flags=await flags.open_for(customer_id),
+                    value_minor=value,
+                    quadrant=Quadrant(placed[customer_id]) if customer_id in placed else None,
                 )
+            )
         return found
 
     async def send_winback(self, owner: Actor, customer_id: int) -> WinBack | Refused:
