@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from bot.storage.database import Database, bundled_migrations, enlisting, to_sql
 from bot.storage.inbox import InboxRepository
 from bot.storage.ledger import LedgerRepository
 from bot.storage.sales import SalesRepository
-from bot.storage.sqlite import SqliteDatabase
+from bot.storage.sqlite import CHECKPOINT_EVERY, SqliteDatabase
 from bot.storage.updates import SecondCommit, UpdateClaim
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -264,3 +265,31 @@ async def test_an_upgrade_numbers_the_inbox_above_every_id_already_handled(tmp_p
     finally:
         await database.close()
     assert received.id > 41
+
+
+@pytest.mark.sqlite_only
+async def test_sqlite_writes_on_the_loop_leave_checkpoints_to_the_database_thread(
+    tmp_path: Path,
+) -> None:
+    """A message's writes run on the event loop, whose connection never copies the write-ahead
+    log into the database itself (a slow disk would stall the loop): every CHECKPOINT_EVERY
+    writes that is done beside, so the log is reused instead of growing."""
+    path = tmp_path / "wal.db"
+    database = await SqliteDatabase.open(path)
+    wal = path.with_name("wal.db-wal")
+    sizes = []
+    try:
+        for _ in range(3):
+            for n in range(CHECKPOINT_EVERY):
+                async with database.single_write() as tx:
+                    await tx.execute(
+                        "INSERT INTO inbox (channel, message_id, person, body, received_at)"
+                        " VALUES ('telegram', ?, '5', ?, '2026-01-01 00:00:00')",
+                        (f"{len(sizes)}.{n}", "x" * 2000),
+                    )
+            await asyncio.sleep(0)  # the checkpoint takes the lock first
+            async with database.reading():
+                sizes.append(wal.stat().st_size)
+    finally:
+        await database.close()
+    assert sizes[2] <= sizes[0] * 1.2  # reused after each checkpoint, not 3x as long

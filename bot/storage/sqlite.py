@@ -49,6 +49,7 @@ from bot.storage.database import (
 from bot.storage.dialect import SQLITE
 
 log = logging.getLogger(__name__)
+CHECKPOINT_EVERY = 200  # writes on the loop (a few pages each; SQLite's own default: 1,000 pages)
 CONNECTION_PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
     # Deleted rows are overwritten with zeros: an erased customer's data leaves the file.
@@ -74,6 +75,8 @@ class SqliteDatabase(Database):
         super().__init__()
         self._connection = connection
         self._on_the_loop: sqlite3.Connection | None = None  # see the module's docstring
+        self._writes_since_checkpoint = 0
+        self._checkpointing: asyncio.Task[None] | None = None
         self.where = where
         self._lock = asyncio.Lock()
         self._snapshot_reads = snapshot_reads
@@ -190,6 +193,7 @@ class SqliteDatabase(Database):
                     work.committed(tx)
                 if tx.left_to_dispatcher:
                     self.outbox_committed()
+        self._written(tx)
 
     @asynccontextmanager
     async def exclusively(self, name: str) -> AsyncIterator[Held | None]:
@@ -213,6 +217,27 @@ class SqliteDatabase(Database):
             yield tx
         if tx.left_to_dispatcher:
             self.outbox_committed()
+        self._written(tx)
+
+    def _written(self, tx: Transaction) -> None:
+        """The connection on the loop never checkpoints by itself (copying the write-ahead
+        log into the database can take a slow disk tens of ms): every CHECKPOINT_EVERY of its
+        writes, aiosqlite's thread does it, beside."""
+        if not isinstance(tx, OnTheLoop):
+            return
+        self._writes_since_checkpoint += 1
+        if self._writes_since_checkpoint >= CHECKPOINT_EVERY and self._checkpointing is None:
+            self._writes_since_checkpoint = 0
+            self._checkpointing = asyncio.create_task(self._checkpoint_beside())
+
+    async def _checkpoint_beside(self) -> None:
+        try:
+            async with self._lock:
+                await self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as error:  # the next one copies what this one could not
+            log.warning("could not checkpoint the write-ahead log: %s", error)
+        finally:
+            self._checkpointing = None
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:
@@ -234,6 +259,8 @@ class SqliteDatabase(Database):
             await self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
         if self._on_the_loop is not None:
             self._on_the_loop.close()
         # SQLite's advice for long-lived connections: refresh the planner's statistics on close.
@@ -317,6 +344,7 @@ def _on_the_loop(path: Path) -> sqlite3.Connection:
     connection.row_factory = sqlite3.Row
     for pragma in CONNECTION_PRAGMAS:
         connection.execute(pragma)
+    connection.execute("PRAGMA wal_autocheckpoint = 0")  # see SqliteDatabase._written
     return connection
 
 
