@@ -277,7 +277,7 @@ async def test_sqlite_writes_on_the_loop_leave_checkpoints_to_the_database_threa
     path = tmp_path / "wal.db"
     database = await SqliteDatabase.open(path)
     wal = path.with_name("wal.db-wal")
-    sizes = []
+    sizes: list[int] = []
     try:
         for _ in range(3):
             for n in range(CHECKPOINT_EVERY):
