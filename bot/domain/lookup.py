@@ -12,7 +12,7 @@ from bot.domain.models import Coupon, Customer
 from bot.domain.parsing import InvalidInput, normalise_phone
 from bot.program import Program
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database, Transaction
+from bot.storage.database import Database, Transaction, long_work
 from bot.storage.promotions import PromotionRepository, RecentPromotion
 from bot.storage.rewards import CouponRepository
 from bot.storage.sales import SalesRepository
@@ -58,9 +58,13 @@ class CustomerLookup:
             return []
         async with self._db.reading() as tx:
             found = await find_by_code_or_phone(tx, text, self._program.shop.phone_region)
-            if found:
-                return found
-            return await CustomerRepository(tx).search_name(text, NAME_MATCHES)
+        if found:
+            return found
+        # Reads every customer's name: 15 ms at 100,000 customers, 0.4 s the first time after
+        # a start (from disk), which the event loop should not wait for.
+        with long_work():
+            async with self._db.reading() as tx:
+                return await CustomerRepository(tx).search_name(text, NAME_MATCHES)
 
     async def find_by_code_or_phone(self, query: str) -> list[Customer]:
         async with self._db.reading() as tx:
