@@ -31,7 +31,7 @@ from handlers.whatsapp.app import sending_whatsapp, whatsapp_parts
 
 log = logging.getLogger(__name__)
 
-GIL_SWITCH_SECONDS = 0.0001
+GIL_SWITCH_SECONDS = 0.0005
 
 
 def _settle_memory() -> None:
