@@ -11,7 +11,9 @@ from aiohttp import web
 
 from bot.domain.models import Refused
 from bot.program import Program
+from bot.storage.inbox import InboxRepository
 from handlers.telegram.app import build_application
+from handlers.telegram.context import SERVICES_KEY
 from handlers.telegram.standin import ApiCall, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
 from tests.flows import join, register, sell_by_scan
@@ -114,6 +116,43 @@ async def test_a_flooding_person_is_slowed_down_and_holds_up_nobody(
         assert [call.method for call in api.calls if call.chat_id == flooder.id].count(
             "sendPhoto"
         ) == 6
+
+
+async def test_a_flood_found_in_the_inbox_at_start_is_judged_as_it_is_read(
+    api: FakeTelegram, clock: FakeClock, program: Program, tmp_path: Path
+) -> None:
+    """Messages recorded but never judged (by a process that died, or another process) are
+    judged as the worker reads them: past the allowance they are marked handled unread."""
+    settings = settings_for(api, tmp_path / "backlog.db", flood_burst=3, flood_refill_per_second=1)
+    user = {"id": 140, "is_bot": False, "first_name": "Ana", "language_code": "es"}
+    sent = int(clock.now().timestamp())
+    backlog = [
+        (
+            str(80_000 + n),
+            "140",
+            {
+                "update_id": 80_000 + n,
+                "message": {
+                    "message_id": n,
+                    "date": sent,
+                    "chat": {"id": 140, "type": "private"},
+                    "from": user,
+                    "text": "hola",
+                },
+            },
+        )
+        for n in range(12)
+    ]
+    first = build_application(settings, program, clock, background=False)
+    async with running(first) as app, app.bot_data[SERVICES_KEY].database.transaction() as tx:
+        await InboxRepository(tx).record("telegram", backlog, clock.now())  # the worker sleeps
+    async with running(build_application(settings, program, clock, background=False)) as app:
+        await api.wait_for(lambda call: "muy deprisa" in call.text)
+        async with app.bot_data[SERVICES_KEY].database.reading() as tx:
+            assert not await InboxRepository(tx).unhandled("telegram", 0, 100)
+    told = [call.text for call in api.calls_to("sendMessage") if call.chat_id == 140]
+    assert sum("muy deprisa" in text for text in told) == 1
+    assert len(told) == 3 + 1  # three answered within the allowance, then "slow down"
 
 
 async def test_the_team_is_never_flood_limited_and_a_backlog_counts_as_it_was_sent(

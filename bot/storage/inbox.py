@@ -99,13 +99,11 @@ class InboxRepository:
 
     async def claim_all(self, item_ids: list[int], at: datetime) -> None:
         """Mark them handled unread (a flood), and forget what they said."""
-        for start in range(0, len(item_ids), RECORDED_AT_ONCE):
-            batch = item_ids[start : start + RECORDED_AT_ONCE]
-            await self._tx.execute(
-                f"UPDATE inbox SET handled_at = ?, body = '{{}}' WHERE id IN"
-                f" ({', '.join('?' for _ in batch)}) AND handled_at IS NULL",
-                (to_sql_time(at), *batch),
-            )
+        await self._tx.execute(
+            "UPDATE inbox SET handled_at = ?, body = '{}'"
+            f" WHERE id IN {self._tx.dialect.listed('?')} AND handled_at IS NULL",
+            (to_sql_time(at), json.dumps(item_ids)),
+        )
 
     async def handled_through(self, channel: str, message_id: str) -> int | None:
         """Its row's id, once it and every row of the channel recorded before it are marked
