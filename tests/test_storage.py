@@ -79,7 +79,7 @@ async def test_a_balance_is_the_sum_of_the_ledger(database: Database) -> None:
 async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sales(
     database: Database,
 ) -> None:
-    """Balance, purchases, spend and the last purchase are kept in the customer's row by the
+    """Balance, purchases, spend, the first and last purchase are kept in the customer's row by the
     database itself; whatever the order of sales, voids and ledger rows, they equal what the
     ledger and the sales add up to."""
     customer_id = await _customer(database)
@@ -112,6 +112,7 @@ async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sal
     assert kept is not None
     assert (kept["balance"], kept["visits"], kept["spend_minor"]) == (2, 2, 2150)
     assert kept["last_sale_id"] == latest.id
+    assert kept["first_purchase_at"] == to_sql_time(first.created_at)
     async with database.transaction() as tx:
         assert await SalesRepository(tx).mark_voided(latest.id, "s", "typo", AT)
         assert not await SalesRepository(tx).mark_voided(latest.id, "s", "again", AT)
@@ -121,6 +122,12 @@ async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sal
     assert kept is not None
     assert (kept["visits"], kept["spend_minor"], kept["last_sale_id"]) == (1, 1250, first.id)
     assert kept["last_purchase_at"] == to_sql_time(first.created_at)
+    async with database.transaction() as tx:
+        assert await SalesRepository(tx).mark_voided(first.id, "s", "typo", AT)
+    async with database.reading() as tx:
+        kept = await tx.fetch_one("SELECT * FROM customers WHERE id = ?", (customer_id,))
+    assert kept is not None
+    assert (kept["visits"], kept["last_purchase_at"], kept["first_purchase_at"]) == (0, None, None)
 
 
 async def test_a_ledger_summary_matches_its_rows(database: Database) -> None:

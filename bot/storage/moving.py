@@ -42,12 +42,22 @@ TABLES = (
     "job_runs",
     "liveness",
 )
-# Columns the triggers of migration 0023 fill in as the ledger and the sales arrive. PostgreSQL
-# copies them as they are with its triggers off (a trigger per row, updating the same customer
-# rows again and again in one transaction, made a million-sale copy take over twenty minutes);
+# Columns the triggers of migrations 0023 and 0024 fill in as the ledger and the sales arrive.
+# PostgreSQL copies them as they are with its triggers off (a trigger per row, updating the same
+# customer rows again and again in one transaction, made a million-sale copy take over twenty
+# minutes);
 # SQLite cannot turn triggers off, so there they are left out and the triggers rebuild them.
 DERIVED = {
-    "customers": frozenset({"balance", "visits", "spend_minor", "last_sale_id", "last_purchase_at"})
+    "customers": frozenset(
+        {
+            "balance",
+            "visits",
+            "spend_minor",
+            "last_sale_id",
+            "last_purchase_at",
+            "first_purchase_at",
+        }
+    )
 }
 CHUNK = 2000
 _BALANCES = "SELECT customer_id, SUM(delta) AS balance FROM points_ledger GROUP BY customer_id"
