@@ -27,12 +27,15 @@ from bot.program import Program
 from bot.scheduled_job import JobParts, ScheduledJob, always
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, Transaction
-from bot.storage.outbox import NewPush, OutboxRepository
-from bot.storage.surveys import Survey, SurveyRepository
+from bot.storage.outbox import OutboxRepository, Selected
+from bot.storage.surveys import Survey, SurveyKey, SurveyRepository
 
 REASON_WINDOW = timedelta(hours=24)  # a free-text reason is expected this long after a score
 SURVEY_MINUTE = 5  # surveys are considered every hour at hh:05
 STALE_PURCHASE = timedelta(days=3)  # older purchases are not asked about any more
+# Outbox keys: asking twice about one sale ("survey:satisfaction:sale:12"), or twice on one
+# day ("survey:nps:7:2026-12-01"), is a no-op.
+SATISFACTION_KEY = SurveyKey("survey:satisfaction:sale:")
 
 
 class SurveyKind(StrEnum):
@@ -41,14 +44,6 @@ class SurveyKind(StrEnum):
 
 
 SCORES = {SurveyKind.SATISFACTION: tuple(range(1, 6)), SurveyKind.NPS: tuple(range(0, 11))}
-
-
-@dataclass(frozen=True)
-class DueSurvey:
-    customer_id: int
-    kind: SurveyKind
-    sale_id: int | None
-    key: str  # the outbox key: asking twice about one sale, or twice on one day, is a no-op
 
 
 @dataclass(frozen=True)
@@ -88,64 +83,47 @@ class SurveyService:
         quiet_since = now - timedelta(days=rules.satisfaction_min_days_between)
         bought_before = now - timedelta(hours=rules.satisfaction_delay_hours)
         local_day = now.astimezone(self._zone).date().isoformat()
+        expires = now + timedelta(days=rules.answer_within_days)
         async with self._db.transaction() as tx:
             surveys = SurveyRepository(tx)
-            after_purchase = [
-                DueSurvey(
-                    customer_id,
-                    SurveyKind.SATISFACTION,
-                    sale_id,
-                    f"survey:satisfaction:sale:{sale_id}",
-                )
-                for customer_id, sale_id in await surveys.due_satisfaction(
-                    bought_before, bought_before - STALE_PURCHASE, quiet_since
-                )
-            ]
-            queued = await self._queue(tx, after_purchase, now)
-            # Asked after those are queued, so nobody gets both questions on one day.
-            periodic = [
-                DueSurvey(
-                    customer_id, SurveyKind.NPS, None, f"survey:nps:{customer_id}:{local_day}"
-                )
-                for customer_id in await surveys.due_nps(
-                    now - timedelta(days=rules.nps_active_days),
-                    now - timedelta(days=rules.nps_every_days),
-                    quiet_since,
-                )
-            ]
-            return queued + await self._queue(tx, periodic, now)
+            after_purchase = await surveys.ask_after_purchases(
+                (bought_before - STALE_PURCHASE, bought_before),
+                quiet_since,
+                now,
+                expires,
+                SATISFACTION_KEY,
+            )
+            queued = await self._queue(tx, SurveyKind.SATISFACTION, after_purchase, now)
+            # Asked after those are created, so nobody gets both questions on one day.
+            periodic = await surveys.ask_nps(
+                now - timedelta(days=rules.nps_active_days),
+                now - timedelta(days=rules.nps_every_days),
+                quiet_since,
+                now,
+                expires,
+                SurveyKey("survey:nps:", f":{local_day}"),
+            )
+            return queued + await self._queue(tx, SurveyKind.NPS, periodic, now)
 
-    async def _queue(self, tx: Transaction, due: list[DueSurvey], now: datetime) -> int:
-        """A survey row and its push for each due survey whose key was never queued."""
-        outbox = OutboxRepository(tx)
-        known = await outbox.existing_keys([survey.key for survey in due])
-        due = [survey for survey in due if survey.key not in known]
-        expires = now + timedelta(days=self._program.surveys.answer_within_days)
-        ids = await SurveyRepository(tx).create_many(
-            [(survey.customer_id, survey.kind.value, survey.sale_id) for survey in due],
-            now,
-            expires,
+    async def _queue(
+        self, tx: Transaction, kind: SurveyKind, asked: Selected, now: datetime
+    ) -> int:
+        """A push for each survey just created: one message, its buttons about each survey."""
+        scores = SCORES[kind]
+        per_row = len(scores) if kind is SurveyKind.SATISFACTION else 6
+        message = PushMessage(
+            f"pushes/{kind.value}",
+            {"shop": self._program.shop.name},
+            Choice("survey", 0, scores, per_row),  # `about`: each survey's id, set in SQL
         )
-        pushes = []
-        for survey, survey_id in zip(due, ids, strict=True):
-            scores = SCORES[survey.kind]
-            per_row = len(scores) if survey.kind is SurveyKind.SATISFACTION else 6
-            message = PushMessage(
-                f"pushes/{survey.kind.value}",
-                {"shop": self._program.shop.name},
-                Choice("survey", survey_id, scores, per_row),
-            )
-            pushes.append(
-                NewPush(
-                    survey.customer_id,
-                    f"survey:{survey.kind.value}",
-                    survey.key,
-                    message.template,
-                    message.payload(),
-                )
-            )
-        await outbox.enqueue_many(pushes, now)
-        return len(pushes)
+        return await OutboxRepository(tx).enqueue_selected(
+            asked,
+            f"survey:{kind.value}",
+            message.template,
+            message.payload(),
+            now,
+            about_at=("choice", "about"),
+        )
 
     async def answer(self, identity: Identity, survey_id: int, score: int) -> Answered | Refused:
         now = self._clock.now()

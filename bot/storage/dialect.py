@@ -45,6 +45,10 @@ class Dialect:
         """The value at `key` of a JSON object kept as text, as text."""
         return f"CAST(json_extract({document}, '$.{key}') AS TEXT)"
 
+    def json_set(self, document: str, path: tuple[str, ...], value: str) -> str:
+        """A JSON object (as text) with the value at `path` (keys, outermost first) set."""
+        return f"json_set({document}, '$.{'.'.join(path)}', {value})"
+
     def like_any_case(self) -> str:
         return "LIKE"  # SQLite's LIKE already ignores case (of ASCII letters)
 
@@ -77,7 +81,7 @@ class PostgresDialect(Dialect):
 
     def days(self, moment: str) -> str:
         # Through text first: a parameter used here and compared with a text column stays text.
-        return f"(EXTRACT(EPOCH FROM CAST(CAST({moment} AS TEXT) AS timestamp)) / 86400.0)"
+        return f"(date_part('epoch', CAST(CAST({moment} AS TEXT) AS timestamp)) / 86400.0)"
 
     def listed(self, parameter: str, sql_type: str = "INTEGER") -> str:
         return (
@@ -99,6 +103,10 @@ class PostgresDialect(Dialect):
 
     def json_text(self, document: str, key: str) -> str:
         return f"(CAST({document} AS jsonb) ->> '{key}')"
+
+    def json_set(self, document: str, path: tuple[str, ...], value: str) -> str:
+        keys = "{" + ",".join(path) + "}"
+        return f"CAST(jsonb_set(CAST({document} AS jsonb), '{keys}', to_jsonb({value})) AS TEXT)"
 
     def like_any_case(self) -> str:
         return "ILIKE"

@@ -6,8 +6,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
+from bot.storage.outbox import Selected
 
 _REACHABLE = "c.erased_at IS NULL AND c.unreachable_at IS NULL AND c.surveys_enabled = 1"
+
+
+@dataclass(frozen=True)
+class SurveyKey:
+    """An outbox key spelled around one id: `prefix` + the id + `suffix`, built in SQL."""
+
+    prefix: str
+    suffix: str = ""
+
+    def sql(self, column: str) -> str:
+        return f"CAST(:key_prefix AS TEXT) || {column} || CAST(:key_suffix AS TEXT)"
+
+    def parameters(self) -> dict[str, object]:
+        return {"key_prefix": self.prefix, "key_suffix": self.suffix}
 
 
 @dataclass(frozen=True)
@@ -43,40 +58,88 @@ class SurveyRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def due_satisfaction(
-        self, bought_before: datetime, bought_after: datetime, quiet_since: datetime
-    ) -> list[tuple[int, int]]:
-        """(customer id, sale id): the latest purchase in the window of each customer who has
-        had no survey since `quiet_since` and was not asked about that sale."""
-        rows = await self._tx.fetch_all(
+    async def ask_after_purchases(
+        self,
+        window: tuple[datetime, datetime],
+        quiet_since: datetime,
+        at: datetime,
+        expires_at: datetime,
+        key: SurveyKey,
+    ) -> Selected:
+        """A satisfaction survey about the latest purchase in `window` (from, until) of each
+        reachable customer who has had no survey since `quiet_since`, unless its key (by sale)
+        was queued before: created in one statement, and returned as the pushes to queue."""
+        after = await self._last_id()
+        bought_after, bought_before = window
+        await self._tx.execute(
+            "INSERT INTO surveys (customer_id, kind, sale_id, created_at, expires_at)"
+            " SELECT customer_id, 'satisfaction', sale_id, :at, :expires FROM ("
             "SELECT s.customer_id, MAX(s.id) AS sale_id FROM sales s"
             " JOIN customers c ON c.id = s.customer_id"
-            " WHERE s.voided_at IS NULL AND s.created_at <= ? AND s.created_at >= ?"
+            " WHERE s.voided_at IS NULL AND s.created_at <= :before AND s.created_at >= :after"
             f" AND {_REACHABLE}"
             " AND NOT EXISTS (SELECT 1 FROM surveys v WHERE v.customer_id = s.customer_id"
-            " AND v.created_at >= ?)"
-            " GROUP BY s.customer_id ORDER BY s.customer_id",
-            (to_sql_time(bought_before), to_sql_time(bought_after), to_sql_time(quiet_since)),
+            " AND v.created_at >= :quiet_since) GROUP BY s.customer_id) AS due"
+            f" WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = {key.sql('sale_id')})"
+            " ORDER BY customer_id",
+            {
+                **key.parameters(),
+                "before": to_sql_time(bought_before),
+                "after": to_sql_time(bought_after),
+                "quiet_since": to_sql_time(quiet_since),
+                "at": to_sql_time(at),
+                "expires": to_sql_time(expires_at),
+            },
         )
-        return [(row["customer_id"], row["sale_id"]) for row in rows]
+        return self._created_after(after, "satisfaction", key, "sale_id")
 
-    async def due_nps(
-        self, active_since: datetime, last_nps_before: datetime, quiet_since: datetime
-    ) -> list[int]:
-        """Customers who bought since `active_since`, were not asked the NPS question since
-        `last_nps_before`, and had no survey at all since `quiet_since`."""
-        rows = await self._tx.fetch_all(
-            "SELECT c.id FROM customers c"
-            f" WHERE {_REACHABLE}"
-            " AND EXISTS (SELECT 1 FROM sales s WHERE s.customer_id = c.id"
-            " AND s.voided_at IS NULL AND s.created_at >= ?)"
+    async def ask_nps(
+        self,
+        active_since: datetime,
+        last_nps_before: datetime,
+        quiet_since: datetime,
+        at: datetime,
+        expires_at: datetime,
+        key: SurveyKey,
+    ) -> Selected:
+        """The NPS question for each reachable customer who bought since `active_since`, was
+        not asked it since `last_nps_before` and had no survey at all since `quiet_since`,
+        unless its key (by customer) was queued before; returned as the pushes to queue."""
+        after = await self._last_id()
+        await self._tx.execute(
+            "INSERT INTO surveys (customer_id, kind, sale_id, created_at, expires_at)"
+            " SELECT c.id, 'nps', NULL, :at, :expires FROM customers c"
+            f" WHERE {_REACHABLE} AND c.last_purchase_at >= :active_since"
             " AND NOT EXISTS (SELECT 1 FROM surveys v WHERE v.customer_id = c.id"
-            " AND v.kind = 'nps' AND v.created_at >= ?)"
+            " AND v.kind = 'nps' AND v.created_at >= :last_nps_before)"
             " AND NOT EXISTS (SELECT 1 FROM surveys v WHERE v.customer_id = c.id"
-            " AND v.created_at >= ?) ORDER BY c.id",
-            (to_sql_time(active_since), to_sql_time(last_nps_before), to_sql_time(quiet_since)),
+            " AND v.created_at >= :quiet_since)"
+            f" AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = {key.sql('c.id')})"
+            " ORDER BY c.id",
+            {
+                **key.parameters(),
+                "active_since": to_sql_time(active_since),
+                "last_nps_before": to_sql_time(last_nps_before),
+                "quiet_since": to_sql_time(quiet_since),
+                "at": to_sql_time(at),
+                "expires": to_sql_time(expires_at),
+            },
         )
-        return [row["id"] for row in rows]
+        return self._created_after(after, "nps", key, "customer_id")
+
+    async def _last_id(self) -> int:
+        row = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS last FROM surveys")
+        return int(row["last"]) if row else 0
+
+    @staticmethod
+    def _created_after(after: int, kind: str, key: SurveyKey, keyed_by: str) -> Selected:
+        """The surveys just created (the write transaction holds the only write lock: ids
+        above the largest before are this statement's), as pushes about each."""
+        return Selected(
+            f"SELECT customer_id, {key.sql(keyed_by)} AS dedupe_key, id AS about"
+            " FROM surveys WHERE id > :created_after AND kind = :created_kind",
+            {**key.parameters(), "created_after": after, "created_kind": kind},
+        )
 
     async def create_many(
         self, wanted: list[tuple[int, str, int | None]], at: datetime, expires_at: datetime
