@@ -176,11 +176,11 @@ class InsightsRepository:
             _SALES_IN_WINDOW,
             window,
         )
-        returning = await self._one(
-            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT customer_id FROM sales"
-            f" WHERE {_VALID_SALE} AND {_IN_PERIOD}) b WHERE EXISTS (SELECT 1 FROM sales s"
-            " WHERE s.customer_id = b.customer_id AND s.voided_at IS NULL"
-            " AND s.created_at < :start)",
+        # A buyer of the period bought before it, or made their first purchase in it: the
+        # customers' rows keep the first purchase (migration 0024), no pass over the sales.
+        firsts = await self._one(
+            "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE referred_by IS NOT NULL) AS friends"
+            " FROM customers WHERE first_purchase_at >= :start AND first_purchase_at < :end",
             window,
         )
         active = await self._one(
@@ -212,14 +212,6 @@ class InsightsRepository:
             " WHERE requested_at >= :start AND requested_at < :end",
             window,
         )
-        friends_bought = await self._one(
-            "SELECT COUNT(*) AS n FROM customers c WHERE c.referred_by IS NOT NULL"
-            " AND (SELECT MIN(s.created_at) FROM sales s WHERE s.customer_id = c.id"
-            " AND s.voided_at IS NULL) >= :start"
-            " AND (SELECT MIN(s.created_at) FROM sales s WHERE s.customer_id = c.id"
-            " AND s.voided_at IS NULL) < :end",
-            window,
-        )
         nps = await self._one(
             "SELECT COUNT(*) FILTER (WHERE score >= :nps_promoter_from) AS promoters,"
             " COUNT(*) FILTER (WHERE score > :nps_detractor_up_to AND score < :nps_promoter_from)"
@@ -243,7 +235,7 @@ class InsightsRepository:
             sales=sales["sales"],
             revenue_minor=sales["revenue"],
             buyers=sales["buyers"],
-            returning_buyers=returning["n"],
+            returning_buyers=sales["buyers"] - firsts["n"],
             active_customers=active["n"],
             previous_buyers=kept["before"],
             previous_buyers_kept=kept["kept"],
@@ -251,7 +243,7 @@ class InsightsRepository:
             points_redeemed=points["redeemed"],
             links_shared=shared["n"],
             friends_joined=people["referred"],
-            friends_first_purchase=friends_bought["n"],
+            friends_first_purchase=firsts["friends"],
             nps_sent=nps_sent["sent"],
             nps_sent_answered=nps_sent["answered"],
             promoters=nps["promoters"],
@@ -263,30 +255,28 @@ class InsightsRepository:
 
     async def standing(self, year_start: datetime, end: datetime) -> ProgramState:
         window = {"start": to_sql_time(year_start), "end": to_sql_time(end)}
+        # Points outstanding: the balances the customers' rows keep (migration 0023).
         people = await self._one(
             "SELECT COUNT(*) AS customers,"
             " COUNT(*) FILTER (WHERE unreachable_at IS NULL) AS reachable,"
             " COUNT(*) FILTER (WHERE unreachable_at IS NULL AND promotions_consent = 1)"
-            " AS consenting"
+            " AS consenting, COALESCE(SUM(balance), 0) AS points"
             " FROM customers WHERE erased_at IS NULL",
             {},
         )
-        # All points, less those of erased customers (few): no join over the whole ledger.
-        outstanding = await self._one(
-            "SELECT COALESCE((SELECT SUM(delta) FROM points_ledger), 0)"
-            " - COALESCE((SELECT SUM(delta) FROM points_ledger WHERE customer_id IN"
-            " (SELECT id FROM customers WHERE erased_at IS NOT NULL)), 0) AS points",
-            {},
-        )
+        # Buyers since the year's start, from the last purchase each customer row keeps: the
+        # year's sales are only counted and summed, not told apart by customer.
         year = await self._one(
-            _SALES_IN_WINDOW,
+            "SELECT COUNT(*) AS sales, COALESCE(SUM(amount_minor), 0) AS revenue, (SELECT COUNT(*)"
+            " FROM customers WHERE last_purchase_at >= :start) AS buyers"
+            f" FROM sales WHERE {_VALID_SALE} AND {_IN_PERIOD}",
             window,
         )
         return ProgramState(
             customers=people["customers"],
             reachable=people["reachable"],
             consenting=people["consenting"],
-            outstanding_points=outstanding["points"],
+            outstanding_points=people["points"],
             year_sales=year["sales"],
             year_revenue_minor=year["revenue"],
             year_buyers=year["buyers"],
