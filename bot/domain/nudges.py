@@ -9,9 +9,9 @@ from bot.clock import Clock
 from bot.domain.notices import localised
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
-from bot.program import Program
+from bot.program import Program, Reward
 from bot.scheduled_job import JobParts, ScheduledJob
-from bot.storage.audiences import Audiences
+from bot.storage.audiences import Audiences, Idle
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
 
@@ -30,18 +30,18 @@ class NudgeJob:
         now = self._clock.now()
         near_from = min(int(rules.near_reward_share * reward.cost) for reward in rewards)
         async with self._db.transaction() as tx:
-            idle = {
-                found.customer_id: found
-                for found in await Audiences(tx).idle_with_points(
-                    now - timedelta(days=rules.idle_days), max(near_from, 1)
-                )
-            }
-            promotions = []
-            for customer in await CustomerRepository(tx).by_ids(list(idle)):
-                found = idle[customer.id]
+            near: dict[int, tuple[Idle, Reward]] = {}
+            for found in await Audiences(tx).idle_with_points(
+                now - timedelta(days=rules.idle_days), max(near_from, 1)
+            ):
                 reward = next((r for r in rewards if r.cost > found.balance), None)
                 if reward is None or found.balance < rules.near_reward_share * reward.cost:
                     continue  # can afford everything, or not close enough to the next
+                near[found.customer_id] = (found, reward)
+            promotions = []
+            # Only those close to a reward are read in full: most idle customers are not.
+            for customer in await CustomerRepository(tx).by_ids(list(near)):
+                found, reward = near[customer.id]
                 message = PushMessage(
                     "pushes/nudge",
                     {
