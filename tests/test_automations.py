@@ -12,7 +12,7 @@ import pytest
 
 from bot.domain.birthdays import BirthdayJob
 from bot.domain.digest import DigestJob
-from bot.domain.models import Actor, Customer, Identity, Refused, Role
+from bot.domain.models import Actor, CouponKind, Customer, Identity, Refused, Role
 from bot.domain.promotions import Promotion, promote
 from bot.domain.pushes import PushMessage
 from bot.program import Contact, Digest, Program, load_program
@@ -213,6 +213,34 @@ async def test_offers_wait_for_the_quiet_hours_to_end(bot: RunningBot) -> None:
     at_local(bot.clock, local_day(bot.clock), 9)
     assert (await bot.services.jobs.deliver()).sent == 1
     await user.receive_containing("echamos de menos")
+
+
+async def test_the_automatic_winback_keeps_to_the_cap_and_leaves_the_coupon(
+    bot: RunningBot,
+) -> None:
+    """The win-back decides in SQL, all lapsed customers at once: the same cap holds there,
+    and a capped customer still has the coupon in /rewards."""
+    _, ana = await join(bot, 552)
+    _, bea = await join(bot, 553)
+    await lapse(bot, ana, bea)
+    reward = {"es": "una botella", "en": "a bottle"}
+    nudge = PushMessage(
+        "pushes/nudge", {"name": ana.name, "balance": 8, "missing": 2, "reward": reward}
+    )
+    async with bot.services.database.transaction() as tx:
+        offers = [Promotion(ana, "nudge", f"week:{n}", nudge, "near_reward") for n in (1, 2)]
+        await promote(tx, offers, bot.clock.now(), bot.services.program.contact)
+    assert (await bot.services.jobs.run("winback")).queued == 1  # Bea's; Ana had her two
+    assert [kind for kind, _, _ in await offers_to(bot, ana)] == ["nudge", "nudge"]
+    assert [kind for kind, _, _ in await offers_to(bot, bea)] == ["winback"]
+    async with bot.services.database.reading() as tx:
+        row = await tx.fetch_one(
+            "SELECT outcome FROM promotions WHERE customer_id = ? AND kind = 'winback'", (ana.id,)
+        )
+    assert row is not None and row["outcome"] == "capped"
+    [coupon] = await bot.services.rewards.open_coupons(ana)
+    assert coupon.kind is CouponKind.WINBACK
+    assert (await bot.services.jobs.run("winback")).queued == 0  # decided once, either way
 
 
 async def test_a_cap_of_one_holds_back_the_second_offer_of_a_run(bot: RunningBot) -> None:

@@ -2,6 +2,11 @@
 action, campaign) is decided here, only for customers who accepted offers, and never past the
 contact cap of the program file: at most N in any 7 days.
 
+Two shapes, one set of rules: `promote` weighs a list of promotions, each with its own
+message (a birthday greeting by name, a campaign); `promote_chosen` applies the same rules in
+SQL to everyone a job chose in the database (the automatic win-back, thousands with one
+message), so that no Python object is made per customer.
+
 The stated rule for what the cap holds back: it is dropped, not postponed (a late offer reads
 as noise), and recorded as `capped`, so /customer shows what was not sent and why. A coupon the
 message carried stays in the customer's /rewards. Quiet hours only delay (bot/domain/contact.py).
@@ -73,6 +78,21 @@ async def promote(
     await repository.record(rows, at)
     await OutboxRepository(tx).enqueue_many(pushes, at)
     return outcome
+
+
+async def promote_chosen(
+    tx: Transaction, kind: str, message: PushMessage, at: datetime, contact: Contact
+) -> Promoted:
+    """Queue `message` to everyone PromotionRepository.choose wrote down, as consent and the
+    cap allow; keys decided before are skipped."""
+    assert kind in PROMOTIONAL_KINDS, kind
+    decided = await PromotionRepository(tx).decide_chosen(
+        kind, at, at - CAP_WINDOW, contact.promotions_per_week
+    )
+    queued = await OutboxRepository(tx).enqueue_selected(
+        decided.queued, kind, message.template, message.payload(), at
+    )
+    return Promoted(queued, decided.capped, decided.without_consent)
 
 
 def _row(promotion: Promotion, outcome: str) -> PromotionRow:

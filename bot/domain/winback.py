@@ -10,18 +10,20 @@ from datetime import timedelta
 from bot.clock import Clock
 from bot.domain.churn import ChurnService
 from bot.domain.models import CouponKind
-from bot.domain.promotions import Promotion, promote
+from bot.domain.promotions import promote_chosen
 from bot.domain.pushes import PushMessage
 from bot.domain.rule_starts import AUTOMATIC_WINBACK, started
 from bot.program import Program
 from bot.scheduled_job import JobParts, ScheduledJob
 from bot.storage.audiences import Audiences
-from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
+from bot.storage.promotions import PromotionRepository
 from bot.storage.rewards import CouponRepository
 
 SYSTEM_ACTOR = "system:winback"
 LOOK_BACK = timedelta(days=7)  # a flag raised while the bot was down a few days still counts
+# The coupon's key and its message's: "winback-auto:<customer>:<last sale>", once per lapse.
+KEY_PREFIX = "winback-auto:"
 
 
 class WinBackJob:
@@ -43,37 +45,27 @@ class WinBackJob:
         now = self._clock.now()
         async with self._db.transaction() as tx:
             since = max(await started(tx, AUTOMATIC_WINBACK, now), now - LOOK_BACK)
-            lapsed = {
-                found.customer_id: found
-                for found in await Audiences(tx).lapsed_without_winback(since)
-            }
-            customers = await CustomerRepository(tx).by_ids(list(lapsed))
-            keyed = {
-                f"winback-auto:{customer.id}:{lapsed[customer.id].last_sale_id}": customer.id
-                for customer in customers
-            }
+            # Set-based: a first run can find tens of thousands of lapsed customers.
+            promotions = PromotionRepository(tx)
+            await promotions.choose(Audiences(tx).lapsed_without_winback(since, KEY_PREFIX))
             valid_until = now + timedelta(days=rules.winback_valid_days)
-            granted = await CouponRepository(tx).grant_many(
-                keyed,
+            granted = await CouponRepository(tx).grant_each(
+                promotions.chosen(),
                 CouponKind.WINBACK,
                 percent_off=rules.winback_percent_off,
                 valid_until=valid_until,
                 created_by=SYSTEM_ACTOR,
                 at=now,
             )
+            await promotions.keep_chosen(granted)
             facts = {
                 "percent_off": rules.winback_percent_off,
                 "free_item": None,
                 "valid_until": valid_until.isoformat(),
             }
             message = PushMessage("coupons/winback", {"coupon": facts})
-            by_id = {customer.id: customer for customer in customers}
-            promotions = [
-                Promotion(by_id[customer_id], "winback", key, message, lapsed[customer_id].flag)
-                for key, customer_id in keyed.items()
-                if key in granted
-            ]
-            return (await promote(tx, promotions, now, self._program.contact)).queued
+            promoted = await promote_chosen(tx, "winback", message, now, self._program.contact)
+            return promoted.queued
 
 
 def scheduled(parts: JobParts) -> ScheduledJob:

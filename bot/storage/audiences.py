@@ -7,18 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.storage.database import Transaction, to_sql_time
+from bot.storage.outbox import Selected
 
 # Customers an offer may go to: not erased, reachable, and who accepted offers.
 _REACHABLE_CONSENTING = (
     "c.erased_at IS NULL AND c.unreachable_at IS NULL AND c.promotions_consent = 1"
 )
-
-
-@dataclass(frozen=True)
-class Lapsed:
-    customer_id: int
-    flag: str  # "lapsing" or "lost"
-    last_sale_id: int
 
 
 @dataclass(frozen=True)
@@ -32,21 +26,22 @@ class Audiences:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def lapsed_without_winback(self, flagged_since: datetime) -> list[Lapsed]:
+    def lapsed_without_winback(self, flagged_since: datetime, key_prefix: str) -> Selected:
         """Customers flagged lapsing or lost since then, who have had no win-back coupon
-        since their last purchase (one per lapse, the owner's included)."""
-        rows = await self._tx.fetch_all(
+        since their last purchase (one per lapse, the owner's included): customer_id,
+        reason (the flag) and dedupe_key (`key_prefix` + customer + ":" + last sale)."""
+        return Selected(
             "WITH flagged AS (SELECT customer_id, MAX(flag) AS flag FROM risk_flags"
-            " WHERE cleared_at IS NULL AND flag IN ('lapsing', 'lost') AND raised_at >= ?"
+            " WHERE cleared_at IS NULL AND flag IN ('lapsing', 'lost') AND raised_at >= :since"
             " GROUP BY customer_id)"
-            " SELECT f.customer_id, f.flag, c.last_sale_id FROM flagged f"
+            " SELECT f.customer_id, f.flag AS reason, CAST(:key_prefix AS TEXT) || f.customer_id"
+            " || ':' || c.last_sale_id AS dedupe_key FROM flagged f"
             f" JOIN customers c ON c.id = f.customer_id AND {_REACHABLE_CONSENTING}"
             " WHERE c.last_sale_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM coupons k"
             " WHERE k.customer_id = f.customer_id AND k.kind = 'winback'"
-            " AND k.created_at >= c.last_purchase_at) ORDER BY f.customer_id",
-            (to_sql_time(flagged_since),),
+            " AND k.created_at >= c.last_purchase_at)",
+            {"since": to_sql_time(flagged_since), "key_prefix": key_prefix},
         )
-        return [Lapsed(row["customer_id"], row["flag"], row["last_sale_id"]) for row in rows]
 
     async def idle_with_points(self, bought_before: datetime, at_least: int) -> list[Idle]:
         """Consenting customers whose last purchase was before then, with their balance when

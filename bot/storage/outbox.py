@@ -74,7 +74,7 @@ class NewPush:
 @dataclass(frozen=True)
 class Selected:
     """A query over the database whose rows each become a push: columns `customer_id`,
-    `dedupe_key` and `about` (set into every payload at a path the caller names)."""
+    `dedupe_key` and, when the payload carries it, `about` (set at a path the caller names)."""
 
     sql: str
     parameters: dict[str, object]
@@ -149,19 +149,24 @@ class OutboxRepository:
         payload: dict[str, Any],
         at: datetime,
         *,
-        about_at: tuple[str, ...],
+        about_at: tuple[str, ...] | None = None,
     ) -> int:
         """A push to each customer a query finds, in one INSERT ... SELECT: a job's tens of
-        thousands cost no Python per row. Each payload is `payload` with the row's `about`
-        set at the path `about_at`; keys queued before are skipped. How many were queued."""
+        thousands cost no Python per row. Each payload is `payload`, with the row's `about`
+        set at the path `about_at` when one is given; keys queued before are skipped. How many
+        were queued."""
         moment = to_sql_time(at)
-        payload_sql = self._tx.dialect.json_set(":payload", about_at, "selected.about")
+        payload_sql = (
+            self._tx.dialect.json_set(":payload", about_at, "selected.about")
+            if about_at
+            else ":payload"
+        )
         # SQLite needs the WHERE before an upsert's ON CONFLICT to parse it.
         cursor = await self._tx.execute(
             "INSERT INTO outbox (customer_id, kind, dedupe_key, template, payload,"
             f" next_attempt_at, created_at) SELECT customer_id, :kind, dedupe_key, :template,"
             f" {payload_sql}, :at, :at FROM ({rows.sql}) AS selected WHERE TRUE"
-            " ORDER BY selected.about ON CONFLICT (dedupe_key) DO NOTHING",
+            " ORDER BY selected.customer_id ON CONFLICT (dedupe_key) DO NOTHING",
             {
                 **rows.parameters,
                 "kind": kind,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.domain.models import Coupon, CouponKind, Redemption
 from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
+from bot.storage.outbox import Selected
 
 
 def _coupon(row: Row) -> Coupon:
@@ -106,6 +107,40 @@ class CouponRepository:
             ),
         )
         return fresh
+
+    async def grant_each(
+        self,
+        chosen: Selected,
+        kind: CouponKind,
+        *,
+        percent_off: int,
+        valid_until: datetime,
+        created_by: str,
+        at: datetime,
+    ) -> Selected:
+        """The same coupon for each customer a query finds (customer_id, dedupe_key: the
+        coupon's idempotency key), in one statement; those granted before are skipped. The
+        keys granted now, as a query (dedupe_key)."""
+        last = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM coupons")
+        after = int(last["id"]) if last else 0
+        await self._tx.execute(
+            "INSERT INTO coupons (customer_id, kind, percent_off, valid_until, idempotency_key,"
+            " created_by, created_at) SELECT customer_id, :kind, :percent_off, :valid_until,"
+            f" dedupe_key, :created_by, :at FROM ({chosen.sql}) AS chosen WHERE TRUE"
+            " ORDER BY customer_id ON CONFLICT (idempotency_key) DO NOTHING",
+            {
+                **chosen.parameters,
+                "kind": kind.value,
+                "percent_off": percent_off,
+                "valid_until": to_sql_time(valid_until),
+                "created_by": created_by,
+                "at": to_sql_time(at),
+            },
+        )
+        return Selected(
+            "SELECT idempotency_key AS dedupe_key FROM coupons WHERE id > :granted_after",
+            {"granted_after": after},
+        )
 
     async def by_id(self, coupon_id: int) -> Coupon | None:
         row = await self._tx.fetch_one("SELECT * FROM coupons WHERE id = ?", (coupon_id,))
