@@ -30,6 +30,15 @@ class Dialect:
         """The (key, value) pairs of a JSON object passed as one parameter, as a table."""
         return f"json_each({parameter})"
 
+    def rows(self, parameter: str, columns: tuple[tuple[str, str], ...]) -> str:
+        """The rows of a JSON list of lists passed as one parameter, as a table: `n`, each
+        row's place in the list, then `columns` ((name, "INTEGER" or "TEXT"), in order). Many
+        rows in one INSERT ... SELECT cost one statement, not one execution each."""
+        values = ", ".join(
+            f"json_extract(value, '$[{at}]') AS {name}" for at, (name, _) in enumerate(columns)
+        )
+        return f"(SELECT CAST(key AS INTEGER) AS n, {values} FROM json_each({parameter}))"
+
     def greatest(self, first: str, second: str) -> str:
         return f"MAX({first}, {second})"
 
@@ -91,6 +100,18 @@ class PostgresDialect(Dialect):
 
     def pairs(self, parameter: str) -> str:
         return f"jsonb_each_text(CAST({parameter} AS jsonb))"
+
+    def rows(self, parameter: str, columns: tuple[tuple[str, str], ...]) -> str:
+        values = ", ".join(
+            f"CAST(value ->> {at} AS BIGINT) AS {name}"
+            if sql_type == "INTEGER"
+            else f"value ->> {at} AS {name}"
+            for at, (name, sql_type) in enumerate(columns)
+        )
+        return (
+            f"(SELECT n, {values} FROM jsonb_array_elements(CAST({parameter} AS jsonb))"
+            " WITH ORDINALITY AS given (value, n))"
+        )
 
     def greatest(self, first: str, second: str) -> str:
         return f"GREATEST({first}, {second})"

@@ -63,15 +63,20 @@ class LedgerRepository:
     async def append_many(
         self, rows: list[LedgerRow], reason: LedgerReason, *, actor: str, at: datetime
     ) -> None:
-        """Many rows of one reason in one round trip; keys written before are skipped."""
-        moment = to_sql_time(at)
-        await self._tx.execute_many(
+        """Many rows of one reason in one statement; keys written before are skipped."""
+        given = self._tx.dialect.rows(
+            ":rows", (("customer_id", "INTEGER"), ("delta", "INTEGER"), ("key", "TEXT"))
+        )
+        await self._tx.execute(
             "INSERT INTO points_ledger (customer_id, delta, reason, actor, idempotency_key,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-            (
-                (row.customer_id, row.delta, reason.value, actor, row.idempotency_key, moment)
-                for row in rows
-            ),
+            f" created_at) SELECT customer_id, delta, :reason, :actor, key, :at FROM {given}"
+            " AS given WHERE TRUE ORDER BY n ON CONFLICT (idempotency_key) DO NOTHING",
+            {
+                "rows": json.dumps([[r.customer_id, r.delta, r.idempotency_key] for r in rows]),
+                "reason": reason.value,
+                "actor": actor,
+                "at": to_sql_time(at),
+            },
         )
 
     async def existing_keys(self, keys: list[str]) -> set[str]:

@@ -55,8 +55,9 @@ class NewPush:
     def __post_init__(self) -> None:
         assert (self.customer_id is None) == (self.person is not None and bool(self.language))
 
-    def row(self, moment: str) -> tuple[Any, ...]:
-        return (
+    def row(self) -> list[Any]:
+        """Its values for `_COLUMNS`, in order."""
+        return [
             self.customer_id,
             self.person.channel if self.person else None,
             self.person.user_id if self.person else None,
@@ -66,9 +67,7 @@ class NewPush:
             self.dedupe_key,
             self.template,
             json.dumps(self.payload, ensure_ascii=False),
-            moment,
-            moment,
-        )
+        ]
 
 
 @dataclass(frozen=True)
@@ -80,10 +79,23 @@ class Selected:
     parameters: dict[str, object]
 
 
+# What a push brings to its outbox row (the rest is the outbox's own).
+_COLUMNS = (
+    ("customer_id", "INTEGER"),
+    ("channel", "TEXT"),
+    ("channel_user_id", "TEXT"),
+    ("language", "TEXT"),
+    ("about_customer_id", "INTEGER"),
+    ("kind", "TEXT"),
+    ("dedupe_key", "TEXT"),
+    ("template", "TEXT"),
+    ("payload", "TEXT"),
+)
+
+
 _INSERT = (
-    "INSERT INTO outbox (customer_id, channel, channel_user_id, language, about_customer_id,"
-    " kind, dedupe_key, template, payload, next_attempt_at, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING"
+    f"INSERT INTO outbox ({', '.join(name for name, _ in _COLUMNS)}, next_attempt_at,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING"
 )
 
 # The recipient as they are now: a customer's current chat and language, or the row's own.
@@ -111,7 +123,8 @@ class OutboxRepository:
         """Queue a message; False when one with this key was queued before (sent or not).
         `now_to`: send it right after the commit, there (a customer's current chat); the
         transaction remembers it for that. A person's message always goes right away."""
-        push_id = await self._tx.insert(_INSERT, push.row(to_sql_time(at)))
+        moment = to_sql_time(at)
+        push_id = await self._tx.insert(_INSERT, (*push.row(), moment, moment))
         if push_id is None:
             return False
         if push.person is not None and push.language is not None:
@@ -135,11 +148,18 @@ class OutboxRepository:
         return True
 
     async def enqueue_many(self, pushes: list[NewPush], at: datetime) -> None:
-        """Queue many pushes in one round trip; keys queued before are skipped. These wait
+        """Queue many pushes in one statement; keys queued before are skipped. These wait
         for the dispatcher's pace: they are a job's, not an update's."""
-        moment = to_sql_time(at)
-        await self._tx.execute_many(_INSERT, (push.row(moment) for push in pushes))
-        self._tx.left_to_dispatcher = bool(pushes) or self._tx.left_to_dispatcher
+        if not pushes:
+            return
+        given = self._tx.dialect.rows(":rows", _COLUMNS)
+        await self._tx.execute(
+            f"INSERT INTO outbox ({', '.join(name for name, _ in _COLUMNS)}, next_attempt_at,"
+            f" created_at) SELECT {', '.join(name for name, _ in _COLUMNS)}, :at, :at"
+            f" FROM {given} AS given WHERE TRUE ORDER BY n ON CONFLICT (dedupe_key) DO NOTHING",
+            {"rows": json.dumps([push.row() for push in pushes]), "at": to_sql_time(at)},
+        )
+        self._tx.left_to_dispatcher = True
 
     async def enqueue_selected(
         self,
