@@ -57,21 +57,19 @@ def earned_by(expiring_by: date, months: int) -> date:
     return day
 
 
-def schedule(holding: Holding, rules: Expiry, since: datetime, zone: ZoneInfo) -> list[ExpiryDue]:
-    """When the customer's points expire and how many each time, soonest first (overdue ones
-    included): their points as they stand, whatever open codes promise."""
+def schedule(
+    holding: Holding, rules: Expiry, since: datetime, zone: ZoneInfo, today: date
+) -> list[ExpiryDue]:
+    """When the customer's points expire and how many each time, soonest first (what is
+    overdue counted as due today): their points as they stand, whatever open codes promise."""
     if rules.mode is ExpiryMode.INACTIVITY:
         anchor = max(moment for moment in (holding.last_purchase, holding.joined, since) if moment)
         on = add_months(anchor.astimezone(zone).date(), rules.months)
         return [ExpiryDue(holding.balance, on)]
-    due: dict[date, int] = {}
-    unspent_taken = holding.spent  # spending takes the oldest points first
-    for earned_at, points in holding.lots:
-        left = max(points - unspent_taken, 0)
-        unspent_taken = max(unspent_taken - points, 0)
-        if left:
-            on = add_months(max(earned_at, since).astimezone(zone).date(), rules.months)
-            due[on] = due.get(on, 0) + left
+    due: dict[date, int] = {today: holding.overdue} if holding.overdue else {}
+    for earned_at, points in holding.lots:  # what is left of each later earning
+        on = add_months(max(earned_at, since).astimezone(zone).date(), rules.months)
+        due[on] = due.get(on, 0) + points
     return [ExpiryDue(points, on) for on, points in sorted(due.items())]
 
 
@@ -105,9 +103,13 @@ class ExpiryService:
         async with self._db.reading() as tx:
             since = await started(tx, EXPIRY, now)
             holdings = await ExpiryReadings(tx).holdings(
-                now, now + timedelta(days=36_600), by_lots=self._by_lots, customer_id=customer_id
+                now,
+                now + timedelta(days=36_600),
+                self._due_before(today, since),
+                by_lots=self._by_lots,
+                customer_id=customer_id,
             )
-        dues = schedule(holdings[0], self._rules, since, self._zone) if holdings else []
+        dues = schedule(holdings[0], self._rules, since, self._zone, today) if holdings else []
         return next((due for due in dues if due.on >= today), None)
 
     async def run(self) -> int:
@@ -126,7 +128,9 @@ class ExpiryService:
             )
             if self._by_lots and since >= horizon:
                 return 0  # nothing earned since expiry was turned on can expire this soon
-            holdings = await ExpiryReadings(tx).holdings(now, horizon, by_lots=self._by_lots)
+            holdings = await ExpiryReadings(tx).holdings(
+                now, horizon, self._due_before(today, since), by_lots=self._by_lots
+            )
             ids = [holding.customer_id for holding in holdings]
             outbox, ledger = OutboxRepository(tx), LedgerRepository(tx)
             told_lately = await outbox.customers_told_since(EXPIRY_KIND, ids, now - TOLD_EVERY)
@@ -136,7 +140,7 @@ class ExpiryService:
             done_today = await ledger.existing_keys(list(keys.values()))
             expiries, pushes = [], []
             for holding in holdings:
-                dues = schedule(holding, rules, since, self._zone)
+                dues = schedule(holding, rules, since, self._zone, today)
                 key = keys[holding.customer_id]
                 expired = 0 if key in done_today else expiring_now(holding, dues, today)
                 if expired:
@@ -179,6 +183,12 @@ class ExpiryService:
     @property
     def _by_lots(self) -> bool:
         return self._rules.mode is ExpiryMode.LOTS
+
+    def _due_before(self, today: date, since: datetime) -> datetime | None:
+        """Earnings before this moment are due to expire by today (None: none yet, as all
+        count as earned no earlier than `since`, when expiry was turned on)."""
+        cutoff = self._start_of(earned_by(today, self._rules.months) + timedelta(days=1))
+        return cutoff if since < cutoff else None
 
     def _start_of(self, day: date) -> datetime:
         return datetime.combine(day, time(0), tzinfo=self._zone)

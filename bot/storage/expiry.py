@@ -39,9 +39,12 @@ class Holding:
 
     customer_id: int
     balance: int
-    spent: int  # every point that ever left: rewards, voids, corrections, expiry
     promised: int  # points that open redemption codes will take when confirmed
-    lots: list[tuple[datetime, int]]  # earnings before the horizon asked: when, how many
+    # By lots, with spending already taken from the oldest: what is left of the earnings due
+    # to expire by now (earned before the moment asked), and of each later one until the
+    # horizon (when, how many).
+    overdue: int
+    lots: list[tuple[datetime, int]]
     last_purchase: datetime | None
     joined: datetime
 
@@ -55,8 +58,7 @@ _HOLDINGS = """
         FROM points_ledger WHERE (CAST(:one AS BIGINT) IS NULL OR customer_id = :one)
         GROUP BY customer_id)
     SELECT t.customer_id, t.balance, t.spent, c.created_at AS joined,
-           (SELECT MAX(s.created_at) FROM sales s WHERE s.customer_id = t.customer_id
-            AND s.voided_at IS NULL) AS last_purchase,
+           c.last_purchase_at AS last_purchase,
            (SELECT COALESCE(SUM(r.cost), 0) FROM redemptions r
             WHERE r.customer_id = t.customer_id AND r.redeemed_at IS NULL
             AND r.expires_at > :now) AS promised
@@ -65,15 +67,46 @@ _HOLDINGS = """
 """
 
 
+def _unspent(pairs: str) -> str:
+    """What is left of each earning before the horizon once every point spent has been taken
+    from the oldest (first in, first out): those due by `:due_before` summed per customer
+    (created_at NULL), later ones one by one. `pairs`: customer id -> points spent."""
+    return f"""
+    WITH spent AS (
+        SELECT CAST(key AS BIGINT) AS customer_id, CAST(value AS BIGINT) AS spent
+        FROM {pairs}),
+    earned AS (
+        SELECT l.customer_id, l.created_at, l.delta, s.spent,
+               SUM(l.delta) OVER (PARTITION BY l.customer_id ORDER BY l.id) AS through
+        FROM spent s JOIN points_ledger l ON l.customer_id = s.customer_id
+        WHERE l.delta > 0 AND l.created_at < :horizon),
+    unspent AS (
+        SELECT customer_id, created_at,
+               CASE WHEN through - spent < delta THEN through - spent ELSE delta END AS points
+        FROM earned WHERE through > spent)
+    SELECT customer_id, NULL AS created_at, SUM(points) AS points FROM unspent
+    WHERE created_at < :due_before GROUP BY customer_id
+    UNION ALL
+    SELECT customer_id, created_at, points FROM unspent WHERE created_at >= :due_before
+"""
+
+
 class ExpiryReadings:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
     async def holdings(
-        self, now: datetime, horizon: datetime, *, by_lots: bool, customer_id: int | None = None
+        self,
+        now: datetime,
+        horizon: datetime,
+        due_before: datetime | None,
+        *,
+        by_lots: bool,
+        customer_id: int | None = None,
     ) -> list[Holding]:
         """Customers with points (or the one asked). By lots, only those with points earned
-        before `horizon` still unspent (first in, first out), with their earnings."""
+        before `horizon` still unspent, with what is left of those earnings: summed for the
+        ones earned before `due_before` (None: none is due yet), one by one after."""
         rows = await self._tx.fetch_all(
             _HOLDINGS,
             {
@@ -83,35 +116,34 @@ class ExpiryReadings:
                 "by_lots": int(by_lots),
             },
         )
-        ids = [row["customer_id"] for row in rows]
-        lots = await self._lots(ids, horizon) if by_lots else {}
+        spent = {row["customer_id"]: int(row["spent"]) for row in rows}
+        overdue: dict[int, int] = {}
+        lots: dict[int, list[tuple[datetime, int]]] = {}
+        if by_lots and rows:
+            for row in await self._tx.fetch_all(
+                _unspent(self._tx.dialect.pairs(":spent")),
+                {
+                    "spent": json.dumps(spent),
+                    "horizon": to_sql_time(horizon),
+                    # Every stored time sorts after "": nothing is due.
+                    "due_before": to_sql_time(due_before) if due_before else "",
+                },
+            ):
+                if row["created_at"] is None:
+                    overdue[row["customer_id"]] = int(row["points"])
+                else:
+                    lots.setdefault(row["customer_id"], []).append(
+                        (from_sql_time(row["created_at"]), int(row["points"]))
+                    )
         return [
             Holding(
                 customer_id=row["customer_id"],
                 balance=int(row["balance"]),
-                spent=int(row["spent"]),
                 promised=int(row["promised"]),
-                lots=lots.get(row["customer_id"], []),
+                overdue=overdue.get(row["customer_id"], 0),
+                lots=sorted(lots.get(row["customer_id"], [])),
                 last_purchase=from_sql_time(row["last_purchase"]) if row["last_purchase"] else None,
                 joined=from_sql_time(row["joined"]),
             )
             for row in rows
         ]
-
-    async def _lots(
-        self, customer_ids: list[int], horizon: datetime
-    ) -> dict[int, list[tuple[datetime, int]]]:
-        """Earnings before `horizon`: later ones cannot expire before it, and spending takes
-        the oldest first, so what happens until then depends on these alone."""
-        found: dict[int, list[tuple[datetime, int]]] = {}
-        rows = await self._tx.fetch_all(
-            "SELECT customer_id, created_at, delta FROM points_ledger WHERE delta > 0"
-            f" AND customer_id IN {self._tx.dialect.listed('?')} AND created_at < ?"
-            " ORDER BY customer_id, id",
-            (json.dumps(customer_ids), to_sql_time(horizon)),
-        )
-        for row in rows:
-            found.setdefault(row["customer_id"], []).append(
-                (from_sql_time(row["created_at"]), int(row["delta"]))
-            )
-        return found
