@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,8 @@ from bot.incoming import beside_the_update
 from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database, bundled_migrations, enlisting, to_sql_time
 from bot.storage.inbox import InboxRepository
-from bot.storage.ledger import LedgerRepository
+from bot.storage.ledger import LedgerRepository, LedgerRow
+from bot.storage.outbox import NewPush, OutboxRepository
 from bot.storage.sales import SalesRepository
 from bot.storage.sqlite import CHECKPOINT_EVERY, SqliteDatabase
 from bot.storage.updates import SecondCommit, UpdateClaim
@@ -300,3 +302,45 @@ async def test_sqlite_writes_on_the_loop_leave_checkpoints_to_the_database_threa
     finally:
         await database.close()
     assert sizes[2] <= sizes[0] * 1.2  # reused after each checkpoint, not 3x as long
+
+
+async def test_rows_given_as_one_json_list_arrive_whole_and_in_order(database: Database) -> None:
+    """Bulk inserts pass their rows as one JSON list (dialect.rows): quotes, accents, emoji,
+    JSON inside text, NULLs and large numbers come through unchanged, in the order given,
+    and keys already there are skipped."""
+    customer_id = await _customer(database)
+    odd = {"context": {"name": 'O\'Brien "Ñandú" 🍷', "note": "a\\b\nc", "big": 2**53 + 1}}
+    pushes = [
+        NewPush(customer_id, "nudge", f"key:{n}", "pushes/nudge", {**odd, "n": n}) for n in (3, 1)
+    ]
+    staff = NewPush(
+        None, "alert", "key:staff", "alerts/fraud", {}, Identity("whatsapp", "346"), Language.EN
+    )
+    async with database.transaction() as tx:
+        outbox = OutboxRepository(tx)
+        await outbox.enqueue_many([*pushes, staff], AT)
+        await outbox.enqueue_many([pushes[0]], AT)  # queued before: skipped
+        await LedgerRepository(tx).append_many(
+            [LedgerRow(customer_id, 7, "odd:'ñ'"), LedgerRow(customer_id, -2, "odd:2")],
+            LedgerReason.ADJUSTMENT,
+            actor="staff:O'Brien",
+            at=AT,
+        )
+    async with database.reading() as tx:
+        rows = await tx.fetch_all("SELECT * FROM outbox ORDER BY id")
+        ledger = await tx.fetch_all(
+            "SELECT delta, actor, idempotency_key FROM points_ledger ORDER BY id"
+        )
+        balance = await LedgerRepository(tx).balance(customer_id)
+    assert [row["dedupe_key"] for row in rows] == ["key:3", "key:1", "key:staff"]
+    assert [json.loads(row["payload"]) for row in rows[:2]] == [push.payload for push in pushes]
+    assert (rows[2]["customer_id"], rows[2]["channel_user_id"], rows[2]["language"]) == (
+        None,
+        "346",
+        "en",
+    )
+    assert [tuple(row) for row in ledger] == [
+        (7, "staff:O'Brien", "odd:'ñ'"),
+        (-2, "staff:O'Brien", "odd:2"),
+    ]
+    assert balance == 5
