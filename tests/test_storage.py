@@ -339,7 +339,7 @@ async def test_rows_given_as_one_json_list_arrive_whole_and_in_order(database: D
         "346",
         "en",
     )
-    assert [tuple(row) for row in ledger] == [
+    assert [(row["delta"], row["actor"], row["idempotency_key"]) for row in ledger] == [
         (7, "staff:O'Brien", "odd:'ñ'"),
         (-2, "staff:O'Brien", "odd:2"),
     ]
