@@ -344,3 +344,50 @@ async def test_rows_given_as_one_json_list_arrive_whole_and_in_order(database: D
         (-2, "staff:O'Brien", "odd:2"),
     ]
     assert balance == 5
+
+
+async def _waiting_for_locks(database: Database, count: int) -> None:
+    """Until `count` transactions wait for an advisory lock (PostgreSQL's own lock table)."""
+    async with asyncio.timeout(5):
+        while True:
+            async with database.reading() as tx:
+                row = await tx.fetch_one(
+                    "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                )
+            if row is not None and row["n"] >= count:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_sales_on_other_names_go_on_beside_and_the_same_name_waits(
+    database: Database,
+) -> None:
+    """PostgreSQL: work touching only named things (a clerk, a customer) runs beside such work
+    on other names; on a name in use, and for work without names, it waits."""
+    if database.dialect.name != "postgresql":
+        pytest.skip("SQLite runs every write alone")
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def sale(clerk: str, customer: str, hold: bool = False) -> None:
+        async with database.transaction(touching=(clerk,)) as tx:
+            await tx.touch(customer)
+            if hold:
+                holding.set()
+                await release.wait()
+
+    async def whole_shop() -> None:
+        async with database.transaction() as tx:
+            await tx.execute("SELECT 1")
+
+    first = asyncio.create_task(sale("staff:a", "customer:1", hold=True))
+    await holding.wait()
+    async with asyncio.timeout(5):  # another clerk, another customer: not held up
+        await sale("staff:b", "customer:2")
+    same_customer = asyncio.create_task(sale("staff:c", "customer:1"))
+    await _waiting_for_locks(database, 1)
+    alone = asyncio.create_task(whole_shop())
+    await _waiting_for_locks(database, 2)
+    assert not same_customer.done() and not alone.done()
+    release.set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(first, same_customer, alone)

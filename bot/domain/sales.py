@@ -94,10 +94,11 @@ class SalesService:
         """Staff scanned a card: open a sale for that customer and wait for the amount."""
         if refused := await permitted(self._db, self._clock, staff, Action.SELL):
             return refused
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(touching=(_staff(staff),)) as tx:
             customer = await CustomerRepository(tx).by_member_code(normalise_code(member_code))
             if customer is None:
                 return Refused("customer_unknown")
+            await tx.touch(_customer(customer.id))
             pending = await PendingSaleRepository(tx).open(
                 staff.identity, customer.id, self._clock.now()
             )
@@ -112,13 +113,14 @@ class SalesService:
 
     async def enter_amount(self, staff: Actor, text: str) -> SaleDraft | Refused:
         """The amount (and item count) typed after a scan: `24,50` or `24,50 3`."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(touching=(_staff(staff),)) as tx:
             pendings = PendingSaleRepository(tx)
             pending = await pendings.awaiting_amount(
                 staff.identity, self._clock.now() - PENDING_VALIDITY
             )
             if pending is None:
                 return Refused("sale_expired")
+            await tx.touch(_customer(pending.customer_id))
             amount_text, _, items_text = text.strip().partition(" ")
             try:
                 amount, items = self._parse(amount_text, items_text.strip() or None)
@@ -140,17 +142,18 @@ class SalesService:
             amount, items = self._parse(amount_text, items_text)
         except InvalidInput as invalid:
             return Refused(invalid.problem)
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(touching=(_staff(staff),)) as tx:
             found = await find_by_code_or_phone(tx, customer_query, self._program.shop.phone_region)
             if len(found) != 1:
                 return Refused("customer_unknown" if not found else "customer_ambiguous")
+            await tx.touch(_customer(found[0].id))
             pending = await PendingSaleRepository(tx).open(
                 staff.identity, found[0].id, self._clock.now(), amount, items
             )
             return await self._draft(tx, pending, found[0])
 
     async def cancel(self, staff: Actor, pending_id: int) -> bool:
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(touching=(_staff(staff),)) as tx:
             pendings = PendingSaleRepository(tx)
             pending = await pendings.by_id(pending_id)
             if pending is None or pending.staff != staff.identity:
@@ -161,10 +164,11 @@ class SalesService:
         if refused := await permitted(self._db, self._clock, staff, Action.SELL):
             return refused
         now = self._clock.now()
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(touching=(_staff(staff),)) as tx:
             pending = await PendingSaleRepository(tx).by_id(pending_id)
             if pending is None or pending.staff != staff.identity:
                 return Refused("sale_expired")
+            await tx.touch(_customer(pending.customer_id))
             customer = await CustomerRepository(tx).by_id(pending.customer_id)
             if customer is None:
                 return Refused("customer_unknown")
@@ -353,6 +357,7 @@ class SalesService:
         """On a referred customer's first purchase, both sides' bonus, once (idempotency keys)."""
         if customer.referred_by is None or await SalesRepository(tx).valid_count(customer.id) != 1:
             return None
+        await tx.touch(_customer(customer.referred_by))  # who joined earlier: taken second
         customers = CustomerRepository(tx)
         referrer = await customers.by_id(customer.referred_by)
         if referrer is None:
@@ -398,3 +403,14 @@ class SalesService:
             referrer_points=referrer_points,
             referred_points=referred_points,
         )
+
+
+# What a sale touches (Database.transaction): the clerk's pending sales, the customer's points
+# and purchases, and on a first purchase the referrer's points. Sales for other customers by
+# other clerks go on beside it on PostgreSQL.
+def _staff(staff: Actor) -> str:
+    return f"staff:{staff.identity.channel}:{staff.identity.user_id}"
+
+
+def _customer(customer_id: int) -> str:
+    return f"customer:{customer_id}"

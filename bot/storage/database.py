@@ -163,6 +163,12 @@ class Transaction(ABC):
         row = await self.fetch_one(f"{sql} RETURNING id", parameters)
         return None if row is None else int(row["id"])
 
+    async def touch(self, name: str) -> None:
+        """In a transaction `touching` names: this one too, from now on (waiting while other
+        work holds it). Names are taken staff first, then customers, newest first (a customer,
+        then whoever referred them), so that two transactions never wait for each other."""
+        return None  # an engine that runs writes one at a time has nothing more to take
+
     @abstractmethod
     async def execute(self, sql: str, parameters: Parameters = ()) -> Executed: ...
 
@@ -196,11 +202,18 @@ class Database(ABC):
         self.outbox_committed: Callable[[], None] = lambda: None
 
     @abstractmethod
-    def transaction(self, *, alone: bool = True) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(
+        self, *, alone: bool = True, touching: tuple[str, ...] = ()
+    ) -> AbstractAsyncContextManager[Transaction]:
         """BEGIN ... COMMIT, or ROLLBACK on any error: all or nothing. Write transactions
         of a shop run one at a time, as they always have on SQLite; `alone=False` for work
         that reads nothing it decides on (recording what arrived), which PostgreSQL then runs
-        beside the others."""
+        beside the others.
+
+        `touching`: work that changes and decides on only what these names stand for (a
+        staff member, and the customers it names as it finds them: `Transaction.touch`).
+        PostgreSQL runs it beside such work on other names, and apart from all other writes;
+        SQLite, one at a time as ever."""
 
     @abstractmethod
     def single_write(self) -> AbstractAsyncContextManager[Transaction]:

@@ -198,11 +198,18 @@ class PostgresDatabase(Database):
             return await apply_migrations(tx, "postgresql", run)
 
     @asynccontextmanager
-    async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
+    async def transaction(
+        self, *, alone: bool = True, touching: tuple[str, ...] = ()
+    ) -> AsyncIterator[Transaction]:
         work = enlisted()
+        if touching:  # the shop's write lock shared, each name's alone; one round trip
+            names = ", ".join(f"pg_advisory_xact_lock({lock_key(name)})" for name in touching)
+            begin = f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITES_LOCK}), {names}"
+        else:
+            begin = _BEGIN_ALONE if alone else "BEGIN"
         async with self._connection(intake=not alone) as connection:
             tx = PostgresTransaction(connection)
-            async with _in_transaction(connection, _BEGIN_ALONE if alone else "BEGIN"):
+            async with _in_transaction(connection, begin):
                 if work is not None:
                     await work.join(tx)
                 yield tx
@@ -350,6 +357,11 @@ class PostgresTransaction(Transaction):
     def __init__(self, connection: AsyncConnection[Any]) -> None:
         super().__init__()
         self._connection = connection
+
+    async def touch(self, name: str) -> None:
+        await self._connection.execute(
+            "SELECT pg_advisory_xact_lock(%s)", (lock_key(name),), prepare=True
+        )
 
     async def execute(self, sql: str, parameters: Parameters = ()) -> Executed:
         cursor = self._connection.cursor(row_factory=_rows)

@@ -174,8 +174,11 @@ class SqliteDatabase(Database):
         return OnTheLoop(self._on_the_loop)
 
     @asynccontextmanager
-    async def transaction(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all or nothing."""
+    async def transaction(
+        self, *, alone: bool = True, touching: tuple[str, ...] = ()
+    ) -> AsyncIterator[Transaction]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all or nothing. SQLite has
+        one writer: every write runs alone, whatever it touches."""
         work = enlisted()
         async with self._lock:
             tx = self._unit()
