@@ -50,10 +50,6 @@ from bot.timetable import Jobs, start_scheduler, timetable
 
 log = logging.getLogger(__name__)
 DISPATCHER = "outbox"
-# /stats reads its three parts at once: on SQLite through three read-only connections, each
-# with its own thread, so they run on separate cores (a connection takes its queries in turn);
-# PostgreSQL's pool gives each part a connection of its own anyway.
-REPORT_READERS = 3
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class Services:
     clock: Clock
     messages: Messages
     database: Database
-    readers: tuple[Database, ...]  # read-only, for long reports (see REPORT_READERS)
+    reader: Database  # read-only, for long reports
     registration: RegistrationService
     membership: MembershipService
     staff: StaffService
@@ -104,9 +100,7 @@ async def open_services(
     async with database.transaction() as tx:
         await ProgramHistory(tx).record_if_changed(program.model_dump_json(), clock.now())
         await note_rule_starts(tx, program, clock.now())
-    readers = tuple(
-        [await open_reader(database, path=settings.database_path) for _ in range(REPORT_READERS)]
-    )
+    reader = await open_reader(database, path=settings.database_path)
     side = SideProcess()
     churn = ChurnService(database, clock, program)
     staff = StaffService(database, clock, owners(settings), Language(settings.default_language))
@@ -134,7 +128,7 @@ async def open_services(
         clock=clock,
         messages=messages,
         database=database,
-        readers=readers,
+        reader=reader,
         registration=RegistrationService(database, clock, program),
         membership=MembershipService(database, clock, program, expiry),
         staff=staff,
@@ -150,8 +144,8 @@ async def open_services(
         surveys=surveys,
         jobs=Jobs(clock, zone, jobs, dispatcher, database),
         dispatcher=dispatcher,
-        insights=InsightsService(readers, clock, program, zone),
-        exports=ExportService(database, readers[0], clock, program, zone, side),
+        insights=InsightsService(reader, clock, program, zone),
+        exports=ExportService(database, reader, clock, program, zone, side),
         flood=FloodGuard(clock, settings.flood_burst, settings.flood_refill_per_second),
         health=health,
         side=side,
@@ -221,7 +215,6 @@ async def close_services(services: Services, background: Background | None) -> N
         await background.end(services.jobs)
     await services.jobs.wind_down()
     services.side.close()
-    for reader in services.readers:
-        if reader is not services.database:
-            await reader.close()
+    if services.reader is not services.database:
+        await services.reader.close()
     await services.database.close()
