@@ -105,7 +105,8 @@ class PromotionRepository:
     ) -> Decided:
         """The rules of bot/domain/promotions.py for everyone chosen, in SQL: keys decided
         before are skipped, customers without consent left out, and a customer queued
-        `per_week` promotions since `cap_since` is recorded as capped."""
+        `per_week` promotions since `cap_since` is recorded as capped. The rows decided now
+        are those above the largest id before: the caller holds the shop's write lock alone."""
         last = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM promotions")
         after = int(last["id"]) if last else 0
         refused = await self._tx.fetch_one(

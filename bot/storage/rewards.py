@@ -120,7 +120,8 @@ class CouponRepository:
     ) -> Selected:
         """The same coupon for each customer a query finds (customer_id, dedupe_key: the
         coupon's idempotency key), in one statement; those granted before are skipped. The
-        keys granted now, as a query (dedupe_key)."""
+        keys granted now, as a query (dedupe_key): ids above the largest before, as the
+        caller holds the shop's write lock alone (a sale, which shares it, grants none)."""
         last = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM coupons")
         after = int(last["id"]) if last else 0
         await self._tx.execute(

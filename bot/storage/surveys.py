@@ -133,8 +133,9 @@ class SurveyRepository:
 
     @staticmethod
     def _created_after(after: int, kind: str, key: SurveyKey, keyed_by: str) -> Selected:
-        """The surveys just created (the write transaction holds the only write lock: ids
-        above the largest before are this statement's), as pushes about each."""
+        """The surveys just created, as pushes about each. Ids above the largest before are
+        this statement's: the job's transaction holds the shop's write lock alone (the only
+        work that shares it, a sale, writes no surveys)."""
         return Selected(
             f"SELECT customer_id, {key.sql(keyed_by)} AS dedupe_key, id AS about"
             " FROM surveys WHERE id > :created_after AND kind = :created_kind",
