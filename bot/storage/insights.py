@@ -16,10 +16,6 @@ from bot.storage.dialect import Dialect
 
 _VALID_SALE = "voided_at IS NULL"
 _IN_PERIOD = "created_at >= :start AND created_at < :end"
-_SALES_IN_WINDOW = (
-    "SELECT COUNT(*) AS sales, COALESCE(SUM(amount_minor), 0) AS revenue,"
-    f" COUNT(DISTINCT customer_id) AS buyers FROM sales WHERE {_VALID_SALE} AND {_IN_PERIOD}"
-)
 
 
 @dataclass(frozen=True)
@@ -172,28 +168,30 @@ class InsightsRepository:
             "active_from": to_sql_time(active_from),
             **CUT_OFFS,
         }
+        # One pass over the sales from the earliest window asked, grouped by customer: the
+        # period's sales and buyers, who was active, who bought in the period before and who
+        # of those came back (three passes over the same months before).
         sales = await self._one(
-            _SALES_IN_WINDOW,
-            window,
+            "SELECT COALESCE(SUM(sales), 0) AS sales, COALESCE(SUM(revenue), 0) AS revenue,"
+            " COUNT(*) FILTER (WHERE sales > 0) AS buyers,"
+            " COUNT(*) FILTER (WHERE active = 1) AS active,"
+            " COUNT(*) FILTER (WHERE before = 1) AS before,"
+            " COUNT(*) FILTER (WHERE before = 1 AND sales > 0) AS kept FROM ("
+            "SELECT customer_id,"
+            " SUM(CASE WHEN created_at >= :start THEN 1 ELSE 0 END) AS sales,"
+            " SUM(CASE WHEN created_at >= :start THEN amount_minor ELSE 0 END) AS revenue,"
+            " MAX(CASE WHEN created_at >= :active_from THEN 1 ELSE 0 END) AS active,"
+            " MAX(CASE WHEN created_at >= :previous_start AND created_at < :start THEN 1"
+            " ELSE 0 END) AS before"
+            f" FROM sales WHERE {_VALID_SALE} AND created_at >= :earliest AND created_at < :end"
+            " GROUP BY customer_id) AS bought",
+            {**window, "earliest": to_sql_time(min(previous_start, active_from))},
         )
         # A buyer of the period bought before it, or made their first purchase in it: the
         # customers' rows keep the first purchase (migration 0024), no pass over the sales.
         firsts = await self._one(
             "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE referred_by IS NOT NULL) AS friends"
             " FROM customers WHERE first_purchase_at >= :start AND first_purchase_at < :end",
-            window,
-        )
-        active = await self._one(
-            "SELECT COUNT(DISTINCT customer_id) AS n FROM sales"
-            f" WHERE {_VALID_SALE} AND created_at >= :active_from AND created_at < :end",
-            window,
-        )
-        kept = await self._one(
-            "SELECT COUNT(*) AS before, COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM sales s"
-            " WHERE s.customer_id = p.customer_id AND s.voided_at IS NULL"
-            " AND s.created_at >= :start AND s.created_at < :end)) AS kept"
-            f" FROM (SELECT DISTINCT customer_id FROM sales WHERE {_VALID_SALE}"
-            " AND created_at >= :previous_start AND created_at < :start) p",
             window,
         )
         points = await self._one(
@@ -236,9 +234,9 @@ class InsightsRepository:
             revenue_minor=sales["revenue"],
             buyers=sales["buyers"],
             returning_buyers=sales["buyers"] - firsts["n"],
-            active_customers=active["n"],
-            previous_buyers=kept["before"],
-            previous_buyers_kept=kept["kept"],
+            active_customers=sales["active"],
+            previous_buyers=sales["before"],
+            previous_buyers_kept=sales["kept"],
             points_earned=points["earned"],
             points_redeemed=points["redeemed"],
             links_shared=shared["n"],
