@@ -141,7 +141,7 @@ class ExpiryReadings:
                 balance=int(row["balance"]),
                 promised=int(row["promised"]),
                 overdue=overdue.get(row["customer_id"], 0),
-                lots=sorted(lots.get(row["customer_id"], [])),
+                lots=lots.get(row["customer_id"], []),
                 last_purchase=from_sql_time(row["last_purchase"]) if row["last_purchase"] else None,
                 joined=from_sql_time(row["joined"]),
             )
