@@ -26,15 +26,17 @@ from bot.storage.updates import SecondCommit, UpdateClaim
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
-async def _customer(database: Database) -> int:
+async def _customer(
+    database: Database, user_id: str = "9", codes: tuple[str, str] = ("AAAA2222", "BBBB3333")
+) -> int:
     draft = RegistrationDraft(
-        Identity("telegram", "9"), RegistrationStep.CONSENT, Language.ES, None, name="Ana"
+        Identity("telegram", user_id), RegistrationStep.CONSENT, Language.ES, None, name="Ana"
     )
     async with database.transaction() as tx:
         return await CustomerRepository(tx).insert(
             draft.identity,
-            member_code="AAAA2222",
-            referral_code="BBBB3333",
+            member_code=codes[0],
+            referral_code=codes[1],
             draft=draft,
             promotions_consent=True,
             at=AT,
@@ -81,9 +83,9 @@ async def test_a_balance_is_the_sum_of_the_ledger(database: Database) -> None:
 async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sales(
     database: Database,
 ) -> None:
-    """Balance, purchases, spend, the first and last purchase are kept in the customer's row by the
-    database itself; whatever the order of sales, voids and ledger rows, they equal what the
-    ledger and the sales add up to."""
+    """Balance, points spent, purchases, spend, the first and last purchase are kept in the
+    customer's row by the database itself; whatever the order of sales, voids and ledger rows,
+    they equal what the ledger and the sales add up to."""
     customer_id = await _customer(database)
     async with database.transaction() as tx:
         sales = SalesRepository(tx)
@@ -113,6 +115,7 @@ async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sal
         kept = await tx.fetch_one("SELECT * FROM customers WHERE id = ?", (customer_id,))
     assert kept is not None
     assert (kept["balance"], kept["visits"], kept["spend_minor"]) == (2, 2, 2150)
+    assert kept["points_spent"] == 1
     assert kept["last_sale_id"] == latest.id
     assert kept["first_purchase_at"] == to_sql_time(first.created_at)
     async with database.transaction() as tx:
@@ -130,6 +133,28 @@ async def test_the_totals_kept_in_the_customer_row_follow_the_ledger_and_the_sal
         kept = await tx.fetch_one("SELECT * FROM customers WHERE id = ?", (customer_id,))
     assert kept is not None
     assert (kept["visits"], kept["last_purchase_at"], kept["first_purchase_at"]) == (0, None, None)
+    # Many rows in one statement, two of them the same customer's, one a key seen before.
+    other = await _customer(database, "10", ("CCCC4444", "DDDD5555"))
+    async with database.transaction() as tx:
+        await LedgerRepository(tx).append_many(
+            [
+                LedgerRow(customer_id, 5, "many:1"),
+                LedgerRow(other, 4, "many:2"),
+                LedgerRow(customer_id, -3, "many:3"),
+                LedgerRow(customer_id, -1, "r"),
+            ],
+            LedgerReason.ADJUSTMENT,
+            actor="s",
+            at=AT,
+        )
+    async with database.reading() as tx:
+        kept_rows = await tx.fetch_all(
+            "SELECT id, balance, points_spent FROM customers ORDER BY id"
+        )
+    assert [(row["id"], row["balance"], row["points_spent"]) for row in kept_rows] == [
+        (customer_id, 4, 4),
+        (other, 4, 0),
+    ]
 
 
 async def test_a_ledger_summary_matches_its_rows(database: Database) -> None:

@@ -63,7 +63,7 @@ def schedule(
     """When the customer's points expire and how many each time, soonest first (what is
     overdue counted as due today): their points as they stand, whatever open codes promise."""
     if rules.mode is ExpiryMode.INACTIVITY:
-        anchor = max(moment for moment in (holding.last_purchase, holding.joined, since) if moment)
+        anchor = max(holding.last_seen or since, since)
         on = add_months(anchor.astimezone(zone).date(), rules.months)
         return [ExpiryDue(holding.balance, on)]
     due: dict[date, int] = {today: holding.overdue} if holding.overdue else {}

@@ -45,41 +45,38 @@ class Holding:
     # horizon (when, how many).
     overdue: int
     lots: list[tuple[datetime, int]]
-    last_purchase: datetime | None
-    joined: datetime
+    # After months without a purchase: the later of joining and the last purchase (None by
+    # lots, which never asks: tens of thousands of times not read are not parsed either).
+    last_seen: datetime | None
 
 
-_HOLDINGS = """
-    WITH totals AS (
-        SELECT customer_id, SUM(delta) AS balance,
-               -SUM(CASE WHEN delta < 0 THEN delta ELSE 0 END) AS spent,
-               SUM(CASE WHEN delta > 0 AND created_at < :horizon THEN delta ELSE 0 END)
-                   AS earned_before_horizon
-        FROM points_ledger WHERE (CAST(:one AS BIGINT) IS NULL OR customer_id = :one)
-        GROUP BY customer_id)
-    SELECT t.customer_id, t.balance, t.spent, c.created_at AS joined,
-           c.last_purchase_at AS last_purchase,
-           (SELECT COALESCE(SUM(r.cost), 0) FROM redemptions r
-            WHERE r.customer_id = t.customer_id AND r.redeemed_at IS NULL
-            AND r.expires_at > :now) AS promised
-    FROM totals t JOIN customers c ON c.id = t.customer_id AND c.erased_at IS NULL
-    WHERE t.balance > 0 AND (:by_lots = 0 OR t.earned_before_horizon > t.spent)
+# The customers holding points (all, or the ones listed, or the one asked), with what open
+# redemption codes promise to take from them.
+_HOLDERS = """
+    WITH promised AS (
+        SELECT customer_id, SUM(cost) AS points FROM redemptions
+        WHERE redeemed_at IS NULL AND expires_at > :now GROUP BY customer_id)
+    SELECT c.id AS customer_id, c.balance, COALESCE(p.points, 0) AS promised,
+           {last_seen} AS last_seen
+    FROM customers c LEFT JOIN promised p ON p.customer_id = c.id
+    WHERE c.balance > 0 AND c.erased_at IS NULL
+    AND (CAST(:one AS BIGINT) IS NULL OR c.id = :one) AND {listed}
 """
 
-
-def _unspent(pairs: str) -> str:
-    """What is left of each earning before the horizon once every point spent has been taken
-    from the oldest (first in, first out): those due by `:due_before` summed per customer
-    (created_at NULL), later ones one by one. `pairs`: customer id -> points spent."""
-    return f"""
-    WITH spent AS (
-        SELECT CAST(key AS BIGINT) AS customer_id, CAST(value AS BIGINT) AS spent
-        FROM {pairs}),
-    earned AS (
-        SELECT l.customer_id, l.created_at, l.delta, s.spent,
+# What is left of each earning before the horizon once every point spent (kept in the
+# customer's row, migration 0025) has been taken from the oldest (first in, first out): those
+# due by `:due_before` summed per customer (created_at NULL), later ones one by one.
+# CROSS JOIN makes SQLite read the customers first and each one's earnings from the ledger's
+# (customer, delta, created_at) index alone; a plain JOIN let it walk the whole ledger by
+# customer and look up every row, five times slower (PostgreSQL plans both alike).
+_UNSPENT = """
+    WITH earned AS (
+        SELECT l.customer_id, l.created_at, l.delta, c.points_spent AS spent,
                SUM(l.delta) OVER (PARTITION BY l.customer_id ORDER BY l.id) AS through
-        FROM spent s JOIN points_ledger l ON l.customer_id = s.customer_id
-        WHERE l.delta > 0 AND l.created_at < :horizon),
+        FROM customers c CROSS JOIN points_ledger l
+        WHERE l.customer_id = c.id AND c.balance > 0 AND c.erased_at IS NULL
+        AND (CAST(:one AS BIGINT) IS NULL OR c.id = :one)
+        AND l.delta > 0 AND l.created_at < :horizon),
     unspent AS (
         SELECT customer_id, created_at,
                CASE WHEN through - spent < delta THEN through - spent ELSE delta END AS points
@@ -107,23 +104,18 @@ class ExpiryReadings:
         """Customers with points (or the one asked). By lots, only those with points earned
         before `horizon` still unspent, with what is left of those earnings: summed for the
         ones earned before `due_before` (None: none is due yet), one by one after."""
-        rows = await self._tx.fetch_all(
-            _HOLDINGS,
-            {
-                "now": to_sql_time(now),
-                "horizon": to_sql_time(horizon),
-                "one": customer_id,
-                "by_lots": int(by_lots),
-            },
-        )
-        spent = {row["customer_id"]: int(row["spent"]) for row in rows}
         overdue: dict[int, int] = {}
         lots: dict[int, list[tuple[datetime, int]]] = {}
-        if by_lots and rows:
+        listed = "1 = 1"
+        parameters: dict[str, object] = {
+            "now": to_sql_time(now),
+            "one": customer_id,
+        }
+        if by_lots:
             for row in await self._tx.fetch_all(
-                _unspent(self._tx.dialect.pairs(":spent")),
+                _UNSPENT,
                 {
-                    "spent": json.dumps(spent),
+                    "one": customer_id,
                     "horizon": to_sql_time(horizon),
                     # Every stored time sorts after "": nothing is due.
                     "due_before": to_sql_time(due_before) if due_before else "",
@@ -135,6 +127,20 @@ class ExpiryReadings:
                     lots.setdefault(row["customer_id"], []).append(
                         (from_sql_time(row["created_at"]), int(row["points"]))
                     )
+            # Only those with unspent points earned before the horizon: nobody else's can
+            # expire or be warned of yet.
+            listed = f"c.id IN {self._tx.dialect.listed(':ids')}"
+            parameters["ids"] = json.dumps(sorted(overdue.keys() | lots.keys()))
+        last_seen = (
+            "NULL"
+            if by_lots
+            else self._tx.dialect.greatest(
+                "c.created_at", "COALESCE(c.last_purchase_at, c.created_at)"
+            )
+        )
+        rows = await self._tx.fetch_all(
+            _HOLDERS.format(listed=listed, last_seen=last_seen), parameters
+        )
         return [
             Holding(
                 customer_id=row["customer_id"],
@@ -142,8 +148,7 @@ class ExpiryReadings:
                 promised=int(row["promised"]),
                 overdue=overdue.get(row["customer_id"], 0),
                 lots=lots.get(row["customer_id"], []),
-                last_purchase=from_sql_time(row["last_purchase"]) if row["last_purchase"] else None,
-                joined=from_sql_time(row["joined"]),
+                last_seen=from_sql_time(row["last_seen"]) if row["last_seen"] else None,
             )
             for row in rows
         ]

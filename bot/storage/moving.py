@@ -42,7 +42,7 @@ TABLES = (
     "job_runs",
     "liveness",
 )
-# Columns the triggers of migrations 0023 and 0024 fill in as the ledger and the sales arrive.
+# Columns the triggers of migrations 0023 to 0025 fill in as the ledger and the sales arrive.
 # PostgreSQL copies them as they are with its triggers off (a trigger per row, updating the same
 # customer rows again and again in one transaction, made a million-sale copy take over twenty
 # minutes);
@@ -56,6 +56,7 @@ DERIVED = {
             "last_sale_id",
             "last_purchase_at",
             "first_purchase_at",
+            "points_spent",
         }
     )
 }
