@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from bot.domain.sales import SaleDraft, SaleRecorded, SalesService
 from bot.domain.staff import Invite, StaffService
 from bot.program import Program
 from bot.storage.campaigns import Campaign
-from bot.storage.database import Database, Transaction
+from bot.storage.database import Database, Transaction, to_sql_time
 from handlers.telegram.standin import ApiCall, ChatUser
 from handlers.whatsapp.standin import GraphCall, WhatsAppPerson
 from tests.conftest import RunningBot
@@ -193,3 +194,16 @@ def sales_service(database: Database, clock: Clock, program: Program) -> SalesSe
     """The counter's service as the bot builds it, for domain tests (no owners to alert)."""
     zone = ZoneInfo("Europe/Madrid")
     return SalesService(database, clock, program, zone, FraudWatch(program, zone, _no_owners))
+
+
+async def survey_sent(database: Database, clock: Clock, customer_id: int, kind: str) -> int:
+    """A survey asked now, open for a week, as the surveys job leaves it (which asks thousands
+    at once); its id."""
+    async with database.transaction() as tx:
+        row = await tx.fetch_one(
+            "INSERT INTO surveys (customer_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?)"
+            " RETURNING id",
+            (customer_id, kind, to_sql_time(clock.now()), to_sql_time(clock.now() + timedelta(7))),
+        )
+    assert row is not None
+    return int(row["id"])

@@ -42,9 +42,8 @@ from bot.domain.rewards import RedemptionView
 from bot.domain.sales import SaleVoided
 from bot.domain.spreadsheet import Workbook
 from bot.program import Program, RelationshipMap, load_program
-from bot.storage.surveys import SurveyRepository
 from tests.conftest import START, FakeClock, RunningBot
-from tests.flows import CLERK, buy, invitation, join
+from tests.flows import CLERK, buy, invitation, join, survey_sent
 
 T0 = START - timedelta(days=70)
 OWNER = Actor(Identity("telegram", "1"), Role.OWNER, "Dueña")
@@ -71,12 +70,7 @@ async def _on_day(bot: RunningBot, day: int) -> None:
 
 async def _answer(bot: RunningBot, customer: Customer, kind: str, score: int | None) -> None:
     """A survey sent now, answered (through the domain) unless `score` is None."""
-    async with bot.services.database.transaction() as tx:
-        survey_id = (
-            await SurveyRepository(tx).create_many(
-                [(customer.id, kind, None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
-            )
-        )[0]
+    survey_id = await survey_sent(bot.services.database, bot.clock, customer.id, kind)
     identity = customer.identity
     if score is not None and identity is not None:
         await bot.services.surveys.answer(identity, survey_id, score)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,9 +23,8 @@ from bot.domain.staff import StaffService
 from bot.domain.surveys import SurveyService
 from bot.program import Program
 from bot.storage.database import Database
-from bot.storage.surveys import SurveyRepository
 from tests.conftest import FakeClock
-from tests.flows import enrol, invitation, sales_service, sell
+from tests.flows import enrol, invitation, sales_service, sell, survey_sent
 
 MADRID = ZoneInfo("Europe/Madrid")
 OWNER = Identity("telegram", "1")
@@ -160,12 +158,7 @@ async def test_an_unhappy_answer_alerts_the_whole_team_each_in_their_language(
         database, clock, program, MADRID, ChurnService(database, clock, program), staff
     )
     ana = await _member(database, clock, program, "107")
-    async with database.transaction() as tx:
-        first, second = await SurveyRepository(tx).create_many(
-            [(ana.id, "nps", None), (ana.id, "nps", None)],
-            clock.now(),
-            clock.now() + timedelta(days=7),
-        )
+    first, second = [await survey_sent(database, clock, ana.id, "nps") for _ in range(2)]
     await surveys.answer(ana.identity, first, 9)  # a promoter: nobody is alerted
     assert [n.template for n in await _told(database)] == ["staff/joined"]
 

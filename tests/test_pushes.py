@@ -17,11 +17,10 @@ from bot.program import Program
 from bot.scheduled_job import daily_at
 from bot.storage.flags import FlagRepository
 from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
-from bot.storage.surveys import SurveyRepository
 from handlers.telegram.app import build_application
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
-from tests.flows import buy, invitation, join
+from tests.flows import buy, invitation, join, survey_sent
 
 MADRID = ZoneInfo("Europe/Madrid")
 
@@ -289,12 +288,7 @@ async def test_unhappy_in_both_surveys_is_one_detractor_flag(bot: RunningBot) ->
     user, customer, satisfaction = await _survey_after_purchase(bot, 319)
     await user.press(satisfaction, "1")
     await user.receive_containing("motivo principal")
-    async with bot.services.database.transaction() as tx:
-        nps_id = (
-            await SurveyRepository(tx).create_many(
-                [(customer.id, "nps", None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
-            )
-        )[0]
+    nps_id = await survey_sent(bot.services.database, bot.clock, customer.id, "nps")
     bot.clock.advance(timedelta(minutes=5))
     answer = await bot.services.surveys.answer(Identity("telegram", "319"), nps_id, 3)
     assert isinstance(answer, Answered) and answer.detractor

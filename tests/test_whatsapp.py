@@ -47,6 +47,7 @@ from tests.flows import (
     link_apps,
     register,
     sell,
+    survey_sent,
 )
 from tests.postgres import every_test_on_postgresql
 from tests.processes import WHATSAPP_READY, environment
@@ -262,14 +263,11 @@ async def test_a_survey_is_answered_with_a_tap_and_the_nps_by_typing(bot: WhatsA
     await ana.tap(reason, "Saltar")
     await ana.receive_containing("Gracias")
     member = await member_of(bot, ana)
-    async with bot.services.database.transaction() as tx:
-        nps = await SurveyRepository(tx).create_many(
-            [(member.id, "nps", None)], bot.clock.now(), bot.clock.now() + timedelta(days=7)
-        )
+    nps = await survey_sent(bot.services.database, bot.clock, member.id, "nps")
     await ana.send("9")  # eleven answers fit no list: the question asks for a number
     await ana.receive_containing("motivo")
     async with bot.services.database.reading() as tx:
-        answered = await SurveyRepository(tx).by_id(nps[0])
+        answered = await SurveyRepository(tx).by_id(nps)
     assert answered is not None and answered.score == 9
 
 

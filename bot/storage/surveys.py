@@ -142,26 +142,6 @@ class SurveyRepository:
             {**key.parameters(), "created_after": after, "created_kind": kind},
         )
 
-    async def create_many(
-        self, wanted: list[tuple[int, str, int | None]], at: datetime, expires_at: datetime
-    ) -> list[int]:
-        """Surveys for (customer id, kind, sale id) rows in one go; their ids, in order.
-
-        The ids are allocated here: the caller's write transaction holds SQLite's only write
-        lock, so nobody else can take the next id between reading the largest and inserting."""
-        row = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS last FROM surveys")
-        first = (row["last"] if row else 0) + 1
-        ids = list(range(first, first + len(wanted)))
-        await self._tx.execute_many(
-            "INSERT INTO surveys (id, customer_id, kind, sale_id, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (survey_id, customer_id, kind, sale_id, to_sql_time(at), to_sql_time(expires_at))
-                for survey_id, (customer_id, kind, sale_id) in zip(ids, wanted, strict=True)
-            ),
-        )
-        return ids
-
     async def by_id(self, survey_id: int) -> Survey | None:
         row = await self._tx.fetch_one("SELECT * FROM surveys WHERE id = ?", (survey_id,))
         return _survey(row) if row else None
