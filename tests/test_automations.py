@@ -183,6 +183,12 @@ async def test_no_customer_gets_more_offers_a_week_than_the_cap(bot: RunningBot)
             tx, [_offer(ana, "test:0"), _offer(ana, "test:2")], bot.clock.now(), contact
         )
     assert (again.queued, again.capped) == (0, 0)
+    bot.clock.advance(timedelta(days=8))  # a week with nothing sent: three new offers at once
+    async with bot.services.database.transaction() as tx:
+        batch = await promote(
+            tx, [_offer(ana, f"batch:{n}") for n in range(3)], bot.clock.now(), contact
+        )
+    assert (batch.queued, batch.capped) == (2, 1)
 
 
 async def test_the_cap_counts_every_kind_of_offer_together(bot: RunningBot) -> None:

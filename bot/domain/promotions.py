@@ -2,10 +2,10 @@
 action, campaign) is decided here, only for customers who accepted offers, and never past the
 contact cap of the program file: at most N in any 7 days.
 
-Two shapes, one set of rules: `promote` weighs a list of promotions, each with its own
-message (a birthday greeting by name, a campaign); `promote_chosen` applies the same rules in
-SQL to everyone a job chose in the database (the automatic win-back, thousands with one
-message), so that no Python object is made per customer.
+Two shapes, one set of rules (stated once, in SQL: bot/storage/promotions.py): `promote`
+weighs a list of promotions, each with its own message (a birthday greeting by name, a
+campaign); `promote_chosen` weighs everyone a job chose in the database (the automatic
+win-back, thousands with one message), so that no Python object is made per customer.
 
 The stated rule for what the cap holds back: it is dropped, not postponed (a late offer reads
 as noise), and recorded as `capped`, so /customer shows what was not sent and why. A coupon the
@@ -23,7 +23,7 @@ from bot.domain.pushes import PushMessage
 from bot.program import Contact
 from bot.storage.database import Transaction
 from bot.storage.outbox import NewPush, OutboxRepository
-from bot.storage.promotions import PromotionRepository, PromotionRow
+from bot.storage.promotions import PromotionRepository, Proposed
 
 
 @dataclass(frozen=True)
@@ -45,39 +45,26 @@ class Promoted:
 async def promote(
     tx: Transaction, promotions: list[Promotion], at: datetime, contact: Contact
 ) -> Promoted:
-    """Queue these promotions in the outbox, in order, as consent and the cap allow; keys
-    decided before are skipped. Many at once cost a handful of statements."""
-    outcome = Promoted()
-    allowed = []
-    for promotion in promotions:
-        assert promotion.kind in PROMOTIONAL_KINDS, promotion.kind
-        if promotion.customer.promotions_consent:
-            allowed.append(promotion)
-        else:
-            outcome.without_consent += 1
-    repository = PromotionRepository(tx)
-    decided = await repository.existing_keys(promotion.key for promotion in allowed)
-    fresh = [promotion for promotion in allowed if promotion.key not in decided]
-    sent_lately = await repository.queued_since(
-        {promotion.customer.id for promotion in fresh}, at - CAP_WINDOW
+    """Queue these promotions (of one kind) in the outbox, in order, as consent and the
+    cap allow; keys decided before are skipped. Many at once cost a handful of statements."""
+    if not promotions:
+        return Promoted()
+    kind = promotions[0].kind
+    assert kind in PROMOTIONAL_KINDS and all(p.kind == kind for p in promotions), kind
+    queued, capped, refused = await PromotionRepository(tx).decide(
+        [Proposed(p.customer.id, p.reason, p.key) for p in promotions],
+        kind,
+        at,
+        at - CAP_WINDOW,
+        contact.promotions_per_week,
     )
-    rows, pushes = [], []
-    for promotion in fresh:
-        customer_id = promotion.customer.id
-        if sent_lately.get(customer_id, 0) >= contact.promotions_per_week:
-            rows.append(_row(promotion, "capped"))
-            outcome.capped += 1
-            continue
-        sent_lately[customer_id] = sent_lately.get(customer_id, 0) + 1
-        rows.append(_row(promotion, "queued"))
-        message = promotion.message
-        pushes.append(
-            NewPush(customer_id, promotion.kind, promotion.key, message.template, message.payload())
-        )
-        outcome.queued += 1
-    await repository.record(rows, at)
+    pushes = [
+        NewPush(p.customer.id, kind, p.key, p.message.template, p.message.payload())
+        for p in promotions
+        if p.key in queued
+    ]
     await OutboxRepository(tx).enqueue_many(pushes, at)
-    return outcome
+    return Promoted(len(pushes), capped, refused)
 
 
 async def promote_chosen(
@@ -93,9 +80,3 @@ async def promote_chosen(
         decided.queued, kind, message.template, message.payload(), at
     )
     return Promoted(queued, decided.capped, decided.without_consent)
-
-
-def _row(promotion: Promotion, outcome: str) -> PromotionRow:
-    return PromotionRow(
-        promotion.customer.id, promotion.kind, promotion.reason, promotion.key, outcome
-    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,12 +15,12 @@ _CHOSEN = "chosen_for_promotion"
 
 
 @dataclass(frozen=True)
-class PromotionRow:
+class Proposed:
+    """A promotion to decide: for whom, why, and its key (decided once, whatever happens)."""
+
     customer_id: int
-    kind: str
     reason: str
     dedupe_key: str
-    outcome: str  # "queued" or "capped"
 
 
 @dataclass(frozen=True)
@@ -46,34 +45,24 @@ class PromotionRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def queued_since(self, customer_ids: Iterable[int], since: datetime) -> dict[int, int]:
-        """How many promotions each of these customers was queued since then (one query)."""
+    async def decide(
+        self, proposed: list[Proposed], kind: str, at: datetime, cap_since: datetime, per_week: int
+    ) -> tuple[set[str], int, int]:
+        """The rules for a few promotions, in their order: the keys queued, how many were
+        capped and how many were for customers who had not accepted offers."""
+        given = self._tx.dialect.rows(
+            ":rows", (("customer_id", "INTEGER"), ("reason", "TEXT"), ("dedupe_key", "TEXT"))
+        )
+        source: dict[str, object] = {
+            "rows": json.dumps([[p.customer_id, p.reason, p.dedupe_key] for p in proposed])
+        }
+        refused = await self._refused(given, source)
         rows = await self._tx.fetch_all(
-            "SELECT customer_id, COUNT(*) AS n FROM promotions WHERE outcome = 'queued'"
-            f" AND decided_at > ? AND customer_id IN {self._tx.dialect.listed('?')}"
-            " GROUP BY customer_id",
-            (to_sql_time(since), json.dumps(list(customer_ids))),
+            _deciding(given) + " RETURNING dedupe_key, outcome",
+            source | _rules(kind, at, cap_since, per_week),
         )
-        return {row["customer_id"]: int(row["n"]) for row in rows}
-
-    async def existing_keys(self, keys: Iterable[str]) -> set[str]:
-        rows = await self._tx.fetch_all(
-            "SELECT dedupe_key FROM promotions WHERE dedupe_key IN"
-            f" {self._tx.dialect.listed('?', 'TEXT')}",
-            (json.dumps(list(keys)),),
-        )
-        return {row["dedupe_key"] for row in rows}
-
-    async def record(self, rows: list[PromotionRow], at: datetime) -> None:
-        moment = to_sql_time(at)
-        await self._tx.execute_many(
-            "INSERT INTO promotions (customer_id, kind, reason, dedupe_key, outcome, decided_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-            (
-                (row.customer_id, row.kind, row.reason, row.dedupe_key, row.outcome, moment)
-                for row in rows
-            ),
-        )
+        queued = {row["dedupe_key"] for row in rows if row["outcome"] == "queued"}
+        return queued, len(rows) - len(queued), refused
 
     async def choose(self, audience: Selected) -> None:
         """Write down whom a job chose: the audience's customer_id, reason and dedupe_key, one
@@ -103,33 +92,13 @@ class PromotionRepository:
     async def decide_chosen(
         self, kind: str, at: datetime, cap_since: datetime, per_week: int
     ) -> Decided:
-        """The rules of bot/domain/promotions.py for everyone chosen, in SQL: keys decided
-        before are skipped, customers without consent left out, and a customer queued
-        `per_week` promotions since `cap_since` is recorded as capped. The rows decided now
-        are those above the largest id before: the caller holds the shop's write lock alone."""
+        """The rules for everyone chosen, as `decide` states them. The rows decided now are
+        those above the largest id before: the caller holds the shop's write lock alone."""
         last = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM promotions")
         after = int(last["id"]) if last else 0
-        refused = await self._tx.fetch_one(
-            f"SELECT COUNT(*) AS n FROM {_CHOSEN} ch JOIN customers c ON c.id = ch.customer_id"
-            " WHERE c.promotions_consent <> 1"
-        )
-        await self._tx.execute(
-            "INSERT INTO promotions (customer_id, kind, reason, dedupe_key, outcome, decided_at)"
-            " SELECT ch.customer_id, :kind, ch.reason, ch.dedupe_key,"
-            " CASE WHEN (SELECT COUNT(*) FROM promotions p WHERE p.customer_id = ch.customer_id"
-            " AND p.outcome = 'queued' AND p.decided_at > :since) >= :per_week"
-            " THEN 'capped' ELSE 'queued' END, :at"
-            f" FROM {_CHOSEN} ch JOIN customers c ON c.id = ch.customer_id"
-            " AND c.promotions_consent = 1"
-            " WHERE NOT EXISTS (SELECT 1 FROM promotions p WHERE p.dedupe_key = ch.dedupe_key)"
-            " ORDER BY ch.customer_id ON CONFLICT (dedupe_key) DO NOTHING",
-            {
-                "kind": kind,
-                "since": to_sql_time(cap_since),
-                "per_week": per_week,
-                "at": to_sql_time(at),
-            },
-        )
+        chosen = f"(SELECT customer_id, reason, dedupe_key, 0 AS n FROM {_CHOSEN})"
+        refused = await self._refused(chosen, {})
+        await self._tx.execute(_deciding(chosen), _rules(kind, at, cap_since, per_week))
         capped = await self._tx.fetch_one(
             "SELECT COUNT(*) AS n FROM promotions WHERE id > ? AND outcome = 'capped'", (after,)
         )
@@ -141,8 +110,16 @@ class PromotionRepository:
                 {"decided_after": after},
             ),
             capped=int(capped["n"]) if capped else 0,
-            without_consent=int(refused["n"]) if refused else 0,
+            without_consent=refused,
         )
+
+    async def _refused(self, source: str, parameters: dict[str, object]) -> int:
+        row = await self._tx.fetch_one(
+            f"SELECT COUNT(*) AS n FROM {source} ch JOIN customers c ON c.id = ch.customer_id"
+            " WHERE c.promotions_consent <> 1",
+            parameters,
+        )
+        return int(row["n"]) if row else 0
 
     async def recent_for(self, customer_id: int, limit: int) -> list[RecentPromotion]:
         rows = await self._tx.fetch_all(
@@ -161,3 +138,33 @@ class PromotionRepository:
             )
             for row in rows
         ]
+
+
+def _deciding(source: str) -> str:
+    """Permission marketing's rules, in one statement over `source`'s rows (customer_id,
+    reason, dedupe_key, and n: the order they were proposed in): keys decided before are
+    skipped, customers who did not accept offers left out, and a promotion is recorded as
+    capped when the customer's queued ones since `:since`, with those before it here, reach
+    `:per_week`; as queued otherwise."""
+    return (
+        "INSERT INTO promotions (customer_id, kind, reason, dedupe_key, outcome, decided_at)"
+        " SELECT customer_id, :kind, reason, dedupe_key,"
+        " CASE WHEN earlier + turn > :per_week THEN 'capped' ELSE 'queued' END, :at FROM ("
+        " SELECT ch.customer_id, ch.reason, ch.dedupe_key, ch.n,"
+        " (SELECT COUNT(*) FROM promotions p WHERE p.customer_id = ch.customer_id"
+        " AND p.outcome = 'queued' AND p.decided_at > :since) AS earlier,"
+        " ROW_NUMBER() OVER (PARTITION BY ch.customer_id ORDER BY ch.n) AS turn"
+        f" FROM {source} ch JOIN customers c ON c.id = ch.customer_id"
+        " AND c.promotions_consent = 1"
+        " WHERE NOT EXISTS (SELECT 1 FROM promotions p WHERE p.dedupe_key = ch.dedupe_key)"
+        ") AS fresh WHERE TRUE ORDER BY customer_id, n ON CONFLICT (dedupe_key) DO NOTHING"
+    )
+
+
+def _rules(kind: str, at: datetime, cap_since: datetime, per_week: int) -> dict[str, object]:
+    return {
+        "kind": kind,
+        "since": to_sql_time(cap_since),
+        "per_week": per_week,
+        "at": to_sql_time(at),
+    }
