@@ -81,32 +81,22 @@ class CouponRepository:
         valid_until: datetime,
         created_by: str,
         at: datetime,
-    ) -> set[str]:
-        """The same coupon for many customers: idempotency key -> customer. The keys granted
-        now (those granted before are skipped); two round trips, however many."""
-        known = await self._tx.fetch_all(
-            "SELECT idempotency_key FROM coupons WHERE idempotency_key IN"
-            f" {self._tx.dialect.listed('?', 'TEXT')}",
-            (json.dumps(list(keyed)),),
+    ) -> None:
+        """The same coupon for many customers (idempotency key -> customer), as `grant_each`
+        grants it; those granted before are skipped."""
+        given = self._tx.dialect.rows(":keyed", (("customer_id", "INTEGER"), ("key", "TEXT")))
+        listed = Selected(
+            f"SELECT customer_id, key AS dedupe_key FROM {given} AS given",
+            {"keyed": json.dumps([[customer_id, key] for key, customer_id in keyed.items()])},
         )
-        fresh = set(keyed) - {row["idempotency_key"] for row in known}
-        await self._tx.execute_many(
-            "INSERT INTO coupons (customer_id, kind, percent_off, valid_until, idempotency_key,"
-            " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    keyed[key],
-                    kind.value,
-                    percent_off,
-                    to_sql_time(valid_until),
-                    key,
-                    created_by,
-                    to_sql_time(at),
-                )
-                for key in sorted(fresh)
-            ),
+        await self.grant_each(
+            listed,
+            kind,
+            percent_off=percent_off,
+            valid_until=valid_until,
+            created_by=created_by,
+            at=at,
         )
-        return fresh
 
     async def grant_each(
         self,
