@@ -26,8 +26,8 @@ from bot.domain.staff import StaffService
 from bot.program import Program
 from bot.scheduled_job import JobParts, ScheduledJob, always
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database, Transaction
-from bot.storage.outbox import OutboxRepository, Selected
+from bot.storage.database import Database, Selected, Transaction
+from bot.storage.outbox import OutboxRepository
 from bot.storage.surveys import Survey, SurveyKey, SurveyRepository
 
 REASON_WINDOW = timedelta(hours=24)  # a free-text reason is expected this long after a score

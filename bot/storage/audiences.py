@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.storage.database import Transaction, to_sql_time
-from bot.storage.outbox import Selected
+from bot.storage.database import Selected, Transaction, to_sql_time
 
 # Customers an offer may go to: not erased, reachable, and who accepted offers.
 _REACHABLE_CONSENTING = (

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -141,6 +142,17 @@ async def apply_migrations(
         )
         applied_now.append(version)
     return applied_now
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A set a job chose, kept as a query for the next statements to read from (INSERT ...
+    SELECT): tens of thousands of rows go from one table to another without passing through
+    Python. Each reader names the columns it needs (a push: `customer_id`, `dedupe_key`, and
+    `about` when its payload carries it)."""
+
+    sql: str
+    parameters: dict[str, object]
 
 
 class Transaction(ABC):

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.models import Identity, Language
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
+from bot.storage.database import Selected, Transaction, from_sql_time, to_sql_time
 
 
 class OutboxStatus(StrEnum):
@@ -68,15 +68,6 @@ class NewPush:
             self.template,
             json.dumps(self.payload, ensure_ascii=False),
         ]
-
-
-@dataclass(frozen=True)
-class Selected:
-    """A query over the database whose rows each become a push: columns `customer_id`,
-    `dedupe_key` and, when the payload carries it, `about` (set at a path the caller names)."""
-
-    sql: str
-    parameters: dict[str, object]
 
 
 # What a push brings to its outbox row (the rest is the outbox's own).

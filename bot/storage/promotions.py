@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.storage.database import Transaction, from_sql_time, to_sql_time
-from bot.storage.outbox import Selected
+from bot.storage.database import Selected, Transaction, from_sql_time, to_sql_time
 
 # Whom a set-based job chose, written down once: granting a coupon on the way must not change
 # whom the next statements find (the win-back's audience excludes those with a fresh coupon).

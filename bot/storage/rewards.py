@@ -6,8 +6,7 @@ import json
 from datetime import datetime
 
 from bot.domain.models import Coupon, CouponKind, Redemption
-from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
-from bot.storage.outbox import Selected
+from bot.storage.database import Row, Selected, Transaction, from_sql_time, to_sql_time
 
 
 def _coupon(row: Row) -> Coupon:

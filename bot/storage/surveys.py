@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.storage.database import Row, Transaction, from_sql_time, to_sql_time
-from bot.storage.outbox import Selected
+from bot.storage.database import Row, Selected, Transaction, from_sql_time, to_sql_time
 
 _REACHABLE = "c.erased_at IS NULL AND c.unreachable_at IS NULL AND c.surveys_enabled = 1"
 
