@@ -4,6 +4,7 @@ Bot API faults during pushes. The crash drill runs the real `python -m bot` as a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import signal
@@ -275,6 +276,13 @@ def test_a_database_from_every_earlier_version_upgrades_cleanly(tmp_path: Path) 
         assert asyncio.run(_upgrade(path)) == [], stop
         before = list((tmp_path / "backups").glob("loyalty-*-before-upgrade.db"))
         assert len(before) == stop  # a copy before each upgrade, as it was
+        newest = max(before, key=lambda copy: copy.stat().st_mtime_ns)
+        with contextlib.closing(sqlite3.connect(newest)) as copy:
+            kept = copy.execute(
+                "SELECT (SELECT MAX(version) FROM schema_migrations),"
+                " (SELECT name FROM customers), (SELECT SUM(delta) FROM points_ledger)"
+            ).fetchone()
+        assert kept == (migrations[stop - 1][0], "Old Member", 5)
         with sqlite3.connect(path) as connection:
             row = connection.execute(
                 "SELECT c.name, SUM(l.delta) FROM customers c JOIN points_ledger l"

@@ -15,7 +15,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +78,33 @@ def dated_backup_path(folder: Path, moment: datetime, reason: str, suffix: str =
 
 def make_backup(database: Path, target: Path) -> Backup:
     """Copy `database` into `target` (a file, or a folder to put a dated file in)."""
+    return _copied(database, target, _vacuum_into, "integrity_check")
+
+
+def copy_pages(database: Path, target: Path) -> Backup:
+    """Copy `database` page for page into `target` (SQLite's backup API, in one step from one
+    read snapshot) and quick-check the copy: for the copy made before an upgrade, which holds
+    up the bot's start. It holds what the database file holds, free pages included (erased
+    rows are zeroed there: secure_delete); VACUUM INTO and a full integrity check took 45 s
+    where this takes 3 s, at 476 MB."""
+    return _copied(database, target, _page_for_page, "quick_check")
+
+
+def _vacuum_into(source: sqlite3.Connection, partial: Path) -> None:
+    source.execute("VACUUM INTO ?", (str(partial),))
+
+
+def _page_for_page(source: sqlite3.Connection, partial: Path) -> None:
+    with contextlib.closing(sqlite3.connect(partial)) as destination:
+        source.backup(destination)
+
+
+def _copied(
+    database: Path,
+    target: Path,
+    copy: Callable[[sqlite3.Connection, Path], None],
+    check: str,
+) -> Backup:
     if not database.exists():
         raise BackupError(f"DATABASE_PATH {database}: there is no database to back up")
     if target.is_dir():
@@ -89,9 +116,9 @@ def make_backup(database: Path, target: Path) -> Backup:
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
         with contextlib.closing(_read_only(database)) as source:
-            source.execute("VACUUM INTO ?", (str(partial),))
+            copy(source, partial)
         os.chmod(partial, PRIVATE_FILE)
-        _check_integrity(partial)
+        _check_integrity(partial, check)
         os.replace(partial, target)
     except (OSError, sqlite3.Error) as error:
         partial.unlink(missing_ok=True)
@@ -148,11 +175,11 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(Path(os.path.abspath(path)).as_uri() + "?mode=ro", uri=True)
 
 
-def _check_integrity(path: Path) -> None:
+def _check_integrity(path: Path, check: str = "integrity_check") -> None:
     with contextlib.closing(_read_only(path)) as copy:
-        verdict = copy.execute("PRAGMA integrity_check").fetchone()
+        verdict = copy.execute(f"PRAGMA {check}").fetchone()
     if verdict is None or verdict[0] != "ok":
-        raise sqlite3.DatabaseError(f"integrity_check failed: {verdict}")
+        raise sqlite3.DatabaseError(f"{check} failed: {verdict}")
 
 
 class DatabaseInUse(StorageError):

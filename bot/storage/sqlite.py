@@ -28,8 +28,8 @@ from bot.storage.backups import (
     APPLICATION_ID,
     OWNERSHIP,
     PRIVATE_FILE,
+    copy_pages,
     dated_backup_path,
-    make_backup_in_thread,
     ownership,
 )
 from bot.storage.database import (
@@ -353,7 +353,7 @@ def _on_the_loop(path: Path) -> sqlite3.Connection:
 
 async def _backup_before_migrating(path: Path, folder: Path) -> None:
     target = dated_backup_path(folder, datetime.now().astimezone(), "before-upgrade")
-    backup = await make_backup_in_thread(path, target)
+    backup = await asyncio.to_thread(copy_pages, path, target)
     log.warning("upgrading the database; a copy as it was is at %s", backup.path)
 
 
