@@ -144,18 +144,28 @@ def _deciding(source: str) -> str:
     reason, dedupe_key, and n: the order they were proposed in): keys decided before are
     skipped, customers who did not accept offers left out, and a promotion is recorded as
     capped when the customer's queued ones since `:since`, with those before it here, reach
-    `:per_week`; as queued otherwise."""
+    `:per_week`; as queued otherwise.
+
+    What the rules read of `promotions` is read whole, in the CTEs, before any row goes in:
+    looked up row by row, PostgreSQL (planning for a table that was empty) scanned the rows
+    this very statement was adding, again for each one (1.6 s instead of 0.2 s for 16,822
+    win-backs)."""
     return (
-        "INSERT INTO promotions (customer_id, kind, reason, dedupe_key, outcome, decided_at)"
+        "WITH wanted AS MATERIALIZED (SELECT * FROM"
+        f" {source} AS given),"
+        " decided AS MATERIALIZED (SELECT dedupe_key FROM promotions"
+        " WHERE dedupe_key IN (SELECT dedupe_key FROM wanted)),"
+        " earlier AS MATERIALIZED (SELECT customer_id, COUNT(*) AS queued FROM promotions"
+        " WHERE outcome = 'queued' AND decided_at > :since"
+        " AND customer_id IN (SELECT customer_id FROM wanted) GROUP BY customer_id)"
+        " INSERT INTO promotions (customer_id, kind, reason, dedupe_key, outcome, decided_at)"
         " SELECT customer_id, :kind, reason, dedupe_key,"
         " CASE WHEN earlier + turn > :per_week THEN 'capped' ELSE 'queued' END, :at FROM ("
-        " SELECT ch.customer_id, ch.reason, ch.dedupe_key, ch.n,"
-        " (SELECT COUNT(*) FROM promotions p WHERE p.customer_id = ch.customer_id"
-        " AND p.outcome = 'queued' AND p.decided_at > :since) AS earlier,"
-        " ROW_NUMBER() OVER (PARTITION BY ch.customer_id ORDER BY ch.n) AS turn"
-        f" FROM {source} ch JOIN customers c ON c.id = ch.customer_id"
-        " AND c.promotions_consent = 1"
-        " WHERE NOT EXISTS (SELECT 1 FROM promotions p WHERE p.dedupe_key = ch.dedupe_key)"
+        " SELECT w.customer_id, w.reason, w.dedupe_key, w.n, COALESCE(e.queued, 0) AS earlier,"
+        " ROW_NUMBER() OVER (PARTITION BY w.customer_id ORDER BY w.n) AS turn"
+        " FROM wanted w JOIN customers c ON c.id = w.customer_id AND c.promotions_consent = 1"
+        " LEFT JOIN earlier e ON e.customer_id = w.customer_id"
+        " WHERE w.dedupe_key NOT IN (SELECT dedupe_key FROM decided)"
         ") AS fresh WHERE TRUE ORDER BY customer_id, n ON CONFLICT (dedupe_key) DO NOTHING"
     )
 
