@@ -177,6 +177,7 @@ async def migrate_database(settings: Settings, target: str) -> list[str]:
             )
             try:
                 moved = await move(source, copy)
+                await copy.settle()
             finally:
                 await copy.close()
         finally:

@@ -105,6 +105,15 @@ async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
                 someone, 5, LedgerReason.ADJUSTMENT, actor="t", idempotency_key="moved", at=START
             )
         assert (await _balances(server, _KEPT))[someone] == balances[someone] + 5
+        # Each copy's planner has its statistics: its first jobs are not planned for empty tables.
+        async with server.reading() as tx:
+            analysed = await tx.fetch_one(
+                "SELECT reltuples FROM pg_class WHERE relname = 'customers'"
+            )
+        async with returned.reading() as tx:
+            sampled = await tx.fetch_one("SELECT stat FROM sqlite_stat1 WHERE tbl = 'customers'")
+        assert analysed is not None and analysed["reltuples"] == len(balances) + 1
+        assert sampled is not None and str(sampled["stat"]).startswith(str(len(balances) + 1))
         # The copy goes on where the shop left off: new rows are numbered after the old.
         async with _services(on_postgresql, program, clock) as services:
             newcomer = await enrol(services.registration, 804)

@@ -271,6 +271,11 @@ class Database(ABC):
         """After an erasure: make sure what was deleted leaves the engine's own logs."""
 
     @abstractmethod
+    async def settle(self) -> None:
+        """After a whole shop was copied in: the planner's statistics gathered, so that its
+        first jobs are not planned for empty tables."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
 

@@ -261,6 +261,10 @@ class SqliteDatabase(Database):
         async with self._lock:
             await self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def settle(self) -> None:
+        async with self._lock:
+            await self._connection.execute("ANALYZE")
+
     async def close(self) -> None:
         if self._checkpointing is not None:
             await self._checkpointing
