@@ -34,6 +34,11 @@ ARRIVALS_KEPT = 10_000  # verdicts on arrival kept for the worker; more are judg
 # Several processes (PostgreSQL): each handles what it recorded, and this often looks again
 # from the start of the inbox for messages a process that died left behind.
 LOOK_AGAIN_SECONDS = 5.0
+# A person another process is serving is usually finishing the message before this one (the
+# balancer sent the two to different processes): asking again this often, until the next look
+# from the start would find the message anyway, spared it a wait of up to LOOK_AGAIN_SECONDS
+# (two processes' sales p99 was 3.4-4.3 s).
+ASK_AGAIN_EVERY = 0.05
 
 Found = list[tuple[str, str, dict[str, Any]]]  # (the channel's message id, person, what to keep)
 
@@ -225,27 +230,41 @@ class InboxWorker:
 
     async def _take(self, person: str, line: deque[Received], stop: asyncio.Event) -> None:
         try:
-            async with self._services.database.serving(f"{self._channel}:{person}") as mine:
-                while mine and line and not stop.is_set() and self._broken is None:
-                    if len(line) > 1:  # a backlog: people with one message go first
-                        await asyncio.sleep(0)
-                    received = line.popleft()
-                    self._held -= 1
-                    self._in_hand.add(received.id)
-                    try:
-                        for due in await self._in_order(received):
-                            await self._handle(due)
-                    except DATABASE_ERRORS as error:
-                        self._broken = error
-                    finally:
-                        self._in_hand.discard(received.id)
-                        self._queued.discard(received.id)
-                self._close_line(person, line)  # before the person is let go
+            for attempt in range(round(LOOK_AGAIN_SECONDS / ASK_AGAIN_EVERY)):
+                if attempt:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), ASK_AGAIN_EVERY)
+                if await self._serve(person, line, stop):
+                    break
+                if stop.is_set() or self._broken is not None:
+                    break
         except DATABASE_ERRORS as error:
             self._broken = error
         finally:
             self._close_line(person, line)
             self.wake.set()
+
+    async def _serve(self, person: str, line: deque[Received], stop: asyncio.Event) -> bool:
+        """The person's line, handled while this process holds the person; False (nothing
+        handled) if another process holds them."""
+        async with self._services.database.serving(f"{self._channel}:{person}") as mine:
+            while mine and line and not stop.is_set() and self._broken is None:
+                if len(line) > 1:  # a backlog: people with one message go first
+                    await asyncio.sleep(0)
+                received = line.popleft()
+                self._held -= 1
+                self._in_hand.add(received.id)
+                try:
+                    for due in await self._in_order(received):
+                        await self._handle(due)
+                except DATABASE_ERRORS as error:
+                    self._broken = error
+                finally:
+                    self._in_hand.discard(received.id)
+                    self._queued.discard(received.id)
+            if mine:
+                self._close_line(person, line)  # before the person is let go
+            return mine
 
     def _close_line(self, person: str, line: deque[Received]) -> None:
         """No more messages join this line. What is left in it (another process serves the

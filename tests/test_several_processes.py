@@ -5,8 +5,12 @@ by a process that died is never resent. Each `PostgresDatabase` here is what one
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.domain.models import Identity
 from bot.domain.pushes import SENDING_LONGEST
@@ -126,3 +130,45 @@ async def test_two_processes_answer_each_of_a_persons_messages_once_and_in_order
     replies = [call for call in graph.calls[mark:] if call.to == ana.wa_id]
     kinds = ["card" if call.body.get("type") == "image" else "balance" for call in replies]
     assert kinds == ["balance", "card"] * 4
+
+
+async def test_a_message_for_a_person_another_process_serves_waits_only_until_they_are_free(
+    graph: FakeGraph,
+    clock: FakeClock,
+    program: Program,
+    tmp_path: Path,
+    postgresql_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The balancer sent Ana's message to a process while another was still serving her: it is
+    answered as soon as she is free, not at the next look over the whole inbox (every
+    LOOK_AGAIN_SECONDS, 5 s)."""
+    elsewhere = await PostgresDatabase.open(postgresql_url)  # the process still serving her
+    try:
+        async with running(
+            graph, clock, program, tmp_path / "a.db", database_url=postgresql_url
+        ) as bot:
+            ana = graph.person("34612345002", "Ana")
+            await enrol(bot.services.registration, 1, identity=Identity("whatsapp", ana.wa_id))
+            turned_away = asyncio.Event()
+            database = bot.services.database
+            serving = database.serving
+
+            @asynccontextmanager
+            async def watched(name: str) -> AsyncIterator[bool]:
+                async with serving(name) as mine:
+                    if not mine:
+                        turned_away.set()
+                    yield mine
+
+            monkeypatch.setattr(database, "serving", watched)
+            mark = len(graph.calls)
+            async with elsewhere.serving(f"whatsapp:{ana.wa_id}") as held:
+                assert held
+                await ana.send("saldo")
+                await asyncio.wait_for(turned_away.wait(), 5)
+            await graph.wait_for(
+                lambda _: any(call.to == ana.wa_id for call in graph.calls[mark:]), timeout=2
+            )
+    finally:
+        await elsewhere.close()
