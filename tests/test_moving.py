@@ -14,7 +14,8 @@ import pytest
 from bot.app import migrate_database
 from bot.bootstrap import Services, close_services, open_services
 from bot.config import Settings
-from bot.domain.models import Identity, Language, LedgerReason
+from bot.domain.models import Identity, Language, LedgerReason, Redemption
+from bot.domain.rewards import RedemptionView
 from bot.messages import Messages
 from bot.program import Program
 from bot.storage.backups import BackupError
@@ -26,7 +27,7 @@ from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.standin import FakeTelegram
 from tests.conftest import START, FakeClock, settings_for
-from tests.flows import enrol, sell
+from tests.flows import CLERK, enrol, sell
 from tests.postgres import new_database
 
 
@@ -41,7 +42,8 @@ async def _shop(services: Services, clock: FakeClock) -> None:
     await sell(services.sales, friend, 2)
     await services.jobs.run("surveys")
     code = await services.rewards.request_reward(ana, "free_bottle")
-    assert not isinstance(code, str)
+    assert isinstance(code, Redemption)
+    assert isinstance(await services.rewards.confirm(CLERK, code.code), RedemptionView)
     await services.membership.set_language(friend, Language.EN)
     gone = await enrol(services.registration, 803)
     await services.membership.forget(gone, Identity("telegram", "803"))
@@ -63,6 +65,11 @@ async def _services(
 
 _LEDGER_SUMS = "SELECT customer_id, SUM(delta) AS balance FROM points_ledger GROUP BY customer_id"
 _KEPT = "SELECT id AS customer_id, balance FROM customers WHERE balance <> 0"
+_SPENT = (
+    "SELECT customer_id, -SUM(delta) AS balance FROM points_ledger WHERE delta < 0"
+    " GROUP BY customer_id"
+)
+_KEPT_SPENT = "SELECT id AS customer_id, points_spent AS balance FROM customers"
 
 
 async def _balances(database: Database, query: str = _LEDGER_SUMS) -> dict[int, int]:
@@ -99,6 +106,10 @@ async def test_a_shop_moves_to_postgresql_and_back_with_every_row_and_balance(
         # triggers), and the triggers are on again in the copy.
         for copy in (server, returned):
             assert await _balances(copy, _KEPT) == balances
+        spent = await _balances(original, _SPENT)  # the reward Ana took
+        assert spent and all(
+            [await _balances(db, _KEPT_SPENT) == spent for db in (original, server, returned)]
+        )
         someone = max(balances, key=lambda customer: balances[customer])
         async with server.transaction() as tx:
             await LedgerRepository(tx).append(
