@@ -5,8 +5,8 @@ microseconds, and a trip to aiosqlite's thread and back took ten times that once
 busy (a sale's dozen statements held the database for 3.5 ms, which capped a shop at ~250
 sales a second). Work marked `long_work` (the daily jobs, a campaign to every customer) runs
 on the aiosqlite connection's thread, so the bot goes on answering what needs no database;
-so do migrations and upkeep. One lock makes every unit of work atomic for the others,
-whichever connection runs it."""
+so do migrations and upkeep. Units of work take turns (bot/storage/turns.py), which makes each
+atomic for the others, whichever connection runs it; recording what arrived goes first."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ from bot.storage.database import (
     split_statements,
 )
 from bot.storage.dialect import SQLITE
+from bot.storage.turns import Turns
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 200  # writes on the loop (a few pages each; SQLite's own default: 1,000 pages)
@@ -78,7 +79,7 @@ class SqliteDatabase(Database):
         self._writes_since_checkpoint = 0
         self._checkpointing: asyncio.Task[None] | None = None
         self.where = where
-        self._lock = asyncio.Lock()
+        self._turns = Turns()
         self._snapshot_reads = snapshot_reads
 
     @classmethod
@@ -180,7 +181,7 @@ class SqliteDatabase(Database):
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all or nothing. SQLite has
         one writer: every write runs alone, whatever it touches."""
         work = enlisted()
-        async with self._lock:
+        async with self._turns.turn(first=not alone):  # what arrived is written first
             tx = self._unit()
             await tx.execute("BEGIN IMMEDIATE")
             try:
@@ -215,7 +216,7 @@ class SqliteDatabase(Database):
     async def single_write(self) -> AsyncIterator[Transaction]:
         """For a unit of work that is exactly one statement: SQLite makes a lone statement
         atomic by itself, which saves the trips for BEGIN and COMMIT."""
-        async with self._lock:
+        async with self._turns.turn():
             tx = self._unit()
             yield tx
         if tx.left_to_dispatcher:
@@ -235,7 +236,7 @@ class SqliteDatabase(Database):
 
     async def _checkpoint_beside(self) -> None:
         try:
-            async with self._lock:
+            async with self._turns.turn():
                 await self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as error:  # the next one copies what this one could not
             log.warning("could not checkpoint the write-ahead log: %s", error)
@@ -245,7 +246,7 @@ class SqliteDatabase(Database):
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:
         """A consistent read of several queries that writes nothing."""
-        async with self._lock:
+        async with self._turns.turn():
             if not self._snapshot_reads:
                 yield self._unit()
                 return
@@ -258,11 +259,11 @@ class SqliteDatabase(Database):
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the database and empty it (old page images included);
         if a reader holds it, what is left goes at the next checkpoint."""
-        async with self._lock:
+        async with self._turns.turn():
             await self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def settle(self) -> None:
-        async with self._lock:
+        async with self._turns.turn():
             await self._connection.execute("ANALYZE")
 
     async def close(self) -> None:
