@@ -228,8 +228,9 @@ class Database(ABC):
         SQLite, one at a time as ever."""
 
     @abstractmethod
-    def single_write(self) -> AbstractAsyncContextManager[Transaction]:
-        """For a unit of work that is exactly one statement (atomic by itself)."""
+    def single_write(self, *, alone: bool = True) -> AbstractAsyncContextManager[Transaction]:
+        """For a unit of work that is exactly one statement (atomic by itself); `alone` as
+        for `transaction`."""
 
     @abstractmethod
     def reading(self) -> AbstractAsyncContextManager[Transaction]:

@@ -291,8 +291,11 @@ class PostgresDatabase(Database):
                 await asyncio.sleep(LISTEN_AGAIN_SECONDS)
 
     @asynccontextmanager
-    async def single_write(self) -> AsyncIterator[Transaction]:
-        async with self._connection() as connection:
+    async def single_write(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
+        """One statement, committed by itself: one round trip where BEGIN and COMMIT cost
+        two more. `alone=False` (recording what arrived) goes through the intake pool; a lone
+        statement never takes the shop's write lock."""
+        async with self._connection(intake=not alone) as connection:
             tx = PostgresTransaction(connection)
             yield tx
             if tx.left_to_dispatcher:

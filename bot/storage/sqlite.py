@@ -213,10 +213,10 @@ class SqliteDatabase(Database):
         yield  # there are none
 
     @asynccontextmanager
-    async def single_write(self) -> AsyncIterator[Transaction]:
+    async def single_write(self, *, alone: bool = True) -> AsyncIterator[Transaction]:
         """For a unit of work that is exactly one statement: SQLite makes a lone statement
         atomic by itself, which saves the trips for BEGIN and COMMIT."""
-        async with self._turns.turn():
+        async with self._turns.turn(first=not alone):
             tx = self._unit()
             yield tx
         if tx.left_to_dispatcher:
