@@ -289,7 +289,7 @@ class InboxWorker:
         another process may have recorded an earlier one, or handled this one already."""
         if not self._services.database.shared:
             return [received]
-        async with self._services.database.reading() as tx:
+        async with self._services.database.single_read() as tx:
             return await InboxRepository(tx).unhandled_of(
                 self._channel, received.person, through=received.id
             )

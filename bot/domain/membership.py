@@ -98,7 +98,7 @@ class MembershipService:
         self._expiry = expiry
 
     async def member(self, identity: Identity) -> Customer | None:
-        async with self._db.reading() as tx:
+        async with self._db.single_read() as tx:
             customer = await CustomerRepository(tx).by_identity(identity)
         if customer is not None and customer.identity != identity:
             # A member on two apps: pushes follow them to the one they wrote from last. One

@@ -59,7 +59,7 @@ class StaffService:
             return Actor(identity, Role.OWNER)
         if not await self.in_team(identity):  # most who write are customers: no query
             return Actor(identity, Role.CUSTOMER)
-        async with self._db.reading() as tx:
+        async with self._db.single_read() as tx:
             member = await StaffRepository(tx).by_identity(identity)
         if member is not None:
             return Actor(identity, Role.STAFF, member.name)

@@ -237,6 +237,11 @@ class Database(ABC):
         """A consistent read of several queries that writes nothing."""
 
     @abstractmethod
+    def single_read(self) -> AbstractAsyncContextManager[Transaction]:
+        """For a read that is exactly one query (consistent by itself), such as those every
+        incoming message makes: PostgreSQL then spares the trips for BEGIN and COMMIT."""
+
+    @abstractmethod
     def exclusively(self, name: str) -> AbstractAsyncContextManager[Held | None]:
         """Held by this process, or None while another process holds it."""
 

@@ -256,6 +256,11 @@ class SqliteDatabase(Database):
             finally:
                 await self._connection.execute("ROLLBACK")
 
+    @asynccontextmanager
+    async def single_read(self) -> AsyncIterator[Transaction]:
+        async with self._turns.turn():
+            yield self._unit()
+
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the database and empty it (old page images included);
         if a reader holds it, what is left goes at the next checkpoint."""
