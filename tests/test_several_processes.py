@@ -1,10 +1,12 @@
-"""What several processes on one PostgreSQL share: one leader at a time, one process serving
-a person at a time, a dispatcher woken by another process's commit, and a push left `sending`
-by a process that died is never resent. Each `PostgresDatabase` here is what one process opens."""
+"""What several processes on one PostgreSQL share: one leader at a time, each day's job run once
+whichever process leads, one process serving a person at a time, a dispatcher woken by another
+process's commit, and a push left `sending` by a process that died is never resent. Each
+`PostgresDatabase` (or `Services`) here is what one process opens."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -12,14 +14,19 @@ from pathlib import Path
 
 import pytest
 
+from bot import leadership
+from bot.bootstrap import Services, close_services, open_services
 from bot.domain.models import Identity
 from bot.domain.pushes import SENDING_LONGEST
-from bot.leadership import LEADER_LOCK
+from bot.leadership import LEADER_LOCK, lead_when_possible
+from bot.messages import Messages
 from bot.program import Program
+from bot.storage.job_runs import JobRuns
 from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
 from bot.storage.postgresql import PostgresDatabase
+from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
-from tests.conftest import START, FakeClock
+from tests.conftest import START, FakeClock, settings_for
 from tests.flows import enrol
 from tests.test_whatsapp import running
 
@@ -40,6 +47,92 @@ async def test_one_process_leads_and_another_takes_over_when_it_goes(postgresql_
     finally:
         await first.close()
         await second.close()
+
+
+class _StandingClock(FakeClock):
+    """A process's clock in which the dispatcher's fallback tick never comes: FakeClock's
+    sleep moves time on, and a leader's dispatcher would race it through the day."""
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.Event().wait()
+
+
+class _Heard(logging.Handler):
+    """What both processes log, with a wake-up for each line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, str]] = []
+        self._more = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.name, record.getMessage()))
+        self._more.set()
+
+    def count(self, part: str) -> int:
+        return sum(part in line for _, line in self.lines)
+
+    async def until(self, part: str, times: int) -> None:
+        async with asyncio.timeout(10):
+            while self.count(part) < times:
+                self._more.clear()
+                await self._more.wait()
+
+
+async def test_each_days_job_runs_once_whichever_process_leads(
+    api: FakeTelegram,
+    program: Program,
+    tmp_path: Path,
+    postgresql_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two processes up after the jobs' hours: the one that leads catches up on the day's
+    jobs while the other waits; when it stops, the other takes over the same day and runs
+    none of them again (each job once: one log line each, one birthday greeting)."""
+    monkeypatch.setattr(leadership, "TAKE_OVER_SECONDS", 0.05)
+    caplog.set_level(logging.INFO)
+    heard = _Heard()
+    logging.getLogger().addHandler(heard)
+    settings = settings_for(api, tmp_path / "unused.db", database_url=postgresql_url)
+    local = START.astimezone(settings.zone)
+    opened: list[Services] = []
+    stops = [asyncio.Event(), asyncio.Event()]
+    leading: list[asyncio.Task[None]] = []
+    try:
+        for _ in stops:
+            messages = Messages(settings.zone, program.shop.money)
+            opened.append(await open_services(settings, program, _StandingClock(), messages))
+        first, second = opened
+        ana = await enrol(first.registration, 1, birthday="24/11")  # START's day
+        leading.append(asyncio.create_task(lead_when_possible(first, stops[0])))
+        await heard.until("Scheduler started", 1)  # the day's jobs caught up first
+        leading.append(asyncio.create_task(lead_when_possible(second, stops[1])))
+        await asyncio.sleep(0.2)  # the second asks for the lead a few times meanwhile
+        assert heard.count("keeps the timetable") == 1
+        stops[0].set()
+        await leading[0]
+        await heard.until("Scheduler started", 2)
+        assert heard.count("keeps the timetable") == 2
+        async with second.database.reading() as tx:
+            ran_today = await JobRuns(tx).ran_on(local.date())
+            greetings = await tx.fetch_all(
+                "SELECT dedupe_key FROM outbox WHERE customer_id = ? AND kind = 'birthday'",
+                (ana.id,),
+            )
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.gather(*leading)
+        for services in opened:
+            await close_services(services, None)
+        logging.getLogger().removeHandler(heard)
+    due = {name for name, job in first.jobs.scheduled.items() if job.catch_up(local)}
+    assert due and ran_today >= due
+    runs = [line for name, line in heard.lines if name == "bot.timetable"]
+    for job in due:
+        assert len([line for line in runs if line.startswith(f"job {job} queued")]) == 1
+    assert len(greetings) == 1
 
 
 async def test_a_person_is_served_by_one_process_at_a_time(postgresql_url: str) -> None:
