@@ -1,0 +1,3 @@
+-- PostgreSQL's 0026 leaves free space in the customers' pages for updated rows; SQLite
+-- updates a row in place and has no such setting. Nothing to do: the file keeps both
+-- engines' migrations numbered alike.
