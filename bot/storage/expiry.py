@@ -106,7 +106,7 @@ class ExpiryReadings:
         ones earned before `due_before` (None: none is due yet), one by one after."""
         overdue: dict[int, int] = {}
         lots: dict[int, list[tuple[datetime, int]]] = {}
-        listed = "1 = 1"
+        listed = "TRUE"  # everyone, unless by lots
         parameters: dict[str, object] = {
             "now": to_sql_time(now),
             "one": customer_id,
