@@ -1,5 +1,5 @@
-"""The bot's own timetable: birthdays, surveys, the churn recompute and the daily backup, at
-shop-local times.
+"""The bot's own timetable: birthdays, surveys, the churn recompute, the daily backup and the
+night's rewrite after erasures, at shop-local times.
 
 APScheduler's cron triggers run in the shop's time zone, so 10:00 stays 10:00 across daylight
 saving changes. Every job is idempotent (what it decides is keyed in the outbox and the flag
@@ -17,7 +17,17 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from bot.domain import backups, birthdays, churn, digest, expiry, nudges, surveys, winback
+from bot.domain import (
+    backups,
+    birthdays,
+    churn,
+    digest,
+    erasures,
+    expiry,
+    nudges,
+    surveys,
+    winback,
+)
 from bot.domain.pushes import DeliveryReport, PushDispatcher
 from bot.errors import DATABASE_ERRORS
 from bot.scheduled_job import JobParts, ScheduledJob
@@ -41,6 +51,7 @@ TIMETABLE: dict[str, Callable[[JobParts], ScheduledJob]] = {
     "nudges": nudges.scheduled,
     "digest": digest.scheduled,
     "backup": backups.scheduled,
+    erasures.JOB: erasures.scheduled,
 }
 JOB_NAMES = tuple(TIMETABLE)
 

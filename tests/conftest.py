@@ -75,6 +75,14 @@ def program() -> Program:
 
 
 @pytest.fixture(params=ENGINES)
+def engine_url(request: pytest.FixtureRequest) -> str | None:
+    """DATABASE_URL for a bot run on each engine: None on SQLite."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgresql_url"))
+    return None
+
+
+@pytest.fixture(params=ENGINES)
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """Each storage test runs on SQLite and on PostgreSQL."""
     db: Database

@@ -93,3 +93,32 @@ def template_for_every_test(request: pytest.FixtureRequest) -> None:
     """With TEST_ENGINE=postgresql, the template is made before the first test needs it."""
     if os.environ.get("TEST_ENGINE") == "postgresql":
         request.getfixturevalue("postgresql_server")
+
+
+def stored_bytes(database_path: Path, database_url: str | None) -> bytes:
+    """Every byte the shop's database keeps in its files: SQLite's file and write-ahead log;
+    on PostgreSQL each table's, index's and TOAST table's files once a CHECKPOINT wrote them
+    (the server's write-ahead log keeps erased data until it is recycled: README)."""
+    if database_url is None:
+        wal = database_path.with_name(database_path.name + "-wal")
+        return b"".join(path.read_bytes() for path in (database_path, wal) if path.exists())
+    with _admin(database_url) as admin:
+        admin.execute("CHECKPOINT")
+        folder = Path(str(admin.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+        relations = admin.execute(
+            "SELECT pg_relation_filepath(c.oid) FROM pg_class AS c"
+            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'i', 't')"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+    if not os.access(folder, os.R_OK | os.X_OK):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the server's files ({folder}) cannot be read here")
+        pytest.skip(f"the server's files ({folder}) cannot be read here")
+    segments = [
+        segment
+        for (relation,) in relations
+        for segment in (folder / relation, *folder.glob(f"{relation}.*"))  # 1 GB each
+        if segment.exists()
+    ]
+    return b"".join(segment.read_bytes() for segment in segments)

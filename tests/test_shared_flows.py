@@ -19,7 +19,6 @@ from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram
 from handlers.whatsapp.standin import FakeGraph, GraphCall, WhatsAppPerson
 from tests.conftest import FakeClock
 from tests.flows import enrol, invitation
-from tests.postgres import ENGINES
 from tests.test_whatsapp import both_channels
 
 Heard = ApiCall | GraphCall
@@ -103,14 +102,6 @@ class Shop:
         joined = await self.services.staff.accept(person.identity, token, name, Language.ES)
         assert not isinstance(joined, Refused)
         return person
-
-
-@pytest.fixture(params=ENGINES)
-def engine_url(request: pytest.FixtureRequest) -> str | None:
-    """Each shared flow runs on SQLite and on PostgreSQL."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgresql_url"))
-    return None
 
 
 @pytest.fixture(params=["telegram", "whatsapp"])

@@ -245,8 +245,8 @@ class MembershipService:
 
     async def forget(self, customer: Customer, identity: Identity) -> None:
         """Erase personal data; ledger rows stay, tied to an anonymous row, so accounts add up.
-        The database overwrites what it deletes (secure_delete), and the write-ahead log is
-        emptied afterwards, so the erased bytes are gone from the files too."""
+        Then the erased bytes leave the database's files too (`Database.checkpoint`: SQLite
+        overwrote them and empties its write-ahead log; PostgreSQL rewrites the tables)."""
         async with self._db.transaction() as tx:
             customers = CustomerRepository(tx)
             every_id = sorted({identity, *await customers.known_as(customer)}, key=str)

@@ -239,6 +239,14 @@ class CustomerRepository:
             (customer_id, moment[:10], moment),
         )
 
+    async def erased_since(self, moment: datetime | None) -> bool:
+        """Whether anyone was erased at or after `moment` (None: ever)."""
+        row = await self._tx.fetch_one(
+            "SELECT 1 AS found FROM customers WHERE erased_at >= ? LIMIT 1",
+            (to_sql_time(moment) if moment else "",),  # every stored time sorts after ""
+        )
+        return row is not None
+
     async def erase(self, customer_id: int, at: datetime) -> None:
         """Drop everything that identifies the person; the row stays so the ledger still adds up."""
         for table in ("customer_identities", "link_offers"):

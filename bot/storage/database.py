@@ -274,7 +274,13 @@ class Database(ABC):
 
     @abstractmethod
     async def checkpoint(self) -> None:
-        """After an erasure: make sure what was deleted leaves the engine's own logs."""
+        """After an erasure: make sure what was deleted leaves the engine's files and its own
+        logs (old row versions, free space, page images)."""
+
+    @abstractmethod
+    async def rewrite_erased(self) -> None:
+        """Rewrite the tables erasures change, so that no erased bytes stay in the free space
+        of their pages (a nightly job: it holds each table while it copies it)."""
 
     @abstractmethod
     async def settle(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from bot.storage.database import Transaction, to_sql_time
+from bot.storage.database import Transaction, from_sql_time, to_sql_time
 
 
 class JobRuns:
@@ -23,3 +23,10 @@ class JobRuns:
             "SELECT job FROM job_runs WHERE day = ?", (day.isoformat(),)
         )
         return {row["job"] for row in rows}
+
+    async def last(self, job: str) -> datetime | None:
+        """When the job last ran, if ever."""
+        row = await self._tx.fetch_one(
+            "SELECT MAX(ran_at) AS at FROM job_runs WHERE job = ?", (job,)
+        )
+        return from_sql_time(row["at"]) if row and row["at"] else None

@@ -52,10 +52,11 @@ POOL_SIZE = 20
 INTAKE_POOL_SIZE = 4
 OUTBOX_QUEUED = "loyalty_outbox"  # the channel NOTIFY wakes the leader's dispatcher on
 LISTEN_AGAIN_SECONDS = 5
-# Tables whose rows an erasure changes: vacuumed after it, so the old row versions go.
+# Tables whose rows an erasure changes: rewritten after it, so the old row versions go.
 ERASED_FROM = (
     "customers",
     "customer_identities",
+    "link_offers",
     "registration_drafts",
     "surveys",
     "points_ledger",
@@ -320,10 +321,20 @@ class PostgresDatabase(Database):
             yield PostgresTransaction(connection)
 
     async def checkpoint(self) -> None:
-        """An erasure's old row versions are removed from the tables now; they survive in
-        the write-ahead log and in backups until those age out (README, "Erasure")."""
+        """An erasure's old row versions are removed from the tables now; the space they
+        held is only marked free, their bytes stay in the pages until `rewrite_erased`
+        (nightly) or new rows overwrite them, and in the write-ahead log and backups until
+        those age out (README, "Erasure")."""
         async with self._connection() as connection:
             await connection.execute(f"VACUUM {', '.join(ERASED_FROM)}".encode())
+
+    async def rewrite_erased(self) -> None:
+        """VACUUM FULL writes each table and its indexes anew and drops the old files: a test
+        found an erased name and number in the pages of five tables and three indexes after
+        a plain VACUUM. Each table is held exclusively while it is copied (3.8 s for a ledger
+        of a million rows), hence at night."""
+        async with self._connection() as connection:
+            await connection.execute(f"VACUUM FULL {', '.join(ERASED_FROM)}".encode())
 
     async def settle(self) -> None:
         """VACUUM too: every copied row's visibility is settled once, here, instead of by the

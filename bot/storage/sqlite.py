@@ -267,6 +267,9 @@ class SqliteDatabase(Database):
         async with self._turns.turn():
             await self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def rewrite_erased(self) -> None:
+        """Nothing to do: SQLite overwrote what was deleted (secure_delete)."""
+
     async def settle(self) -> None:
         async with self._turns.turn():
             await self._connection.execute("ANALYZE")
