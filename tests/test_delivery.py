@@ -4,16 +4,20 @@ clock."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 from telegram import Bot, Update
 
+from bot.inbox import Found, RecordedTogether
 from bot.incoming import IncomingUpdates
 from bot.program import Program
-from bot.storage.database import Database
+from bot.storage.database import Database, Transaction
 from bot.storage.inbox import InboxRepository
 from handlers.telegram.app import build_application
 from handlers.telegram.polling import person_of
@@ -64,6 +68,59 @@ async def test_a_message_that_changes_nothing_is_recorded_when_handled(
     async with database.transaction() as tx:  # delivered again: kept once, as handled
         await InboxRepository(tx).record("telegram", [("8", "5", {})], datetime.now(UTC))
         assert not await InboxRepository(tx).unhandled("telegram", 0, 100)
+
+
+async def test_webhooks_arriving_together_share_one_insert_and_each_learns_what_was_new(
+    database: Database, clock: FakeClock
+) -> None:
+    """40 updates posted at once, one of them twice: each webhook learns whether its own
+    update was new (the second copy of one is not). On PostgreSQL, where a write waits for the
+    server, the first goes in alone and the rest, arriving meanwhile, together in the next
+    INSERT; SQLite's write runs on the loop without waiting, one at a time."""
+    together = RecordedTogether(database, clock, "telegram")
+    writes: list[bool] = []
+    write = database.single_write
+
+    def counted(*, alone: bool = True) -> AbstractAsyncContextManager[Transaction]:
+        writes.append(alone)
+        return write(alone=alone)
+
+    database.single_write = counted  # type: ignore[method-assign]  # counts the real writes
+    posts = [[(str(n), str(n), {"update_id": n})] for n in range(1, 41)]
+    posts.append([("7", "7", {"update_id": 7})])
+    news = await asyncio.gather(*(together.record(post) for post in posts))
+    assert news == [1] * 40 + [0]
+    assert not any(writes)  # through the intake, never behind the writers
+    assert len(writes) == (2 if database.shared else len(posts))
+    async with database.reading() as tx:
+        recorded = await InboxRepository(tx).unhandled("telegram", 0, 100)
+    assert sorted(int(received.message_id) for received in recorded) == list(range(1, 41))
+
+
+async def test_an_insert_that_fails_fails_every_webhook_it_carried_and_records_none(
+    database: Database, clock: FakeClock
+) -> None:
+    """No webhook is told its update was recorded unless it was (the others answer 500 and
+    are posted again): on PostgreSQL the two posted with the failing one, in the same INSERT,
+    fail with it. A post after it goes in."""
+    together = RecordedTogether(database, clock, "telegram")
+    unstorable: dict[str, Any] = {"update_id": 2, "text": object()}  # not JSON
+    posts: list[Found] = [
+        [("1", "1", {})],
+        [("2", "2", unstorable)],
+        [("3", "3", {})],
+        [("4", "4", {})],
+    ]
+    outcomes = await asyncio.gather(
+        *(together.record(post) for post in posts), return_exceptions=True
+    )
+    assert outcomes[0] == 1 and isinstance(outcomes[1], TypeError)
+    failed = [str(n) for n, outcome in enumerate(outcomes, 1) if isinstance(outcome, Exception)]
+    assert failed == (["2", "3", "4"] if database.shared else ["2"])
+    assert await together.record([("5", "5", {})]) == 1
+    async with database.reading() as tx:
+        recorded = await InboxRepository(tx).unhandled("telegram", 0, 100)
+    assert {received.message_id for received in recorded} == {"1", "2", "3", "4", "5"} - set(failed)
 
 
 async def test_a_redelivered_update_is_dropped_and_handled_ones_are_confirmed(

@@ -36,12 +36,12 @@ class InboxRepository:
         at: datetime,
         *,
         ignored: bool = False,
-    ) -> int:
-        """(message id, person, body) each, once per message id; how many were new. Those
+    ) -> set[str]:
+        """(message id, person, body) each, once per message id; the ids that were new. Those
         `ignored` are recorded as handled already: their ids kept, never answered."""
         handled_at = to_sql_time(at) if ignored else None
         received_at = to_sql_time(at)
-        new = 0
+        new: set[str] = set()
         for start in range(0, len(messages), RECORDED_AT_ONCE):
             batch = messages[start : start + RECORDED_AT_ONCE]
             values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in batch)
@@ -59,10 +59,11 @@ class InboxRepository:
             ]
             inserted = await self._tx.fetch_all(
                 "INSERT INTO inbox (channel, message_id, person, body, received_at, handled_at)"
-                f" VALUES {values} ON CONFLICT (channel, message_id) DO NOTHING RETURNING id",
+                f" VALUES {values} ON CONFLICT (channel, message_id) DO NOTHING"
+                " RETURNING message_id",
                 parameters,
             )
-            new += len(inserted)
+            new.update(row["message_id"] for row in inserted)
         return new
 
     async def unhandled(self, channel: str, after_id: int, limit: int) -> list[Received]:
