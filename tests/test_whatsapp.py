@@ -779,7 +779,7 @@ async def test_forget_on_one_app_erases_the_person_on_every_app_down_to_the_byte
     none of it in the database's files (SQLite's write-ahead log included), and /mydata
     listed it all before. What anyone wrote is forgotten once handled, so /mydata shows no
     message of hers. On PostgreSQL that takes the night's rewrite: a plain VACUUM left her
-    name and number in the free space of five tables' and three indexes' pages."""
+    name and number in the free space of four tables' and four indexes' pages."""
     database = tmp_path / "forget.db"
     async with both_channels(graph, api, clock, program, database, engine_url) as services:
         on_telegram = api.user(43, "Lucía", "es")

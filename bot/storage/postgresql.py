@@ -330,7 +330,7 @@ class PostgresDatabase(Database):
 
     async def rewrite_erased(self) -> None:
         """VACUUM FULL writes each table and its indexes anew and drops the old files: a test
-        found an erased name and number in the pages of five tables and three indexes after
+        found an erased name and number in the pages of four tables and four indexes after
         a plain VACUUM. Each table is held exclusively while it is copied (3.8 s for a ledger
         of a million rows), hence at night."""
         async with self._connection() as connection:
