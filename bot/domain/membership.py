@@ -245,8 +245,9 @@ class MembershipService:
 
     async def forget(self, customer: Customer, identity: Identity) -> None:
         """Erase personal data; ledger rows stay, tied to an anonymous row, so accounts add up.
-        Then the erased bytes leave the database's files too (`Database.checkpoint`: SQLite
-        overwrote them and empties its write-ahead log; PostgreSQL rewrites the tables)."""
+        Then the erased bytes leave the database's files too: SQLite overwrote them and
+        empties its write-ahead log now (`Database.checkpoint`); PostgreSQL vacuums the old
+        row versions now and writes the tables anew that night (bot/domain/erasures.py)."""
         async with self._db.transaction() as tx:
             customers = CustomerRepository(tx)
             every_id = sorted({identity, *await customers.known_as(customer)}, key=str)

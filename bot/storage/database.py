@@ -274,8 +274,8 @@ class Database(ABC):
 
     @abstractmethod
     async def checkpoint(self) -> None:
-        """After an erasure: make sure what was deleted leaves the engine's files and its own
-        logs (old row versions, free space, page images)."""
+        """After an erasure: what was deleted leaves the engine's own logs and old row
+        versions now (the free space they leave: `rewrite_erased`)."""
 
     @abstractmethod
     async def rewrite_erased(self) -> None:
