@@ -52,7 +52,8 @@ POOL_SIZE = 20
 INTAKE_POOL_SIZE = 4
 OUTBOX_QUEUED = "loyalty_outbox"  # the channel NOTIFY wakes the leader's dispatcher on
 LISTEN_AGAIN_SECONDS = 5
-# Tables whose rows an erasure changes: rewritten after it, so the old row versions go.
+# Tables whose rows an erasure changes (consent_log keeps only ids and yes/no): vacuumed at
+# once, so the old row versions go, and written anew that night (`rewrite_erased`).
 ERASED_FROM = (
     "customers",
     "customer_identities",
@@ -63,7 +64,6 @@ ERASED_FROM = (
     "audit_log",
     "outbox",
     "inbox",
-    "consent_log",
 )
 
 
