@@ -10,21 +10,23 @@ import gc
 import logging
 import signal
 import sys
-from contextlib import AsyncExitStack, nullcontext
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from bot.bootstrap import close_services, open_services
-from bot.clock import SystemClock
+from bot.bootstrap import Services, close_services, open_services
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.leadership import lead_when_possible
+from bot.domain.pushes import DeliveryReport
+from bot.leadership import LEADER_LOCK, lead_when_possible
 from bot.messages import Messages
 from bot.program import Program
 from bot.setup_check import start_up_warnings
-from bot.storage.backups import exclusive_use
+from bot.storage.backups import DatabaseInUse, exclusive_use
 from bot.storage.database import open_database
 from bot.storage.moving import move
-from bot.timetable import JobResult
+from bot.timetable import JobResult, LeftQueued
 from handlers.http_server import serving_http
 from handlers.telegram.app import build_application, opened, serve_telegram, telegram_routes
 from handlers.whatsapp.app import sending_whatsapp, whatsapp_parts
@@ -32,6 +34,9 @@ from handlers.whatsapp.app import sending_whatsapp, whatsapp_parts
 log = logging.getLogger(__name__)
 
 GIL_SWITCH_SECONDS = 0.0005
+# How long `run-job` waits for Telegram (1 + 2 + 4 s between tries) before it leaves the
+# job's messages queued: a one-off command must end, and `run` sends them when it reaches it.
+RUN_JOB_PATIENCE_SECONDS = 10.0
 
 
 def _settle_memory() -> None:
@@ -142,22 +147,56 @@ def log_start_up(settings: Settings, program: Program) -> None:
         log.warning("%s", warning)
 
 
-async def run_job(settings: Settings, program: Program, name: str) -> JobResult:
-    """`loyalty-bot run-job NAME`: one job, once, now, with its pushes delivered through every
-    configured channel."""
+async def run_job(
+    settings: Settings, program: Program, name: str, clock: Clock | None = None
+) -> JobResult:
+    """`loyalty-bot run-job NAME`: one job, once, now. What is due in the outbox then goes out
+    from here through every configured channel, unless a bot is running (it delivers, and
+    paces its senders alone) or Telegram cannot be reached soon: the messages wait queued."""
+    if settings.telegram_enabled:
+        settings.require_token()  # before the database is touched, as `run` refuses it
+    clock = clock or SystemClock()
     messages = Messages(settings.zone, program.shop.money)
-    services = await open_services(settings, program, SystemClock(), messages)
+    services = await open_services(settings, program, clock, messages)
     try:
-        async with AsyncExitStack() as channels:
+        async with _delivering_here(settings, services) as here, AsyncExitStack() as channels:
+            if not here:
+                queued = await services.jobs.decide(name)
+                return JobResult(name, queued, DeliveryReport(), LeftQueued.BOT_RUNNING)
+            reached = True
             if settings.telegram_enabled:
-                telegram = build_application(settings, program, core=services, background=False)
-                await channels.enter_async_context(opened(telegram))
+                telegram = build_application(
+                    settings, program, clock, messages, core=services, background=False
+                )
+                opening = opened(telegram, clock, RUN_JOB_PATIENCE_SECONDS)
+                reached = await channels.enter_async_context(opening) is not None
             if settings.whatsapp_enabled:
                 await channels.enter_async_context(sending_whatsapp(services))
             await services.jobs.catch_up_interrupted()
-            return await services.jobs.run(name)
+            queued = await services.jobs.decide(name)
+            if not reached:
+                return JobResult(name, queued, DeliveryReport(), LeftQueued.CHANNEL_UNREACHABLE)
+            return JobResult(name, queued, await services.jobs.deliver())
     finally:
         await close_services(services, None)
+
+
+@asynccontextmanager
+async def _delivering_here(settings: Settings, services: Services) -> AsyncIterator[bool]:
+    """Whether no bot is running on this shop's database (held so while true): a second
+    process delivering beside it would break its pacing, and on SQLite mark its message in
+    flight uncertain."""
+    if settings.postgresql_url:
+        async with services.database.exclusively(LEADER_LOCK) as held:
+            yield held is not None
+        return
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive_use(settings.database_path))
+            alone = True
+        except DatabaseInUse:
+            alone = False
+        yield alone
 
 
 async def migrate_database(settings: Settings, target: str) -> list[str]:

@@ -26,7 +26,7 @@ from bot.setup_check import check_setup
 from bot.setup_wizard import Wizard, add_arguments
 from bot.storage.backups import PRIVATE_FOLDER, exclusive_use, make_backup, restore_backup
 from bot.storage.dumps import dump, restore
-from bot.timetable import JOB_NAMES
+from bot.timetable import JOB_NAMES, JobResult, LeftQueued
 from handlers.telegram.app import check_online
 from handlers.telegram.tryout import try_in_terminal
 from handlers.whatsapp.tryout import try_on_whatsapp
@@ -146,6 +146,27 @@ def ask_health(settings: Settings) -> tuple[bool, str]:
         return False, f"no bot answers at {url} ({getattr(error, 'reason', error)})"
 
 
+def _job_report(result: JobResult) -> str:
+    if result.left_queued is LeftQueued.BOT_RUNNING:
+        return (
+            f"{result.job}: {result.queued} queued; the running bot delivers them"
+            " (and whatever else is due)"
+        )
+    if result.left_queued is LeftQueued.CHANNEL_UNREACHABLE:
+        return (
+            f"{result.job}: {result.queued} queued; not delivered now: Telegram cannot be"
+            " reached. They wait in the outbox: `loyalty-bot run` sends them once it reaches"
+            " Telegram"
+        )
+    delivery = result.delivery
+    return (
+        f"{result.job}: {result.queued} queued; delivered {delivery.sent},"
+        f" unreachable {delivery.unreachable}, failed {delivery.failed},"
+        f" to retry {delivery.retried}, held for a later day {delivery.deferred},"
+        f" waiting for the quiet hours to end {delivery.quiet}"
+    )
+
+
 def _run(command: str, arguments: argparse.Namespace, settings: Settings, program: Program) -> int:
     if command == "check-config":
         if settings.telegram_enabled:
@@ -158,13 +179,7 @@ def _run(command: str, arguments: argparse.Namespace, settings: Settings, progra
         return 0
     if command == "run-job":
         result = asyncio.run(run_job(settings, program, arguments.job))
-        delivery = result.delivery
-        print(
-            f"{result.job}: {result.queued} queued; delivered {delivery.sent},"
-            f" unreachable {delivery.unreachable}, failed {delivery.failed},"
-            f" to retry {delivery.retried}, held for a later day {delivery.deferred},"
-            f" waiting for the quiet hours to end {delivery.quiet}"
-        )
+        print(_job_report(result))
         return 0
     if command == "health":
         alive, report = ask_health(settings)

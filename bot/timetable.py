@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -60,11 +61,19 @@ def timetable(parts: JobParts) -> dict[str, ScheduledJob]:
     return {name: scheduled(parts) for name, scheduled in TIMETABLE.items()}
 
 
+class LeftQueued(StrEnum):
+    """Why a job run by hand left its messages in the outbox rather than delivering them."""
+
+    BOT_RUNNING = "bot_running"  # the running bot sends them, paced with all it sends
+    CHANNEL_UNREACHABLE = "channel_unreachable"  # the bot sends them once it reaches it
+
+
 @dataclass(frozen=True)
 class JobResult:
     job: str
     queued: int
     delivery: DeliveryReport
+    left_queued: LeftQueued | None = None
 
 
 class Jobs:

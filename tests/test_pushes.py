@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,12 +12,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from bench.common import free_port
+from bot.app import run_job
+from bot.config import Settings
 from bot.domain.models import Actor, ConsentTopic, Customer, Identity, Language, Role
+from bot.domain.pushes import DeliveryReport
 from bot.domain.surveys import Answered
-from bot.program import Program
+from bot.leadership import LEADER_LOCK
+from bot.program import Digest, Program
 from bot.scheduled_job import daily_at
+from bot.storage.backups import exclusive_use
 from bot.storage.flags import FlagRepository
 from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
+from bot.storage.postgresql import PostgresDatabase
+from bot.timetable import LeftQueued
 from handlers.telegram.app import build_application
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
@@ -481,3 +490,60 @@ async def test_run_job_from_the_command_line(
         monkeypatch.setenv(name, value)
     assert await asyncio.to_thread(main, ["run-job", job]) == 0
     assert f"{job}: 0 queued; delivered 0" in capsys.readouterr().out
+
+
+@asynccontextmanager
+async def bot_running_on(settings: Settings) -> AsyncIterator[None]:
+    """What a running `loyalty-bot run` holds: the SQLite file's lock, or on PostgreSQL the
+    lead (the timetable and the outbox)."""
+    if settings.postgresql_url is None:
+        with exclusive_use(settings.database_path):
+            yield
+        return
+    other = await PostgresDatabase.open(settings.postgresql_url)
+    try:
+        async with other.exclusively(LEADER_LOCK) as held:
+            assert held is not None
+            yield
+    finally:
+        await other.close()
+
+
+async def test_run_job_delivers_only_when_no_bot_does_and_telegram_answers(
+    api: FakeTelegram, tmp_path: Path, clock: FakeClock, program: Program
+) -> None:
+    """Beside a running bot, run-job queues and leaves the sending to it (one pacer per
+    sender); with Telegram unreachable it gives up waiting after a few tries, the digest
+    queued; the next run that reaches Telegram delivers it, once."""
+    program = program.model_copy(update={"digest": Digest(enabled=True)})
+    settings = settings_for(api, tmp_path / "jobs.db")
+    async with bot_running_on(settings):
+        result = await run_job(settings, program, "digest", clock)
+    assert (result.queued, result.left_queued) == (1, LeftQueued.BOT_RUNNING)
+    assert result.delivery == DeliveryReport() and pushes_to(api, 1) == []
+
+    offline = settings.model_copy(update={"telegram_api_url": f"http://127.0.0.1:{free_port()}"})
+    result = await run_job(offline, program, "digest", clock)
+    assert (result.queued, result.left_queued) == (0, LeftQueued.CHANNEL_UNREACHABLE)
+    assert clock.slept == [1, 2, 4] and pushes_to(api, 1) == []
+
+    result = await run_job(settings, program, "digest", clock)
+    assert (result.queued, result.left_queued, result.delivery.sent) == (0, None, 1)
+    assert len(pushes_to(api, 1)) == 1
+
+
+async def test_run_job_says_a_running_bot_delivers(
+    api: FakeTelegram,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOT_TOKEN", "1:abc")
+    monkeypatch.setenv("TELEGRAM_API_URL", api.url)
+    with exclusive_use(tmp_path / "loyalty.db"):
+        assert await asyncio.to_thread(main, ["run-job", "churn"]) == 0
+    assert "churn: 0 queued; the running bot delivers them" in capsys.readouterr().out
+    assert api.calls == []  # not even asked who the bot is

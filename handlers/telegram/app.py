@@ -175,9 +175,14 @@ async def serving(application: BotApplication) -> AsyncIterator[asyncio.Task[Non
 
 
 @asynccontextmanager
-async def opened(application: BotApplication) -> AsyncIterator[Services]:
-    """The bot connected and the core open, without polling: for one-off commands."""
-    await connect(application, SystemClock())
+async def opened(
+    application: BotApplication, clock: Clock, patience: float
+) -> AsyncIterator[Services | None]:
+    """The bot connected and the core open, without polling: for one-off commands. None when
+    Telegram could not be reached within `patience` seconds of waiting."""
+    if not await connect(application, clock, patience=patience):
+        yield None
+        return
     try:
         assert application.post_init is not None and application.post_shutdown is not None
         await application.post_init(application)
@@ -190,12 +195,17 @@ async def opened(application: BotApplication) -> AsyncIterator[Services]:
 
 
 async def connect(
-    application: BotApplication, clock: Clock, stop: asyncio.Event | None = None
+    application: BotApplication,
+    clock: Clock,
+    stop: asyncio.Event | None = None,
+    *,
+    patience: float | None = None,
 ) -> bool:
     """Initialise the bot (it asks Telegram who it is), waiting for Telegram as long as it
     cannot be reached (a shop's router coming up after the computer must not stop the bot),
-    or until `stop` is set: False then. Initialising an initialised bot does nothing."""
-    backoff = FIRST_BACKOFF
+    or until `stop` is set, or until `patience` seconds of waiting are spent: False then.
+    Initialising an initialised bot does nothing."""
+    backoff, waited = FIRST_BACKOFF, 0.0
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
@@ -206,8 +216,12 @@ async def connect(
             if isinstance(error, InvalidToken | BadRequest):
                 raise
             reason = unreachable(_host(application.bot.base_url), error)
+            if patience is not None and waited + backoff > patience:
+                log.warning("Telegram cannot be reached: %s; gave up after %.0f s", reason, waited)
+                return False
             log.warning("Telegram cannot be reached: %s; trying again in %.0f s", reason, backoff)
         await until_stopped(clock.sleep(backoff), stop)
+        waited += backoff
         backoff = min(backoff * 2, LONGEST_BACKOFF)
     return False
 
