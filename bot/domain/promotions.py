@@ -51,7 +51,7 @@ async def promote(
         return Promoted()
     kind = promotions[0].kind
     assert kind in PROMOTIONAL_KINDS and all(p.kind == kind for p in promotions), kind
-    queued, capped, refused = await PromotionRepository(tx).decide(
+    decided = await PromotionRepository(tx).decide(
         [Proposed(p.customer.id, p.reason, p.key) for p in promotions],
         kind,
         at,
@@ -61,10 +61,10 @@ async def promote(
     pushes = [
         NewPush(p.customer.id, kind, p.key, p.message.template, p.message.payload())
         for p in promotions
-        if p.key in queued
+        if p.key in decided.queued
     ]
     await OutboxRepository(tx).enqueue_many(pushes, at)
-    return Promoted(len(pushes), capped, refused)
+    return Promoted(len(pushes), decided.capped, decided.without_consent)
 
 
 async def promote_chosen(

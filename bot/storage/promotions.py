@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from bot.storage.database import Selected, Transaction, from_sql_time, to_sql_time
 
@@ -22,11 +23,15 @@ class Proposed:
     dedupe_key: str
 
 
-@dataclass(frozen=True)
-class Decided:
-    """A chosen set after the rules: the pushes to queue, and how many were held back."""
+Queued = TypeVar("Queued", Selected, set[str])
 
-    queued: Selected
+
+@dataclass(frozen=True)
+class Decided(Generic[Queued]):
+    """Promotions after the rules: the pushes to queue (a query for a chosen set, the keys for
+    a few), and how many were held back."""
+
+    queued: Queued
     capped: int
     without_consent: int
 
@@ -46,7 +51,7 @@ class PromotionRepository:
 
     async def decide(
         self, proposed: list[Proposed], kind: str, at: datetime, cap_since: datetime, per_week: int
-    ) -> tuple[set[str], int, int]:
+    ) -> Decided[set[str]]:
         """The rules for a few promotions, in their order: the keys queued, how many were
         capped and how many were for customers who had not accepted offers."""
         given = self._tx.dialect.rows(
@@ -61,7 +66,7 @@ class PromotionRepository:
             source | _rules(kind, at, cap_since, per_week),
         )
         queued = {row["dedupe_key"] for row in rows if row["outcome"] == "queued"}
-        return queued, len(rows) - len(queued), refused
+        return Decided(queued, capped=len(rows) - len(queued), without_consent=refused)
 
     async def choose(self, audience: Selected) -> None:
         """Write down whom a job chose: the audience's customer_id, reason and dedupe_key, one
@@ -90,7 +95,7 @@ class PromotionRepository:
 
     async def decide_chosen(
         self, kind: str, at: datetime, cap_since: datetime, per_week: int
-    ) -> Decided:
+    ) -> Decided[Selected]:
         """The rules for everyone chosen, as `decide` states them. The rows decided now are
         those above the largest id before: the caller holds the shop's write lock alone."""
         last = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM promotions")
