@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.domain import expiry
 from bot.domain.expiry import add_months, earned_by
 from bot.domain.models import Customer, LedgerReason, Refused
 from bot.domain.rewards import RedemptionView
@@ -181,6 +182,25 @@ async def test_running_the_job_again_or_after_downtime_expires_once(bot: Running
     assert [template for template, _ in await expiry_messages(bot, ana)] == ["points/expired"]
     bot.clock.advance(timedelta(seconds=1))
     assert (await bot.services.insights.report(7)).automations.points_expired == 5
+
+
+async def test_the_run_goes_a_slice_of_customers_at_a_time_each_once(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each slice of customers is a transaction of its own (a sale waits for one slice at
+    most): none is left out at a slice's edge, none expired or told twice."""
+    monkeypatch.setattr(expiry, "CUSTOMERS_AT_ONCE", 2)
+    members = [(await join(bot, 410 + n))[1] for n in range(5)]
+    for points, member in enumerate(members, start=1):
+        await buy(bot, member, points)
+    at_local(bot.clock, date(2027, 12, 20), 10)
+    assert (await bot.services.jobs.run("expiry")).queued == 5
+    assert (await bot.services.jobs.run("expiry")).queued == 0
+    for points, member in enumerate(members, start=1):
+        assert [delta for delta, _ in await ledger(bot, member)] == [points, -points]
+        assert [template for template, _ in await expiry_messages(bot, member)] == [
+            "points/expired"
+        ]
 
 
 async def test_balance_shows_the_next_expiry(bot: RunningBot) -> None:

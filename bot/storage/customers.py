@@ -239,6 +239,11 @@ class CustomerRepository:
             (customer_id, moment[:10], moment),
         )
 
+    async def last_id(self) -> int:
+        """The highest customer id so far (0 before the first)."""
+        row = await self._tx.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM customers")
+        return int(row["id"]) if row else 0
+
     async def erased_since(self, moment: datetime | None) -> bool:
         """Whether anyone was erased at or after `moment` (None: ever)."""
         row = await self._tx.fetch_one(

@@ -50,8 +50,8 @@ class Holding:
     last_seen: datetime | None
 
 
-# The customers holding points (all, or the ones listed, or the one asked), with what open
-# redemption codes promise to take from them.
+# The customers holding points (those ids between :first and :last, or only the ones listed
+# among them), with what open redemption codes promise to take from them.
 _HOLDERS = """
     WITH promised AS (
         SELECT customer_id, SUM(cost) AS points FROM redemptions
@@ -60,7 +60,7 @@ _HOLDERS = """
            {last_seen} AS last_seen
     FROM customers c LEFT JOIN promised p ON p.customer_id = c.id
     WHERE c.balance > 0 AND c.erased_at IS NULL
-    AND (CAST(:one AS BIGINT) IS NULL OR c.id = :one) AND {listed}
+    AND c.id BETWEEN :first AND :last AND {listed}
 """
 
 # What is left of each earning before the horizon once every point spent (kept in the
@@ -75,7 +75,7 @@ _UNSPENT = """
                SUM(l.delta) OVER (PARTITION BY l.customer_id ORDER BY l.id) AS through
         FROM customers c CROSS JOIN points_ledger l
         WHERE l.customer_id = c.id AND c.balance > 0 AND c.erased_at IS NULL
-        AND (CAST(:one AS BIGINT) IS NULL OR c.id = :one)
+        AND c.id BETWEEN :first AND :last
         AND l.delta > 0 AND l.created_at < :horizon),
     unspent AS (
         SELECT customer_id, created_at,
@@ -99,23 +99,23 @@ class ExpiryReadings:
         due_before: datetime | None,
         *,
         by_lots: bool,
-        customer_id: int | None = None,
+        customers: tuple[int, int],
     ) -> list[Holding]:
-        """Customers with points (or the one asked). By lots, only those with points earned
-        before `horizon` still unspent, with what is left of those earnings: summed for the
-        ones earned before `due_before` (None: none is due yet), one by one after."""
+        """Customers with points among the ids `customers` spans (first, last). By lots, only
+        those with points earned before `horizon` still unspent, with what is left of those
+        earnings: summed for the ones earned before `due_before` (None: none is due yet), one
+        by one after."""
         overdue: dict[int, int] = {}
         lots: dict[int, list[tuple[datetime, int]]] = {}
         listed = "TRUE"  # everyone, unless by lots
-        parameters: dict[str, object] = {
-            "now": to_sql_time(now),
-            "one": customer_id,
-        }
+        first, last = customers
+        parameters: dict[str, object] = {"now": to_sql_time(now), "first": first, "last": last}
         if by_lots:
             for row in await self._tx.fetch_all(
                 _UNSPENT,
                 {
-                    "one": customer_id,
+                    "first": first,
+                    "last": last,
                     "horizon": to_sql_time(horizon),
                     # Every stored time sorts after "": nothing is due.
                     "due_before": to_sql_time(due_before) if due_before else "",
