@@ -16,7 +16,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.clock import Clock
 from bot.config import Settings
 from bot.program import Program
+from bot.storage.customers import CustomerRepository
 from bot.storage.database import Database
+
+# The customers (by id) one transaction of a job over all of them covers: such a job holds the
+# shop's write lock, and expiry's first run at 100,000 customers done at once held every sale
+# back for 3 s; in slices, a sale waits for one slice at most.
+CUSTOMERS_AT_ONCE = 5_000
 
 if TYPE_CHECKING:  # services that are also jobs; they import this module
     from bot.domain.churn import ChurnService
@@ -59,3 +65,13 @@ def daily_at(hour: int, zone: ZoneInfo) -> CronTrigger:
 
 def always(_: datetime) -> bool:
     return True
+
+
+async def customer_slices(database: Database) -> list[tuple[int, int]]:
+    """The customers' ids in spans (first, last) of CUSTOMERS_AT_ONCE, as they stand now (one
+    who joins meanwhile has nothing a job could owe them yet)."""
+    async with database.reading() as tx:
+        last = await CustomerRepository(tx).last_id()
+    return [
+        (first, first + CUSTOMERS_AT_ONCE - 1) for first in range(1, last + 1, CUSTOMERS_AT_ONCE)
+    ]

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import expiry
+from bot import scheduled_job
 from bot.domain.expiry import add_months, earned_by
 from bot.domain.models import Customer, LedgerReason, Refused
 from bot.domain.rewards import RedemptionView
@@ -189,7 +189,7 @@ async def test_the_run_goes_a_slice_of_customers_at_a_time_each_once(
 ) -> None:
     """Each slice of customers is a transaction of its own (a sale waits for one slice at
     most): none is left out at a slice's edge, none expired or told twice."""
-    monkeypatch.setattr(expiry, "CUSTOMERS_AT_ONCE", 2)
+    monkeypatch.setattr(scheduled_job, "CUSTOMERS_AT_ONCE", 2)
     members = [(await join(bot, 410 + n))[1] for n in range(5)]
     for points, member in enumerate(members, start=1):
         await buy(bot, member, points)

@@ -22,18 +22,13 @@ from bot.domain.contact import EXPIRY_KIND
 from bot.domain.models import LedgerReason
 from bot.domain.rule_starts import EXPIRY, started
 from bot.program import Expiry, ExpiryMode, Program
-from bot.scheduled_job import JobParts, ScheduledJob
-from bot.storage.customers import CustomerRepository
+from bot.scheduled_job import JobParts, ScheduledJob, customer_slices
 from bot.storage.database import Database, Transaction
 from bot.storage.expiry import ExpiryReadings, Holding
 from bot.storage.ledger import LedgerRepository, LedgerRow
 from bot.storage.outbox import NewPush, OutboxRepository
 
 SYSTEM_ACTOR = "system:expiry"
-# The customers (by id) one transaction of the daily run covers: the run holds the shop's
-# write lock, and a first run over 100,000 customers (35,743 expiries) done at once held every
-# sale back for 3 s; in slices, a sale waits for one slice at most.
-CUSTOMERS_AT_ONCE = 5_000
 # A member hears about expiry at most once in this long (a regular's points may expire in
 # small lots every week): the last chance first, else the news that points went, else the warning.
 TOLD_EVERY = timedelta(days=7)
@@ -123,13 +118,10 @@ class ExpiryService:
         if not self.on:
             return 0
         now = self._clock.now()
-        async with self._db.reading() as tx:
-            last = await CustomerRepository(tx).last_id()
         queued = 0
-        for first in range(1, last + 1, CUSTOMERS_AT_ONCE):
-            span = (first, first + CUSTOMERS_AT_ONCE - 1)
+        for customers in await customer_slices(self._db):
             async with self._db.transaction() as tx:
-                queued += await self._run_for(tx, now, span)
+                queued += await self._run_for(tx, now, customers)
         return queued
 
     async def _run_for(self, tx: Transaction, now: datetime, customers: tuple[int, int]) -> int:
