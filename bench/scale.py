@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -33,6 +33,7 @@ from bot import charts
 from bot.bootstrap import Services, close_services, open_services
 from bot.config import Settings
 from bot.domain.models import Actor, Identity, Language, Refused, Role
+from bot.domain.sales import SaleDraft
 from bot.messages import Messages
 from bot.program import Digest, Expiry, ExpiryMode, load_program
 from bot.storage.database import to_sql_time
@@ -131,7 +132,11 @@ async def automations(database: Path, url: str | None = None) -> None:
             await tx.execute(
                 "UPDATE rule_starts SET since = ?", (to_sql_time(clock.now() - HISTORY),)
             )
-        for job in ("expiry", "winback", "nudges", "digest"):
+        expiry = partial(services.jobs.decide, "expiry")
+        queued, waits = await sales_while(services, partial(timed, "expiry job (deciding)", expiry))
+        show("  messages queued", str(queued))
+        show("  a sale meanwhile (prepared and confirmed)", describe_max_ms(waits))
+        for job in ("winback", "nudges", "digest"):
             queued = await timed(f"{job} job (deciding)", partial(services.jobs.decide, job))
             show("  messages queued", str(queued))
         clock.moment += timedelta(days=1)  # the first run caught up two years; then a day
@@ -150,6 +155,32 @@ async def automations(database: Path, url: str | None = None) -> None:
             show("  customers in it", f"{preview.recipients:,}")
     finally:
         await close_services(services, None)
+
+
+async def sales_while(
+    services: Services, work: Callable[[], Coroutine[None, None, T]]
+) -> tuple[T, list[float]]:
+    """`work`, while the owner records a sale every PROBE_EVERY at the counter (a job holds
+    the shop's write lock, which every sale shares): how long each sale took."""
+    async with services.database.reading() as tx:
+        rows = await tx.fetch_all("SELECT member_code FROM customers ORDER BY id LIMIT 1000")
+    owner = Actor(Identity("telegram", str(OWNER_ID)), Role.OWNER)
+    task: asyncio.Task[T] = asyncio.create_task(work())
+    waits: list[float] = []
+    for row in rows:
+        started = time.perf_counter()
+        draft = await services.sales.prepare(owner, row["member_code"], "10", "1")
+        assert isinstance(draft, SaleDraft), draft
+        assert not isinstance(await services.sales.confirm(owner, draft.pending.id), Refused)
+        waits.append(time.perf_counter() - started)
+        if task.done():
+            return task.result(), waits
+        await asyncio.sleep(PROBE_EVERY)
+    return await task, waits
+
+
+def describe_max_ms(values: list[float]) -> str:
+    return f"longest {1000 * max(values):.0f} ms, {describe_ms(values)}"
 
 
 async def served(api: FakeTelegram, database: Path, customers: int) -> None:

@@ -141,10 +141,9 @@ class ExpiryService:
             by_lots=self._by_lots,
             customers=customers,
         )
-        ids = [holding.customer_id for holding in holdings]
         outbox, ledger = OutboxRepository(tx), LedgerRepository(tx)
-        told_lately = await outbox.customers_told_since(EXPIRY_KIND, ids, now - TOLD_EVERY)
-        keys = {held: f"expiry:{held}:{today}" for held in ids}
+        told_lately = await outbox.customers_told_since(EXPIRY_KIND, customers, now - TOLD_EVERY)
+        keys = {held.customer_id: f"expiry:{held.customer_id}:{today}" for held in holdings}
         done_today = await ledger.existing_keys(list(keys.values()))
         expiries, pushes = [], []
         for holding in holdings:

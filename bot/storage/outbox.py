@@ -199,13 +199,14 @@ class OutboxRepository:
         return {row["dedupe_key"] for row in rows}
 
     async def customers_told_since(
-        self, kind: str, customer_ids: list[int], since: datetime
+        self, kind: str, customers: tuple[int, int], since: datetime
     ) -> set[int]:
-        """Which of these customers were queued a message of `kind` since then."""
+        """Which customers among the ids `customers` spans (first, last) were queued a message
+        of `kind` since then."""
         rows = await self._tx.fetch_all(
-            "SELECT DISTINCT customer_id FROM outbox WHERE customer_id IN"
-            f" {self._tx.dialect.listed('?')} AND kind = ? AND created_at > ?",
-            (json.dumps(customer_ids), kind, to_sql_time(since)),
+            "SELECT DISTINCT customer_id FROM outbox WHERE customer_id BETWEEN ? AND ?"
+            " AND kind = ? AND created_at > ?",
+            (*customers, kind, to_sql_time(since)),
         )
         return {row["customer_id"] for row in rows}
 

@@ -1,0 +1,2 @@
+-- PostgreSQL's 0027 adds the ids to the ledger's index by customer; SQLite's indexes always
+-- carry the rowid. Nothing to do: the folders keep both engines' migrations numbered alike.
