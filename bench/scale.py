@@ -1,8 +1,10 @@
 """Scale: a shop with 100,000 customers and 1,000,000 sales.
 
-Prints how long the daily jobs and /stats take, the database's size on disk, the bot
-process's memory while serving, and how quickly the bot still answers /balance while an owner's
-/stats is being worked out, next to a bare echo bot answering the same probe (the floor).
+Prints how long the daily jobs and /stats take, how long a sale at the counter takes while
+points expiry's first run goes (a job holds the shop's write lock, a slice of customers at a
+time), the database's size on disk, the bot process's memory while serving, and how quickly
+the bot still answers /balance while an owner's /stats is being worked out, next to a bare
+echo bot answering the same probe (the floor).
 
     .venv/bin/python -m bench.scale [--customers N] [--sales N] [--database-url postgresql://...]
 
