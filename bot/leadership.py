@@ -41,6 +41,8 @@ async def lead_when_possible(services: Services, stop: asyncio.Event) -> None:
                         await background.end(services.jobs)
                 if not stop.is_set():
                     log.warning("lost the lead (the database session ended); asking again")
+            else:
+                log.debug("another process leads; asking again in %.2f s", TAKE_OVER_SECONDS)
         await _wait(stop, TAKE_OVER_SECONDS)
 
 

@@ -92,6 +92,7 @@ async def test_each_days_job_runs_once_whichever_process_leads(
     none of them again (each job once: one log line each, one birthday greeting)."""
     monkeypatch.setattr(leadership, "TAKE_OVER_SECONDS", 0.05)
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="bot.leadership")
     heard = _Heard()
     logging.getLogger().addHandler(heard)
     settings = settings_for(api, tmp_path / "unused.db", database_url=postgresql_url)
@@ -108,7 +109,7 @@ async def test_each_days_job_runs_once_whichever_process_leads(
         leading.append(asyncio.create_task(lead_when_possible(first, stops[0])))
         await heard.until("Scheduler started", 1)  # the day's jobs caught up first
         leading.append(asyncio.create_task(lead_when_possible(second, stops[1])))
-        await asyncio.sleep(0.2)  # the second asks for the lead a few times meanwhile
+        await heard.until("another process leads", 3)  # the second asks, and asks again
         assert heard.count("keeps the timetable") == 1
         stops[0].set()
         await leading[0]
