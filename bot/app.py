@@ -173,10 +173,10 @@ async def run_job(
             if settings.whatsapp_enabled:
                 await channels.enter_async_context(sending_whatsapp(services))
             await services.jobs.catch_up_interrupted()
+            if reached:
+                return await services.jobs.run(name)
             queued = await services.jobs.decide(name)
-            if not reached:
-                return JobResult(name, queued, DeliveryReport(), LeftQueued.CHANNEL_UNREACHABLE)
-            return JobResult(name, queued, await services.jobs.deliver())
+            return JobResult(name, queued, DeliveryReport(), LeftQueued.CHANNEL_UNREACHABLE)
     finally:
         await close_services(services, None)
 
