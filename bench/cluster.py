@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -377,11 +377,18 @@ async def server(url: str | None) -> AsyncIterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def fresh_database(server_url: str) -> str:
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new database on the server, dropped afterwards: --database-url may be a server the
+    benchmark does not own, and a copied shop of 100,000 customers is half a gigabyte."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 async def copy_to_postgresql(dataset: Path, url: str) -> PostgresDatabase:
@@ -439,14 +446,19 @@ async def main() -> None:
             report("SQLite, one process", sqlite, None, None)
             results: dict[str, Figures] = {}
             for processes, kill in ((1, False), (2, False), (2, True)):
-                url = fresh_database(server_url)
-                database = await copy_to_postgresql(dataset, url)
-                try:
-                    results[f"{processes}{kill}"] = await figures_of(
-                        api, database, {**common, "DATABASE_URL": url}, processes, counts, kill=kill
-                    )
-                finally:
-                    await database.close()
+                with fresh_database(server_url) as url:
+                    database = await copy_to_postgresql(dataset, url)
+                    try:
+                        results[f"{processes}{kill}"] = await figures_of(
+                            api,
+                            database,
+                            {**common, "DATABASE_URL": url},
+                            processes,
+                            counts,
+                            kill=kill,
+                        )
+                    finally:
+                        await database.close()
                 name = f"PostgreSQL, {processes} process{'es' if processes > 1 else ''}"
                 report(
                     name + (", the leader killed halfway through the pushes" if kill else ""),

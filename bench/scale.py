@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -253,7 +254,7 @@ async def export_both(api: FakeTelegram) -> None:
     show("/export end to end (workbook and both CSVs)", f"{time.perf_counter() - started:.1f} s")
 
 
-async def copy_to_postgresql(database: Path, url: str) -> str:
+async def copy_to_postgresql(database: Path, url: str) -> None:
     source = await SqliteDatabase.open(database)
     target = await PostgresDatabase.open(url)
     try:
@@ -266,7 +267,6 @@ async def copy_to_postgresql(database: Path, url: str) -> str:
     # then took 1.9 s on PostgreSQL here, against 1.0 s on a vacuumed copy.
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as vacuum:
         await vacuum.execute("VACUUM ANALYZE")
-    return url
 
 
 def database_megabytes(database: Path) -> float:
@@ -291,18 +291,20 @@ async def main() -> None:
         await asyncio.to_thread(build, database, arguments.customers, arguments.sales, fixed_now())
         show("database built", f"{time.perf_counter() - started:.1f} s")
         show("database on disk", f"{database_megabytes(database):.0f} MB")
-        url = None
-        if arguments.database_url:  # copied before the jobs below change the shop
-            started = time.perf_counter()
-            url = await copy_to_postgresql(database, fresh_database(arguments.database_url))
-            show("copied to PostgreSQL (migrate-db)", f"{time.perf_counter() - started:.1f} s")
-        print("SQLite", flush=True)
-        await in_process(database)
-        await automations(database)
-        if url:
-            print("PostgreSQL", flush=True)
-            await in_process(database, url)
-            await automations(database, url)
+        with contextlib.ExitStack() as scratch:
+            url = None
+            if arguments.database_url:  # copied before the jobs below change the shop
+                started = time.perf_counter()
+                url = scratch.enter_context(fresh_database(arguments.database_url))
+                await copy_to_postgresql(database, url)
+                show("copied to PostgreSQL (migrate-db)", f"{time.perf_counter() - started:.1f} s")
+            print("SQLite", flush=True)
+            await in_process(database)
+            await automations(database)
+            if url:
+                print("PostgreSQL", flush=True)
+                await in_process(database, url)
+                await automations(database, url)
         async with standin() as api:
             await served(api, database, arguments.customers)
 

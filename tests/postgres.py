@@ -89,10 +89,19 @@ def every_test_on_postgresql(path: Path) -> str | None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def template_for_every_test(request: pytest.FixtureRequest) -> None:
-    """With TEST_ENGINE=postgresql, the template is made before the first test needs it."""
-    if os.environ.get("TEST_ENGINE") == "postgresql":
-        request.getfixturevalue("postgresql_server")
+def template_for_every_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With TEST_ENGINE=postgresql, the template is made before the first test needs it, and
+    the databases that stood in for the tests' files are dropped at the end, as a developer's
+    own server is not thrown away after the run."""
+    if os.environ.get("TEST_ENGINE") != "postgresql":
+        yield
+        return
+    server = request.getfixturevalue("postgresql_server")
+    yield
+    with _admin(server) as admin:
+        for url in _STANDING_IN.values():
+            admin.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path[1:]} WITH (FORCE)")
+    _STANDING_IN.clear()
 
 
 def stored_bytes(database_path: Path, database_url: str | None) -> bytes:
