@@ -127,18 +127,24 @@ async def _migrate(path: Path) -> None:
 def _sales(
     random_: random.Random, joined: list[datetime], count: int, now: datetime
 ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    sale_rows: list[tuple[object, ...]] = []
-    ledger_rows: list[tuple[object, ...]] = []
+    """Sales and their ledger rows with ids in the order of their times, as a shop writes
+    them: expiry takes spending from the earliest earnings by ledger id."""
     customers = len(joined)
     # Some customers buy much more often than others: weight by a long-tailed rhythm.
     weights = [random_.paretovariate(1.5) for _ in range(customers)]
     chosen = random_.choices(range(1, customers + 1), weights=weights, k=count)
-    for sale_id, customer_id in enumerate(chosen, start=1):
+    drawn = []
+    for customer_id in chosen:
         since = joined[customer_id - 1]
         span = max((now - since).total_seconds() - 4 * 86400, 1)  # none in the last days
         at = to_sql_time(since + timedelta(seconds=random_.random() * span))
-        items = random_.randint(1, 6)
-        voided = random_.random() < 0.01
+        drawn.append((at, customer_id, random_.randint(1, 6), random_.random(), random_.random()))
+    sale_rows: list[tuple[object, ...]] = []
+    ledger_rows: list[tuple[object, ...]] = []
+    for sale_id, (at, customer_id, items, void_draw, reward_draw) in enumerate(
+        sorted(drawn), start=1
+    ):
+        voided = void_draw < 0.01
         sale_rows.append(
             (
                 sale_id,
@@ -156,7 +162,7 @@ def _sales(
         ledger_rows.append((customer_id, items, "purchase", f"sale:{sale_id}", at))
         if voided:
             ledger_rows.append((customer_id, -items, "reversal", f"void:{sale_id}", at))
-        elif random_.random() < 0.05:
+        elif reward_draw < 0.05:
             ledger_rows.append((customer_id, -items, "reward", f"redeem:bench{sale_id}", at))
     return sale_rows, ledger_rows
 
