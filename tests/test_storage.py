@@ -17,7 +17,13 @@ from bot.domain.models import Identity, Language, LedgerReason, RegistrationDraf
 from bot.errors import INTEGRITY_ERRORS
 from bot.incoming import beside_the_update
 from bot.storage.customers import CustomerRepository
-from bot.storage.database import Database, bundled_migrations, enlisting, to_sql_time
+from bot.storage.database import (
+    Database,
+    bundled_migrations,
+    enlisting,
+    long_work,
+    to_sql_time,
+)
 from bot.storage.inbox import InboxRepository
 from bot.storage.job_runs import JobRuns
 from bot.storage.ledger import LedgerRepository, LedgerRow
@@ -325,6 +331,37 @@ async def test_sqlite_writes_on_the_loop_leave_checkpoints_to_the_database_threa
                         (f"{len(sizes)}.{n}", "x" * 2000),
                     )
             await asyncio.sleep(0)  # the checkpoint takes the lock first
+            async with database.reading():
+                sizes.append(wal.stat().st_size)
+    finally:
+        await database.close()
+    assert sizes[2] <= sizes[0] * 1.2  # reused after each checkpoint, not 3x as long
+
+
+@pytest.mark.sqlite_only
+async def test_sqlite_long_work_checkpoints_once_it_is_over(tmp_path: Path) -> None:
+    """A daily job commits a slice of customers at a time: the write-ahead log is copied into
+    the database once the job is over, not again at each slice, and is then reused."""
+    path = tmp_path / "wal.db"
+    database = await SqliteDatabase.open(path)
+    wal = path.with_name("wal.db-wal")
+    slice_bytes = 1000 * 2000
+    sizes: list[int] = []
+    try:
+        for round_ in range(3):
+            with long_work():
+                for slice_ in range(5):
+                    async with database.transaction() as tx:
+                        await tx.execute_many(
+                            "INSERT INTO inbox (channel, message_id, person, body, received_at)"
+                            " VALUES ('telegram', ?, '5', ?, '2026-01-01 00:00:00')",
+                            [(f"{round_}.{slice_}.{n}", "x" * 2000) for n in range(1000)],
+                        )
+                    await asyncio.sleep(0)  # a checkpoint, were one started, would go first
+            assert wal.stat().st_size >= 5 * slice_bytes  # every slice still in the log
+            async with database.single_write() as tx:  # the next write, outside long work
+                await tx.execute("DELETE FROM inbox WHERE message_id LIKE ?", (f"{round_}.%",))
+            await asyncio.sleep(0)
             async with database.reading():
                 sizes.append(wal.stat().st_size)
     finally:

@@ -57,6 +57,7 @@ CONNECTION_PRAGMAS = (
     "PRAGMA secure_delete = ON",
     "PRAGMA foreign_keys = ON",
     "PRAGMA synchronous = NORMAL",
+    "PRAGMA wal_autocheckpoint = 0",  # see SqliteDatabase._written
 )
 
 
@@ -224,12 +225,14 @@ class SqliteDatabase(Database):
         self._written(tx)
 
     def _written(self, tx: Transaction) -> None:
-        """The connection on the loop never checkpoints by itself (copying the write-ahead
-        log into the database can take a slow disk tens of ms): every CHECKPOINT_EVERY of its
-        writes, aiosqlite's thread does it, beside."""
-        if not isinstance(tx, OnTheLoop):
+        """Neither connection checkpoints by itself: copying the write-ahead log into the
+        database can take a slow disk tens of ms, which would stall the loop, and a daily job
+        committing a slice of customers at a time would copy its pages again at each slice.
+        aiosqlite's thread does it beside, every CHECKPOINT_EVERY writes on the loop, and
+        after any transaction of long work at the first write once the long work is over."""
+        self._writes_since_checkpoint += 1 if isinstance(tx, OnTheLoop) else CHECKPOINT_EVERY
+        if in_long_work():
             return
-        self._writes_since_checkpoint += 1
         if self._writes_since_checkpoint >= CHECKPOINT_EVERY and self._checkpointing is None:
             self._writes_since_checkpoint = 0
             self._checkpointing = asyncio.create_task(self._checkpoint_beside())
@@ -360,7 +363,6 @@ def _on_the_loop(path: Path) -> sqlite3.Connection:
     connection.row_factory = sqlite3.Row
     for pragma in CONNECTION_PRAGMAS:
         connection.execute(pragma)
-    connection.execute("PRAGMA wal_autocheckpoint = 0")  # see SqliteDatabase._written
     return connection
 
 
