@@ -15,7 +15,16 @@ if [ -x .venv/bin/loyalty-bot ] && [ -f "$stamp" ] \
   exit 0
 fi
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "loyalty-bot needs Python 3.11 or newer as python3; found: $(python3 --version 2>&1)" >&2
+    exit 1
+  fi
+  if ! python3 -m venv .venv; then
+    rm -rf .venv  # half made, without pip: the next attempt starts again
+    echo "python3 cannot make a virtual environment; on Debian or Ubuntu:" \
+      "sudo apt install python3-venv" >&2
+    exit 1
+  fi
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".$extras"
