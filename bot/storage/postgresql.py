@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -52,6 +54,10 @@ POOL_SIZE = 20
 INTAKE_POOL_SIZE = 4
 OUTBOX_QUEUED = "loyalty_outbox"  # the channel NOTIFY wakes the leader's dispatcher on
 LISTEN_AGAIN_SECONDS = 5
+# Autovacuum's own rule for gathering a table's statistics again: once more than 50 rows and a
+# tenth of the table changed (autovacuum_analyze_threshold, autovacuum_analyze_scale_factor).
+ANALYZE_ROWS, ANALYZE_SHARE = 50, 0.1
+_INSERT_INTO = re.compile(r"\s*INSERT INTO (\w+)")
 # Tables whose rows an erasure changes (consent_log keeps only ids and yes/no): vacuumed at
 # once, so the old row versions go, and written anew that night (`rewrite_erased`).
 ERASED_FROM = (
@@ -227,6 +233,8 @@ class PostgresDatabase(Database):
                 work.committed(tx)
             if tx.left_to_dispatcher:
                 self.outbox_committed()
+            if tx.inserted:
+                await _analyze_grown(connection, tx.inserted)
 
     @asynccontextmanager
     async def exclusively(self, name: str) -> AsyncIterator[Held | None]:
@@ -386,12 +394,33 @@ class _Session:
         return True
 
 
+async def _analyze_grown(connection: AsyncConnection[Any], inserted: Counter[str]) -> None:
+    """The planner's statistics of each table a transaction grew by a tenth or more, gathered
+    as soon as it commits. Autovacuum does it within a minute; a query planned meanwhile sees
+    the table as it was. The win-back job run again seconds after its first run (16,721
+    coupons where there had been 225 birthday ones) planned its check for a coupon since the
+    last purchase for one row: a loop over every pair, 12.9 s instead of 0.8 s."""
+    try:
+        cursor = await connection.execute(
+            "SELECT c.relname, c.reltuples FROM pg_class AS c"
+            " WHERE c.oid IN (SELECT to_regclass(name) FROM unnest(%s::text[]) AS name)"
+            " AND c.relpersistence = 'p'",
+            (list(inserted),),
+        )
+        for table, counted in await cursor.fetchall():
+            if inserted[table] > ANALYZE_ROWS + ANALYZE_SHARE * max(counted, 0):
+                await connection.execute(f"ANALYZE (SKIP_LOCKED) {table}")  # autovacuum's
+    except psycopg.Error as error:  # committed already; autovacuum gets to it soon
+        log.warning("could not gather the planner's statistics again: %s", error)
+
+
 class PostgresTransaction(Transaction):
     dialect = POSTGRESQL
 
     def __init__(self, connection: AsyncConnection[Any]) -> None:
         super().__init__()
         self._connection = connection
+        self.inserted: Counter[str] = Counter()  # rows each INSERT of many put in a table
 
     async def touch(self, name: str) -> None:
         await self._connection.execute(
@@ -401,6 +430,8 @@ class PostgresTransaction(Transaction):
     async def execute(self, sql: str, parameters: Parameters = ()) -> Executed:
         cursor = self._connection.cursor(row_factory=_rows)
         await cursor.execute(POSTGRESQL.sql(sql), _bound(parameters))
+        if cursor.rowcount > ANALYZE_ROWS and (into := _INSERT_INTO.match(sql)):
+            self.inserted[into.group(1)] += cursor.rowcount
         return cursor
 
     async def execute_many(self, sql: str, rows: Iterable[Parameters]) -> None:
