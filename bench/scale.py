@@ -142,9 +142,11 @@ async def automations(database: Path, url: str | None = None) -> None:
         for job in ("winback", "nudges", "digest"):
             queued = await timed(f"{job} job (deciding)", partial(services.jobs.decide, job))
             show("  messages queued", str(queued))
-        clock.moment += timedelta(days=1)  # the first run caught up two years; then a day
-        queued = await timed("expiry job, next day", partial(services.jobs.decide, "expiry"))
-        show("  messages queued", str(queued))
+        # The first runs caught up two years at once; then a day as every later one is.
+        clock.moment += timedelta(days=1)
+        for job in ("expiry", "surveys", "winback", "nudges"):
+            queued = await timed(f"{job} job, next day", partial(services.jobs.decide, job))
+            show("  messages queued", str(queued))
         owner = Actor(Identity("telegram", str(OWNER_ID)), Role.OWNER)
         campaigns = services.campaigns
         for choice in campaigns.audiences():
