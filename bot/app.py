@@ -22,7 +22,7 @@ from bot.domain.pushes import DeliveryReport
 from bot.leadership import LEADER_LOCK, lead_when_possible
 from bot.messages import Messages
 from bot.program import Program
-from bot.setup_check import start_up_warnings
+from bot.setup_check import no_upgrade_under_a_running_bot, start_up_warnings
 from bot.storage.backups import DatabaseInUse, exclusive_use
 from bot.storage.database import open_database
 from bot.storage.moving import move
@@ -155,6 +155,7 @@ async def run_job(
     paces its senders alone) or Telegram cannot be reached soon: the messages wait queued."""
     if settings.telegram_enabled:
         settings.require_token()  # before the database is touched, as `run` refuses it
+    no_upgrade_under_a_running_bot(settings)
     clock = clock or SystemClock()
     messages = Messages(settings.zone, program.shop.money)
     services = await open_services(settings, program, clock, messages)

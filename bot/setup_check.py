@@ -10,13 +10,36 @@ from datetime import date, datetime
 
 from bot.config import Settings
 from bot.domain.expiry import add_months
+from bot.errors import StorageError
 from bot.program import ExpiryMode, Program
+from bot.storage.backups import DatabaseInUse, exclusive_use
 from bot.storage.database import open_database
 from bot.storage.program_history import ProgramHistory
 from bot.storage.rewards import RedemptionRepository
+from bot.storage.sqlite import pending_migrations
+
+
+def no_upgrade_under_a_running_bot(settings: Settings) -> None:
+    """check-config and run-job open the database as `run` does, which upgrades it: never
+    under a running bot of an earlier version, which would go on with tables it does not know.
+    (On PostgreSQL, where processes share the database, they are upgraded together: README.)"""
+    path = settings.database_path
+    if settings.postgresql_url or not path.exists():
+        return
+    try:
+        with exclusive_use(path):
+            return
+    except DatabaseInUse:
+        if pending_migrations(path):
+            raise StorageError(
+                f"DATABASE_PATH {path}: the loyalty-bot running on it is an earlier version,"
+                " and this one would upgrade the database under it; stop that bot, then start"
+                " this one (it copies the database, then upgrades it)"
+            ) from None
 
 
 async def check_setup(settings: Settings, program: Program, now: datetime) -> list[str]:
+    no_upgrade_under_a_running_bot(settings)
     lines = [f"configuration is valid: {program.shop.name}"]
     database = await open_database(
         path=settings.database_path, url=settings.postgresql_url, backups=settings.backups

@@ -26,6 +26,8 @@ from bot.domain.rewards import RewardsService
 from bot.errors import unreachable
 from bot.setup_check import check_setup
 from bot.storage.backups import exclusive_use
+from bot.storage.database import bundled_migrations
+from bot.storage.sqlite import pending_migrations
 from handlers.telegram.standin import FakeTelegram, api_error
 from tests.conftest import RunningBot
 from tests.flows import CLERK, buy, join
@@ -325,6 +327,39 @@ async def test_restore_sees_through_a_link_and_takes_only_a_loyalty_bot_database
     env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(stranger))
     code, _, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
     assert code == 2 and "not a loyalty-bot database" in err
+
+
+async def test_no_command_upgrades_the_database_under_a_running_bot_of_an_earlier_version(
+    tmp_path: Path,
+) -> None:
+    """The new version installed, the old bot still running: check-config and run-job open
+    the database as `run` does, and would upgrade it under the old bot. They say so instead;
+    once it is stopped, the same check-config upgrades it (after its copy)."""
+    database = tmp_path / "shop.db"
+    earlier = bundled_migrations()[:-1]
+    with closing(sqlite3.connect(database)) as connection:
+        for _, _, sql in earlier:
+            connection.executescript(sql)
+        connection.execute(
+            "CREATE TABLE schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')",
+            [(version, name) for version, name, _ in earlier],
+        )
+        connection.commit()
+    env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(database))
+    with exclusive_use(database):  # the earlier version's bot, running
+        for command in (["check-config"], ["run-job", "digest"]):
+            code, _, err = await _loyalty_bot(*command, cwd=tmp_path, env=env)
+            assert code == 2 and "is an earlier version" in err, (command, err)
+            assert pending_migrations(database) == [bundled_migrations()[-1][0]]
+    assert not (tmp_path / "backups").exists()  # nothing was copied either
+    code, out, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
+    assert code == 0, err
+    assert "opened and up to date" in out and pending_migrations(database) == []
+    assert list((tmp_path / "backups").glob("*-before-upgrade.db"))
 
 
 async def test_the_database_its_log_and_its_copies_are_private_whatever_the_umask(

@@ -100,7 +100,7 @@ class SqliteDatabase(Database):
             await database._configure()
             if existed:
                 await database._refuse_a_stranger(path)
-            if existed and await database._pending_migrations():
+            if existed and pending_migrations(path):
                 await _backup_before_migrating(path, backups or path.parent / "backups")
             await database.migrate()
             await connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -143,21 +143,6 @@ class SqliteDatabase(Database):
             raise StorageError(
                 f"DATABASE_PATH {path}: it is not a loyalty-bot database; nothing was changed"
             )
-
-    async def _pending_migrations(self) -> list[int]:
-        """Bundled migrations not yet applied; none for a database that has no schema yet."""
-        rows = await self._connection.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE name = 'schema_migrations'"
-        )
-        if not list(rows):
-            return []
-        done = {
-            row[0]
-            for row in await self._connection.execute_fetchall(
-                "SELECT version FROM schema_migrations"
-            )
-        }
-        return [version for version, _, _ in bundled_migrations() if version not in done]
 
     async def migrate(self) -> list[int]:
         """Apply every bundled migration not yet recorded; returns the versions applied now."""
@@ -382,6 +367,19 @@ def _make_private(path: Path) -> None:
 
 def _has_data(path: Path) -> bool:
     return path.exists() and path.stat().st_size > 0
+
+
+def pending_migrations(path: Path) -> list[int]:
+    """The bundled migrations the database file at `path` has not had, read without changing
+    it: none for a file without our schema yet."""
+    if not _has_data(path):
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(_read_only_uri(path), uri=True)) as connection:
+            done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+    except sqlite3.Error:  # no schema yet, or not ours (opening it says so)
+        return []
+    return [version for version, _, _ in bundled_migrations() if version not in done]
 
 
 def _explain(path: Path, error: sqlite3.Error) -> str:
