@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager, closing, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from bot.config import Settings
 from bot.inbox import InboxWorker
 from bot.program import Program, load_program
 from bot.storage import updates
-from bot.storage.database import Database, long_work
+from bot.storage.database import Database, bundled_migrations, long_work
 from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.app import build_application, serving
@@ -182,3 +183,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(pytest.mark.skip(reason="SQLite only"))
+
+
+def database_of_an_earlier_version(path: Path, migrations: int) -> None:
+    """A SQLite file as a shop's database was after its first `migrations` migrations."""
+    earlier = bundled_migrations()[:migrations]
+    with closing(sqlite3.connect(path)) as connection:
+        for _, _, sql in earlier:
+            connection.executescript(sql)
+        connection.execute(
+            "CREATE TABLE schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')",
+            [(version, name) for version, name, _ in earlier],
+        )
+        connection.commit()

@@ -29,7 +29,7 @@ from bot.storage.backups import exclusive_use
 from bot.storage.database import bundled_migrations
 from bot.storage.sqlite import pending_migrations
 from handlers.telegram.standin import FakeTelegram, api_error
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, database_of_an_earlier_version
 from tests.flows import CLERK, buy, join
 from tests.test_fault_drills import bot_process
 
@@ -336,25 +336,14 @@ async def test_no_command_upgrades_the_database_under_a_running_bot_of_an_earlie
     the database as `run` does, and would upgrade it under the old bot. They say so instead;
     once it is stopped, the same check-config upgrades it (after its copy)."""
     database = tmp_path / "shop.db"
-    earlier = bundled_migrations()[:-1]
-    with closing(sqlite3.connect(database)) as connection:
-        for _, _, sql in earlier:
-            connection.executescript(sql)
-        connection.execute(
-            "CREATE TABLE schema_migrations"
-            " (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
-        )
-        connection.executemany(
-            "INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')",
-            [(version, name) for version, name, _ in earlier],
-        )
-        connection.commit()
+    latest = bundled_migrations()[-1][0]
+    database_of_an_earlier_version(database, latest - 1)
     env = _environment(BOT_TOKEN=TOKEN, DATABASE_PATH=str(database))
     with exclusive_use(database):  # the earlier version's bot, running
         for command in (["check-config"], ["run-job", "digest"]):
             code, _, err = await _loyalty_bot(*command, cwd=tmp_path, env=env)
             assert code == 2 and "is an earlier version" in err, (command, err)
-            assert pending_migrations(database) == [bundled_migrations()[-1][0]]
+            assert pending_migrations(database) == [latest]
     assert not (tmp_path / "backups").exists()  # nothing was copied either
     code, out, err = await _loyalty_bot("check-config", cwd=tmp_path, env=env)
     assert code == 0, err

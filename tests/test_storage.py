@@ -32,6 +32,7 @@ from bot.storage.postgresql import PostgresDatabase
 from bot.storage.sales import SalesRepository
 from bot.storage.sqlite import CHECKPOINT_EVERY, SqliteDatabase
 from bot.storage.updates import SecondCommit, UpdateClaim
+from tests.conftest import database_of_an_earlier_version
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -279,17 +280,8 @@ async def test_an_inbox_id_is_never_handed_out_twice_even_after_every_row_was_pr
 async def test_an_upgrade_numbers_the_inbox_above_every_id_already_handled(tmp_path: Path) -> None:
     """A shop upgraded after its newest rows were pruned: its handled ids stay out of reach."""
     path = tmp_path / "old.db"
+    database_of_an_earlier_version(path, 18)
     with closing(sqlite3.connect(path)) as connection:
-        for _, _, sql in bundled_migrations()[:18]:
-            connection.executescript(sql)
-        connection.execute(
-            "CREATE TABLE schema_migrations"
-            " (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
-        )
-        connection.executemany(
-            "INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')",
-            [(version, name) for version, name, _ in bundled_migrations()[:18]],
-        )
         connection.execute(
             "INSERT INTO processed_updates (channel, update_id, received_at)"
             " VALUES ('whatsapp', 41, '2026-01-01 00:00:00'),"
