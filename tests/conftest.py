@@ -28,6 +28,7 @@ from handlers.telegram.standin import FakeTelegram
 from handlers.whatsapp.standin import FakeGraph
 from tests.postgres import (  # noqa: F401 (fixtures)
     ENGINES,
+    empty_postgresql_url,
     every_test_on_postgresql,
     postgresql_server,
     postgresql_url,

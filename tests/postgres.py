@@ -62,7 +62,21 @@ def postgresql_url(postgresql_server: str) -> Iterator[str]:
     """A new database of our schema, dropped after the test."""
     url = new_database(postgresql_server)
     yield url
-    with _admin(postgresql_server) as admin:
+    _drop(postgresql_server, url)
+
+
+@pytest.fixture
+def empty_postgresql_url(postgresql_server: str) -> Iterator[str]:
+    """A new database with nothing in it, not even our schema, dropped after the test."""
+    url = new_database(postgresql_server)
+    with _admin(url) as connection:
+        connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    yield url
+    _drop(postgresql_server, url)
+
+
+def _drop(server: str, url: str) -> None:
+    with _admin(server) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path[1:]} WITH (FORCE)")
 
 
@@ -98,9 +112,8 @@ def template_for_every_test(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     server = request.getfixturevalue("postgresql_server")
     yield
-    with _admin(server) as admin:
-        for url in _STANDING_IN.values():
-            admin.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path[1:]} WITH (FORCE)")
+    for url in _STANDING_IN.values():
+        _drop(server, url)
     _STANDING_IN.clear()
 
 

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from bot.app import migrate_database
@@ -28,7 +27,6 @@ from bot.storage.sqlite import SqliteDatabase
 from handlers.telegram.standin import FakeTelegram
 from tests.conftest import START, FakeClock, settings_for
 from tests.flows import CLERK, enrol, sell
-from tests.postgres import new_database
 
 
 async def _shop(services: Services, clock: FakeClock) -> None:
@@ -163,7 +161,7 @@ async def test_a_postgresql_shop_is_backed_up_with_pg_dump_and_restored_into_an_
     program: Program,
     tmp_path: Path,
     postgresql_url: str,
-    postgresql_server: str,
+    empty_postgresql_url: str,
 ) -> None:
     settings = settings_for(api, tmp_path / "unused.db", database_url=postgresql_url)
     async with _services(settings, program, clock) as services:
@@ -176,11 +174,8 @@ async def test_a_postgresql_shop_is_backed_up_with_pg_dump_and_restored_into_an_
     assert backup.path.stat().st_mode & 0o077 == 0  # the bot's user's alone
     with pytest.raises(BackupError, match="not empty"):
         await asyncio.to_thread(restore, backup.path, postgresql_url)
-    empty = new_database(postgresql_server)
-    with psycopg.connect(empty, autocommit=True) as connection:  # not our template: empty
-        connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    await asyncio.to_thread(restore, backup.path, empty)
-    restored = await PostgresDatabase.open(empty)
+    await asyncio.to_thread(restore, backup.path, empty_postgresql_url)
+    restored = await PostgresDatabase.open(empty_postgresql_url)
     try:
         assert await _balances(restored) == balances
     finally:
@@ -188,12 +183,11 @@ async def test_a_postgresql_shop_is_backed_up_with_pg_dump_and_restored_into_an_
 
 
 async def test_two_processes_starting_together_on_an_empty_postgresql_migrate_it_once(
-    postgresql_server: str,
+    empty_postgresql_url: str,
 ) -> None:
-    empty = new_database(postgresql_server)
-    with psycopg.connect(empty, autocommit=True) as connection:
-        connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    first, second = await asyncio.gather(PostgresDatabase.open(empty), PostgresDatabase.open(empty))
+    first, second = await asyncio.gather(
+        PostgresDatabase.open(empty_postgresql_url), PostgresDatabase.open(empty_postgresql_url)
+    )
     try:
         async with first.reading() as tx:
             rows = await tx.fetch_all("SELECT version FROM schema_migrations")
