@@ -102,7 +102,8 @@ class SqliteDatabase(Database):
                 await database._refuse_a_stranger(path)
             if existed and pending_migrations(path):
                 await _backup_before_migrating(path, backups or path.parent / "backups")
-            await database.migrate()
+            if await database.migrate():  # what they wrote goes into the file now, not beside
+                await connection.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
             await connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             database._on_the_loop = _on_the_loop(path)
             _make_private(path)
@@ -132,9 +133,10 @@ class SqliteDatabase(Database):
         return cls(connection, where=str(path), snapshot_reads=True)
 
     async def _configure(self) -> None:
-        for pragma in CONNECTION_PRAGMAS:
-            await self._connection.execute(pragma)
-        await self._connection.execute("PRAGMA journal_mode = WAL")
+        # Each read to its end: a pragma's row left unread keeps its statement open, and a
+        # checkpoint on this connection then fails ("database table is locked").
+        for pragma in (*CONNECTION_PRAGMAS, "PRAGMA journal_mode = WAL"):
+            await self._connection.execute_fetchall(pragma)
 
     async def _refuse_a_stranger(self, path: Path) -> None:
         """A file with tables of somebody else's is never migrated into ours."""
@@ -215,6 +217,8 @@ class SqliteDatabase(Database):
         committing a slice of customers at a time would copy its pages again at each slice.
         aiosqlite's thread does it beside, every CHECKPOINT_EVERY writes on the loop, and
         after any transaction of long work at the first write once the long work is over."""
+        if self._on_the_loop is None:
+            return  # still opening: `open` checkpoints after the migrations itself
         self._writes_since_checkpoint += 1 if isinstance(tx, OnTheLoop) else CHECKPOINT_EVERY
         if in_long_work():
             return
