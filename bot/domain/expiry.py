@@ -118,22 +118,33 @@ class ExpiryService:
         if not self.on:
             return 0
         now = self._clock.now()
-        queued = 0
-        for customers in await customer_slices(self._db):
-            async with self._db.transaction() as tx:
-                queued += await self._run_for(tx, now, customers)
-        return queued
-
-    async def _run_for(self, tx: Transaction, now: datetime, customers: tuple[int, int]) -> int:
-        """The run for the customers whose ids `customers` spans (first, last)."""
         today = now.astimezone(self._zone).date()
-        rules = self._rules
-        since = await started(tx, EXPIRY, now)
+        async with self._db.reading() as tx:  # set at start-up only: the same for every slice
+            since = await started(tx, EXPIRY, now)
         horizon = self._start_of(
-            earned_by(today + timedelta(days=self._notice_days), rules.months) + timedelta(days=1)
+            earned_by(today + timedelta(days=self._notice_days), self._rules.months)
+            + timedelta(days=1)
         )
         if self._by_lots and since >= horizon:
             return 0  # nothing earned since expiry was turned on can expire this soon
+        queued = 0
+        for customers in await customer_slices(self._db):
+            async with self._db.transaction() as tx:
+                queued += await self._run_for(tx, now, since, horizon, customers)
+        return queued
+
+    async def _run_for(
+        self,
+        tx: Transaction,
+        now: datetime,
+        since: datetime,
+        horizon: datetime,
+        customers: tuple[int, int],
+    ) -> int:
+        """The run for the customers whose ids `customers` spans (first, last): what expires
+        by now (counted from `since` at the earliest), and what is told of, up to `horizon`."""
+        today = now.astimezone(self._zone).date()
+        rules = self._rules
         holdings = await ExpiryReadings(tx).holdings(
             now,
             horizon,
