@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from bench.common import free_port
 from bot.app import run_job
 from bot.config import Settings
 from bot.domain.models import Actor, ConsentTopic, Customer, Identity, Language, Role
@@ -26,6 +25,7 @@ from bot.storage.flags import FlagRepository
 from bot.storage.outbox import NewPush, OutboxRepository, OutboxStatus
 from bot.storage.postgresql import PostgresDatabase
 from bot.timetable import LeftQueued
+from handlers.http_server import free_port
 from handlers.telegram.app import build_application
 from handlers.telegram.standin import ApiCall, ChatUser, FakeTelegram, api_error
 from tests.conftest import FakeClock, RunningBot, running, settings_for
